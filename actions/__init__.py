@@ -1,0 +1,1 @@
+"""Deskmate's Rasa custom actions: thin adapters calling into the bot package."""

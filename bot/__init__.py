@@ -1,0 +1,1 @@
+"""Deskmate: an open-source support bot for subscription businesses."""

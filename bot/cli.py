@@ -1,0 +1,177 @@
+"""`python -m bot`: Deskmate's one command line."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import time
+import uuid
+from dataclasses import asdict
+from pathlib import Path
+from typing import List, Optional
+from urllib.parse import urlparse
+
+from bot.settings import get_settings
+
+
+def cmd_kb_check(args: argparse.Namespace) -> int:
+    """Validate kb/ and print each problem with its file and line."""
+    from bot.kb.check import check_kb
+
+    kb_dir = Path(args.kb_dir) if args.kb_dir else get_settings().kb_dir
+    problems = check_kb(kb_dir)
+    for problem in problems:
+        print(problem)
+    if problems:
+        print(f"{len(problems)} problem(s) in {kb_dir}", file=sys.stderr)
+        return 1
+    from bot.kb.articles import article_paths
+
+    print(f"kb ok: {len(article_paths(kb_dir))} articles in {kb_dir}")
+    return 0
+
+
+def cmd_nlp_build(args: argparse.Namespace) -> int:
+    """Build the project's spaCy pipeline into var/spacy/."""
+    from bot.nlu.spacy_pipeline import save_pipeline
+
+    settings = get_settings()
+    target = save_pipeline(settings.entity_patterns_file, settings.spacy_model_dir)
+    print(f"spaCy pipeline written to {target}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train when the model is missing or stale (Rasa's fingerprinting decides)."""
+    from bot.launcher import StartupError, run_train
+
+    try:
+        run_train(get_settings())
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """Run eval cases against the running bot and print the scores."""
+    from bot.eval.cases import EvalFileError, load_cases
+    from bot.eval.runner import BotUnreachableError, format_summary, run_cases, summarise
+
+    settings = get_settings()
+    try:
+        cases = load_cases(Path(args.file))
+    except (EvalFileError, OSError) as error:
+        print(f"cannot read eval file: {error}", file=sys.stderr)
+        return 2
+    url = args.url or settings.rasa_url
+    print(f"running {len(cases)} cases against {url} ...", flush=True)
+    try:
+        results = asyncio.run(run_cases(cases, url, settings.resolved_rasa_token(), progress=True))
+    except BotUnreachableError as error:
+        print(f"{error}\nIs the bot running? Start it with `make run`.", file=sys.stderr)
+        return 2
+    summary = summarise(cases, results)
+    print(format_summary(summary))
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"summary": asdict(summary), "cases": [asdict(r) for r in results]}, indent=2)
+        )
+        print(f"results written to {args.json}")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train if stale, start the action server and the Rasa server, stop both on Ctrl-C."""
+    from bot.launcher import BotProcesses, StartupError, latest_model, run_train
+
+    settings = get_settings()
+    port = urlparse(settings.rasa_url).port or 5005
+    bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
+    try:
+        print(f"Starting the action server on 127.0.0.1:{settings.action_port} ...", flush=True)
+        bot.start_actions()
+        if not args.no_train:
+            print("Checking the model (Rasa retrains only when data or config changed) ...", flush=True)
+            run_train(settings)
+        model = latest_model(settings)
+        print(f"Starting the Rasa server with {model.name} (this takes about a minute) ...", flush=True)
+        bot.start_rasa(model)
+        started = time.monotonic()
+        bot.wait_ready()
+        print(
+            "\nDeskmate is running (Ctrl-C stops it).\n"
+            f"  Rasa REST channel: {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal)\n"
+            f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
+            "-d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
+            f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
+            flush=True,
+        )
+        while True:
+            exited = bot.first_exited()
+            if exited:
+                print(f"the {exited} server stopped unexpectedly; shutting down", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping Deskmate ...", flush=True)
+        return 0
+    except StartupError as error:
+        print(f"Deskmate could not start: {error}", file=sys.stderr)
+        return 1
+    finally:
+        bot.stop()
+        print("Stopped.", flush=True)
+
+
+def cmd_chat(args: argparse.Namespace) -> int:
+    """A terminal chat with the running bot through its REST channel."""
+    from bot.chat import chat_loop
+
+    settings = get_settings()
+    return asyncio.run(chat_loop(args.url or settings.rasa_url, f"cli-{uuid.uuid4().hex[:8]}"))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser for every sub-command."""
+    parser = argparse.ArgumentParser(prog="python -m bot", description="Deskmate support bot")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    kb = commands.add_parser("kb", help="knowledge base tools").add_subparsers(dest="kb_command", required=True)
+    check = kb.add_parser("check", help="validate kb/ (exit 1 on any problem)")
+    check.add_argument("--kb-dir", help="folder of articles (default: kb/)")
+    check.set_defaults(handler=cmd_kb_check)
+
+    nlp = commands.add_parser("nlp", help="the project's spaCy pipeline").add_subparsers(dest="nlp_command", required=True)
+    nlp.add_parser("build", help="build it into var/spacy/ (offline)").set_defaults(handler=cmd_nlp_build)
+
+    commands.add_parser("train", help="train when the model is missing or stale").set_defaults(handler=cmd_train)
+
+    run = commands.add_parser("run", help="start the bot (action server and Rasa server)")
+    run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")
+    run.set_defaults(handler=cmd_run)
+
+    chat = commands.add_parser("chat", help="chat with the running bot in the terminal")
+    chat.add_argument("--url", help="Rasa server URL (default: DESKMATE_RASA_URL)")
+    chat.set_defaults(handler=cmd_chat)
+
+    evaluate = commands.add_parser("eval", help="run eval cases against the running bot")
+    evaluate.add_argument("file", help="a YAML file of cases, e.g. tests/eval/dev.yml")
+    evaluate.add_argument("--json", help="write every case's result to this file")
+    evaluate.add_argument("--url", help="Rasa server URL (default: DESKMATE_RASA_URL)")
+    evaluate.set_defaults(handler=cmd_eval)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run one sub-command; its exit code."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)

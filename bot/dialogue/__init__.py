@@ -1,0 +1,1 @@
+"""What the bot decides to say: pure logic the Rasa actions call into."""

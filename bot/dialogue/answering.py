@@ -1,0 +1,141 @@
+"""Decide how to reply to a question: answer an article, offer choices, or ask again.
+
+The rule that keeps the bot from being confidently wrong: an article is
+answered only when the response selector's own confidence in that article
+clears ``answer_threshold`` and leads the runner-up by ``answer_margin``. The
+``faq`` intent scoring high is not enough (the selector may still be unsure
+which article). Otherwise the closest articles by KB search are offered.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+from bot.dialogue.input_check import InputProblem, input_problem
+from bot.kb.articles import Article
+from bot.kb.importer import RETRIEVAL_INTENT, article_id_from_intent_key
+from bot.kb.library import KnowledgeBase
+from bot.kb.search import ArticleSearch, SearchHit
+from bot.nlu.spacy_pipeline import load_pipeline
+from bot.settings import Settings
+
+ARTICLE_ENTITY = "article_id"
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What NLU made of one user message (from a tracker's ``latest_message``)."""
+
+    text: str
+    intent: Optional[str]
+    intent_confidence: float
+    article_id: Optional[str] = None
+    article_confidence: float = 0.0
+    runner_up_confidence: float = 0.0
+    chosen_article_id: Optional[str] = None
+    intent_ranking: Tuple[Tuple[str, float], ...] = ()
+
+    @classmethod
+    def from_parse_data(cls, data: Dict[str, Any]) -> "ParsedMessage":
+        """Read Rasa's parse data (``tracker.latest_message``)."""
+        intent = data.get("intent") or {}
+        selector = (data.get("response_selector") or {}).get(RETRIEVAL_INTENT) or {}
+        response = selector.get("response") or {}
+        ranking = selector.get("ranking") or []
+        chosen = next(
+            (str(e.get("value")) for e in data.get("entities") or [] if e.get("entity") == ARTICLE_ENTITY),
+            None,
+        )
+        return cls(
+            text=data.get("text") or "",
+            intent=intent.get("name"),
+            intent_confidence=float(intent.get("confidence") or 0.0),
+            article_id=article_id_from_intent_key(response.get("intent_response_key") or ""),
+            article_confidence=float(response.get("confidence") or 0.0),
+            runner_up_confidence=float(ranking[1].get("confidence") or 0.0) if len(ranking) > 1 else 0.0,
+            chosen_article_id=chosen,
+            intent_ranking=tuple(
+                (str(item.get("name")), float(item.get("confidence") or 0.0))
+                for item in data.get("intent_ranking") or []
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class Answer:
+    """Answer this article."""
+
+    article: Article
+
+
+@dataclass(frozen=True)
+class Suggest:
+    """Not sure: offer these articles (closest first)."""
+
+    hits: Tuple[SearchHit, ...]
+
+
+@dataclass(frozen=True)
+class Rephrase:
+    """Nothing close: ask the user to say it another way."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """The message can't be read as a question (empty, too long, no words)."""
+
+    problem: InputProblem
+
+
+Decision = Any  # one of Answer, Suggest, Rephrase, Unreadable
+
+
+@dataclass
+class Answerer:
+    """Holds the knowledge base and its search index for one process."""
+
+    settings: Settings
+    kb: KnowledgeBase = field(init=False)
+    _search: Optional[ArticleSearch] = field(default=None, init=False)
+    _search_version: int = field(default=-1, init=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.kb = KnowledgeBase(self.settings.kb_dir)
+
+    def search(self, query: str) -> List[SearchHit]:
+        """The closest articles to ``query`` that clear ``suggest_min_score``."""
+        version = self.kb.version
+        with self._lock:
+            if self._search is None or self._search_version != version:
+                nlp = load_pipeline(self.settings.spacy_model_dir)
+                self._search = ArticleSearch(self.kb.all(), nlp)
+                self._search_version = version
+            index = self._search
+        return index.search(query, limit=self.settings.suggest_count, min_score=self.settings.suggest_min_score)
+
+    def is_confident(self, parsed: ParsedMessage) -> bool:
+        """Whether the selector is sure enough of its article to answer it."""
+        return (
+            parsed.intent == RETRIEVAL_INTENT
+            and parsed.article_id is not None
+            and parsed.article_confidence >= self.settings.answer_threshold
+            and parsed.article_confidence - parsed.runner_up_confidence >= self.settings.answer_margin
+        )
+
+    def decide(self, parsed: ParsedMessage) -> Decision:
+        """How to reply to a question-like message."""
+        if parsed.chosen_article_id:
+            chosen = self.kb.get(parsed.chosen_article_id)
+            if chosen is not None:
+                return Answer(chosen)
+        problem = input_problem(parsed.text, self.settings.max_message_chars)
+        if problem is not None:
+            return Unreadable(problem)
+        if self.is_confident(parsed):
+            article = self.kb.get(parsed.article_id or "")
+            if article is not None:
+                return Answer(article)
+        hits = self.search(parsed.text)
+        return Suggest(tuple(hits)) if hits else Rephrase()

@@ -1,0 +1,1 @@
+"""Measuring the bot: eval cases, the runner and its report."""

@@ -1,0 +1,182 @@
+"""`python -m bot eval`: run eval cases against the running bot and score them."""
+from __future__ import annotations
+
+import statistics
+import time
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+import aiohttp
+
+from bot.eval.cases import KINDS, EvalCase, Outcome
+from bot.dialogue.messages import PAYLOAD_KEY
+
+
+class BotUnreachableError(RuntimeError):
+    """The Rasa server did not answer."""
+
+
+@dataclass
+class CaseResult:
+    """One case as the JSON report holds it."""
+
+    text: str
+    expect: str
+    user: str
+    intent: Optional[str]
+    confidence: Optional[float]
+    article: Optional[str]
+    handoff: bool
+    replies: List[str]
+    latency_ms: float
+    passed: bool
+    wrong_answer: bool
+
+
+@dataclass
+class Summary:
+    """Scores over all cases."""
+
+    cases: int
+    accuracy: Dict[str, Optional[float]]
+    counts: Dict[str, int]
+    intent_accuracy: Dict[str, float]
+    wrong_answer_rate: float
+    p50_ms: float
+    p95_ms: float
+    failures: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def outcome_from_replies(replies: Sequence[Dict[str, Any]], intent: Optional[str]) -> Outcome:
+    """Read the answered article and any handoff from the bot's REST replies."""
+    article = None
+    handoff = False
+    for reply in replies:
+        payload = (reply.get("custom") or {}).get(PAYLOAD_KEY) or {}
+        if payload.get("type") == "article" and article is None:
+            article = payload.get("article_id")
+        if payload.get("type") == "handoff":
+            handoff = True
+    return Outcome(intent=intent, article=article, handoff=handoff)
+
+
+def percentile(values: Sequence[float], share: float) -> float:
+    """The ``share`` percentile (0..1) of ``values``, nearest-rank."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+class BotClient:
+    """Talks to the Rasa server: REST channel for messages, HTTP API for NLU results."""
+
+    def __init__(self, session: aiohttp.ClientSession, rasa_url: str, token: str) -> None:
+        self._session = session
+        self._url = rasa_url.rstrip("/")
+        self._token = token
+
+    async def send(self, sender: str, text: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
+        """Send one message through the REST channel; the bot's replies."""
+        body = {"sender": sender, "message": text, "metadata": metadata or {}}
+        try:
+            async with self._session.post(f"{self._url}/webhooks/rest/webhook", json=body) as response:
+                response.raise_for_status()
+                return await response.json()
+        except aiohttp.ClientError as error:
+            raise BotUnreachableError(f"the bot at {self._url} did not answer: {error}") from error
+
+    async def latest_parse(self, sender: str) -> Dict[str, Any]:
+        """The NLU result of the conversation's latest user message."""
+        url = f"{self._url}/conversations/{sender}/tracker"
+        try:
+            async with self._session.get(url, params={"token": self._token, "include_events": "NONE"}) as response:
+                response.raise_for_status()
+                tracker = await response.json()
+        except aiohttp.ClientError as error:
+            raise BotUnreachableError(f"the bot's HTTP API at {self._url} did not answer: {error}") from error
+        return tracker.get("latest_message") or {}
+
+
+async def run_case(client: BotClient, case: EvalCase) -> CaseResult:
+    """Send one case in a new conversation and score it."""
+    sender = f"eval-{uuid.uuid4().hex}"
+    started = time.perf_counter()
+    replies = await client.send(sender, case.text)
+    latency_ms = (time.perf_counter() - started) * 1000
+    parse = await client.latest_parse(sender)
+    intent = (parse.get("intent") or {}).get("name")
+    confidence = (parse.get("intent") or {}).get("confidence")
+    outcome = outcome_from_replies(replies, intent)
+    return CaseResult(
+        text=case.text,
+        expect="|".join(str(e) for e in case.expect),
+        user=case.user,
+        intent=intent,
+        confidence=round(float(confidence), 4) if confidence is not None else None,
+        article=outcome.article,
+        handoff=outcome.handoff,
+        replies=[reply["text"] for reply in replies if reply.get("text")],
+        latency_ms=round(latency_ms, 1),
+        passed=case.passes(outcome),
+        wrong_answer=case.is_wrong_answer(outcome),
+    )
+
+
+async def run_cases(cases: Sequence[EvalCase], rasa_url: str, token: str, progress: bool = False) -> List[CaseResult]:
+    """Run every case, one after another, each in its own conversation."""
+    results: List[CaseResult] = []
+    timeout = aiohttp.ClientTimeout(total=60)
+    async with aiohttp.ClientSession(timeout=timeout) as session:
+        client = BotClient(session, rasa_url, token)
+        for number, case in enumerate(cases, start=1):
+            results.append(await run_case(client, case))
+            if progress and (number % 25 == 0 or number == len(cases)):
+                print(f"  {number}/{len(cases)} cases", flush=True)
+    return results
+
+
+def summarise(cases: Sequence[EvalCase], results: Sequence[CaseResult]) -> Summary:
+    """Accuracy per kind of expectation and per intent, wrong-answer rate, latency."""
+    accuracy: Dict[str, Optional[float]] = {}
+    counts: Dict[str, int] = {}
+    for kind in KINDS:
+        scored = [r.passed for c, r in zip(cases, results) if c.kind == kind]
+        counts[kind] = len(scored)
+        accuracy[kind] = sum(scored) / len(scored) if scored else None
+    intents: Dict[str, List[bool]] = {}
+    for case, result in zip(cases, results):
+        if case.kind == "intent":
+            intents.setdefault(case.expect[0].value or "", []).append(result.passed)
+    latencies = [r.latency_ms for r in results]
+    return Summary(
+        cases=len(results),
+        accuracy=accuracy,
+        counts=counts,
+        intent_accuracy={name: sum(v) / len(v) for name, v in sorted(intents.items())},
+        wrong_answer_rate=sum(r.wrong_answer for r in results) / len(results) if results else 0.0,
+        p50_ms=round(statistics.median(latencies), 1) if latencies else 0.0,
+        p95_ms=round(percentile(latencies, 0.95), 1),
+        failures=[asdict(r) for r in results if not r.passed],
+    )
+
+
+def format_summary(summary: Summary) -> str:
+    """The printed report."""
+    lines = [f"{summary.cases} cases"]
+    for kind in KINDS:
+        value = summary.accuracy[kind]
+        if value is not None:
+            lines.append(f"  {kind:<8} accuracy {value:7.1%}  ({summary.counts[kind]} cases)")
+    for name, value in summary.intent_accuracy.items():
+        lines.append(f"    intent {name:<22} {value:7.1%}")
+    lines.append(f"  wrong-answer rate {summary.wrong_answer_rate:.1%} (an article given where another or none was expected)")
+    lines.append(f"  latency per turn p50 {summary.p50_ms:.0f} ms, p95 {summary.p95_ms:.0f} ms")
+    if summary.failures:
+        lines.append(f"  {len(summary.failures)} failed:")
+        for failure in summary.failures:
+            got = failure["article"] and f"article:{failure['article']}" or f"intent:{failure['intent']}"
+            lines.append(f"    {failure['text'][:70]!r} expected {failure['expect']}, got {got} ({failure['confidence']})")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""The knowledge base: articles under kb/, their checks, search and training data."""

@@ -1,0 +1,142 @@
+"""`python -m bot kb check`: find what is wrong with the knowledge base, by file and line."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Tuple
+
+from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
+
+MIN_QUESTIONS = 10
+MAX_ANSWER_CHARS = 800
+REQUIRED_TEXT_FIELDS = ("id", "title", "category")
+ID_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+ROLES = ("contact",)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing to fix in kb/."""
+
+    path: Path
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}: {self.message}"
+
+
+def normalise_phrasing(text: str) -> str:
+    """A phrasing's comparable form: case, spacing and end punctuation ignored."""
+    return re.sub(r"\s+", " ", text.casefold()).strip().rstrip("?!. ")
+
+
+def _check_fields(article: Article) -> List[Problem]:
+    problems: List[Problem] = []
+    for key in REQUIRED_TEXT_FIELDS:
+        if not getattr(article, key):
+            problems.append(Problem(article.path, article.line_of(key), f"'{key}' is missing or empty"))
+    if article.id and not ID_PATTERN.match(article.id):
+        problems.append(
+            Problem(article.path, article.line_of("id"), f"id '{article.id}' must be lower-case words joined by '-'")
+        )
+    if article.id and article.id != article.path.stem:
+        problems.append(
+            Problem(article.path, article.line_of("id"), f"id '{article.id}' differs from the file name '{article.path.name}'")
+        )
+    if len(article.questions) < MIN_QUESTIONS:
+        problems.append(
+            Problem(
+                article.path,
+                article.line_of("questions"),
+                f"'questions' has {len(article.questions)} phrasings; at least {MIN_QUESTIONS} are needed",
+            )
+        )
+    for index, question in enumerate(article.questions):
+        if not question:
+            line = article.question_lines[index] if index < len(article.question_lines) else article.line_of("questions")
+            problems.append(Problem(article.path, line, "an empty phrasing in 'questions'"))
+    if article.role and article.role not in ROLES:
+        problems.append(
+            Problem(article.path, article.line_of("role"), f"unknown role '{article.role}' (known: {', '.join(ROLES)})")
+        )
+    if not article.related:
+        problems.append(Problem(article.path, article.line_of("related"), "'related' is missing or empty"))
+    if not article.body:
+        problems.append(Problem(article.path, article.body_line, "the answer (the text after the front matter) is empty"))
+    elif len(article.body) > MAX_ANSWER_CHARS:
+        problems.append(
+            Problem(
+                article.path,
+                article.body_line,
+                f"the answer is {len(article.body)} characters; keep it within {MAX_ANSWER_CHARS}",
+            )
+        )
+    return problems
+
+
+def _check_across(articles: List[Article]) -> List[Problem]:
+    problems: List[Problem] = []
+    first_by_id: Dict[str, Article] = {}
+    for article in articles:
+        if not article.id:
+            continue
+        if article.id in first_by_id:
+            other = first_by_id[article.id]
+            problems.append(
+                Problem(article.path, article.line_of("id"), f"duplicate id '{article.id}' (also in {other.path})")
+            )
+        else:
+            first_by_id[article.id] = article
+
+    for article in articles:
+        for related in article.related:
+            if related == article.id:
+                problems.append(Problem(article.path, article.line_of("related"), "an article cannot be related to itself"))
+            elif related not in first_by_id:
+                problems.append(Problem(article.path, article.line_of("related"), f"unknown related id '{related}'"))
+
+    for role in ROLES:
+        holders = [article for article in articles if article.role == role]
+        for extra in holders[1:]:
+            problems.append(
+                Problem(extra.path, extra.line_of("role"), f"role '{role}' is already given to {holders[0].path}")
+            )
+
+    seen: Dict[str, Tuple[Article, int]] = {}
+    for article in articles:
+        for index, question in enumerate(article.questions):
+            key = normalise_phrasing(question)
+            if not key:
+                continue
+            line = article.question_lines[index] if index < len(article.question_lines) else article.line_of("questions")
+            if key in seen:
+                other, other_line = seen[key]
+                where = "earlier in this article" if other is article else f"in {other.path}:{other_line}"
+                problems.append(Problem(article.path, line, f"the phrasing '{question}' is also {where}"))
+            else:
+                seen[key] = (article, line)
+    return problems
+
+
+def check_kb(kb_dir: Path) -> List[Problem]:
+    """Every problem found in kb_dir; an empty list means the knowledge base is sound."""
+    paths = article_paths(kb_dir)
+    if not paths:
+        return [Problem(kb_dir, 0, "no articles (*.md) found")]
+    problems: List[Problem] = []
+    articles: List[Article] = []
+    for path in paths:
+        try:
+            article = parse_article(path)
+        except ArticleFormatError as error:
+            problems.append(Problem(error.path, error.line, error.message))
+            continue
+        except UnicodeDecodeError:
+            problems.append(Problem(path, 1, "the file is not UTF-8 text"))
+            continue
+        articles.append(article)
+        problems.extend(_check_fields(article))
+    problems.extend(_check_across(articles))
+    return problems

@@ -1,0 +1,180 @@
+"""Start the bot's processes (action server, Rasa server), wait until they answer, stop them cleanly.
+
+Used by `python -m bot run` (`make run`) and by the test suite, so both run
+the bot the same way. Both servers bind to 127.0.0.1 only.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional
+
+from ruamel.yaml import YAML
+
+from bot.settings import Settings
+
+LOOPBACK = "127.0.0.1"
+
+
+class StartupError(RuntimeError):
+    """A server did not come up."""
+
+
+def rasa_executable() -> str:
+    """The ``rasa`` command of this virtual environment."""
+    candidate = Path(sys.executable).with_name("rasa")
+    return str(candidate) if candidate.exists() else "rasa"
+
+
+def run_train(settings: Settings, extra_args: Optional[List[str]] = None) -> None:
+    """``rasa train``: Rasa's fingerprinting retrains only what changed (nothing when nothing did)."""
+    command = [rasa_executable(), "train", "--out", str(settings.project_root / "models"), *(extra_args or [])]
+    result = subprocess.run(command, cwd=settings.project_root)
+    if result.returncode != 0:
+        raise StartupError(f"`rasa train` failed with exit code {result.returncode}")
+
+
+def latest_model(settings: Settings) -> Path:
+    """The newest trained model under models/."""
+    models = sorted((settings.project_root / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
+    if not models:
+        raise StartupError("no trained model in models/: run `rasa train` (or `make run`)")
+    return models[-1]
+
+
+def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
+    """endpoints.yml with the action server's actual port, for this run."""
+    yaml = YAML(typ="rt")
+    data = yaml.load((settings.project_root / "endpoints.yml").read_text()) or {}
+    data.setdefault("action_endpoint", {})["url"] = f"http://{LOOPBACK}:{action_port}/webhook"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w") as handle:
+        yaml.dump(data, handle)
+    return target
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """Whether ``url`` answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@dataclass
+class BotProcesses:
+    """The action server and Rasa server of one run."""
+
+    settings: Settings
+    rasa_port: int
+    action_port: int
+    log_dir: Optional[Path] = None
+    # Extra environment for both servers (tests point DESKMATE_* at temporary copies).
+    extra_env: Dict[str, str] = field(default_factory=dict)
+    processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    @property
+    def rasa_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.rasa_port}"
+
+    @property
+    def action_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.action_port}"
+
+    def _spawn(self, name: str, command: List[str], env: Dict[str, str]) -> None:
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = (self.log_dir / f"{name}.log").open("ab")
+        # Own process group: Ctrl-C reaches the supervisor, which stops children in order.
+        self.processes[name] = subprocess.Popen(
+            command,
+            cwd=self.settings.project_root,
+            env={**os.environ, **self.extra_env, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+
+    def start_actions(self) -> None:
+        """Start the action server (rasa-sdk) on 127.0.0.1."""
+        self._spawn(
+            "actions",
+            [rasa_executable(), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
+            {"SANIC_HOST": LOOPBACK, "ACTION_SERVER_SANIC_WORKERS": "1"},
+        )
+
+    def start_rasa(self, model: Path) -> None:
+        """Start the Rasa server: REST channel, HTTP API behind the token, on 127.0.0.1."""
+        endpoints = write_endpoints(
+            self.settings, self.action_port, self.settings.var_dir / "run" / f"endpoints-{self.rasa_port}.yml"
+        )
+        self._spawn(
+            "rasa",
+            [
+                rasa_executable(),
+                "run",
+                "--model",
+                str(model),
+                "--enable-api",
+                "--auth-token",
+                self.settings.resolved_rasa_token(),
+                "--interface",
+                LOOPBACK,
+                "--port",
+                str(self.rasa_port),
+                "--credentials",
+                "credentials.yml",
+                "--endpoints",
+                str(endpoints),
+            ],
+            {},
+        )
+
+    def wait_ready(self, timeout: float = 240.0) -> None:
+        """Block until both servers answer; raise StartupError if one dies or time runs out."""
+        checks = {"actions": f"{self.action_url}/health", "rasa": f"{self.rasa_url}/"}
+        deadline = time.monotonic() + timeout
+        pending = {name: url for name, url in checks.items() if name in self.processes}
+        while pending:
+            for name in list(pending):
+                process = self.processes[name]
+                if process.poll() is not None:
+                    raise StartupError(f"the {name} server exited with code {process.returncode} while starting")
+                if http_ok(pending[name]):
+                    del pending[name]
+            if time.monotonic() > deadline:
+                raise StartupError(f"timed out waiting for: {', '.join(pending)}")
+            if pending:
+                time.sleep(0.5)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """SIGTERM every process group, then SIGKILL what is still running after ``grace`` s."""
+        for process in self.processes.values():
+            if process.poll() is None:
+                try:
+                    os.killpg(process.pid, signal.SIGTERM)
+                except ProcessLookupError:
+                    pass
+        deadline = time.monotonic() + grace
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                try:
+                    os.killpg(process.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+                process.wait()
+
+    def first_exited(self) -> Optional[str]:
+        """The name of a process that has exited, if any."""
+        return next((name for name, p in self.processes.items() if p.poll() is not None), None)

@@ -1,0 +1,1 @@
+"""The project's own NLU pieces: its spaCy pipeline and Rasa components."""

@@ -1,0 +1,81 @@
+"""Shared fixtures: the trained model, a running bot on free ports, sample articles."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from bot.launcher import BotProcesses, StartupError, latest_model, run_train
+from bot.settings import PROJECT_ROOT, Settings
+
+REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now, on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def project_settings() -> Settings:
+    """Settings as the project runs them (kb/, var/)."""
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+def trained_model(project_settings: Settings) -> Path:
+    """The project's trained model, shared by every test (trained once if missing or stale)."""
+    try:
+        return latest_model(project_settings)
+    except StartupError:
+        run_train(project_settings)
+        return latest_model(project_settings)
+
+
+@pytest.fixture(scope="session")
+def bot_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of kb/ the running bot serves, so tests may edit answers."""
+    target = tmp_path_factory.mktemp("kb") / "kb"
+    shutil.copytree(PROJECT_ROOT / "kb", target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def bot_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The store the running bot's actions write to, private to this test run."""
+    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'deskmate.db'}"
+
+
+@pytest.fixture(scope="session")
+def running_bot(
+    project_settings: Settings, trained_model: Path, bot_kb_dir: Path, bot_database_url: str
+) -> Iterator[BotProcesses]:
+    """The Rasa server and action server, started once for the session on free ports."""
+    bot = BotProcesses(
+        project_settings,
+        rasa_port=free_port(),
+        action_port=free_port(),
+        log_dir=project_settings.var_dir / "test-logs",
+        extra_env={"DESKMATE_KB_DIR": str(bot_kb_dir), "DESKMATE_DATABASE_URL": bot_database_url},
+    )
+    try:
+        bot.start_actions()
+        bot.start_rasa(trained_model)
+        bot.wait_ready()
+    except StartupError as error:
+        bot.stop()
+        pytest.fail(f"the bot did not start: {error} (logs in {bot.log_dir})")
+    yield bot
+    bot.stop()
+
+
+@pytest.fixture
+def bot_settings(running_bot: BotProcesses, bot_kb_dir: Path, bot_database_url: str) -> Settings:
+    """Settings matching the running bot (its URL, kb copy and store)."""
+    return Settings(rasa_url=running_bot.rasa_url, kb_dir=bot_kb_dir, database_url=bot_database_url)

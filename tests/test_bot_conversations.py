@@ -1,0 +1,121 @@
+"""End to end through the running bot (Rasa server + action server, trained model)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Dict, List
+
+import aiohttp
+import pytest
+
+from bot.eval.runner import BotClient
+from bot.settings import Settings
+from bot.store.feedback import feedback_for
+
+
+def talk(settings: Settings, messages: List[str], sender: str = "") -> List[List[Dict[str, Any]]]:
+    """Send messages in one conversation; the replies to each."""
+    sender = sender or f"test-{uuid.uuid4().hex}"
+
+    async def run() -> List[List[Dict[str, Any]]]:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
+            client = BotClient(session, settings.rasa_url, settings.resolved_rasa_token())
+            return [await client.send(sender, text) for text in messages]
+
+    return asyncio.run(run())
+
+
+def deskmate_payloads(replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
+    return [r["custom"]["deskmate"] for r in replies if "deskmate" in (r.get("custom") or {})]
+
+
+def buttons(replies: List[Dict[str, Any]]) -> List[Dict[str, str]]:
+    return [b for r in replies for b in r.get("buttons") or []]
+
+
+def test_a_clear_question_gets_its_article_tagged_with_its_id_then_was_this_helpful(bot_settings: Settings) -> None:
+    [replies] = talk(bot_settings, ["you took my money twice this month"])
+    assert {"type": "article", "article_id": "double-charge"}.items() <= deskmate_payloads(replies)[0].items()
+    assert replies[-1]["text"] == "Was this helpful?"
+    assert [b["title"] for b in buttons(replies)] == ["Yes", "No"]
+    assert all("double-charge" in b["payload"] for b in buttons(replies))
+
+
+def test_yes_to_was_this_helpful_is_recorded_in_the_store(bot_settings: Settings) -> None:
+    sender = f"test-{uuid.uuid4().hex}"
+    first, second = talk(bot_settings, ["how do i turn on subtitles", "yes"], sender=sender)
+    article = deskmate_payloads(first)[0]["article_id"]
+    assert "helped" in second[0]["text"]
+    rows = feedback_for(bot_settings.resolved_database_url(), sender)
+    assert [(r.article_id, r.helpful) for r in rows] == [(article, True)]
+
+
+def test_not_helpful_is_recorded_and_offers_related_articles_and_a_person(bot_settings: Settings) -> None:
+    sender = f"test-{uuid.uuid4().hex}"
+    talk(bot_settings, ['/faq{"article_id":"invoices"}', '/feedback_not_helpful{"article_id":"invoices"}'], sender=sender)
+    rows = feedback_for(bot_settings.resolved_database_url(), sender)
+    assert [(r.article_id, r.helpful) for r in rows] == [("invoices", False)]
+
+
+def test_pressing_a_suggested_article_answers_it(bot_settings: Settings) -> None:
+    [replies] = talk(bot_settings, ['/faq{"article_id":"tv-sign-in"}'])
+    assert deskmate_payloads(replies)[0]["article_id"] == "tv-sign-in"
+
+
+def test_a_vague_question_offers_up_to_three_articles_and_a_person(bot_settings: Settings) -> None:
+    [replies] = talk(bot_settings, ["problem with money and the tv thing"])
+    assert not any(p["type"] == "article" for p in deskmate_payloads(replies))
+    titles = [b["title"] for b in buttons(replies)]
+    assert titles[-1] == "Talk to a person" and 2 <= len(titles) <= 4
+    assert all(b["payload"].startswith('/faq{"article_id":') for b in buttons(replies)[:-1])
+
+
+def test_gibberish_asks_to_rephrase_and_offers_a_person(bot_settings: Settings) -> None:
+    [replies] = talk(bot_settings, ["qwzx vbnm plok"])
+    assert "other words" in replies[0]["text"]
+    assert [b["title"] for b in buttons(replies)] == ["Talk to a person"]
+
+
+def test_asking_for_a_person_says_honestly_how_to_reach_support(bot_settings: Settings) -> None:
+    [replies] = talk(bot_settings, ["i want to talk to a real person"])
+    assert "can't connect you" in replies[0]["text"]
+    assert deskmate_payloads(replies)[0]["type"] == "contact"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("", "empty"),
+        ("refund " * 1500, "too long"),
+        ("😀🎉👍", "couldn't read"),
+        ("\x00\x07\x1b\x7f", "couldn't read"),
+        ("<script>alert('x')</script><img src=x onerror=alert(1)>", None),
+    ],
+    ids=["empty", "10000-chars", "emoji-only", "control-chars", "html-script"],
+)
+def test_bad_input_gets_a_clear_answer_and_is_never_echoed(bot_settings: Settings, text: str, expected: str) -> None:
+    [replies] = talk(bot_settings, [text])
+    assert replies, "the bot must always answer"
+    all_text = " ".join(r.get("text") or "" for r in replies)
+    if expected:
+        assert expected in all_text
+    assert "<script>" not in all_text and "onerror" not in all_text
+    assert not any(p["type"] == "article" for p in deskmate_payloads(replies)) or expected is None
+
+
+def test_an_edited_answer_is_live_without_retraining(bot_settings: Settings, bot_kb_dir: Path) -> None:
+    path = next(bot_kb_dir.glob("**/gift-cards-promo.md"))
+    original = path.read_text()
+    try:
+        head, _, body = original.partition("\n---\n")
+        path.write_text(f"{head}\n---\nRedeem it on the redeem page (edited answer).\n")
+        later = time.time() + 2
+        os.utime(path, (later, later))
+        [replies] = talk(bot_settings, ['/faq{"article_id":"gift-cards-promo"}'])
+        assert replies[0]["text"] == "Redeem it on the redeem page (edited answer)."
+    finally:
+        path.write_text(original)
