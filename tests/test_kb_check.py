@@ -60,7 +60,7 @@ def test_an_over_long_answer_is_reported(tmp_path: Path) -> None:
     path = write_article(tmp_path, "long", good_front("long", ten("l"), related="long2"), body="x" * (MAX_ANSWER_CHARS + 1))
     write_article(tmp_path, "long2", good_front("long2", ten("m"), related="long"))
     problems = [str(p) for p in check_kb(tmp_path)]
-    assert problems == [f"{path}:17: the answer is {MAX_ANSWER_CHARS + 1} characters; keep it within {MAX_ANSWER_CHARS}"]
+    assert problems == [f"{path}:19: the answer is {MAX_ANSWER_CHARS + 1} characters; keep it within {MAX_ANSWER_CHARS}"]
 
 
 def test_unreadable_front_matter_fails_the_command(tmp_path: Path, capsys) -> None:
