@@ -89,7 +89,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     port = urlparse(settings.rasa_url).port or 5005
-    bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port)
+    log_dir = settings.var_dir / "log"
+    bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port, log_dir=log_dir)
 
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -112,13 +113,14 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal)\n"
             f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
             "-d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
+            f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log\n"
             f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
             flush=True,
         )
         while True:
             exited = bot.first_exited()
             if exited:
-                print(f"the {exited} server stopped unexpectedly; shutting down", file=sys.stderr)
+                print(f"the {exited} server stopped unexpectedly (see {log_dir}/{exited}.log); shutting down", file=sys.stderr)
                 return 1
             time.sleep(1)
     except KeyboardInterrupt:
@@ -126,6 +128,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 0
     except StartupError as error:
         print(f"Deskmate could not start: {error}", file=sys.stderr)
+        for name in bot.processes:
+            log = log_dir / f"{name}.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
         return 1
     finally:
         bot.stop()

@@ -8,6 +8,7 @@ which article). Otherwise the closest articles by KB search are offered.
 """
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -21,6 +22,8 @@ from bot.nlu.spacy_pipeline import load_pipeline
 from bot.settings import Settings
 
 ARTICLE_ENTITY = "article_id"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -114,6 +117,13 @@ class Answerer:
                 self._search_version = version
             index = self._search
         return index.search(query, limit=self.settings.suggest_count, min_score=self.settings.suggest_min_score)
+
+    def warm_up(self) -> None:
+        """Load the spaCy pipeline and build the index now, not on a visitor's first message."""
+        try:
+            self.search("warm up")
+        except Exception:  # noqa: BLE001 (a failed warm-up only costs time later)
+            logger.exception("kb search warm-up failed")
 
     def is_confident(self, parsed: ParsedMessage) -> bool:
         """Whether the selector is sure enough of its article to answer it."""

@@ -1,0 +1,114 @@
+"""Choose the answer thresholds by measurement on a dev set.
+
+Parses every case once with the running bot's ``/model/parse`` (the trained
+model's raw intent ranking and response-selector ranking), then replays the
+bot's decision rule for a grid of thresholds and prints the eval figures
+for each. Usage (with `make run` running):
+
+    .venv/bin/python bench/sweep_thresholds.py tests/eval/dev.yml
+
+The decision replayed is the bot's own (bot.dialogue.answering): intent
+below the NLU threshold or within the ambiguity gap -> nlu_fallback; an
+article is answered only for ``faq`` with the selector's confidence >= the
+answer threshold and a lead >= the margin over the runner-up.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.dialogue.answering import ParsedMessage  # noqa: E402
+from bot.dialogue.input_check import input_problem  # noqa: E402
+from bot.eval.cases import EvalCase, Outcome, load_cases  # noqa: E402
+from bot.settings import get_settings  # noqa: E402
+
+NLU_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
+AMBIGUITY = (0.0, 0.1, 0.2)
+ANSWER_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+MARGINS = (0.0, 0.1, 0.2, 0.3)
+
+
+async def parse_all(cases: List[EvalCase], url: str, token: str) -> List[Dict[str, Any]]:
+    """``/model/parse`` of every case text."""
+    results = []
+    async with aiohttp.ClientSession() as session:
+        for case in cases:
+            async with session.post(f"{url}/model/parse", params={"token": token}, json={"text": case.text}) as r:
+                r.raise_for_status()
+                results.append(await r.json())
+    return results
+
+
+def raw_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
+    """The classifier's intent ranking without the fallback entries."""
+    ranking = [(i["name"], float(i["confidence"])) for i in parse.get("intent_ranking") or []]
+    return [(name, conf) for name, conf in ranking if name != "nlu_fallback"]
+
+
+def replay(
+    parse: Dict[str, Any], nlu: float, ambiguity: float, answer: float, margin: float, max_chars: int
+) -> Outcome:
+    """What the bot would do with these thresholds."""
+    ranking = raw_ranking(parse)
+    text = parse.get("text") or ""
+    if input_problem(text, max_chars) is not None or not ranking:
+        return Outcome(intent="nlu_fallback", article=None, handoff=False)
+    top, conf = ranking[0]
+    second = ranking[1][1] if len(ranking) > 1 else 0.0
+    intent = "nlu_fallback" if conf < nlu or conf - second < ambiguity else top
+    parsed = ParsedMessage.from_parse_data(parse)
+    article: Optional[str] = None
+    if (
+        intent == "faq"
+        and parsed.article_id
+        and parsed.article_confidence >= answer
+        and parsed.article_confidence - parsed.runner_up_confidence >= margin
+    ):
+        article = parsed.article_id
+    return Outcome(intent=intent, article=article, handoff=False)
+
+
+def score(cases: List[EvalCase], outcomes: List[Outcome]) -> Dict[str, float]:
+    """Accuracy per kind, wrong-answer rate."""
+    result: Dict[str, float] = {}
+    for kind in ("article", "intent", "none"):
+        passed = [c.passes(o) for c, o in zip(cases, outcomes) if c.kind == kind]
+        result[kind] = sum(passed) / len(passed) if passed else float("nan")
+    result["wrong"] = sum(c.is_wrong_answer(o) for c, o in zip(cases, outcomes)) / len(cases)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("file")
+    parser.add_argument("--top", type=int, default=15, help="print the best N settings")
+    args = parser.parse_args()
+    settings = get_settings()
+    cases = load_cases(Path(args.file))
+    parses = asyncio.run(parse_all(cases, settings.rasa_url, settings.resolved_rasa_token()))
+    rows = []
+    for nlu, amb, answer, margin in itertools.product(NLU_THRESHOLDS, AMBIGUITY, ANSWER_THRESHOLDS, MARGINS):
+        outcomes = [replay(p, nlu, amb, answer, margin, settings.max_message_chars) for p in parses]
+        rows.append(((nlu, amb, answer, margin), score(cases, outcomes)))
+    meets = lambda s: s["article"] >= 0.92 and s["wrong"] <= 0.03 and s["none"] >= 0.90 and s["intent"] >= 0.90  # noqa: E731
+    rows.sort(key=lambda row: (meets(row[1]), row[1]["article"] - 2 * row[1]["wrong"] + row[1]["none"] * 0.5 + row[1]["intent"] * 0.5), reverse=True)
+    print(f"{len(cases)} cases; nlu_threshold ambiguity answer_threshold margin -> article intent none wrong (* meets targets)")
+    for (nlu, amb, answer, margin), s in rows[: args.top]:
+        flag = "*" if meets(s) else " "
+        print(
+            f"{flag} {nlu:.2f} {amb:.2f} {answer:.2f} {margin:.2f} -> "
+            f"article {s['article']:.1%} intent {s['intent']:.1%} none {s['none']:.1%} wrong {s['wrong']:.1%}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
