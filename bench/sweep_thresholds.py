@@ -9,8 +9,9 @@ for each. Usage (with `make run` running):
 
 The decision replayed is the bot's own (bot.dialogue.answering): intent
 below the NLU threshold or within the ambiguity gap -> nlu_fallback; an
-article is answered only for ``faq`` with the selector's confidence >= the
-answer threshold and a lead >= the margin over the runner-up.
+article is answered only for ``faq`` when its fused score (selector
+confidence + search_weight x search similarity) is >= the answer threshold
+and leads the runner-up by the margin.
 """
 from __future__ import annotations
 
@@ -25,14 +26,16 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.dialogue.answering import ParsedMessage  # noqa: E402
+from bot.dialogue.answering import FUSION_CANDIDATES, Answerer, ParsedMessage, fused_ranking  # noqa: E402
+from bot.kb.search import SearchHit  # noqa: E402
 from bot.dialogue.input_check import input_problem  # noqa: E402
 from bot.eval.cases import EvalCase, Outcome, load_cases  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 
-NLU_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
-AMBIGUITY = (0.0, 0.1, 0.2)
-ANSWER_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+NLU_THRESHOLDS = (0.3, 0.5, 0.7)
+AMBIGUITY = (0.0, 0.1)
+SEARCH_WEIGHTS = (0.0, 1.0, 2.0, 3.0)
+ANSWER_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 MARGINS = (0.0, 0.1, 0.2, 0.3)
 
 
@@ -54,7 +57,14 @@ def raw_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
 
 
 def replay(
-    parse: Dict[str, Any], nlu: float, ambiguity: float, answer: float, margin: float, max_chars: int
+    parse: Dict[str, Any],
+    hits: List[SearchHit],
+    nlu: float,
+    ambiguity: float,
+    weight: float,
+    answer: float,
+    margin: float,
+    max_chars: int,
 ) -> Outcome:
     """What the bot would do with these thresholds."""
     ranking = raw_ranking(parse)
@@ -66,13 +76,11 @@ def replay(
     intent = "nlu_fallback" if conf < nlu or conf - second < ambiguity else top
     parsed = ParsedMessage.from_parse_data(parse)
     article: Optional[str] = None
-    if (
-        intent == "faq"
-        and parsed.article_id
-        and parsed.article_confidence >= answer
-        and parsed.article_confidence - parsed.runner_up_confidence >= margin
-    ):
-        article = parsed.article_id
+    if intent == "faq" and parsed.article_ranking:
+        ranking = fused_ranking(parsed.article_ranking, hits, weight)
+        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+        if ranking[0][1] >= answer and ranking[0][1] - runner_up >= margin:
+            article = ranking[0][0]
     return Outcome(intent=intent, article=article, handoff=False)
 
 
@@ -94,17 +102,20 @@ def main() -> int:
     settings = get_settings()
     cases = load_cases(Path(args.file))
     parses = asyncio.run(parse_all(cases, settings.rasa_url, settings.resolved_rasa_token()))
+    answerer = Answerer(settings)
+    hits = [answerer.search(case.text, limit=FUSION_CANDIDATES, min_score=0.0) for case in cases]
     rows = []
-    for nlu, amb, answer, margin in itertools.product(NLU_THRESHOLDS, AMBIGUITY, ANSWER_THRESHOLDS, MARGINS):
-        outcomes = [replay(p, nlu, amb, answer, margin, settings.max_message_chars) for p in parses]
-        rows.append(((nlu, amb, answer, margin), score(cases, outcomes)))
+    grid = itertools.product(NLU_THRESHOLDS, AMBIGUITY, SEARCH_WEIGHTS, ANSWER_THRESHOLDS, MARGINS)
+    for setting in grid:
+        outcomes = [replay(p, h, *setting, settings.max_message_chars) for p, h in zip(parses, hits)]
+        rows.append((setting, score(cases, outcomes)))
     meets = lambda s: s["article"] >= 0.92 and s["wrong"] <= 0.03 and s["none"] >= 0.90 and s["intent"] >= 0.90  # noqa: E731
-    rows.sort(key=lambda row: (meets(row[1]), row[1]["article"] - 2 * row[1]["wrong"] + row[1]["none"] * 0.5 + row[1]["intent"] * 0.5), reverse=True)
-    print(f"{len(cases)} cases; nlu_threshold ambiguity answer_threshold margin -> article intent none wrong (* meets targets)")
-    for (nlu, amb, answer, margin), s in rows[: args.top]:
+    rows.sort(key=lambda row: (meets(row[1]), row[1]["wrong"] <= 0.03 and row[1]["none"] >= 0.9, row[1]["article"]), reverse=True)
+    print(f"{len(cases)} cases; nlu ambiguity search_weight answer_threshold margin -> article intent none wrong (* meets targets)")
+    for (nlu, amb, weight, answer, margin), s in rows[: args.top]:
         flag = "*" if meets(s) else " "
         print(
-            f"{flag} {nlu:.2f} {amb:.2f} {answer:.2f} {margin:.2f} -> "
+            f"{flag} {nlu:.2f} {amb:.2f} {weight:.1f} {answer:.2f} {margin:.2f} -> "
             f"article {s['article']:.1%} intent {s['intent']:.1%} none {s['none']:.1%} wrong {s['wrong']:.1%}"
         )
     return 0

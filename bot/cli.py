@@ -76,6 +76,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     summary = summarise(cases, results)
     print(format_summary(summary))
     if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(
             json.dumps({"summary": asdict(summary), "cases": [asdict(r) for r in results]}, indent=2)
         )

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +70,16 @@ def http_ok(url: str, timeout: float = 2.0) -> bool:
         return False
 
 
+def ensure_port_free(port: int, what: str) -> None:
+    """Raise StartupError when something already listens on 127.0.0.1:``port``."""
+    with socket.socket() as sock:
+        if sock.connect_ex((LOOPBACK, port)) == 0:
+            raise StartupError(
+                f"port {port} for the {what} is already in use (is Deskmate already running?); "
+                "stop that process or choose another port"
+            )
+
+
 @dataclass
 class BotProcesses:
     """The action server and Rasa server of one run."""
@@ -106,6 +117,7 @@ class BotProcesses:
 
     def start_actions(self) -> None:
         """Start the action server (rasa-sdk) on 127.0.0.1."""
+        ensure_port_free(self.action_port, "action server")
         self._spawn(
             "actions",
             [rasa_executable(), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
@@ -114,6 +126,7 @@ class BotProcesses:
 
     def start_rasa(self, model: Path) -> None:
         """Start the Rasa server: REST channel, HTTP API behind the token, on 127.0.0.1."""
+        ensure_port_free(self.rasa_port, "Rasa server")
         endpoints = write_endpoints(
             self.settings, self.action_port, self.settings.var_dir / "run" / f"endpoints-{self.rasa_port}.yml"
         )

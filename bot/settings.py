@@ -28,13 +28,15 @@ class Settings(BaseSettings):
     action_host: str = "127.0.0.1"
     action_port: int = 5055
 
-    # Answer only when the response selector is at least this sure of the
-    # article, and its best article leads the runner-up by this margin.
-    # Chosen on tests/eval/dev.yml (see README, "How the thresholds were chosen").
-    answer_threshold: float = 0.5
-    answer_margin: float = 0.0
+    # An article's fused score is its response-selector confidence plus
+    # search_weight x its KB-search similarity; the best is answered only when
+    # its score is >= answer_threshold and leads the runner-up by answer_margin.
+    # Chosen on tests/eval/dev.yml (see README, "Tuning").
+    search_weight: float = 2.0
+    answer_threshold: float = 0.6
+    answer_margin: float = 0.1
     # KB search: the least cosine similarity for an article to be suggested.
-    suggest_min_score: float = 0.1
+    suggest_min_score: float = 0.05
     suggest_count: int = 3
 
     max_message_chars: int = 1000

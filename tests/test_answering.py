@@ -41,11 +41,19 @@ def test_confident_article_choice_is_answered(answerer: Answerer) -> None:
 
 
 def test_high_faq_intent_with_unsure_article_choice_is_not_answered(answerer: Answerer) -> None:
-    # The trap in the field notes: faq at 0.99 while the selector is at 0.2.
-    parsed = ParsedMessage.from_parse_data(parse_data("i was charged twice", "faq", 0.99, "double-charge", 0.2))
+    # The trap in the field notes: faq at 0.99 while the selector is at 0.2,
+    # and the KB search does not back its choice either.
+    parsed = ParsedMessage.from_parse_data(parse_data("my card got charged", "faq", 0.99, "tv-sign-in", 0.2))
     decision = answerer.decide(parsed)
     assert isinstance(decision, Suggest)
-    assert "double-charge" in [hit.article.id for hit in decision.hits]
+    assert "tv-sign-in" not in [hit.article.id for hit in decision.hits]
+
+
+def test_an_unsure_selector_backed_by_the_search_is_answered(answerer: Answerer) -> None:
+    # Two independent views agreeing: selector 0.35 and a strong search match.
+    parsed = ParsedMessage.from_parse_data(parse_data("charged twice refund duplicate charge", "faq", 0.99, "double-charge", 0.35))
+    decision = answerer.decide(parsed)
+    assert isinstance(decision, Answer) and decision.article.id == "double-charge"
 
 
 def test_fallback_intent_never_answers_even_with_a_sure_selector(answerer: Answerer) -> None:

@@ -1,18 +1,22 @@
-"""The dev eval set meets the accuracy targets (latency is reported, not asserted)."""
+"""The dev eval set stays at or above the floors in tests/eval/floors.yml (latency is reported, not asserted)."""
 from __future__ import annotations
 
 import asyncio
 import json
 from dataclasses import asdict
 
+from ruamel.yaml import YAML
+
 from bot.eval.cases import load_cases
 from bot.eval.runner import format_summary, run_cases, summarise
 from bot.settings import PROJECT_ROOT, Settings
 
 DEV_SET = PROJECT_ROOT / "tests" / "eval" / "dev.yml"
+FLOORS = PROJECT_ROOT / "tests" / "eval" / "floors.yml"
 
 
-def test_dev_set_meets_the_accuracy_targets(bot_settings: Settings) -> None:
+def test_dev_set_stays_above_the_accuracy_floors(bot_settings: Settings) -> None:
+    floors = YAML(typ="safe").load(FLOORS.read_text())
     cases = load_cases(DEV_SET)
     results = asyncio.run(run_cases(cases, bot_settings.rasa_url, bot_settings.resolved_rasa_token()))
     summary = summarise(cases, results)
@@ -22,9 +26,9 @@ def test_dev_set_meets_the_accuracy_targets(bot_settings: Settings) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"summary": asdict(summary), "cases": [asdict(r) for r in results]}, indent=2))
 
-    assert summary.accuracy["article"] >= 0.92, report
-    assert summary.wrong_answer_rate <= 0.03, report
-    assert summary.accuracy["none"] >= 0.90, report
-    assert summary.accuracy["intent"] >= 0.90, report
+    assert summary.accuracy["article"] >= floors["article_accuracy_min"], report
+    assert summary.wrong_answer_rate <= floors["wrong_answer_rate_max"], report
+    assert summary.accuracy["none"] >= floors["none_accuracy_min"], report
+    assert summary.accuracy["intent"] >= floors["intent_accuracy_min"], report
     for intent, accuracy in summary.intent_accuracy.items():
-        assert accuracy >= 0.80, f"intent {intent}: {accuracy:.0%}\n{report}"
+        assert accuracy >= floors["per_intent_accuracy_min"], f"intent {intent}: {accuracy:.0%}\n{report}"

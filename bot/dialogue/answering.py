@@ -1,10 +1,12 @@
 """Decide how to reply to a question: answer an article, offer choices, or ask again.
 
-The rule that keeps the bot from being confidently wrong: an article is
-answered only when the response selector's own confidence in that article
-clears ``answer_threshold`` and leads the runner-up by ``answer_margin``. The
-``faq`` intent scoring high is not enough (the selector may still be unsure
-which article). Otherwise the closest articles by KB search are offered.
+The rule that keeps the bot from being confidently wrong: the ``faq`` intent
+scoring high is not enough (the selector may still be unsure which article).
+Each candidate article gets a fused score, the response selector's
+confidence plus ``search_weight`` times its KB-search similarity (two
+independent views of the message), and the best is answered only when its
+score clears ``answer_threshold`` and leads the runner-up by
+``answer_margin``. Otherwise the closest articles are offered.
 """
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ from bot.settings import Settings
 
 ARTICLE_ENTITY = "article_id"
 
+# How many search hits take part in the fused score.
+FUSION_CANDIDATES = 5
+
 logger = logging.getLogger(__name__)
 
 
@@ -35,8 +40,8 @@ class ParsedMessage:
     intent_confidence: float
     article_id: Optional[str] = None
     article_confidence: float = 0.0
-    runner_up_confidence: float = 0.0
     chosen_article_id: Optional[str] = None
+    article_ranking: Tuple[Tuple[str, float], ...] = ()
     intent_ranking: Tuple[Tuple[str, float], ...] = ()
 
     @classmethod
@@ -56,8 +61,13 @@ class ParsedMessage:
             intent_confidence=float(intent.get("confidence") or 0.0),
             article_id=article_id_from_intent_key(response.get("intent_response_key") or ""),
             article_confidence=float(response.get("confidence") or 0.0),
-            runner_up_confidence=float(ranking[1].get("confidence") or 0.0) if len(ranking) > 1 else 0.0,
             chosen_article_id=chosen,
+            article_ranking=tuple(
+                (article_id, float(item.get("confidence") or 0.0))
+                for item in ranking
+                for article_id in [article_id_from_intent_key(item.get("intent_response_key") or "")]
+                if article_id
+            ),
             intent_ranking=tuple(
                 (str(item.get("name")), float(item.get("confidence") or 0.0))
                 for item in data.get("intent_ranking") or []
@@ -94,6 +104,16 @@ class Unreadable:
 Decision = Any  # one of Answer, Suggest, Rephrase, Unreadable
 
 
+def fused_ranking(
+    selector: Tuple[Tuple[str, float], ...], hits: List[SearchHit], search_weight: float
+) -> List[Tuple[str, float]]:
+    """Articles by selector confidence + ``search_weight`` x search similarity, best first."""
+    scores: Dict[str, float] = {article_id: confidence for article_id, confidence in selector}
+    for hit in hits:
+        scores[hit.article.id] = scores.get(hit.article.id, 0.0) + search_weight * hit.score
+    return sorted(scores.items(), key=lambda item: item[1], reverse=True)
+
+
 @dataclass
 class Answerer:
     """Holds the knowledge base and its search index for one process."""
@@ -107,8 +127,8 @@ class Answerer:
     def __post_init__(self) -> None:
         self.kb = KnowledgeBase(self.settings.kb_dir)
 
-    def search(self, query: str) -> List[SearchHit]:
-        """The closest articles to ``query`` that clear ``suggest_min_score``."""
+    def search(self, query: str, limit: Optional[int] = None, min_score: Optional[float] = None) -> List[SearchHit]:
+        """The closest articles to ``query`` (by default: those worth suggesting)."""
         version = self.kb.version
         with self._lock:
             if self._search is None or self._search_version != version:
@@ -116,7 +136,11 @@ class Answerer:
                 self._search = ArticleSearch(self.kb.all(), nlp)
                 self._search_version = version
             index = self._search
-        return index.search(query, limit=self.settings.suggest_count, min_score=self.settings.suggest_min_score)
+        return index.search(
+            query,
+            limit=self.settings.suggest_count if limit is None else limit,
+            min_score=self.settings.suggest_min_score if min_score is None else min_score,
+        )
 
     def warm_up(self) -> None:
         """Load the spaCy pipeline and build the index now, not on a visitor's first message."""
@@ -125,14 +149,17 @@ class Answerer:
         except Exception:  # noqa: BLE001 (a failed warm-up only costs time later)
             logger.exception("kb search warm-up failed")
 
-    def is_confident(self, parsed: ParsedMessage) -> bool:
-        """Whether the selector is sure enough of its article to answer it."""
-        return (
-            parsed.intent == RETRIEVAL_INTENT
-            and parsed.article_id is not None
-            and parsed.article_confidence >= self.settings.answer_threshold
-            and parsed.article_confidence - parsed.runner_up_confidence >= self.settings.answer_margin
-        )
+    def confident_article(self, parsed: ParsedMessage) -> Optional[str]:
+        """The article to answer, when the fused score is high and clear enough; else None."""
+        if parsed.intent != RETRIEVAL_INTENT or not parsed.article_ranking:
+            return None
+        hits = self.search(parsed.text, limit=FUSION_CANDIDATES, min_score=0.0)
+        ranking = fused_ranking(parsed.article_ranking, hits, self.settings.search_weight)
+        best, score = ranking[0]
+        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+        if score >= self.settings.answer_threshold and score - runner_up >= self.settings.answer_margin:
+            return best
+        return None
 
     def decide(self, parsed: ParsedMessage) -> Decision:
         """How to reply to a question-like message."""
@@ -143,9 +170,9 @@ class Answerer:
         problem = input_problem(parsed.text, self.settings.max_message_chars)
         if problem is not None:
             return Unreadable(problem)
-        if self.is_confident(parsed):
-            article = self.kb.get(parsed.article_id or "")
-            if article is not None:
-                return Answer(article)
+        article_id = self.confident_article(parsed)
+        article = self.kb.get(article_id) if article_id else None
+        if article is not None:
+            return Answer(article)
         hits = self.search(parsed.text)
         return Suggest(tuple(hits)) if hits else Rephrase()
