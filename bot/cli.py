@@ -96,7 +96,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     def on_term(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
+    # Also SIGINT: a shell starts background jobs with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler of its own.
     signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
     try:
         print(f"Starting the action server on 127.0.0.1:{settings.action_port} ...", flush=True)
         bot.start_actions()
