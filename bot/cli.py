@@ -139,6 +139,9 @@ def cmd_run(args: argparse.Namespace) -> int:
                 print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
         return 1
     finally:
+        # A second Ctrl-C must not interrupt the orderly stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         bot.stop()
         print("Stopped.", flush=True)
 
