@@ -26,7 +26,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.dialogue.answering import FUSION_CANDIDATES, Answerer, ParsedMessage, fused_ranking  # noqa: E402
+from bot.dialogue.answering import FUSION_CANDIDATES, Answerer, ParsedMessage, pick_article  # noqa: E402
 from bot.kb.search import SearchHit  # noqa: E402
 from bot.dialogue.input_check import input_problem  # noqa: E402
 from bot.eval.cases import EvalCase, Outcome, load_cases  # noqa: E402
@@ -76,11 +76,8 @@ def replay(
     intent = "nlu_fallback" if conf < nlu or conf - second < ambiguity else top
     parsed = ParsedMessage.from_parse_data(parse)
     article: Optional[str] = None
-    if intent == "faq" and parsed.article_ranking:
-        ranking = fused_ranking(parsed.article_ranking, hits, weight)
-        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
-        if ranking[0][1] >= answer and ranking[0][1] - runner_up >= margin:
-            article = ranking[0][0]
+    if intent == "faq":
+        article = pick_article(parsed.article_ranking, hits, weight, answer, margin)
     return Outcome(intent=intent, article=article, handoff=False)
 
 

@@ -38,18 +38,15 @@ class ParsedMessage:
     text: str
     intent: Optional[str]
     intent_confidence: float
-    article_id: Optional[str] = None
-    article_confidence: float = 0.0
     chosen_article_id: Optional[str] = None
+    # The response selector's articles with its confidences, best first.
     article_ranking: Tuple[Tuple[str, float], ...] = ()
-    intent_ranking: Tuple[Tuple[str, float], ...] = ()
 
     @classmethod
     def from_parse_data(cls, data: Dict[str, Any]) -> "ParsedMessage":
         """Read Rasa's parse data (``tracker.latest_message``)."""
         intent = data.get("intent") or {}
         selector = (data.get("response_selector") or {}).get(RETRIEVAL_INTENT) or {}
-        response = selector.get("response") or {}
         ranking = selector.get("ranking") or []
         chosen = next(
             (str(e.get("value")) for e in data.get("entities") or [] if e.get("entity") == ARTICLE_ENTITY),
@@ -59,18 +56,12 @@ class ParsedMessage:
             text=data.get("text") or "",
             intent=intent.get("name"),
             intent_confidence=float(intent.get("confidence") or 0.0),
-            article_id=article_id_from_intent_key(response.get("intent_response_key") or ""),
-            article_confidence=float(response.get("confidence") or 0.0),
             chosen_article_id=chosen,
             article_ranking=tuple(
                 (article_id, float(item.get("confidence") or 0.0))
                 for item in ranking
                 for article_id in [article_id_from_intent_key(item.get("intent_response_key") or "")]
                 if article_id
-            ),
-            intent_ranking=tuple(
-                (str(item.get("name")), float(item.get("confidence") or 0.0))
-                for item in data.get("intent_ranking") or []
             ),
         )
 
@@ -114,6 +105,22 @@ def fused_ranking(
     return sorted(scores.items(), key=lambda item: item[1], reverse=True)
 
 
+def pick_article(
+    selector: Tuple[Tuple[str, float], ...],
+    hits: List[SearchHit],
+    search_weight: float,
+    threshold: float,
+    margin: float,
+) -> Optional[str]:
+    """The best fused article when its score is >= ``threshold`` and leads by ``margin``; else None."""
+    ranking = fused_ranking(selector, hits, search_weight)
+    if not ranking:
+        return None
+    best, score = ranking[0]
+    runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
+    return best if score >= threshold and score - runner_up >= margin else None
+
+
 @dataclass
 class Answerer:
     """Holds the knowledge base and its search index for one process."""
@@ -127,8 +134,8 @@ class Answerer:
     def __post_init__(self) -> None:
         self.kb = KnowledgeBase(self.settings.kb_dir)
 
-    def search(self, query: str, limit: Optional[int] = None, min_score: Optional[float] = None) -> List[SearchHit]:
-        """The closest articles to ``query`` (by default: those worth suggesting)."""
+    def search(self, query: str, limit: int, min_score: float = 0.0) -> List[SearchHit]:
+        """The ``limit`` closest articles to ``query`` scoring at least ``min_score``."""
         version = self.kb.version
         with self._lock:
             if self._search is None or self._search_version != version:
@@ -136,30 +143,14 @@ class Answerer:
                 self._search = ArticleSearch(self.kb.all(), nlp)
                 self._search_version = version
             index = self._search
-        return index.search(
-            query,
-            limit=self.settings.suggest_count if limit is None else limit,
-            min_score=self.settings.suggest_min_score if min_score is None else min_score,
-        )
+        return index.search(query, limit=limit, min_score=min_score)
 
     def warm_up(self) -> None:
         """Load the spaCy pipeline and build the index now, not on a visitor's first message."""
         try:
-            self.search("warm up")
+            self.search("warm up", limit=1)
         except Exception:  # noqa: BLE001 (a failed warm-up only costs time later)
             logger.exception("kb search warm-up failed")
-
-    def confident_article(self, parsed: ParsedMessage) -> Optional[str]:
-        """The article to answer, when the fused score is high and clear enough; else None."""
-        if parsed.intent != RETRIEVAL_INTENT or not parsed.article_ranking:
-            return None
-        hits = self.search(parsed.text, limit=FUSION_CANDIDATES, min_score=0.0)
-        ranking = fused_ranking(parsed.article_ranking, hits, self.settings.search_weight)
-        best, score = ranking[0]
-        runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
-        if score >= self.settings.answer_threshold and score - runner_up >= self.settings.answer_margin:
-            return best
-        return None
 
     def decide(self, parsed: ParsedMessage) -> Decision:
         """How to reply to a question-like message."""
@@ -170,9 +161,18 @@ class Answerer:
         problem = input_problem(parsed.text, self.settings.max_message_chars)
         if problem is not None:
             return Unreadable(problem)
-        article_id = self.confident_article(parsed)
-        article = self.kb.get(article_id) if article_id else None
-        if article is not None:
-            return Answer(article)
-        hits = self.search(parsed.text)
-        return Suggest(tuple(hits)) if hits else Rephrase()
+        # One search per message serves both the answer gate and the suggestions.
+        hits = self.search(parsed.text, limit=max(FUSION_CANDIDATES, self.settings.suggest_count))
+        if parsed.intent == RETRIEVAL_INTENT:
+            article_id = pick_article(
+                parsed.article_ranking,
+                hits[:FUSION_CANDIDATES],
+                self.settings.search_weight,
+                self.settings.answer_threshold,
+                self.settings.answer_margin,
+            )
+            article = self.kb.get(article_id) if article_id else None
+            if article is not None:
+                return Answer(article)
+        close = [hit for hit in hits if hit.score >= self.settings.suggest_min_score][: self.settings.suggest_count]
+        return Suggest(tuple(close)) if close else Rephrase()
