@@ -1,31 +1,163 @@
-"""Engine and sessions for the store (SQLAlchemy 2.0-style API on 1.4)."""
+"""Engine, migrations and sessions for the store (SQLAlchemy 2.0-style API on 1.4)."""
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Optional
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.store.models import Base
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+logger = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+# Any fixed 64-bit number: every Deskmate process migrating a PostgreSQL
+# database takes this advisory lock, so only one of them runs the migrations.
+MIGRATION_LOCK_KEY = 0x6465736B6D617465  # "deskmate"
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
 
 
-class StoreUnavailableError(RuntimeError):
+class StoreError(RuntimeError):
+    """Base of the store's own errors."""
+
+
+class StoreUnavailableError(StoreError):
     """The database could not be reached or written."""
+
+
+class StoreIntegrityError(StoreError):
+    """The database refused the data (a constraint such as a foreign key or a unique value)."""
+
+
+@contextmanager
+def store_errors(action: str) -> Iterator[None]:
+    """Turn SQLAlchemy errors raised while doing ``action`` into the store's own errors."""
+    try:
+        yield
+    except IntegrityError as error:
+        logger.error("store: could not %s: the database refused it (%s)", action, error.orig.__class__.__name__)
+        raise StoreIntegrityError(f"could not {action}: {error.orig}") from error
+    except SQLAlchemyError as error:
+        logger.error("store: could not %s: %s", action, error.__class__.__name__)
+        raise StoreUnavailableError(f"could not {action}: the database is unavailable") from error
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """Make a SQLite file safe to share between processes (action server, CLI, tests)."""
+
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # SQLAlchemy, not the sqlite3 module, decides when transactions begin
+        # (the module's own handling defers BEGIN and breaks transactional DDL).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Connection) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that
+        # reads and then writes fails with "database is locked" when another
+        # process wrote in between, whatever the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; a SQLite file's folder is created when missing."""
     parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+    is_sqlite = parsed.get_backend_name() == "sqlite"
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    return create_engine(url, future=True, pool_pre_ping=True)
+    engine = create_engine(url, future=True, pool_pre_ping=True)
+    if is_sqlite:
+        _configure_sqlite(engine)
+    return engine
+
+
+def _alembic_config(url: str, connection: Connection) -> "Config":
+    """Alembic's configuration, built in code (the project has no alembic.ini)."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    # configparser interpolates '%': URL-encoded options (e.g. search_path) must be escaped.
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(engine: Engine, url: str) -> None:
+    from alembic import command
+
+    # One transaction for the lock and every migration: on PostgreSQL a
+    # failed migration leaves nothing behind, and the lock is released at
+    # commit, once the new schema is visible to the process that waited.
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+        command.upgrade(_alembic_config(url, connection), "head")
+
+
+def migrate(url: str) -> None:
+    """Upgrade the database at ``url`` to the newest schema; safe to call repeatedly and concurrently.
+
+    Raises StoreUnavailableError when the database cannot be reached.
+    """
+    engine = make_engine(url)
+    try:
+        with store_errors("migrate the database"):
+            _upgrade(engine, url)
+    finally:
+        engine.dispose()
+
+
+def current_revision(url: str) -> Optional[str]:
+    """The schema revision the database at ``url`` is at (None before any migration)."""
+    from alembic.runtime.migration import MigrationContext
+
+    engine = make_engine(url)
+    try:
+        with store_errors("read the schema revision"), engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision() -> str:
+    """The newest schema revision this code knows."""
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None, "bot/store/migrations has no revision"
+    return head
 
 
 @lru_cache(maxsize=8)
 def session_factory(url: str) -> "sessionmaker[Session]":
-    """A session factory for ``url``, with the tables created on first use."""
+    """A session factory for ``url``; the database is migrated on first use in this process.
+
+    Raises StoreUnavailableError when the database cannot be reached (nothing
+    is cached then, so the next call tries again).
+    """
     engine = make_engine(url)
-    Base.metadata.create_all(engine)
+    try:
+        with store_errors("migrate the database"):
+            _upgrade(engine, url)
+    except StoreError:
+        engine.dispose()
+        raise
     return sessionmaker(engine, future=True, expire_on_commit=False)

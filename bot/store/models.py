@@ -1,12 +1,49 @@
-"""Tables of Deskmate's store."""
+"""Tables of Deskmate's store.
+
+The schema itself is created and changed only by the Alembic migrations in
+``bot/store/migrations``; these models must describe the same tables.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, Optional
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, SmallInteger, String
-from sqlalchemy.orm import declarative_base
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import declarative_base, relationship
+from sqlalchemy.types import TypeDecorator
 
-Base = declarative_base()
+# Fixed constraint names, so that migrations can refer to them on every backend.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+CUSTOMER_STATUSES = ("active", "paused", "cancelled")
+BILLING_PERIODS = ("monthly", "annual")
+TICKET_STATUSES = ("open", "assigned", "resolved")
+TICKET_PRIORITIES = ("high", "normal")
+OPEN_TICKET_WHERE = "status != 'resolved'"
 
 
 def utcnow() -> datetime:
@@ -14,19 +51,171 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+class UTCDateTime(TypeDecorator):
+    """A timezone-aware UTC datetime on every backend.
+
+    SQLite has no time zones: it would silently drop the offset on write and
+    hand back naive values. Values are converted to UTC before they are
+    written and always come back aware, so they compare with
+    ``datetime.now(timezone.utc)`` on SQLite and PostgreSQL alike.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the store keeps timezone-aware times only")
+        value = value.astimezone(timezone.utc)
+        if dialect.name == "sqlite":
+            # One textual form for every row, so SQLite's string comparison orders correctly.
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: Optional[datetime], dialect: Dialect) -> Optional[datetime]:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+
+class Money(TypeDecorator):
+    """An amount with 2 decimals, read back as a Decimal on every backend.
+
+    SQLite has no decimal type and stores it as a float; with 2 decimals and
+    at most 10 digits the float round-trips exactly, so the value is rounded
+    back to cents here instead of letting SQLAlchemy warn on every query.
+    """
+
+    impl = Numeric(10, 2)
+    cache_ok = True
+    CENT = Decimal("0.01")
+
+    def load_dialect_impl(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(Numeric(10, 2, asdecimal=False))
+        return dialect.type_descriptor(Numeric(10, 2))
+
+    def process_bind_param(self, value: Optional[Any], dialect: Dialect) -> Optional[Any]:
+        if value is None:
+            return None
+        amount = Decimal(str(value)).quantize(self.CENT)
+        return float(amount) if dialect.name == "sqlite" else amount
+
+    def process_result_value(self, value: Optional[Any], dialect: Dialect) -> Optional[Decimal]:
+        if value is None:
+            return None
+        return Decimal(str(value)).quantize(self.CENT)
+
+
+def _in(column: str, values: Any) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
 class Feedback(Base):
     """A visitor's verdict on one answer (helpful or not), and later a CSAT score."""
 
     __tablename__ = "feedback"
+    __table_args__ = (CheckConstraint("csat BETWEEN 1 AND 5", name="csat_range"),)
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
     article_id = Column(String(100), nullable=True, index=True)
     helpful = Column(Boolean, nullable=True)
     csat = Column(SmallInteger, nullable=True)
-    created_at = Column(DateTime(timezone=True), nullable=False, default=utcnow)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
 
     def __repr__(self) -> str:
         return f"Feedback({self.conversation_id!r}, {self.article_id!r}, helpful={self.helpful})"
 
 
+class Customer(Base):
+    """A customer of the tenant's business, with the plan they are on.
+
+    Plan names are the tenant's own (see kb/support_policy.yml), so the
+    database does not restrict them.
+    """
+
+    __tablename__ = "customers"
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+        CheckConstraint(_in("status", CUSTOMER_STATUSES), name="status_known"),
+        CheckConstraint(f"billing_period IS NULL OR {_in('billing_period', BILLING_PERIODS)}", name="billing_period_known"),
+        CheckConstraint("price >= 0", name="price_not_negative"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(320), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    plan = Column(String(50), nullable=False)
+    billing_period = Column(String(10), nullable=True)
+    price = Column(Money(), nullable=False)
+    currency = Column(String(3), nullable=False)
+    status = Column(String(12), nullable=False)
+    renews_at = Column(UTCDateTime(), nullable=True)
+    trial_ends_at = Column(UTCDateTime(), nullable=True)
+    created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+
+    def __repr__(self) -> str:
+        return f"Customer({self.id}, {self.email!r}, {self.plan!r}, {self.status!r})"
+
+
+class Ticket(Base):
+    """A request for a human agent; its id is the public ticket number (#id)."""
+
+    __tablename__ = "tickets"
+    __table_args__ = (
+        CheckConstraint(_in("status", TICKET_STATUSES), name="status_known"),
+        CheckConstraint(_in("priority", TICKET_PRIORITIES), name="priority_known"),
+        # The one-open-ticket-per-conversation rule lives in the database, so
+        # that two processes racing to open a ticket cannot both succeed.
+        Index(
+            "uq_tickets_open_conversation",
+            "conversation_id",
+            unique=True,
+            sqlite_where=text(OPEN_TICKET_WHERE),
+            postgresql_where=text(OPEN_TICKET_WHERE),
+        ),
+        # Public ticket numbers are never reused on SQLite either.
+        {"sqlite_autoincrement": True},
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    customer_id = Column(Integer, ForeignKey("customers.id", ondelete="SET NULL"), nullable=True, index=True)
+    plan = Column(String(50), nullable=False)
+    priority = Column(String(10), nullable=False)
+    reason = Column(String(30), nullable=False)
+    status = Column(String(10), nullable=False, default="open")
+    assignee = Column(String(320), nullable=True)
+    created_at = Column(UTCDateTime(), nullable=False)
+    first_agent_reply_at = Column(UTCDateTime(), nullable=True)
+    resolved_at = Column(UTCDateTime(), nullable=True)
+    sla_due_at = Column(UTCDateTime(), nullable=False)
+    handover = Column(JSON, nullable=False)
+
+    events = relationship("TicketEvent", back_populates="ticket", order_by="TicketEvent.id")
+
+    def __repr__(self) -> str:
+        return f"Ticket(#{self.id}, {self.conversation_id!r}, {self.status!r})"
+
+
+class TicketEvent(Base):
+    """One change in a ticket's life: who did what, and when."""
+
+    __tablename__ = "ticket_events"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    kind = Column(String(30), nullable=False)
+    actor = Column(String(330), nullable=False)
+    at = Column(UTCDateTime(), nullable=False)
+    detail = Column(JSON, nullable=True)
+
+    ticket = relationship("Ticket", back_populates="events")
+
+    def __repr__(self) -> str:
+        return f"TicketEvent(#{self.ticket_id}, {self.kind!r}, {self.actor!r})"

@@ -1,0 +1,1 @@
+"""Human handoff: the tenant's support policy (who gets a person, when, how fast)."""

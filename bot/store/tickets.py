@@ -1,0 +1,347 @@
+"""Human handoff tickets and the events of their lives.
+
+A conversation has at most one ticket that is not resolved: the database
+enforces it (a partial unique index), and ``open_ticket`` returns the
+existing one instead of opening a second. Priority and the first-reply due
+time are the caller's (from the support policy, bot/handoff/policy.py).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Mapping, Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
+from bot.store.models import TICKET_PRIORITIES, Ticket, TicketEvent
+
+logger = logging.getLogger(__name__)
+
+TICKET_REASONS = ("requested", "low_confidence", "premium_problem", "not_helpful", "bot_unavailable")
+ACTOR_PATTERN = re.compile(r"^(bot|visitor|agent:\S+)$")
+
+
+class TicketNotFoundError(StoreError, LookupError):
+    """No ticket has that number."""
+
+
+class TicketStateError(StoreError):
+    """The ticket is not in a state that allows this change (e.g. it is already resolved)."""
+
+
+def _check_aware(name: str, value: datetime) -> None:
+    if value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got {value!r}")
+
+
+def _check_actor(actor: str) -> None:
+    if not ACTOR_PATTERN.match(actor):
+        raise ValueError(f"actor must be 'bot', 'visitor' or 'agent:<email>', got {actor!r}")
+
+
+def _check_json(name: str, value: Any) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{name} must be JSON-serialisable: {error}") from error
+
+
+@dataclass(frozen=True)
+class TicketRequest:
+    """What is needed to open a ticket.
+
+    ``plan`` is the customer's plan at this moment ("anonymous" for a
+    visitor nobody identified); ``priority`` and ``sla_due_at`` come from the
+    support policy. ``handover`` is what the agent sees first, as JSON: by
+    convention ``transcript`` (list of {"from", "text", "at"}), ``customer``
+    (a summary, or null), ``reason``, ``intents`` (guesses with confidences)
+    and ``articles`` (ids shown). Raises ValueError on an invalid field.
+    """
+
+    conversation_id: str
+    plan: str
+    priority: str
+    reason: str
+    sla_due_at: datetime
+    customer_id: Optional[int] = None
+    handover: Mapping[str, Any] = field(default_factory=dict)
+    actor: str = "bot"
+
+    def __post_init__(self) -> None:
+        if not self.conversation_id.strip():
+            raise ValueError("conversation_id is empty")
+        if not self.plan.strip():
+            raise ValueError("plan is empty (use 'anonymous' for an unidentified visitor)")
+        if self.priority not in TICKET_PRIORITIES:
+            raise ValueError(f"priority {self.priority!r} is not one of {', '.join(TICKET_PRIORITIES)}")
+        if self.reason not in TICKET_REASONS:
+            raise ValueError(f"reason {self.reason!r} is not one of {', '.join(TICKET_REASONS)}")
+        _check_aware("sla_due_at", self.sla_due_at)
+        _check_actor(self.actor)
+        _check_json("handover", dict(self.handover))
+
+
+@dataclass(frozen=True)
+class TicketRecord:
+    """A stored ticket (a plain copy: no database session behind it). ``id`` is the public number."""
+
+    id: int
+    conversation_id: str
+    customer_id: Optional[int]
+    plan: str
+    priority: str
+    reason: str
+    status: str
+    assignee: Optional[str]
+    created_at: datetime
+    first_agent_reply_at: Optional[datetime]
+    resolved_at: Optional[datetime]
+    sla_due_at: datetime
+    handover: Dict[str, Any]
+
+    @property
+    def number(self) -> str:
+        """The ticket number as shown to people, e.g. "#42"."""
+        return f"#{self.id}"
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the ticket still awaits or has an agent (not resolved)."""
+        return self.status != "resolved"
+
+
+@dataclass(frozen=True)
+class OpenedTicket:
+    """The conversation's open ticket, and whether this call created it."""
+
+    ticket: TicketRecord
+    created: bool
+
+
+@dataclass(frozen=True)
+class TicketEventRecord:
+    """One recorded change of a ticket."""
+
+    id: int
+    ticket_id: int
+    kind: str
+    actor: str
+    at: datetime
+    detail: Optional[Dict[str, Any]]
+
+
+def ticket_record(row: Ticket) -> TicketRecord:
+    """A plain, frozen copy of a ticket row."""
+    return TicketRecord(
+        id=row.id,
+        conversation_id=row.conversation_id,
+        customer_id=row.customer_id,
+        plan=row.plan,
+        priority=row.priority,
+        reason=row.reason,
+        status=row.status,
+        assignee=row.assignee,
+        created_at=row.created_at,
+        first_agent_reply_at=row.first_agent_reply_at,
+        resolved_at=row.resolved_at,
+        sla_due_at=row.sla_due_at,
+        handover=json.loads(json.dumps(row.handover)),
+    )
+
+
+def _event_record(row: TicketEvent) -> TicketEventRecord:
+    return TicketEventRecord(
+        id=row.id, ticket_id=row.ticket_id, kind=row.kind, actor=row.actor, at=row.at, detail=row.detail
+    )
+
+
+def _open_row(session: Session, conversation_id: str) -> Optional[Ticket]:
+    query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status != "resolved")
+    return session.scalars(query).first()
+
+
+def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> Ticket:
+    row = Ticket(
+        conversation_id=request.conversation_id,
+        customer_id=request.customer_id,
+        plan=request.plan,
+        priority=request.priority,
+        reason=request.reason,
+        status="open",
+        created_at=now,
+        sla_due_at=request.sla_due_at,
+        handover=dict(request.handover),
+    )
+    session.add(row)
+    session.flush()
+    detail = {"reason": request.reason, "plan": request.plan, "priority": request.priority}
+    session.add(TicketEvent(ticket_id=row.id, kind="opened", actor=request.actor, at=now, detail=detail))
+    session.flush()
+    return row
+
+
+def open_ticket(url: str, request: TicketRequest, now: datetime) -> OpenedTicket:
+    """Open a ticket for the conversation, or return the one it already has (``created`` False).
+
+    Safe under races: when another process opened one in between, the
+    database's unique index refuses the second and the existing one is
+    returned. Raises StoreUnavailableError, or StoreIntegrityError when the
+    database refuses the ticket for another reason (e.g. an unknown customer).
+    """
+    _check_aware("now", now)
+    factory = session_factory(url)
+    with store_errors("open a ticket"):
+        try:
+            with factory() as session, session.begin():
+                existing = _open_row(session, request.conversation_id)
+                if existing is not None:
+                    return OpenedTicket(ticket_record(existing), created=False)
+                row = _insert_ticket(session, request, now)
+                record = ticket_record(row)
+        except IntegrityError as error:
+            with factory() as session:
+                existing = _open_row(session, request.conversation_id)
+                if existing is None:
+                    raise StoreIntegrityError(f"the ticket could not be opened: {error.orig}") from error
+                logger.info("store: conversation %s got its ticket from a concurrent request", request.conversation_id)
+                return OpenedTicket(ticket_record(existing), created=False)
+    logger.info("store: ticket #%s opened for %s (%s)", record.id, record.conversation_id, record.reason)
+    return OpenedTicket(record, created=True)
+
+
+def get_ticket(url: str, ticket_id: int) -> Optional[TicketRecord]:
+    """The ticket numbered ``ticket_id``, or None."""
+    with store_errors("read a ticket"), session_factory(url)() as session:
+        row = session.get(Ticket, ticket_id)
+        return ticket_record(row) if row is not None else None
+
+
+def open_ticket_for_conversation(url: str, conversation_id: str) -> Optional[TicketRecord]:
+    """The conversation's ticket that is not resolved yet, or None."""
+    with store_errors("read a ticket"), session_factory(url)() as session:
+        row = _open_row(session, conversation_id)
+        return ticket_record(row) if row is not None else None
+
+
+def tickets_for_customer(url: str, customer_id: int, limit: int = 5) -> List[TicketRecord]:
+    """The customer's latest tickets, newest first."""
+    query = select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()).limit(limit)
+    with store_errors("list a customer's tickets"), session_factory(url)() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+def tickets_for_conversation(url: str, conversation_id: str) -> List[TicketRecord]:
+    """Every ticket of the conversation, newest first."""
+    query = select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
+    with store_errors("list a conversation's tickets"), session_factory(url)() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+def ticket_events(url: str, ticket_id: int) -> List[TicketEventRecord]:
+    """Everything that happened to the ticket, oldest first."""
+    query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
+    with store_errors("read a ticket's events"), session_factory(url)() as session:
+        return [_event_record(row) for row in session.scalars(query)]
+
+
+def _change(
+    url: str,
+    ticket_id: int,
+    actor: str,
+    now: datetime,
+    action: str,
+    apply: Callable[[Session, Ticket], None],
+) -> TicketRecord:
+    """Lock the ticket, refuse if resolved, apply the change (which records its events), return the result."""
+    _check_aware("now", now)
+    _check_actor(actor)
+    with store_errors(action), session_factory(url)() as session, session.begin():
+        # FOR UPDATE on PostgreSQL; SQLite transactions here already hold the write lock.
+        row = session.scalars(select(Ticket).where(Ticket.id == ticket_id).with_for_update()).first()
+        if row is None:
+            raise TicketNotFoundError(f"there is no ticket #{ticket_id}")
+        if row.status == "resolved":
+            raise TicketStateError(f"ticket #{ticket_id} is already resolved: cannot {action}")
+        apply(session, row)
+        session.flush()
+        return ticket_record(row)
+
+
+def _event(session: Session, row: Ticket, kind: str, actor: str, now: datetime, **detail: Any) -> None:
+    session.add(TicketEvent(ticket_id=row.id, kind=kind, actor=actor, at=now, detail=detail or None))
+
+
+def _agent_actor(agent: str) -> str:
+    agent = agent.strip()
+    if not agent or agent.startswith("agent:"):
+        raise ValueError(f"give the agent's e-mail (without 'agent:'), got {agent!r}")
+    return f"agent:{agent}"
+
+
+def assign_ticket(url: str, ticket_id: int, assignee: str, now: datetime, actor: Optional[str] = None) -> TicketRecord:
+    """Give the ticket to the agent ``assignee`` (an e-mail); ``actor`` defaults to that agent.
+
+    Raises TicketNotFoundError, or TicketStateError when it is resolved.
+    """
+    who = actor or _agent_actor(assignee)
+    _agent_actor(assignee)  # the assignee is checked even when someone else assigns
+
+    def apply(session: Session, row: Ticket) -> None:
+        previous = row.assignee
+        row.assignee = assignee.strip()
+        row.status = "assigned"
+        _event(session, row, "assigned", who, now, assignee=row.assignee, previous=previous)
+
+    return _change(url, ticket_id, who, now, "assign the ticket", apply)
+
+
+def record_agent_reply(url: str, ticket_id: int, agent: str, now: datetime) -> TicketRecord:
+    """Note that the agent ``agent`` (an e-mail) replied; the first reply's time is kept once.
+
+    An unassigned ticket is assigned to the agent who replies. Raises
+    TicketNotFoundError, or TicketStateError when it is resolved.
+    """
+    who = _agent_actor(agent)
+
+    def apply(session: Session, row: Ticket) -> None:
+        if row.assignee is None:
+            row.assignee = agent.strip()
+            row.status = "assigned"
+            _event(session, row, "assigned", who, now, assignee=row.assignee, previous=None)
+        first = row.first_agent_reply_at is None
+        if first:
+            row.first_agent_reply_at = now
+        _event(session, row, "agent_reply", who, now, first=first)
+
+    return _change(url, ticket_id, who, now, "record an agent reply", apply)
+
+
+def resolve_ticket(url: str, ticket_id: int, actor: str, now: datetime, note: Optional[str] = None) -> TicketRecord:
+    """Close the ticket as resolved. Raises TicketNotFoundError, or TicketStateError when already resolved."""
+
+    def apply(session: Session, row: Ticket) -> None:
+        row.status = "resolved"
+        row.resolved_at = now
+        _event(session, row, "resolved", actor, now, **({"note": note} if note else {}))
+
+    return _change(url, ticket_id, actor, now, "resolve the ticket", apply)
+
+
+def hand_back_ticket(url: str, ticket_id: int, actor: str, now: datetime) -> TicketRecord:
+    """The agent hands the conversation back to the bot: the ticket is resolved (kind "handed_back").
+
+    Raises TicketNotFoundError, or TicketStateError when already resolved.
+    """
+
+    def apply(session: Session, row: Ticket) -> None:
+        row.status = "resolved"
+        row.resolved_at = now
+        _event(session, row, "handed_back", actor, now)
+
+    return _change(url, ticket_id, actor, now, "hand the ticket back", apply)

@@ -1,0 +1,161 @@
+"""The schema comes from Alembic migrations: idempotent, concurrent-safe, matching the models."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Dict
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Boolean, Column, DateTime, Integer, SmallInteger, String, create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import declarative_base
+
+from bot.settings import PROJECT_ROOT
+from bot.store import customers, feedback, seed, tickets
+from bot.store.database import (
+    StoreUnavailableError,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    session_factory,
+)
+from bot.store.models import Base, Feedback
+
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+TABLES = {"customers", "tickets", "ticket_events", "feedback", "alembic_version"}
+
+
+def test_migrations_run_twice_without_error(database_url: str) -> None:
+    assert current_revision(database_url) is None
+    migrate(database_url)
+    migrate(database_url)
+    assert current_revision(database_url) == head_revision()
+    engine = make_engine(database_url)
+    try:
+        assert TABLES <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_the_models_match_the_migrated_schema(database_url: str) -> None:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(
+                connection,
+                opts={"compare_type": True, "include_name": lambda name, kind, _: name != "sqlite_sequence"},
+            )
+            assert compare_metadata(context, Base.metadata) == []
+    finally:
+        engine.dispose()
+
+
+def test_the_store_migrates_on_first_use_instead_of_creating_tables(database_url: str) -> None:
+    feedback.record_feedback(database_url, "conv", "a", True)
+    assert current_revision(database_url) == head_revision()
+
+
+LegacyBase = declarative_base()
+
+
+class LegacyFeedback(LegacyBase):
+    """The feedback table as ``create_all`` made it before migrations existed."""
+
+    __tablename__ = "feedback"
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    article_id = Column(String(100), nullable=True, index=True)
+    helpful = Column(Boolean, nullable=True)
+    csat = Column(SmallInteger, nullable=True)
+    created_at = Column(DateTime(timezone=True), nullable=False)
+
+
+def test_a_database_made_before_migrations_keeps_its_feedback(database_url: str) -> None:
+    engine = create_engine(database_url, future=True)
+    LegacyBase.metadata.create_all(engine)
+    with engine.begin() as connection:
+        connection.execute(
+            LegacyFeedback.__table__.insert(),
+            {"conversation_id": "old", "article_id": "refund-policy", "helpful": True, "created_at": NOW},
+        )
+    engine.dispose()
+
+    migrate(database_url)
+    rows = feedback.feedback_for(database_url, "old")
+    assert [(r.article_id, r.helpful, r.created_at) for r in rows] == [("refund-policy", True, NOW)]
+    assert current_revision(database_url) == head_revision()
+
+
+def test_the_database_refuses_a_csat_score_outside_one_to_five(database_url: str) -> None:
+    with session_factory(database_url)() as session:
+        session.add(Feedback(conversation_id="c", csat=6))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_a_sqlite_store_is_shared_safely_between_processes(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'nested' / 'store.db'}")
+    try:
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+            assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    finally:
+        engine.dispose()
+
+
+PUBLIC_CALLS: Dict[str, Callable[[str], object]] = {
+    "migrate": migrate,
+    "session_factory": session_factory,
+    "record_feedback": lambda url: feedback.record_feedback(url, "c", "a", True),
+    "feedback_for": lambda url: feedback.feedback_for(url, "c"),
+    "find_customer": lambda url: customers.find_customer(url, "free@demo.example"),
+    "all_customers": customers.all_customers,
+    "seed_demo_customers": lambda url: seed.seed_demo_customers(url, PROJECT_ROOT / "kb" / "demo_customers.yml", NOW),
+    "open_ticket": lambda url: tickets.open_ticket(
+        url,
+        tickets.TicketRequest(conversation_id="c", plan="free", priority="normal", reason="requested", sla_due_at=NOW),
+        NOW,
+    ),
+    "get_ticket": lambda url: tickets.get_ticket(url, 1),
+    "open_ticket_for_conversation": lambda url: tickets.open_ticket_for_conversation(url, "c"),
+    "tickets_for_customer": lambda url: tickets.tickets_for_customer(url, 1),
+    "tickets_for_conversation": lambda url: tickets.tickets_for_conversation(url, "c"),
+    "ticket_events": lambda url: tickets.ticket_events(url, 1),
+    "assign_ticket": lambda url: tickets.assign_ticket(url, 1, "ann@help.example", NOW),
+    "record_agent_reply": lambda url: tickets.record_agent_reply(url, 1, "ann@help.example", NOW),
+    "resolve_ticket": lambda url: tickets.resolve_ticket(url, 1, "bot", NOW),
+    "hand_back_ticket": lambda url: tickets.hand_back_ticket(url, 1, "bot", NOW),
+    "current_revision": current_revision,
+}
+
+
+@pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
+def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
+    with pytest.raises(StoreUnavailableError):
+        PUBLIC_CALLS[name](UNREACHABLE)
+
+
+def test_an_unreadable_sqlite_file_raises_store_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "store.db").write_text("this is not a database")
+    with pytest.raises(StoreUnavailableError):
+        customers.all_customers(f"sqlite:///{tmp_path / 'store.db'}")
+
+
+def test_the_migration_creates_the_unique_open_ticket_index(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert "tickets" not in inspect(connection).get_table_names()
+        migrate(database_url)
+        with engine.connect() as connection:
+            indexes = {ix["name"]: ix for ix in inspect(connection).get_indexes("tickets")}
+            assert indexes["uq_tickets_open_conversation"]["unique"]
+            assert connection.execute(text("SELECT COUNT(*) FROM tickets")).scalar() == 0
+    finally:
+        engine.dispose()
