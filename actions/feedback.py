@@ -1,4 +1,4 @@
-"""Record whether an answer helped."""
+"""Record whether an answer helped; when it did not, offer more (a person at once for high-priority plans)."""
 from __future__ import annotations
 
 import asyncio
@@ -9,9 +9,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.runtime import answerer
+from actions.handoff import hand_off
+from actions.runtime import answerer, handoff
 from bot.dialogue.messages import suggestion_messages
-from bot.store.database import StoreUnavailableError
+from bot.handoff.service import Trouble
+from bot.store.database import StoreError
 from bot.store.feedback import record_feedback
 
 logger = logging.getLogger(__name__)
@@ -37,14 +39,20 @@ class ActionRecordFeedback(Action):
             await asyncio.to_thread(
                 record_feedback, service.settings.resolved_database_url(), tracker.sender_id, article_id, helpful
             )
-        except StoreUnavailableError:
-            logger.warning("feedback for %s was not stored", tracker.sender_id)
+        except StoreError:
+            logger.warning("feedback for a conversation was not stored")
 
         if helpful:
             dispatcher.utter_message(response="utter_glad_it_helped")
-        else:
-            article = service.kb.get(article_id) if article_id else None
-            related = [service.kb.get(rid) for rid in (article.related if article else ())]
-            for message in suggestion_messages("utter_sorry_not_helpful", [a for a in related if a][:2]):
-                dispatcher.utter_message(**message)
+            return [SlotSet("awaiting_feedback", False)]
+
+        people = handoff()
+        visitor = await asyncio.to_thread(people.visitor, tracker.latest_message.get("metadata"))
+        if people.rules_for(visitor).escalates_at_once:
+            # Plans that escalate at once: an answer that did not help is trouble enough.
+            return await hand_off(dispatcher, tracker, people, visitor, Trouble.NOT_HELPFUL)
+        article = service.kb.get(article_id) if article_id else None
+        related = [service.kb.get(rid) for rid in (article.related if article else ())]
+        for message in suggestion_messages("utter_sorry_not_helpful", [a for a in related if a][:2], kind="related"):
+            dispatcher.utter_message(**message)
         return [SlotSet("awaiting_feedback", False)]

@@ -58,7 +58,14 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     """Run eval cases against the running bot and print the scores."""
     from bot.eval.cases import EvalFileError, load_cases
-    from bot.eval.runner import BotUnreachableError, format_summary, run_cases, summarise
+    from bot.eval.runner import (
+        BotUnreachableError,
+        EvalSetupError,
+        demo_user_tokens,
+        format_summary,
+        run_cases,
+        summarise,
+    )
 
     settings = get_settings()
     try:
@@ -69,9 +76,15 @@ def cmd_eval(args: argparse.Namespace) -> int:
     url = args.url or settings.rasa_url
     print(f"running {len(cases)} cases against {url} ...", flush=True)
     try:
-        results = asyncio.run(run_cases(cases, url, settings.resolved_rasa_token(), progress=True))
+        tokens = demo_user_tokens(settings.demo_customers_file, settings.resolved_identity_secret())
+        results = asyncio.run(
+            run_cases(cases, url, settings.resolved_rasa_token(), progress=True, user_tokens=tokens)
+        )
     except BotUnreachableError as error:
         print(f"{error}\nIs the bot running? Start it with `make run`.", file=sys.stderr)
+        return 2
+    except EvalSetupError as error:
+        print(f"cannot run the cases: {error}", file=sys.stderr)
         return 2
     summary = summarise(cases, results)
     print(format_summary(summary))
@@ -82,6 +95,76 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         print(f"results written to {args.json}")
     return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate Deskmate's store to the newest schema."""
+    from bot.store.database import StoreError, current_revision, migrate
+
+    url = get_settings().resolved_database_url()
+    try:
+        migrate(url)
+        print(f"database at schema {current_revision(url)}")
+    except StoreError as error:
+        print(f"could not migrate the database: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_demo_seed(args: argparse.Namespace) -> int:
+    """Create or update the demo customers (idempotent)."""
+    from datetime import datetime, timezone
+
+    from bot.store.database import StoreError
+    from bot.store.seed import SeedFileError, seed_demo_customers
+
+    settings = get_settings()
+    try:
+        customers = seed_demo_customers(
+            settings.resolved_database_url(), settings.demo_customers_file, datetime.now(timezone.utc)
+        )
+    except SeedFileError as error:
+        print(f"cannot read the demo customers: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"could not store the demo customers: {error}", file=sys.stderr)
+        return 1
+    for customer in customers:
+        print(f"  {customer.email:<28} {customer.plan:<10} {customer.status}")
+    return 0
+
+
+def cmd_demo_token(args: argparse.Namespace) -> int:
+    """Print a signed identity token for a demo customer."""
+    from datetime import timedelta
+
+    from bot.identity import issue_token
+    from bot.store.customers import find_customer
+    from bot.store.database import StoreError
+
+    settings = get_settings()
+    try:
+        customer = find_customer(settings.resolved_database_url(), args.email)
+    except StoreError as error:
+        print(f"could not read the customers: {error}", file=sys.stderr)
+        return 1
+    if customer is None:
+        print(f"no customer {args.email!r}; run `python -m bot demo seed` first", file=sys.stderr)
+        return 1
+    print(issue_token(settings.resolved_identity_secret(), customer.email, ttl=timedelta(hours=args.hours)))
+    return 0
+
+
+def prepare_store() -> None:
+    """Migrate the store and, in demo mode, seed the demo customers (`make run`)."""
+    settings = get_settings()
+    print("Migrating the database ...", flush=True)
+    if cmd_db_upgrade(argparse.Namespace()) != 0:
+        raise SystemExit(1)
+    if settings.demo_mode:
+        print("Seeding the demo customers ...", flush=True)
+        if cmd_demo_seed(argparse.Namespace()) != 0:
+            raise SystemExit(1)
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -100,6 +183,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Python then installs no KeyboardInterrupt handler of its own.
     signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, on_term)
+    prepare_store()
     try:
         print(f"Starting the action server on 127.0.0.1:{settings.action_port} ...", flush=True)
         bot.start_actions()
@@ -168,6 +252,16 @@ def build_parser() -> argparse.ArgumentParser:
     nlp.add_parser("build", help="build it into var/spacy/ (offline)").set_defaults(handler=cmd_nlp_build)
 
     commands.add_parser("train", help="train when the model is missing or stale").set_defaults(handler=cmd_train)
+
+    db = commands.add_parser("db", help="Deskmate's database").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate to the newest schema").set_defaults(handler=cmd_db_upgrade)
+
+    demo = commands.add_parser("demo", help="the demo tenant").add_subparsers(dest="demo_command", required=True)
+    demo.add_parser("seed", help="create or update the demo customers").set_defaults(handler=cmd_demo_seed)
+    token = demo.add_parser("token", help="print a signed identity token for a customer")
+    token.add_argument("email", help="the customer's e-mail, e.g. premium@demo.example")
+    token.add_argument("--hours", type=float, default=12, help="how long the token is valid (default 12)")
+    token.set_defaults(handler=cmd_demo_token)
 
     run = commands.add_parser("run", help="start the bot (action server and Rasa server)")
     run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")

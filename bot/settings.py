@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     var_dir: Path = PROJECT_ROOT / "var"
     spacy_model_dir: Path = PROJECT_ROOT / "var" / "spacy" / "deskmate_en"
     entity_patterns_file: Path = PROJECT_ROOT / "kb" / "entity_patterns.yml"
+    # The business's support rules (hours, priorities, reply times) and demo customers.
+    support_policy_file: Path = PROJECT_ROOT / "kb" / "support_policy.yml"
+    demo_customers_file: Path = PROJECT_ROOT / "kb" / "demo_customers.yml"
 
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = Field("", description="Rasa HTTP API token; generated into var/ when empty")
@@ -32,16 +35,25 @@ class Settings(BaseSettings):
     # search_weight x its KB-search similarity; the best is answered only when
     # its score is >= answer_threshold and leads the runner-up by answer_margin.
     # Chosen on tests/eval/dev.yml (see README, "Tuning").
-    search_weight: float = 2.0
-    answer_threshold: float = 0.6
+    search_weight: float = 8.0
+    answer_threshold: float = 1.6
     answer_margin: float = 0.1
-    # KB search: the least cosine similarity for an article to be suggested.
-    suggest_min_score: float = 0.05
+    # KB search: the least similarity for an article to be suggested (unrelated
+    # chatter scores about 0.05 to 0.07, the dev set's questions 0.15 and up).
+    suggest_min_score: float = 0.08
     suggest_count: int = 3
 
     max_message_chars: int = 1000
 
     database_url: str = ""
+
+    # HS256 secret shared with the website that signs visitors' identity tokens.
+    identity_secret: str = Field("", description="generated into var/ when empty")
+    # Demo mode: `make run` seeds the demo customers (and the gateway shows its demo switch).
+    demo_mode: bool = True
+    # Stop the clock at this moment (ISO 8601 with a zone), for demos and tests of
+    # out-of-hours behaviour; empty means the real clock.
+    fixed_now: str = ""
 
     class Config:
         env_prefix = "DESKMATE_"
@@ -52,14 +64,20 @@ class Settings(BaseSettings):
 
     def resolved_rasa_token(self) -> str:
         """The Rasa HTTP API token: the setting, or one generated once into var/."""
-        if self.rasa_token:
-            return self.rasa_token
-        token_file = self.var_dir / "rasa-token"
-        if not token_file.exists():
-            token_file.parent.mkdir(parents=True, exist_ok=True)
-            token_file.write_text(secrets.token_urlsafe(32))
-            token_file.chmod(0o600)
-        return token_file.read_text().strip()
+        return self.rasa_token or self._generated_secret("rasa-token")
+
+    def resolved_identity_secret(self) -> str:
+        """The identity-token secret: the setting, or one generated once into var/."""
+        return self.identity_secret or self._generated_secret("identity-secret")
+
+    def _generated_secret(self, name: str) -> str:
+        """A random secret kept in var/``name`` (mode 600), made on first use."""
+        secret_file = self.var_dir / name
+        if not secret_file.exists():
+            secret_file.parent.mkdir(parents=True, exist_ok=True)
+            secret_file.write_text(secrets.token_urlsafe(32))
+            secret_file.chmod(0o600)
+        return secret_file.read_text().strip()
 
 
 @lru_cache(maxsize=1)

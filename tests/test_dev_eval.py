@@ -8,7 +8,7 @@ from dataclasses import asdict
 from ruamel.yaml import YAML
 
 from bot.eval.cases import load_cases
-from bot.eval.runner import format_summary, run_cases, summarise
+from bot.eval.runner import demo_user_tokens, format_summary, run_cases, summarise
 from bot.settings import PROJECT_ROOT, Settings
 
 DEV_SET = PROJECT_ROOT / "tests" / "eval" / "dev.yml"
@@ -18,7 +18,8 @@ FLOORS = PROJECT_ROOT / "tests" / "eval" / "floors.yml"
 def test_dev_set_stays_above_the_accuracy_floors(bot_settings: Settings) -> None:
     floors = YAML(typ="safe").load(FLOORS.read_text())
     cases = load_cases(DEV_SET)
-    results = asyncio.run(run_cases(cases, bot_settings.rasa_url, bot_settings.resolved_rasa_token()))
+    tokens = demo_user_tokens(bot_settings.demo_customers_file, bot_settings.resolved_identity_secret())
+    results = asyncio.run(run_cases(cases, bot_settings.rasa_url, bot_settings.resolved_rasa_token(), user_tokens=tokens))
     summary = summarise(cases, results)
     report = format_summary(summary)
     print(report)
@@ -30,5 +31,8 @@ def test_dev_set_stays_above_the_accuracy_floors(bot_settings: Settings) -> None
     assert summary.wrong_answer_rate <= floors["wrong_answer_rate_max"], report
     assert summary.accuracy["none"] >= floors["none_accuracy_min"], report
     assert summary.accuracy["intent"] >= floors["intent_accuracy_min"], report
+    if summary.counts["handoff"]:
+        assert summary.accuracy["handoff"] >= floors["handoff_accuracy_min"], report
+    assert summary.needless_tickets == 0, report
     for intent, accuracy in summary.intent_accuracy.items():
         assert accuracy >= floors["per_intent_accuracy_min"], f"intent {intent}: {accuracy:.0%}\n{report}"

@@ -33,6 +33,10 @@ def test_scores_are_cosine_similarities_best_first(search: ArticleSearch) -> Non
     assert scores == sorted(scores, reverse=True) and all(0 < s <= 1 for s in scores)
 
 
-def test_gibberish_finds_nothing(search: ArticleSearch) -> None:
-    assert search.search("zxqv blorft qwop", limit=3) == []
+def test_gibberish_finds_nothing_close(search: ArticleSearch, project_settings: Settings) -> None:
+    assert search.search("zxqv blorft qwop", limit=3, min_score=project_settings.suggest_min_score) == []
     assert search.search("", limit=3) == []
+
+
+def test_typos_still_find_the_article(search: ArticleSearch) -> None:
+    assert search.search("cancelation of my subscribtion", limit=1)[0].article.id == "cancel-subscription"

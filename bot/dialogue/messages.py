@@ -62,12 +62,19 @@ def article_messages(article: Article) -> List[Message]:
     ]
 
 
-def suggestion_messages(response: str, articles: Iterable[Article]) -> List[Message]:
-    """``response`` with a button per article, then "Talk to a person"."""
+def suggestion_messages(response: str, articles: Iterable[Article], kind: str = "suggestions") -> List[Message]:
+    """``response`` with a button per article, then "Talk to a person".
+
+    ``kind`` names the situation machine-readably: "suggestions" (not sure
+    what was asked), "rephrase" (nothing close), "related" (after an answer
+    that did not help).
+    """
     articles = list(articles)
-    message: Message = {"response": response, "buttons": [article_button(a) for a in articles] + [TALK_TO_PERSON]}
-    if articles:
-        message["json_message"] = {PAYLOAD_KEY: {"type": "suggestions", "article_ids": [a.id for a in articles]}}
+    message: Message = {
+        "response": response,
+        "buttons": [article_button(a) for a in articles] + [TALK_TO_PERSON],
+        "json_message": {PAYLOAD_KEY: {"type": kind, "article_ids": [a.id for a in articles]}},
+    }
     return [message]
 
 
@@ -78,7 +85,7 @@ def decision_messages(decision: Decision, max_chars: int) -> List[Message]:
     if isinstance(decision, Suggest):
         return suggestion_messages("utter_not_sure", (hit.article for hit in decision.hits))
     if isinstance(decision, Rephrase):
-        return suggestion_messages("utter_rephrase", ())
+        return suggestion_messages("utter_rephrase", (), kind="rephrase")
     if isinstance(decision, Unreadable):
         return [{"response": UNREADABLE_RESPONSES[decision.problem], "max_chars": max_chars}]
     raise TypeError(f"unknown decision {decision!r}")

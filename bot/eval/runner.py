@@ -5,16 +5,23 @@ import statistics
 import time
 import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import aiohttp
 
-from bot.eval.cases import KINDS, EvalCase, Outcome
+from bot.eval.cases import KINDS, USERS, EvalCase, Outcome
+from bot.identity import TOKEN_METADATA_KEY
 from bot.dialogue.messages import PAYLOAD_KEY
 
 
 class BotUnreachableError(RuntimeError):
     """The Rasa server did not answer."""
+
+
+class EvalSetupError(RuntimeError):
+    """A case cannot be run as asked (e.g. no demo customer for its ``user``)."""
 
 
 @dataclass
@@ -43,6 +50,8 @@ class Summary:
     counts: Dict[str, int]
     intent_accuracy: Dict[str, float]
     wrong_answer_rate: float
+    # Non-premium visitors who got the right article and still a ticket (should be 0).
+    needless_tickets: int
     p50_ms: float
     p95_ms: float
     failures: List[Dict[str, Any]] = field(default_factory=list)
@@ -100,11 +109,29 @@ class BotClient:
         return tracker.get("latest_message") or {}
 
 
-async def run_case(client: BotClient, case: EvalCase) -> CaseResult:
-    """Send one case in a new conversation and score it."""
+def demo_user_tokens(demo_customers_file: Path, secret: str) -> Dict[str, str]:
+    """A signed token per eval ``user`` kind: the first active demo customer on that plan."""
+    from bot.identity import issue_token
+    from bot.store.seed import load_demo_customers
+
+    tokens: Dict[str, str] = {}
+    for customer in load_demo_customers(demo_customers_file, datetime.now(timezone.utc)):
+        if customer.status == "active" and customer.plan in USERS and customer.plan not in tokens:
+            tokens[customer.plan] = issue_token(secret, customer.email)
+    return tokens
+
+
+async def run_case(client: BotClient, case: EvalCase, tokens: Optional[Mapping[str, str]] = None) -> CaseResult:
+    """Send one case in a new conversation (as ``case.user``) and score it."""
     sender = f"eval-{uuid.uuid4().hex}"
+    metadata: Dict[str, Any] = {}
+    if case.user != "anonymous":
+        token = (tokens or {}).get(case.user)
+        if token is None:
+            raise EvalSetupError(f"no active demo customer on the {case.user} plan to run a case as")
+        metadata[TOKEN_METADATA_KEY] = token
     started = time.perf_counter()
-    replies = await client.send(sender, case.text)
+    replies = await client.send(sender, case.text, metadata)
     latency_ms = (time.perf_counter() - started) * 1000
     parse = await client.latest_parse(sender)
     intent = (parse.get("intent") or {}).get("name")
@@ -125,14 +152,20 @@ async def run_case(client: BotClient, case: EvalCase) -> CaseResult:
     )
 
 
-async def run_cases(cases: Sequence[EvalCase], rasa_url: str, token: str, progress: bool = False) -> List[CaseResult]:
-    """Run every case, one after another, each in its own conversation."""
+async def run_cases(
+    cases: Sequence[EvalCase],
+    rasa_url: str,
+    token: str,
+    progress: bool = False,
+    user_tokens: Optional[Mapping[str, str]] = None,
+) -> List[CaseResult]:
+    """Run every case, one after another, each in its own conversation (``user_tokens``: see demo_user_tokens)."""
     results: List[CaseResult] = []
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         client = BotClient(session, rasa_url, token)
         for number, case in enumerate(cases, start=1):
-            results.append(await run_case(client, case))
+            results.append(await run_case(client, case, user_tokens))
             if progress and (number % 25 == 0 or number == len(cases)):
                 print(f"  {number}/{len(cases)} cases", flush=True)
     return results
@@ -157,6 +190,11 @@ def summarise(cases: Sequence[EvalCase], results: Sequence[CaseResult]) -> Summa
         counts=counts,
         intent_accuracy={name: sum(v) / len(v) for name, v in sorted(intents.items())},
         wrong_answer_rate=sum(r.wrong_answer for r in results) / len(results) if results else 0.0,
+        needless_tickets=sum(
+            1
+            for c, r in zip(cases, results)
+            if r.handoff and c.user != "premium" and r.article is not None and r.article in c.expected_articles
+        ),
         p50_ms=round(statistics.median(latencies), 1) if latencies else 0.0,
         p95_ms=round(percentile(latencies, 0.95), 1),
         failures=[asdict(r) for r in results if not r.passed],
@@ -173,6 +211,7 @@ def format_summary(summary: Summary) -> str:
     for name, value in summary.intent_accuracy.items():
         lines.append(f"    intent {name:<22} {value:7.1%}")
     lines.append(f"  wrong-answer rate {summary.wrong_answer_rate:.1%} (an article given where another or none was expected)")
+    lines.append(f"  needless tickets {summary.needless_tickets} (a non-premium visitor got the right article and a ticket)")
     lines.append(f"  latency per turn p50 {summary.p50_ms:.0f} ms, p95 {summary.p95_ms:.0f} ms")
     if summary.failures:
         lines.append(f"  {len(summary.failures)} failed:")

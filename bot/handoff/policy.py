@@ -10,6 +10,7 @@ A "business day" is one day's worth of business hours: with hours 08:00 to
 """
 from __future__ import annotations
 
+import calendar
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
@@ -73,6 +74,18 @@ class PlanPolicy:
     def always_staffed(self) -> bool:
         """Whether agents answer this plan around the clock."""
         return self.hours == "always"
+
+    @property
+    def escalates_at_once(self) -> bool:
+        """High-priority plans get a person at the first sign of trouble, not after a second try."""
+        return self.priority == "high"
+
+    def describe_first_reply(self) -> str:
+        """The first-reply target in words, e.g. "5 minutes" or "1 business day"."""
+        unit = self.first_reply_unit.replace("_", " ")
+        if self.first_reply_amount == 1:
+            unit = unit[:-1]
+        return f"{self.first_reply_amount} {unit}"
 
 
 @dataclass(frozen=True)
@@ -151,6 +164,24 @@ class SupportPolicy:
                 return _utc(start) + remaining
             remaining -= available
             moment = window[1]
+
+    def describe_hours(self) -> str:
+        """The business hours in words, e.g. "Monday to Friday, 08:00 to 20:00 UTC"."""
+        hours = self._hours()
+        names = [calendar.day_name[day] for day in sorted(hours.days)]
+        consecutive = sorted(hours.days) == list(range(min(hours.days), max(hours.days) + 1))
+        days = f"{names[0]} to {names[-1]}" if consecutive and len(names) > 2 else ", ".join(names)
+        return f"{days}, {hours.opens:%H:%M} to {hours.closes:%H:%M} {self.zone_name}"
+
+    def describe_moment(self, moment: datetime) -> str:
+        """A time in the policy's zone, e.g. "Monday 24 November, 08:00 UTC"."""
+        local = _local(moment, self.timezone)
+        return f"{local:%A} {local.day} {local:%B}, {local:%H:%M} {self.zone_name}"
+
+    @property
+    def zone_name(self) -> str:
+        """The policy's time zone as people read it."""
+        return str(getattr(self.timezone, "key", None) or self.timezone)
 
     def _hours(self) -> BusinessHours:
         assert self.business_hours is not None, "validated in from_mapping"

@@ -36,6 +36,9 @@ class Article:
     path: Path
     # Optional: "contact" marks the article that says how to reach a person.
     role: str = ""
+    # Optional: true when the article answers a problem (a double charge, a
+    # hacked account...): plans that escalate at once get a person as well.
+    problem: bool = False
     # 1-based line of each front-matter key, and of each question, for messages.
     key_lines: Dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     question_lines: Tuple[int, ...] = field(default=(), compare=False, repr=False)
@@ -97,6 +100,7 @@ def parse_article(path: Path, text: Optional[str] = None) -> Article:
         body=body,
         path=path,
         role=str(data.get("role") or "").strip(),
+        problem=data.get("problem") is True,
         key_lines=key_lines,
         question_lines=question_lines,
         body_line=body_line,

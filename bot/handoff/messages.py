@@ -1,0 +1,59 @@
+"""Bot messages about tickets (keyword arguments for ``dispatcher.utter_message``).
+
+Wording lives in domain.yml; this module picks the response and fills in
+the ticket number and times from the support policy. The first message of
+a handoff carries a machine-readable ``handoff`` payload for the gateway
+and the eval command.
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+from bot.handoff.policy import SupportPolicy
+from bot.handoff.service import TicketOutcome, Visitor, reply_promise
+from bot.store.tickets import TicketRecord
+
+Message = Dict[str, Any]
+PAYLOAD_KEY = "deskmate"
+
+LOOKUP_PROBLEM_RESPONSES = {
+    "unknown_customer": "utter_account_not_found",
+    "store_unavailable": "utter_account_lookup_failed",
+}
+
+
+def handoff_payload(ticket: TicketRecord, created: bool) -> Dict[str, Any]:
+    """The ``custom`` payload naming the ticket a conversation was handed to."""
+    return {
+        PAYLOAD_KEY: {
+            "type": "handoff",
+            "ticket": ticket.id,
+            "priority": ticket.priority,
+            "status": ticket.status,
+            "sla_due_at": ticket.sla_due_at.isoformat(),
+            "created": created,
+        }
+    }
+
+
+def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy) -> List[Message]:
+    """What the visitor is told once the bot tried to open a ticket."""
+    ticket = outcome.ticket
+    if outcome.failed or ticket is None:
+        return [{"response": "utter_ticket_failed"}]
+    words = reply_promise(outcome, policy)
+    if not outcome.created:
+        response = "utter_ticket_already_open"
+    elif outcome.rules.always_staffed:
+        response = "utter_ticket_opened_priority"
+    elif outcome.agents_working:
+        response = "utter_ticket_opened"
+    else:
+        response = "utter_ticket_opened_out_of_hours"
+    return [{"response": response, **words, "json_message": handoff_payload(ticket, outcome.created)}]
+
+
+def lookup_problem_message(visitor: Visitor) -> Optional[Message]:
+    """A word to the visitor when their sign-in could not be used (unknown customer, store down)."""
+    response = LOOKUP_PROBLEM_RESPONSES.get(visitor.lookup_problem or "")
+    return {"response": response} if response else None
