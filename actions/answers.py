@@ -43,7 +43,6 @@ class ActionAnswerFaq(Action):
             if isinstance(decision, Answer):
                 # The answer is shown while the agent is on the way.
                 dispatcher.utter_message(**article_answer(decision.article))
-            # The bot's last message of this turn goes into the handover too.
             events: List[EventType] = [SlotSet("low_confidence_turns", float(unanswered))]
             return events + await hand_off(dispatcher, tracker, people, visitor, trouble)
 

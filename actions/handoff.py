@@ -10,11 +10,14 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.runtime import answerer, handoff
 from bot.dialogue.messages import article_answer
+from bot.handoff.handover import pending_bot_events
 from bot.handoff.messages import lookup_problem_message, ticket_messages
 from bot.handoff.service import HandoffService, Trouble, Visitor, should_open_ticket
 from bot.store.database import StoreError
 
 CONTACT_ROLE = "contact"
+# Intents the bot answers from the knowledge base once the team hands the conversation back.
+ANSWERABLE_INTENTS = ("faq", "nlu_fallback")
 
 
 def low_confidence_turns(tracker: Tracker) -> int:
@@ -37,7 +40,9 @@ async def hand_off(
     notice = lookup_problem_message(visitor)
     if notice:
         dispatcher.utter_message(**notice)
-    outcome = await asyncio.to_thread(service.open_ticket, tracker.sender_id, visitor, trouble, list(tracker.events))
+    # What the bot already said this turn (an article shown while the agent comes) is not in the tracker yet.
+    events = list(tracker.events) + pending_bot_events(dispatcher.messages)
+    outcome = await asyncio.to_thread(service.open_ticket, tracker.sender_id, visitor, trouble, events)
     for message in ticket_messages(outcome, service.policy):
         dispatcher.utter_message(**message)
     if outcome.ticket is None:
@@ -82,9 +87,16 @@ class ActionWithTeam(Action):
         service = handoff()
         ticket = await asyncio.to_thread(service.current_ticket, tracker.sender_id)
         if ticket is None:
-            # The team resolved it (or handed it back) since: the bot is back.
+            # The team resolved it (or handed it back) since: the bot is back, and
+            # answers this message rather than making the visitor repeat it.
+            from actions.answers import ActionAnswerFaq  # (actions.answers imports this module)
+
             dispatcher.utter_message(response="utter_ticket_closed", ticket=tracker.get_slot("ticket_number") or "")
-            return [SlotSet("ticket_open", False), SlotSet("ticket_number", None)]
+            events: List[Dict[Text, Any]] = [SlotSet("ticket_open", False), SlotSet("ticket_number", None)]
+            if tracker.get_intent_of_latest_message() in ANSWERABLE_INTENTS:
+                return events + await ActionAnswerFaq().run(dispatcher, tracker, domain)
+            dispatcher.utter_message(response="utter_ok")
+            return events
         dispatcher.utter_message(response="utter_with_team", ticket=ticket.number)
         return []
 

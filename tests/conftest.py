@@ -5,6 +5,7 @@ import os
 import shutil
 import socket
 import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -12,6 +13,8 @@ import pytest
 
 from bot.launcher import BotProcesses, StartupError, latest_model, run_train
 from bot.settings import PROJECT_ROOT, Settings
+from bot.store.database import migrate
+from bot.store.seed import seed_demo_customers
 
 REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
 
@@ -81,10 +84,24 @@ def bot_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+def next_saturday_morning(now: datetime) -> datetime:
+    """10:00 UTC on the next Saturday: outside the demo tenant's business hours."""
+    days = (5 - now.weekday()) % 7 or 7
+    return (now + timedelta(days=days)).replace(hour=10, minute=0, second=0, microsecond=0)
+
+
+# The running test bot's clock is injected (DESKMATE_FIXED_NOW), not mocked:
+# a Saturday morning, so out-of-hours replies are what the business plans get.
+BOT_CLOCK = next_saturday_morning(datetime.now(timezone.utc))
+
+
 @pytest.fixture(scope="session")
-def bot_database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The store the running bot's actions write to, private to this test run."""
-    return f"sqlite:///{tmp_path_factory.mktemp('store') / 'deskmate.db'}"
+def bot_database_url(tmp_path_factory: pytest.TempPathFactory, project_settings: Settings) -> str:
+    """The store the running bot's actions write to, private to this test run: migrated, demo customers seeded."""
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'deskmate.db'}"
+    migrate(url)
+    seed_demo_customers(url, project_settings.demo_customers_file, BOT_CLOCK)
+    return url
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +114,11 @@ def running_bot(
         rasa_port=free_port(),
         action_port=free_port(),
         log_dir=project_settings.var_dir / "test-logs",
-        extra_env={"DESKMATE_KB_DIR": str(bot_kb_dir), "DESKMATE_DATABASE_URL": bot_database_url},
+        extra_env={
+            "DESKMATE_KB_DIR": str(bot_kb_dir),
+            "DESKMATE_DATABASE_URL": bot_database_url,
+            "DESKMATE_FIXED_NOW": BOT_CLOCK.isoformat(),
+        },
     )
     try:
         bot.start_actions()

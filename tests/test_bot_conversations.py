@@ -17,24 +17,7 @@ from bot.settings import Settings
 from bot.store.feedback import feedback_for
 
 
-def talk(settings: Settings, messages: List[str], sender: str = "") -> List[List[Dict[str, Any]]]:
-    """Send messages in one conversation; the replies to each."""
-    sender = sender or f"test-{uuid.uuid4().hex}"
-
-    async def run() -> List[List[Dict[str, Any]]]:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            client = BotClient(session, settings.rasa_url, settings.resolved_rasa_token())
-            return [await client.send(sender, text) for text in messages]
-
-    return asyncio.run(run())
-
-
-def deskmate_payloads(replies: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
-    return [r["custom"]["deskmate"] for r in replies if "deskmate" in (r.get("custom") or {})]
-
-
-def buttons(replies: List[Dict[str, Any]]) -> List[Dict[str, str]]:
-    return [b for r in replies for b in r.get("buttons") or []]
+from tests.conversation import buttons, deskmate_payloads, talk
 
 
 def test_a_clear_question_gets_its_article_tagged_with_its_id_then_was_this_helpful(bot_settings: Settings) -> None:
@@ -78,12 +61,6 @@ def test_gibberish_asks_to_rephrase_and_offers_a_person(bot_settings: Settings) 
     [replies] = talk(bot_settings, ["qwzx vbnm plok"])
     assert "other words" in replies[0]["text"]
     assert [b["title"] for b in buttons(replies)] == ["Talk to a person"]
-
-
-def test_asking_for_a_person_says_honestly_how_to_reach_support(bot_settings: Settings) -> None:
-    [replies] = talk(bot_settings, ["i want to talk to a real person"])
-    assert "can't connect you" in replies[0]["text"]
-    assert deskmate_payloads(replies)[0]["type"] == "contact"
 
 
 @pytest.mark.parametrize(

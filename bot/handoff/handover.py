@@ -114,15 +114,36 @@ def customer_summary(customer: Optional[CustomerRecord]) -> Dict[str, Any]:
     }
 
 
+def pending_bot_events(messages: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
+    """Messages an action has dispatched this turn, as the bot events Rasa will record."""
+    return [
+        {"event": "bot", "text": message.get("text") or "", "data": {"custom": message.get("custom") or {}}}
+        for message in messages
+        if message.get("text") or message.get("custom")
+    ]
+
+
 def build_handover(
-    events: List[Mapping[str, Any]], customer: Optional[CustomerRecord], reason: str, identity_note: str
+    events: List[Mapping[str, Any]],
+    customer: Optional[CustomerRecord],
+    reason: str,
+    identity_note: str,
+    latest_failed: bool = False,
 ) -> Dict[str, Any]:
-    """The handover an agent reads first (stored on the ticket as JSON)."""
+    """The handover an agent reads first (stored on the ticket as JSON).
+
+    ``latest_failed``: the visitor's latest message is one the bot could not
+    answer (the ticket replaces the suggestions it would have shown).
+    """
+    failures = failed_messages(events)
+    users = [event for event in events if event.get("event") == "user"]
+    if latest_failed and users and not (failures and failures[-1]["text"] == (users[-1].get("text") or "")):
+        failures.append({"text": users[-1].get("text") or "", **top_guesses(users[-1].get("parse_data") or {})})
     return {
         "reason": reason,
         "customer": customer_summary(customer),
         "identity": identity_note,
         "transcript": transcript(events),
-        "failed_messages": failed_messages(events),
+        "failed_messages": failures,
         "articles_shown": articles_shown(events),
     }

@@ -146,7 +146,10 @@ class HandoffService:
         rules = self.policy.for_plan(plan)
         working = self.policy.is_open(plan, now)
         opening = self.policy.next_opening(plan, now)
-        handover = build_handover(events, visitor.customer, trouble.value, visitor.identity.reason)
+        handover = build_handover(
+            events, visitor.customer, trouble.value, visitor.identity.reason,
+            latest_failed=trouble is Trouble.LOW_CONFIDENCE,
+        )
         request = TicketRequest(
             conversation_id=conversation_id,
             plan=visitor.plan_label,
