@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from ruamel.yaml import YAML
+from sqlalchemy.engine import make_url
 
 from bot.settings import Settings
 
@@ -50,12 +51,30 @@ def latest_model(settings: Settings) -> Path:
     return models[-1]
 
 
+def tracker_store_config(url: str) -> Dict[str, object]:
+    """Rasa's SQL tracker store settings for a database URL (SQLite file or PostgreSQL)."""
+    parsed = make_url(url)
+    config: Dict[str, object] = {"type": "SQL", "dialect": parsed.get_backend_name(), "db": parsed.database or ""}
+    if parsed.get_backend_name() == "sqlite" and parsed.database:
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    for key, value in (("url", parsed.host), ("port", parsed.port), ("username", parsed.username), ("password", parsed.password)):
+        if value:
+            config[key] = value
+    return config
+
+
 def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
-    """endpoints.yml with the action server's actual port, for this run."""
+    """endpoints.yml for this run: the action server's actual port, the tracker store from the settings.
+
+    The file may hold the tracker database's password, so it is private (mode 600) and under var/.
+    """
     yaml = YAML(typ="rt")
     data = yaml.load((settings.project_root / "endpoints.yml").read_text()) or {}
     data.setdefault("action_endpoint", {})["url"] = f"http://{LOOPBACK}:{action_port}/webhook"
+    data["tracker_store"] = tracker_store_config(settings.resolved_tracker_database_url())
     target.parent.mkdir(parents=True, exist_ok=True)
+    target.touch(mode=0o600, exist_ok=True)
+    target.chmod(0o600)
     with target.open("w") as handle:
         yaml.dump(data, handle)
     return target

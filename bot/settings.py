@@ -46,6 +46,9 @@ class Settings(BaseSettings):
     max_message_chars: int = 1000
 
     database_url: str = ""
+    # Rasa's tracker store (conversation histories): a SQLite file by default,
+    # PostgreSQL (postgresql://user@host:5432/db) when several servers share it.
+    tracker_database_url: str = ""
 
     # HS256 secret shared with the website that signs visitors' identity tokens.
     identity_secret: str = Field("", description="generated into var/ when empty")
@@ -61,6 +64,10 @@ class Settings(BaseSettings):
     def resolved_database_url(self) -> str:
         """The database URL, defaulting to a SQLite file under var/."""
         return self.database_url or f"sqlite:///{self.var_dir / 'deskmate.db'}"
+
+    def resolved_tracker_database_url(self) -> str:
+        """Rasa's tracker store URL, defaulting to a SQLite file under var/."""
+        return self.tracker_database_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
 
     def resolved_rasa_token(self) -> str:
         """The Rasa HTTP API token: the setting, or one generated once into var/."""

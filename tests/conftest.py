@@ -109,8 +109,9 @@ def running_bot(
     project_settings: Settings, trained_model: Path, bot_kb_dir: Path, bot_database_url: str
 ) -> Iterator[BotProcesses]:
     """The Rasa server and action server, started once for the session on free ports."""
+    tracker_url = f"sqlite:///{bot_database_url.rsplit('/', 1)[0].replace('sqlite:///', '')}/tracker.db"
     bot = BotProcesses(
-        project_settings,
+        project_settings.copy(update={"tracker_database_url": tracker_url}),
         rasa_port=free_port(),
         action_port=free_port(),
         log_dir=project_settings.var_dir / "test-logs",

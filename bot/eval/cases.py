@@ -70,7 +70,13 @@ class EvalCase:
         return any(self._meets(expectation, outcome) for expectation in self.expect)
 
     def is_wrong_answer(self, outcome: Outcome) -> bool:
-        """An article was given that this case does not accept."""
+        """An article was given that this case does not accept.
+
+        Where a handoff is expected and happened, an article shown while the
+        agent is on the way is not the bot answering in the person's place.
+        """
+        if outcome.handoff and any(e.kind == "handoff" for e in self.expect):
+            return False
         return outcome.article is not None and outcome.article not in self.expected_articles
 
     @staticmethod
