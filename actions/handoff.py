@@ -11,7 +11,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.runtime import answerer, handoff
 from bot.dialogue.messages import article_answer
 from bot.handoff.handover import pending_bot_events
-from bot.handoff.messages import lookup_problem_message, ticket_messages
+from bot.handoff.messages import PAYLOAD_KEY, lookup_problem_message, ticket_messages
 from bot.handoff.service import HandoffService, Trouble, Visitor, should_open_ticket
 from bot.store.database import StoreError
 
@@ -31,6 +31,15 @@ def previous_user_intent(tracker: Tracker) -> Optional[str]:
     if len(users) < 2:
         return None
     return ((users[-2].get("parse_data") or {}).get("intent") or {}).get("name")
+
+
+async def identify(dispatcher: CollectingDispatcher, tracker: Tracker, service: HandoffService) -> Visitor:
+    """The visitor of the latest message; tells them when their sign-in could not be used."""
+    visitor = await asyncio.to_thread(service.visitor, tracker.latest_message.get("metadata"))
+    notice = lookup_problem_message(visitor)
+    if notice:
+        dispatcher.utter_message(**notice)
+    return visitor
 
 
 async def hand_off(
@@ -111,10 +120,7 @@ class ActionCheckSubscription(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         service = handoff()
-        visitor = await asyncio.to_thread(service.visitor, tracker.latest_message.get("metadata"))
-        notice = lookup_problem_message(visitor)
-        if notice:
-            dispatcher.utter_message(**notice)
+        visitor = await identify(dispatcher, tracker, service)
         customer = visitor.customer
         if customer is None:
             dispatcher.utter_message(response="utter_sign_in_to_see_subscription")
@@ -136,7 +142,7 @@ class ActionCheckSubscription(Action):
             price=price,
             period=period or "no billing",
             status=customer.status,
-            json_message={"deskmate": {"type": "subscription", "plan": customer.plan, "status": customer.status}},
+            json_message={PAYLOAD_KEY: {"type": "subscription", "plan": customer.plan, "status": customer.status}},
         )
         dispatcher.utter_message(response=next_step[0], date=next_step[1])
         return []
@@ -152,10 +158,7 @@ class ActionCheckTicketStatus(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         service = handoff()
-        visitor = await asyncio.to_thread(service.visitor, tracker.latest_message.get("metadata"))
-        notice = lookup_problem_message(visitor)
-        if notice:
-            dispatcher.utter_message(**notice)
+        visitor = await identify(dispatcher, tracker, service)
         try:
             tickets = await asyncio.to_thread(service.tickets_of, tracker.sender_id, visitor)
         except StoreError:
@@ -174,6 +177,6 @@ class ActionCheckTicketStatus(Action):
         dispatcher.utter_message(
             response="utter_ticket_list",
             tickets="\n".join(lines),
-            json_message={"deskmate": {"type": "tickets", "tickets": [{"id": t.id, "status": t.status} for t in tickets]}},
+            json_message={PAYLOAD_KEY: {"type": "tickets", "tickets": [{"id": t.id, "status": t.status} for t in tickets]}},
         )
         return []

@@ -1,22 +1,15 @@
 """End to end through the running bot (Rasa server + action server, trained model)."""
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Dict, List
 
-import aiohttp
 import pytest
 
-from bot.eval.runner import BotClient
 from bot.settings import Settings
 from bot.store.feedback import feedback_for
-
-
 from tests.conversation import buttons, deskmate_payloads, talk
 
 
