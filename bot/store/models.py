@@ -22,6 +22,8 @@ from sqlalchemy import (
     Numeric,
     SmallInteger,
     String,
+    Text,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -44,6 +46,8 @@ BILLING_PERIODS = ("monthly", "annual")
 TICKET_STATUSES = ("open", "assigned", "resolved")
 TICKET_PRIORITIES = ("high", "normal")
 OPEN_TICKET_WHERE = "status != 'resolved'"
+MESSAGE_SENDERS = ("visitor", "bot", "agent", "system")
+STAFF_ROLES = ("agent", "lead")
 
 
 def utcnow() -> datetime:
@@ -219,3 +223,51 @@ class TicketEvent(Base):
 
     def __repr__(self) -> str:
         return f"TicketEvent(#{self.ticket_id}, {self.kind!r}, {self.actor!r})"
+
+
+class Message(Base):
+    """One message of a conversation as the gateway saw it, stored before it is acted on.
+
+    ``id`` grows with every message in the database (never reused, SQLite
+    included) and is the order of a conversation.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        CheckConstraint(_in("sender", MESSAGE_SENDERS), name="sender_known"),
+        # Serves both "this conversation" and "this conversation, in order, after id N".
+        Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id = Column(Integer, primary_key=True)
+    conversation_id = Column(String(255), nullable=False)
+    sender = Column(String(10), nullable=False)
+    author = Column(String(320), nullable=True)
+    text = Column(Text(), nullable=False)
+    payload = Column(JSON, nullable=True)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"Message({self.id}, {self.conversation_id!r}, {self.sender!r})"
+
+
+class Staff(Base):
+    """A person of the support team who signs in to the agent inbox."""
+
+    __tablename__ = "staff"
+    __table_args__ = (
+        CheckConstraint("email = lower(email)", name="email_lower_case"),
+        CheckConstraint(_in("role", STAFF_ROLES), name="role_known"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(320), nullable=False, unique=True)
+    name = Column(String(200), nullable=False)
+    role = Column(String(10), nullable=False)
+    password_hash = Column(String(255), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    disabled = Column(Boolean(), nullable=False, default=False, server_default=false())
+
+    def __repr__(self) -> str:
+        return f"Staff({self.id}, {self.email!r}, {self.role!r}, disabled={self.disabled})"

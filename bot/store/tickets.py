@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
-from bot.store.models import TICKET_PRIORITIES, Ticket, TicketEvent
+from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +241,53 @@ def tickets_for_conversation(url: str, conversation_id: str) -> List[TicketRecor
     query = select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
     with store_errors("list a conversation's tickets"), session_factory(url)() as session:
         return [ticket_record(row) for row in session.scalars(query)]
+
+
+def customer_tickets_except(url: str, customer_id: int, ticket_id: int, limit: int = 10) -> List[TicketRecord]:
+    """The customer's other tickets (all but ``ticket_id``), newest first, at most ``limit``."""
+    query = (
+        select(Ticket)
+        .where(Ticket.customer_id == customer_id, Ticket.id != ticket_id)
+        .order_by(Ticket.id.desc())
+        .limit(limit)
+    )
+    with store_errors("list a customer's other tickets"), session_factory(url)() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+# Queue rank of each priority, most urgent first (TICKET_PRIORITIES is in that order).
+_PRIORITY_RANK = case(
+    {priority: rank for rank, priority in enumerate(TICKET_PRIORITIES)},
+    value=Ticket.priority,
+    else_=len(TICKET_PRIORITIES),
+)
+
+
+def queue(url: str, now: datetime) -> List[TicketRecord]:
+    """The agents' queue: open and assigned tickets, high priority first, then by due time, then by number.
+
+    Priority always comes first: a high-priority ticket due later is ahead of
+    a normal one due sooner. ``now`` must be timezone-aware; it does not
+    filter or reorder (an overdue ticket is simply due earliest).
+    """
+    _check_aware("now", now)
+    query = (
+        select(Ticket)
+        .where(Ticket.status != "resolved")
+        .order_by(_PRIORITY_RANK, Ticket.sla_due_at, Ticket.id)
+    )
+    with store_errors("read the ticket queue"), session_factory(url)() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+def ticket_counts(url: str) -> Dict[str, int]:
+    """How many tickets are in each state: keys open, assigned and resolved, always all three."""
+    query = select(Ticket.status, func.count()).group_by(Ticket.status)
+    counts = {status: 0 for status in TICKET_STATUSES}
+    with store_errors("count tickets"), session_factory(url)() as session:
+        for status, count in session.execute(query):
+            counts[status] = int(count)
+    return counts
 
 
 def ticket_events(url: str, ticket_id: int) -> List[TicketEventRecord]:

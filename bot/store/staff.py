@@ -1,0 +1,260 @@
+"""Staff accounts of the agent inbox: agents and leads, with scrypt-hashed passwords.
+
+A password hash is stored self-describing, ``scrypt$<n>$<r>$<p>$<salt>$<key>``
+(salt and key in base64), so the parameters can change later: a hash made
+with other parameters still verifies, and is replaced by one with the
+current parameters at the next successful sign-in.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import NamedTuple, Optional
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.customers import EMAIL_PATTERN, normalise_email
+from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
+from bot.store.models import STAFF_ROLES, Staff
+
+logger = logging.getLogger(__name__)
+
+MIN_PASSWORD_CHARS = 10
+SCHEME = "scrypt"
+SCRYPT_N = 2**14
+SCRYPT_R = 8
+SCRYPT_P = 1
+SALT_BYTES = 16
+KEY_BYTES = 32
+# Bounds for parameters read back from the database: enough for any sane
+# future setting, small enough that a corrupt row cannot exhaust memory.
+MAX_SCRYPT_MEMORY = 1 << 30
+
+
+class StaffExistsError(StoreError):
+    """A staff account with that e-mail already exists."""
+
+
+class StaffNotFoundError(StoreError, LookupError):
+    """No staff account has that e-mail."""
+
+
+@dataclass(frozen=True)
+class StaffRecord:
+    """A stored staff account (a plain copy, without the password hash)."""
+
+    id: int
+    email: str
+    name: str
+    role: str
+    created_at: datetime
+    disabled: bool
+
+
+class _ScryptParameters(NamedTuple):
+    n: int
+    r: int
+    p: int
+
+
+CURRENT_PARAMETERS = _ScryptParameters(SCRYPT_N, SCRYPT_R, SCRYPT_P)
+
+
+def _scrypt(password: str, salt: bytes, parameters: _ScryptParameters, length: int) -> bytes:
+    n, r, p = parameters
+    # OpenSSL refuses more than 32 MiB unless told: allow what these parameters need.
+    maxmem = 128 * r * (n + p + 2) + (1 << 20)
+    return hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=maxmem, dklen=length)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def hash_password(password: str) -> str:
+    """A new self-describing scrypt hash of ``password`` with a random salt."""
+    salt = secrets.token_bytes(SALT_BYTES)
+    key = _scrypt(password, salt, CURRENT_PARAMETERS, KEY_BYTES)
+    n, r, p = CURRENT_PARAMETERS
+    return f"{SCHEME}${n}${r}${p}${_b64(salt)}${_b64(key)}"
+
+
+class _ParsedHash(NamedTuple):
+    parameters: _ScryptParameters
+    salt: bytes
+    key: bytes
+
+
+def _parse_hash(stored: str) -> _ParsedHash:
+    """The parts of a stored hash; ValueError when it is not one this module can verify."""
+    parts = stored.split("$")
+    if len(parts) != 6 or parts[0] != SCHEME:
+        raise ValueError("not a scrypt$n$r$p$salt$key hash")
+    try:
+        n, r, p = (int(part) for part in parts[1:4])
+        salt = base64.b64decode(parts[4], validate=True)
+        key = base64.b64decode(parts[5], validate=True)
+    except (ValueError, binascii.Error) as error:
+        raise ValueError(f"malformed scrypt hash: {error}") from error
+    if n < 2 or n & (n - 1) or r < 1 or p < 1 or 128 * r * (n + p) > MAX_SCRYPT_MEMORY:
+        raise ValueError(f"unusable scrypt parameters n={n} r={r} p={p}")
+    if not salt or not key:
+        raise ValueError("scrypt hash without salt or key")
+    return _ParsedHash(_ScryptParameters(n, r, p), salt, key)
+
+
+def verify_password(password: str, stored: str) -> bool:
+    """Whether ``password`` matches the stored hash (compared in constant time); ValueError for a malformed hash."""
+    parsed = _parse_hash(stored)
+    candidate = _scrypt(password, parsed.salt, parsed.parameters, len(parsed.key))
+    return hmac.compare_digest(candidate, parsed.key)
+
+
+@lru_cache(maxsize=1)
+def _dummy_hash() -> str:
+    """A hash of a random password, verified against when the e-mail is unknown.
+
+    Answering "no such account" then costs the same key derivation as
+    checking a real password. Made on first use, not at import.
+    """
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def _check_password(password: str) -> None:
+    if not isinstance(password, str) or len(password) < MIN_PASSWORD_CHARS:
+        raise ValueError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
+
+
+def _checked_email(email: str) -> str:
+    email = normalise_email(email)
+    if not EMAIL_PATTERN.match(email):
+        raise ValueError(f"not an e-mail address: {email!r}")
+    return email
+
+
+def staff_record(row: Staff) -> StaffRecord:
+    """A plain, frozen copy of a staff row, without its password hash."""
+    return StaffRecord(
+        id=row.id, email=row.email, name=row.name, role=row.role, created_at=row.created_at, disabled=row.disabled
+    )
+
+
+def add_staff(url: str, email: str, name: str, role: str, password: str, now: datetime) -> StaffRecord:
+    """Create a staff account (``role`` agent or lead); the e-mail is stored trimmed and lower-cased.
+
+    Raises ValueError on invalid input (a password needs at least 10
+    characters), StaffExistsError when the e-mail already has an account,
+    StoreUnavailableError when the database cannot be written.
+    """
+    email = _checked_email(email)
+    name = name.strip()
+    if not name:
+        raise ValueError(f"{email}: name is empty")
+    if role not in STAFF_ROLES:
+        raise ValueError(f"{email}: role {role!r} is not one of {', '.join(STAFF_ROLES)}")
+    _check_password(password)
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    password_hash = hash_password(password)
+    factory = session_factory(url)
+    with store_errors("add a staff account"):
+        try:
+            with factory() as session, session.begin():
+                if session.scalars(select(Staff.id).where(Staff.email == email)).first() is not None:
+                    raise StaffExistsError(f"{email} already has a staff account")
+                row = Staff(email=email, name=name, role=role, password_hash=password_hash, created_at=now, disabled=False)
+                session.add(row)
+                session.flush()
+                record = staff_record(row)
+        except IntegrityError as error:
+            # Another process added the same e-mail in between, or the database refused the row.
+            if get_staff(url, email) is not None:
+                raise StaffExistsError(f"{email} already has a staff account") from error
+            raise StoreIntegrityError(f"staff account {email} could not be added: {error.orig}") from error
+    logger.info("store: staff account %s (%s) added", record.email, record.role)
+    return record
+
+
+def get_staff(url: str, email: str) -> Optional[StaffRecord]:
+    """The staff account with that e-mail (any case), or None."""
+    query = select(Staff).where(Staff.email == normalise_email(email))
+    with store_errors("look up a staff account"), session_factory(url)() as session:
+        row = session.scalars(query).first()
+        return staff_record(row) if row is not None else None
+
+
+def set_password(url: str, email: str, password: str) -> None:
+    """Replace the account's password. Raises ValueError for a short password, StaffNotFoundError."""
+    _check_password(password)
+    password_hash = hash_password(password)
+    email = normalise_email(email)
+    with store_errors("set a staff password"), session_factory(url)() as session, session.begin():
+        row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
+        if row is None:
+            raise StaffNotFoundError(f"no staff account for {email}")
+        row.password_hash = password_hash
+    logger.info("store: password of %s changed", email)
+
+
+def set_disabled(url: str, email: str, disabled: bool = True) -> StaffRecord:
+    """Disable (or re-enable) the account: a disabled account cannot sign in. Raises StaffNotFoundError."""
+    email = normalise_email(email)
+    with store_errors("change a staff account"), session_factory(url)() as session, session.begin():
+        row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
+        if row is None:
+            raise StaffNotFoundError(f"no staff account for {email}")
+        row.disabled = disabled
+        session.flush()
+        record = staff_record(row)
+    logger.info("store: staff account %s %s", email, "disabled" if disabled else "enabled")
+    return record
+
+
+def _upgrade_hash(url: str, staff_id: int, old_hash: str, password: str) -> None:
+    """Re-hash a verified password made with older parameters (best effort: a failure only logs)."""
+    new_hash = hash_password(password)
+    try:
+        with store_errors("upgrade a password hash"), session_factory(url)() as session, session.begin():
+            row = session.get(Staff, staff_id, with_for_update=True)
+            # Unless the password changed meanwhile.
+            if row is not None and row.password_hash == old_hash:
+                row.password_hash = new_hash
+    except StoreError:
+        logger.warning("store: could not upgrade the password hash of staff account %s", staff_id)
+
+
+def authenticate(url: str, email: str, password: str) -> Optional[StaffRecord]:
+    """The account if ``password`` is right for ``email`` and it is not disabled; None otherwise.
+
+    An unknown e-mail costs the same key derivation as a real check, so
+    timing does not tell which e-mails have accounts. Raises
+    StoreUnavailableError when the database cannot be read.
+    """
+    query = select(Staff).where(Staff.email == normalise_email(email))
+    with store_errors("sign a staff member in"), session_factory(url)() as session:
+        row = session.scalars(query).first()
+        stored = row.password_hash if row is not None else None
+        record = staff_record(row) if row is not None else None
+    if stored is None or record is None:
+        verify_password(password, _dummy_hash())
+        return None
+    try:
+        parsed = _parse_hash(stored)
+        matches = verify_password(password, stored)
+    except ValueError as error:
+        logger.error("store: staff account %s has an unusable password hash (%s): sign-in refused", record.id, error)
+        verify_password(password, _dummy_hash())
+        return None
+    if not matches or record.disabled:
+        return None
+    if parsed.parameters != CURRENT_PARAMETERS or len(parsed.key) != KEY_BYTES:
+        _upgrade_hash(url, record.id, stored, password)
+    return record

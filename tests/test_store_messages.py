@@ -1,0 +1,191 @@
+"""Conversation messages: stored in order per conversation, payloads kept exactly; migration 0001 -> 0002."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict
+
+import pytest
+from alembic import command
+from sqlalchemy import inspect
+from sqlalchemy.exc import IntegrityError
+
+from bot.store.database import (
+    StoreUnavailableError,
+    _alembic_config,
+    current_revision,
+    head_revision,
+    make_engine,
+    migrate,
+    session_factory,
+)
+from bot.store.messages import MessageRecord, conversation_messages, record_message
+from bot.store.models import Message, Ticket
+from bot.store.staff import add_staff, authenticate
+from bot.store.tickets import get_ticket, queue
+
+NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
+UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+PAYLOAD = {
+    "quick_replies": [{"title": "Yes", "payload": '/feedback{"helpful": true, "article_id": "double-charge"}'}],
+    "metadata": {"deskmate": {"type": "article", "article_id": "double-charge", "score": 0.8125, "shown": None}},
+}
+
+
+def test_messages_come_back_in_order_per_conversation(database_url: str) -> None:
+    said = []
+    for n, (conversation, sender) in enumerate(
+        [("a", "visitor"), ("b", "visitor"), ("a", "bot"), ("b", "bot"), ("a", "system"), ("a", "visitor")]
+    ):
+        said.append(record_message(database_url, conversation, sender, f"{conversation}{n}", NOW + timedelta(seconds=n)))
+
+    a = conversation_messages(database_url, "a")
+    assert [m.text for m in a] == ["a0", "a2", "a4", "a5"]
+    assert [m.sender for m in a] == ["visitor", "bot", "system", "visitor"]
+    assert [m.id for m in a] == sorted(m.id for m in a)
+    assert [m.text for m in conversation_messages(database_url, "b")] == ["b1", "b3"]
+    assert a == [m for m in said if m.conversation_id == "a"]
+    assert conversation_messages(database_url, "nobody") == []
+
+
+def test_ids_are_the_order_even_when_clocks_disagree(database_url: str) -> None:
+    later = record_message(database_url, "c", "visitor", "first", NOW + timedelta(minutes=5))
+    earlier = record_message(database_url, "c", "bot", "second", NOW)
+    assert earlier.id > later.id
+    assert [m.text for m in conversation_messages(database_url, "c")] == ["first", "second"]
+
+
+def test_a_client_catches_up_after_the_last_id_it_saw(database_url: str) -> None:
+    ids = [record_message(database_url, "c", "visitor", str(n), NOW).id for n in range(5)]
+    assert [m.text for m in conversation_messages(database_url, "c", after_id=ids[1])] == ["2", "3", "4"]
+    assert [m.text for m in conversation_messages(database_url, "c", after_id=ids[1], limit=2)] == ["2", "3"]
+    assert conversation_messages(database_url, "c", after_id=ids[-1]) == []
+    assert [m.text for m in conversation_messages(database_url, "c", limit=1)] == ["0"]
+
+
+def test_payloads_round_trip_as_json(database_url: str) -> None:
+    stored = record_message(database_url, "c", "bot", "", NOW, payload=PAYLOAD)
+    assert stored.payload == PAYLOAD and stored.text == ""
+    [read] = conversation_messages(database_url, "c")
+    assert read == stored
+    assert read.payload == PAYLOAD
+    assert read.created_at == NOW and read.created_at.utcoffset() == timedelta(0)
+
+
+def test_a_message_without_payload_keeps_none(database_url: str) -> None:
+    record_message(database_url, "c", "visitor", "hi", NOW)
+    [read] = conversation_messages(database_url, "c")
+    assert read.payload is None and read.author is None
+
+
+def test_agent_messages_carry_their_author(database_url: str) -> None:
+    record_message(database_url, "c", "agent", "Hello, Maria here", NOW, author=" Maria@Support.example ")
+    [read] = conversation_messages(database_url, "c")
+    assert (read.sender, read.author) == ("agent", "maria@support.example")
+
+
+def test_records_are_plain_copies(database_url: str) -> None:
+    stored = record_message(database_url, "c", "bot", "x", NOW, payload={"quick_replies": []})
+    stored.payload["quick_replies"].append("tampered")  # type: ignore[index]
+    assert conversation_messages(database_url, "c")[0].payload == {"quick_replies": []}
+    with pytest.raises(AttributeError):
+        stored.text = "changed"  # type: ignore[misc]
+    assert isinstance(stored, MessageRecord)
+
+
+@pytest.mark.parametrize(
+    "call, problem",
+    [
+        (lambda url: record_message(url, "c", "customer", "hi", NOW), "sender"),
+        (lambda url: record_message(url, "c", "Bot", "hi", NOW), "sender"),
+        (lambda url: record_message(url, " ", "visitor", "hi", NOW), "conversation_id"),
+        (lambda url: record_message(url, "x" * 256, "visitor", "hi", NOW), "conversation_id"),
+        (lambda url: record_message(url, "c", "visitor", None, NOW), "text"),
+        (lambda url: record_message(url, "c", "visitor", "hi", datetime(2026, 11, 18, 10)), "timezone-aware"),
+        (lambda url: record_message(url, "c", "bot", "hi", NOW, payload={"at": NOW}), "JSON"),
+        (lambda url: record_message(url, "c", "bot", "hi", NOW, payload=["a list"]), "JSON object"),
+        (lambda url: record_message(url, "c", "agent", "hi", NOW), "author"),
+        (lambda url: record_message(url, "c", "agent", "hi", NOW, author="maria"), "author"),
+        (lambda url: conversation_messages(url, "c", limit=0), "limit"),
+    ],
+)
+def test_invalid_input_is_refused_before_reaching_the_database(
+    database_url: str, call: Callable[[str], Any], problem: str
+) -> None:
+    with pytest.raises(ValueError, match=problem):
+        call(database_url)
+    assert conversation_messages(database_url, "c") == []
+
+
+def test_the_database_refuses_an_unknown_sender_even_when_code_skips_the_check(database_url: str) -> None:
+    migrate(database_url)
+    with session_factory(database_url)() as session:
+        session.add(Message(conversation_id="c", sender="robot", text="hi", created_at=NOW))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+CALLS: Dict[str, Callable[[str], object]] = {
+    "record_message": lambda url: record_message(url, "c", "visitor", "hi", NOW),
+    "conversation_messages": lambda url: conversation_messages(url, "c"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
+    with pytest.raises(StoreUnavailableError):
+        CALLS[name](UNREACHABLE)
+
+
+def _upgrade_to(url: str, revision: str) -> None:
+    engine = make_engine(url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(url, connection), revision)
+    finally:
+        engine.dispose()
+
+
+def test_migrate_brings_a_0001_database_to_0002_keeping_its_rows(database_url: str) -> None:
+    _upgrade_to(database_url, "0001")
+    assert current_revision(database_url) == "0001"
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            assert not {"messages", "staff"} & set(inspect(connection).get_table_names())
+            connection.execute(
+                Ticket.__table__.insert(),
+                {"conversation_id": "old", "plan": "free", "priority": "normal", "reason": "requested",
+                 "status": "open", "created_at": NOW, "sla_due_at": NOW, "handover": {}},
+            )
+    finally:
+        engine.dispose()
+
+    migrate(database_url)
+
+    assert current_revision(database_url) == head_revision() == "0002"
+    assert [t.conversation_id for t in queue(database_url, NOW)] == ["old"]
+    assert get_ticket(database_url, 1) is not None
+    record_message(database_url, "old", "visitor", "still there?", NOW)
+    add_staff(database_url, "ann@help.example", "Ann", "agent", "correct horse battery", NOW)
+    assert authenticate(database_url, "ann@help.example", "correct horse battery") is not None
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            indexes = {ix["name"]: ix["column_names"] for ix in inspect(connection).get_indexes("messages")}
+            assert indexes["ix_messages_conversation_id_id"] == ["conversation_id", "id"]
+    finally:
+        engine.dispose()
+
+
+def test_the_gateway_migration_can_be_undone(database_url: str) -> None:
+    migrate(database_url)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            command.downgrade(_alembic_config(database_url, connection), "0001")
+        with engine.connect() as connection:
+            tables = set(inspect(connection).get_table_names())
+        assert "tickets" in tables and not {"messages", "staff"} & tables
+    finally:
+        engine.dispose()
+    assert current_revision(database_url) == "0001"
