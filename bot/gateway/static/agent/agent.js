@@ -1,0 +1,1218 @@
+/* Deskmate agent inbox: the live queue, one ticket, replies and article insertion.
+ *
+ * Plain ES2018, no framework, no build. Every string that comes from the
+ * server is put into the page with textContent, value or setAttribute,
+ * never with innerHTML.
+ */
+(function () {
+  "use strict";
+
+  var REASONS = {
+    requested: "Asked for a person",
+    low_confidence: "Bot unsure twice",
+    premium_problem: "Premium: problem",
+    not_helpful: "Answer didn't help",
+    bot_unavailable: "Bot unavailable",
+  };
+  var STATUSES = { open: "Open", assigned: "Assigned", resolved: "Resolved" };
+  var SENDERS = { visitor: "Visitor", bot: "Bot", agent: "Agent", system: "System" };
+  var TICK_MS = 30 * 1000;
+  var POLL_MS = 20 * 1000;
+  var MAX_REPLY_CHARS = 4000;
+  var TITLE = "Deskmate \u00b7 Inbox";
+
+  // ---------------------------------------------------------------- page --
+
+  function $(id) {
+    return document.getElementById(id);
+  }
+
+  var meta = document.querySelector('meta[name="csrf-token"]');
+  var CSRF = meta ? meta.getAttribute("content") || "" : "";
+  var ME = {
+    email: (document.body.getAttribute("data-staff-email") || "").toLowerCase(),
+    name: document.body.getAttribute("data-staff-name") || "",
+  };
+
+  var ui = {
+    live: $("dm-live"),
+    liveText: $("dm-live-text"),
+    countOpen: $("dm-count-open"),
+    countAssigned: $("dm-count-assigned"),
+    countResolved: $("dm-count-resolved"),
+    queueError: $("dm-queue-error"),
+    queueEmpty: $("dm-queue-empty"),
+    queueLoading: $("dm-queue-loading"),
+    queueList: $("dm-queue-list"),
+    placeholder: $("dm-ticket-placeholder"),
+    placeholderTitle: $("dm-placeholder-title"),
+    placeholderText: $("dm-placeholder-text"),
+    view: $("dm-ticket-view"),
+    heading: $("dm-ticket-heading"),
+    number: $("dm-ticket-number"),
+    status: $("dm-ticket-status"),
+    priority: $("dm-ticket-priority"),
+    assignee: $("dm-ticket-assignee"),
+    sla: $("dm-ticket-sla"),
+    opened: $("dm-ticket-opened"),
+    claim: $("dm-claim"),
+    resolve: $("dm-resolve"),
+    handback: $("dm-handback"),
+    ticketError: $("dm-ticket-error"),
+    ticketNotice: $("dm-ticket-notice"),
+    conversation: $("dm-conversation"),
+    conversationSource: $("dm-conversation-source"),
+    messages: $("dm-messages"),
+    reply: $("dm-reply"),
+    replyText: $("dm-reply-text"),
+    replySend: $("dm-reply-send"),
+    replyOwner: $("dm-reply-owner"),
+    replyCount: $("dm-reply-count"),
+    filter: $("dm-article-filter"),
+    articleList: $("dm-article-list"),
+    customer: $("dm-customer"),
+    earlier: $("dm-earlier"),
+    whyReason: $("dm-why-reason"),
+    whyFailed: $("dm-why-failed"),
+    whyShown: $("dm-why-shown"),
+  };
+
+  if (!ui.queueList || !ui.view) {
+    return; // not the inbox page
+  }
+
+  var state = {
+    counts: null,
+    tickets: [],
+    selectedId: null,
+    detail: null,
+    ticketAbort: null,
+    messagesKey: null,
+    articles: null, // [{id, title, body}] once loaded
+    articlesById: {},
+    articlesError: null,
+    articlesLoading: false,
+    drafts: {},
+    clockOffset: 0, // server clock minus this browser's, when the server says its time
+    busy: false,
+    sending: false,
+    signingOut: false,
+    noticeTimer: null,
+    pollTimer: null,
+    picker: { open: false, active: -1, matches: [] },
+  };
+
+  // ------------------------------------------------------------- helpers --
+
+  /** An element with a class, text (as text, never markup), attributes and children. */
+  function el(tag, options, children) {
+    var node = document.createElement(tag);
+    var o = options || {};
+    if (o.className) node.className = o.className;
+    if (o.text !== undefined && o.text !== null) node.textContent = String(o.text);
+    if (o.attrs) {
+      Object.keys(o.attrs).forEach(function (name) {
+        var value = o.attrs[name];
+        if (value === null || value === undefined || value === false) return;
+        node.setAttribute(name, value === true ? "" : String(value));
+      });
+    }
+    (children || []).forEach(function (child) {
+      if (child === null || child === undefined || child === false) return;
+      node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
+    });
+    return node;
+  }
+
+  function clear(node) {
+    while (node.firstChild) node.removeChild(node.firstChild);
+  }
+
+  function str(value) {
+    return value === null || value === undefined ? "" : String(value);
+  }
+
+  function cap(value) {
+    var s = str(value).replace(/_/g, " ");
+    return s ? s.charAt(0).toUpperCase() + s.slice(1) : "";
+  }
+
+  function sameEmail(a, b) {
+    return !!a && !!b && String(a).toLowerCase() === String(b).toLowerCase();
+  }
+
+  function isMine(ticket) {
+    return !!ticket && sameEmail(ticket.assignee, ME.email);
+  }
+
+  function reasonText(reason) {
+    if (!reason) return "Unknown reason";
+    return Object.prototype.hasOwnProperty.call(REASONS, reason) ? REASONS[reason] : cap(reason);
+  }
+
+  function statusText(status) {
+    return Object.prototype.hasOwnProperty.call(STATUSES, status) ? STATUSES[status] : cap(status);
+  }
+
+  function statusClass(status) {
+    return Object.prototype.hasOwnProperty.call(STATUSES, status) ? "dm-status-" + status : "dm-status-other";
+  }
+
+  /** An ISO time from the server as milliseconds (the server keeps UTC; microseconds trimmed). */
+  function parseTime(value) {
+    if (typeof value !== "string" || !value.trim()) return NaN;
+    var s = value.trim();
+    if (/^\d{4}-\d{2}-\d{2}$/.test(s)) return Date.parse(s + "T00:00:00Z");
+    s = s.replace(" ", "T").replace(/(\.\d{3})\d+/, "$1");
+    if (!/(Z|[+-]\d{2}:?\d{2})$/i.test(s)) s += "Z";
+    return Date.parse(s);
+  }
+
+  function nowMs() {
+    return Date.now() + state.clockOffset;
+  }
+
+  var dateTimeFormat = new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+  var dateTimeYearFormat = new Intl.DateTimeFormat(undefined, {
+    day: "numeric", month: "short", year: "numeric", hour: "2-digit", minute: "2-digit",
+  });
+  var dateFormat = new Intl.DateTimeFormat(undefined, { day: "numeric", month: "short", year: "numeric" });
+  var timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+
+  function formatDateTime(iso) {
+    var ms = parseTime(iso);
+    if (isNaN(ms)) return "";
+    var date = new Date(ms);
+    return (date.getFullYear() === new Date().getFullYear() ? dateTimeFormat : dateTimeYearFormat).format(date);
+  }
+
+  function formatDate(iso) {
+    var ms = parseTime(iso);
+    return isNaN(ms) ? "" : dateFormat.format(new Date(ms));
+  }
+
+  /** A message's time: the clock time today, else the date too. */
+  function formatMessageTime(iso) {
+    var ms = parseTime(iso);
+    if (isNaN(ms)) return "";
+    var date = new Date(ms);
+    return date.toDateString() === new Date().toDateString() ? timeFormat.format(date) : formatDateTime(iso);
+  }
+
+  function duration(ms) {
+    var minutes = Math.floor(ms / 60000);
+    if (minutes < 1) return "<1 min";
+    if (minutes < 60) return minutes + " min";
+    var hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h" + (minutes % 60 ? " " + (minutes % 60) + " min" : "");
+    return Math.floor(hours / 24) + " d";
+  }
+
+  /**
+   * Time left to the first-reply due time. The server reports `overdue` only
+   * while the first reply is outstanding, so a due time that had already
+   * passed when it said "not overdue" was met.
+   */
+  function slaInfo(ticket) {
+    if (!ticket) return { text: "", overdue: false };
+    if (ticket.status === "resolved") {
+      var when = formatDateTime(ticket.resolved_at);
+      return { text: when ? "Resolved " + when : "Resolved", overdue: false };
+    }
+    var due = parseTime(ticket.sla_due_at);
+    if (isNaN(due)) return { text: ticket.overdue ? "overdue" : "", overdue: !!ticket.overdue };
+    if (!ticket.overdue && ticket._seenAt && due <= ticket._seenAt) {
+      return { text: "first reply sent", overdue: false, met: true };
+    }
+    var left = due - nowMs();
+    if (left >= 0) return { text: "due in " + duration(left), overdue: false };
+    return { text: "overdue " + duration(-left), overdue: true };
+  }
+
+  function percent(confidence) {
+    var n = Number(confidence);
+    if (!isFinite(n)) return "\u2013";
+    var p = n * 100;
+    return (p === 0 || p >= 9.95 ? String(Math.round(p)) : p.toFixed(1).replace(/\.0$/, "")) + "%";
+  }
+
+  function assigneeText(email) {
+    if (!email) return "Unclaimed";
+    if (sameEmail(email, ME.email)) return (ME.name || email) + " (you)";
+    return String(email);
+  }
+
+  function articleTitle(id) {
+    var article = state.articlesById[id];
+    return article ? str(article.title) : "";
+  }
+
+  function showAlert(node, text) {
+    node.textContent = text;
+    node.hidden = false;
+  }
+
+  function hideAlert(node) {
+    node.hidden = true;
+    node.textContent = "";
+  }
+
+  function notice(text) {
+    showAlert(ui.ticketNotice, text);
+    if (state.noticeTimer) clearTimeout(state.noticeTimer);
+    state.noticeTimer = setTimeout(function () {
+      hideAlert(ui.ticketNotice);
+    }, 5000);
+  }
+
+  /** Runs fn at most once at a time; calls made meanwhile run it once more afterwards. */
+  function coalesce(fn) {
+    var running = null;
+    var again = false;
+    return function run() {
+      if (running) {
+        again = true;
+        return running;
+      }
+      running = (async function () {
+        try {
+          do {
+            again = false;
+            await fn();
+          } while (again);
+        } finally {
+          running = null;
+        }
+      })();
+      return running;
+    };
+  }
+
+  // ----------------------------------------------------------------- API --
+
+  function ApiError(message, status) {
+    var error = new Error(message);
+    error.status = status;
+    return error;
+  }
+
+  function signedOut() {
+    if (state.signingOut) return;
+    state.signingOut = true;
+    window.location.assign("/agent/login");
+  }
+
+  async function api(method, path, payload, signal) {
+    var init = { method: method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (signal) init.signal = signal;
+    if (method !== "GET") {
+      init.headers["Content-Type"] = "application/json";
+      init.headers["X-CSRF-Token"] = CSRF;
+      init.body = JSON.stringify(payload || {});
+    }
+    var response;
+    try {
+      response = await fetch(path, init);
+    } catch (error) {
+      if (error && error.name === "AbortError") throw error;
+      throw ApiError("Deskmate can't be reached; check the connection.", 0);
+    }
+    if (response.status === 401) {
+      signedOut();
+      throw ApiError("Signed out.", 401);
+    }
+    var text = "";
+    try {
+      text = await response.text();
+    } catch (error) {
+      if (error && error.name === "AbortError") throw error;
+    }
+    var data = null;
+    try {
+      data = text ? JSON.parse(text) : null;
+    } catch (error) {
+      data = null;
+    }
+    if (!response.ok) {
+      var message = data && typeof data.error === "string" ? data.error : "";
+      if (!message && text && text.length < 300 && !/</.test(text)) message = text.trim();
+      throw ApiError(message || "The server answered " + response.status + ".", response.status);
+    }
+    if (!data || typeof data !== "object") throw ApiError("The server sent an unexpected answer.", response.status);
+    return data;
+  }
+
+  // --------------------------------------------------------------- queue --
+
+  var loadQueue = coalesce(async function () {
+    try {
+      var data = await api("GET", "/agent/api/queue");
+      // The contract may one day carry the server's clock (DESKMATE_FIXED_NOW demos): use it when present.
+      var serverNow = parseTime(data.now);
+      if (!isNaN(serverNow)) state.clockOffset = serverNow - Date.now();
+      var seenAt = nowMs();
+      state.counts = data.counts && typeof data.counts === "object" ? data.counts : {};
+      state.tickets = (Array.isArray(data.tickets) ? data.tickets : []).filter(function (t) {
+        return t && t.id !== undefined && t.id !== null;
+      });
+      state.tickets.forEach(function (t) {
+        t._seenAt = seenAt;
+      });
+      hideAlert(ui.queueError);
+      renderQueue();
+    } catch (error) {
+      if (error.status === 401) return;
+      ui.queueLoading.hidden = true;
+      showAlert(ui.queueError, "The queue could not be loaded: " + error.message);
+    }
+  });
+
+  function count(value) {
+    var n = Number(value);
+    return isFinite(n) ? String(n) : "0";
+  }
+
+  function renderQueue() {
+    var counts = state.counts || {};
+    ui.countOpen.textContent = count(counts.open);
+    ui.countAssigned.textContent = count(counts.assigned);
+    ui.countResolved.textContent = count(counts.resolved);
+    var open = Number(counts.open) || 0;
+    document.title = (open > 0 ? "(" + open + ") " : "") + TITLE;
+
+    ui.queueLoading.hidden = true;
+    ui.queueEmpty.hidden = state.tickets.length > 0;
+
+    var active = document.activeElement;
+    var focusedId = active && ui.queueList.contains(active) ? active.getAttribute("data-ticket") : null;
+    var scroll = ui.queueList.scrollTop;
+    var fragment = document.createDocumentFragment();
+    state.tickets.forEach(function (ticket) {
+      fragment.appendChild(queueRow(ticket));
+    });
+    clear(ui.queueList);
+    ui.queueList.appendChild(fragment);
+    ui.queueList.scrollTop = scroll;
+    if (focusedId !== null) {
+      var row = rowFor(focusedId);
+      if (row) row.focus({ preventScroll: true });
+    }
+  }
+
+  function rowFor(id) {
+    var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
+    for (var i = 0; i < rows.length; i += 1) {
+      if (rows[i].getAttribute("data-ticket") === String(id)) return rows[i];
+    }
+    return null;
+  }
+
+  function queueRow(ticket) {
+    var id = String(ticket.id);
+    var high = ticket.priority === "high";
+    var sla = slaInfo(ticket);
+    var selected = state.selectedId === id;
+    var classes = ["dm-row"];
+    if (high) classes.push("dm-high");
+    if (sla.overdue) classes.push("dm-overdue");
+    if (selected) classes.push("dm-selected");
+    if (isMine(ticket)) classes.push("dm-mine");
+    var button = el("button", {
+      className: classes.join(" "),
+      attrs: {
+        type: "button",
+        "data-testid": "queue-row",
+        "data-ticket": id,
+        "data-status": str(ticket.status),
+        "aria-current": selected ? "true" : null,
+      },
+    }, [
+      el("span", { className: "dm-row-line dm-row-top" }, [
+        el("span", { className: "dm-row-number", text: ticket.number || "#" + id }),
+        high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
+        el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": "" } }),
+      ]),
+      el("span", { className: "dm-row-line" }, [
+        el("span", { className: "dm-row-customer", text: ticket.customer_name || "Visitor" }),
+        ticket.plan ? el("span", { className: "dm-row-plan", text: cap(ticket.plan) }) : null,
+      ]),
+      el("span", { className: "dm-row-reason", text: reasonText(ticket.reason) }),
+      ticket.first_message
+        ? el("span", { className: "dm-row-first", text: "\u201c" + ticket.first_message + "\u201d" })
+        : null,
+      el("span", {
+        className: "dm-row-assignee" + (ticket.assignee ? "" : " dm-unclaimed"),
+        text: assigneeText(ticket.assignee),
+        attrs: { "data-assignee": ticket.assignee || "" },
+      }),
+    ]);
+    return el("li", { className: "dm-queue-item" }, [button]);
+  }
+
+  function markSelectedRow() {
+    var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
+    for (var i = 0; i < rows.length; i += 1) {
+      var selected = rows[i].getAttribute("data-ticket") === state.selectedId;
+      rows[i].classList.toggle("dm-selected", selected);
+      if (selected) rows[i].setAttribute("aria-current", "true");
+      else rows[i].removeAttribute("aria-current");
+    }
+  }
+
+  /** Every 30 s: the time left on each row and on the open ticket. */
+  function updateTimes() {
+    var byId = {};
+    state.tickets.forEach(function (t) {
+      byId[String(t.id)] = t;
+    });
+    var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
+    for (var i = 0; i < rows.length; i += 1) {
+      var ticket = byId[rows[i].getAttribute("data-ticket")];
+      if (!ticket) continue;
+      var sla = slaInfo(ticket);
+      rows[i].classList.toggle("dm-overdue", sla.overdue);
+      var label = rows[i].querySelector("[data-sla]");
+      if (label) label.textContent = sla.text;
+    }
+    if (state.detail && state.detail.ticket) renderSla(state.detail.ticket);
+  }
+
+  ui.queueList.addEventListener("click", function (event) {
+    var row = event.target.closest('[data-testid="queue-row"]');
+    if (row) selectTicket(row.getAttribute("data-ticket"));
+  });
+
+  ui.queueList.addEventListener("keydown", function (event) {
+    var row = event.target.closest('[data-testid="queue-row"]');
+    if (!row) return;
+    var rows = Array.prototype.slice.call(ui.queueList.querySelectorAll('[data-testid="queue-row"]'));
+    var index = rows.indexOf(row);
+    var next = null;
+    if (event.key === "ArrowDown") next = rows[Math.min(index + 1, rows.length - 1)];
+    else if (event.key === "ArrowUp") next = rows[Math.max(index - 1, 0)];
+    else if (event.key === "Home") next = rows[0];
+    else if (event.key === "End") next = rows[rows.length - 1];
+    if (next) {
+      event.preventDefault();
+      next.focus();
+    }
+  });
+
+  // -------------------------------------------------------------- ticket --
+
+  function showPlaceholder(title, text) {
+    ui.view.hidden = true;
+    ui.placeholder.hidden = false;
+    ui.placeholderTitle.textContent = title;
+    ui.placeholderText.textContent = text;
+  }
+
+  function saveDraft() {
+    if (state.selectedId) {
+      if (ui.replyText.value) state.drafts[state.selectedId] = ui.replyText.value;
+      else delete state.drafts[state.selectedId];
+    }
+  }
+
+  function selectTicket(id, options) {
+    if (id === null || id === undefined || id === "") return;
+    id = String(id);
+    var opts = options || {};
+    if (state.selectedId === id) {
+      loadTicket();
+      return;
+    }
+    saveDraft();
+    if (state.ticketAbort) state.ticketAbort.abort();
+    state.selectedId = id;
+    state.detail = null;
+    state.messagesKey = null;
+    ui.replyText.value = state.drafts[id] || "";
+    closePicker();
+    hideAlert(ui.ticketError);
+    hideAlert(ui.ticketNotice);
+    if (!opts.fromHash && window.location.hash !== "#ticket-" + id) {
+      window.history.replaceState(null, "", "#ticket-" + id);
+    }
+    markSelectedRow();
+    var known = state.tickets.filter(function (t) {
+      return String(t.id) === id;
+    })[0];
+    showPlaceholder("Loading " + (known && known.number ? known.number : "ticket") + "\u2026", "");
+    loadTicket();
+  }
+
+  var loadTicket = coalesce(async function () {
+    var id = state.selectedId;
+    if (!id) return;
+    var controller = typeof AbortController === "function" ? new AbortController() : null;
+    state.ticketAbort = controller;
+    try {
+      var data = await api("GET", "/agent/api/tickets/" + encodeURIComponent(id), null, controller && controller.signal);
+      if (state.selectedId !== id) return;
+      if (!data.ticket || typeof data.ticket !== "object") throw ApiError("The ticket came without its details.", 200);
+      data.ticket._seenAt = nowMs();
+      state.detail = data;
+      hideAlert(ui.ticketError);
+      renderTicket();
+    } catch (error) {
+      if ((error && error.name === "AbortError") || error.status === 401 || state.selectedId !== id) return;
+      if (state.detail) showAlert(ui.ticketError, "This ticket could not be refreshed: " + error.message);
+      else if (error.status === 404) showPlaceholder("Ticket not found", error.message);
+      else showPlaceholder("The ticket could not be loaded", error.message);
+    } finally {
+      if (state.ticketAbort === controller) state.ticketAbort = null;
+    }
+  });
+
+  function renderTicket() {
+    var detail = state.detail;
+    if (!detail) return;
+    var ticket = detail.ticket;
+    var handover = detail.handover && typeof detail.handover === "object" ? detail.handover : {};
+    ui.placeholder.hidden = true;
+    ui.view.hidden = false;
+    renderHead(ticket);
+    renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
+    renderWhy(ticket, handover);
+    renderMessages(Array.isArray(detail.messages) ? detail.messages : [], handover.transcript);
+    renderReplyState();
+  }
+
+  function renderSla(ticket) {
+    var sla = slaInfo(ticket);
+    ui.sla.textContent = ticket.status === "resolved" || sla.met ? cap(sla.text) : "First reply " + sla.text;
+    ui.sla.classList.toggle("dm-overdue-text", sla.overdue);
+  }
+
+  function renderHead(ticket) {
+    var id = String(ticket.id);
+    ui.number.textContent = ticket.number || "#" + id;
+    ui.status.textContent = statusText(ticket.status);
+    ui.status.className = "dm-badge " + statusClass(ticket.status);
+    ui.priority.hidden = ticket.priority !== "high";
+    ui.assignee.textContent = assigneeText(ticket.assignee);
+    ui.assignee.setAttribute("data-assignee", ticket.assignee || "");
+    ui.assignee.classList.toggle("dm-unclaimed", !ticket.assignee);
+    renderSla(ticket);
+    var opened = formatDateTime(ticket.created_at);
+    ui.opened.textContent = opened ? "Opened " + opened : "";
+    renderActions();
+  }
+
+  function renderActions() {
+    var ticket = state.detail && state.detail.ticket;
+    if (!ticket) return;
+    var resolved = ticket.status === "resolved";
+    var mine = isMine(ticket);
+    ui.claim.hidden = mine;
+    ui.claim.disabled = resolved || state.busy;
+    ui.claim.textContent = ticket.assignee && !mine ? "Take over" : "Claim";
+    if (ticket.assignee && !mine) ui.claim.title = "Assigned to " + ticket.assignee + "; claiming takes it over";
+    else ui.claim.removeAttribute("title");
+    ui.resolve.disabled = resolved || state.busy;
+    ui.handback.disabled = resolved || state.busy;
+  }
+
+  function fact(list, term, value) {
+    if (value === null || value === undefined || value === "") return;
+    list.appendChild(el("dt", { text: term }));
+    list.appendChild(el("dd", { text: value }));
+  }
+
+  function renderCustomer(ticket, handover, earlier) {
+    var customer = handover.customer && typeof handover.customer === "object" ? handover.customer : { anonymous: true };
+    clear(ui.customer);
+    if (customer.anonymous) {
+      fact(ui.customer, "Name", ticket.customer_name || "Visitor");
+      fact(ui.customer, "Signed in", "No (anonymous visitor)");
+      fact(ui.customer, "Plan", ticket.plan ? cap(ticket.plan) : "");
+      if (handover.identity) fact(ui.customer, "Identity", str(handover.identity));
+    } else {
+      fact(ui.customer, "Name", str(customer.name) || ticket.customer_name || "");
+      fact(ui.customer, "E-mail", str(customer.email));
+      fact(ui.customer, "Plan", cap(customer.plan || ticket.plan));
+      fact(ui.customer, "Status", cap(customer.status));
+      fact(ui.customer, "Billing", cap(customer.billing_period));
+      fact(ui.customer, "Renews", formatDate(customer.renews_at));
+      fact(ui.customer, "Trial ends", formatDate(customer.trial_ends_at));
+    }
+
+    clear(ui.earlier);
+    if (!earlier.length) {
+      ui.earlier.appendChild(el("li", {
+        className: "dm-muted",
+        text: customer.anonymous ? "Unknown for an anonymous visitor." : "None.",
+      }));
+      return;
+    }
+    earlier.forEach(function (item) {
+      var parts = [statusText(item.status), reasonText(item.reason), formatDate(item.created_at)].filter(Boolean);
+      ui.earlier.appendChild(el("li", null, [
+        el("button", {
+          className: "dm-link",
+          attrs: { type: "button", "data-ticket": str(item.id), "data-testid": "earlier-ticket" },
+        }, [
+          el("span", { className: "dm-earlier-number", text: item.number || "#" + str(item.id) }),
+          " ",
+          el("span", { className: "dm-muted", text: parts.join(" \u00b7 ") }),
+        ]),
+      ]));
+    });
+  }
+
+  ui.earlier.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-ticket]");
+    if (button) selectTicket(button.getAttribute("data-ticket"));
+  });
+
+  function guessList(label, items, describe) {
+    var list = el("ol", { className: "dm-guesses", attrs: { "aria-label": label } });
+    items.slice(0, 3).forEach(function (item) {
+      var confidence = Number(item && item.confidence);
+      list.appendChild(el("li", { className: "dm-guess" }, [
+        describe(item || {}),
+        el("span", { className: "dm-guess-pct", text: percent(confidence) }),
+        el("meter", {
+          className: "dm-guess-meter",
+          attrs: { min: "0", max: "1", value: String(isFinite(confidence) ? confidence : 0), "aria-hidden": "true" },
+        }),
+      ]));
+    });
+    if (!items.length) list.appendChild(el("li", { className: "dm-muted", text: "None" }));
+    return el("div", { className: "dm-guess-group" }, [el("p", { className: "dm-guess-label", text: label }), list]);
+  }
+
+  function articleLabel(id) {
+    var title = articleTitle(id);
+    return el("span", { className: "dm-guess-name" }, [
+      el("code", { text: str(id) }),
+      title ? el("span", { className: "dm-muted", text: " " + title }) : null,
+    ]);
+  }
+
+  function renderWhy(ticket, handover) {
+    ui.whyReason.textContent = reasonText(handover.reason || ticket.reason);
+    clear(ui.whyFailed);
+    var failed = Array.isArray(handover.failed_messages) ? handover.failed_messages : [];
+    if (!failed.length) {
+      ui.whyFailed.appendChild(el("p", { className: "dm-muted dm-small", text: "No message the bot could not answer." }));
+    }
+    failed.forEach(function (message) {
+      var item = message || {};
+      ui.whyFailed.appendChild(el("div", { className: "dm-failed" }, [
+        el("blockquote", { className: "dm-failed-text", text: str(item.text) || "(empty message)" }),
+        el("div", { className: "dm-guess-groups" }, [
+          guessList("Top intents", Array.isArray(item.intents) ? item.intents : [], function (guess) {
+            return el("span", { className: "dm-guess-name" }, [el("code", { text: str(guess.name) })]);
+          }),
+          guessList("Top articles", Array.isArray(item.articles) ? item.articles : [], function (guess) {
+            return articleLabel(guess.article_id);
+          }),
+        ]),
+      ]));
+    });
+    clear(ui.whyShown);
+    var shown = Array.isArray(handover.articles_shown) ? handover.articles_shown : [];
+    if (!shown.length) ui.whyShown.appendChild(el("li", { className: "dm-muted", text: "None." }));
+    shown.forEach(function (id) {
+      ui.whyShown.appendChild(el("li", null, [articleLabel(id)]));
+    });
+  }
+
+  function deskmatePayload(message) {
+    var metadata = message && message.metadata;
+    var payload = metadata && typeof metadata === "object" ? metadata.deskmate : null;
+    return payload && typeof payload === "object" ? payload : {};
+  }
+
+  function senderLabel(message, payload) {
+    var from = str(message.from);
+    if (from === "agent") {
+      var name = str(payload.agent_name) || str(message.author) || "Agent";
+      return sameEmail(message.author, ME.email) ? name + " (you)" : name;
+    }
+    return Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
+  }
+
+  /** The handover's transcript in the shape of messages (when the gateway kept none). */
+  function transcriptMessages(transcript) {
+    return (Array.isArray(transcript) ? transcript : []).map(function (entry, index) {
+      var item = entry || {};
+      var payload = {};
+      if (item.kind) payload.type = item.kind;
+      if (item.article_id) payload.article_id = item.article_id;
+      return { id: "t" + index, from: item.from, text: item.text, at: item.at, metadata: { deskmate: payload } };
+    });
+  }
+
+  function renderMessages(messages, transcript) {
+    var fromTranscript = !messages.length && Array.isArray(transcript) && transcript.length > 0;
+    var list = fromTranscript ? transcriptMessages(transcript) : messages;
+    var key = [state.selectedId, fromTranscript ? "t" : "m", list.length, state.articles ? "a" : "-"]
+      .concat(list.map(function (m) {
+        return str(m && m.id);
+      }))
+      .join("|");
+    if (key === state.messagesKey) return;
+    var firstRender = state.messagesKey === null;
+    state.messagesKey = key;
+
+    var box = ui.conversation;
+    var nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+    ui.conversationSource.hidden = !fromTranscript;
+    ui.conversationSource.textContent = fromTranscript ? "Transcript captured when the ticket opened." : "";
+
+    var fragment = document.createDocumentFragment();
+    list.forEach(function (message) {
+      if (message && typeof message === "object") fragment.appendChild(messageItem(message));
+    });
+    if (!list.length) fragment.appendChild(el("li", { className: "dm-muted dm-messages-empty", text: "No messages yet." }));
+    clear(ui.messages);
+    ui.messages.appendChild(fragment);
+    if (firstRender || nearBottom) box.scrollTop = box.scrollHeight;
+  }
+
+  function messageItem(message) {
+    var from = str(message.from);
+    var kind = Object.prototype.hasOwnProperty.call(SENDERS, from) ? from : "other";
+    var payload = deskmatePayload(message);
+    var text = str(message.text);
+    var articleIds = Array.isArray(payload.article_ids) ? payload.article_ids : [];
+    var replies = Array.isArray(message.quick_replies) ? message.quick_replies : [];
+    var time = formatMessageTime(message.at);
+    return el("li", {
+      className: "dm-msg dm-msg-" + kind + (sameEmail(message.author, ME.email) ? " dm-msg-mine" : ""),
+      attrs: { "data-testid": "ticket-message", "data-from": from, "data-message": str(message.id) },
+    }, [
+      el("div", { className: "dm-msg-head" }, [
+        el("span", { className: "dm-msg-author", text: senderLabel(message, payload) }),
+        time ? el("time", { className: "dm-msg-time", text: time, attrs: { datetime: str(message.at) } }) : null,
+      ]),
+      text
+        ? el("div", { className: "dm-msg-text", text: text })
+        : el("div", { className: "dm-msg-text dm-muted", text: payload.type ? "(" + cap(payload.type) + ")" : "(no text)" }),
+      payload.article_id
+        ? el("p", { className: "dm-msg-article" }, [
+          "Article ",
+          el("code", { text: str(payload.article_id), attrs: { "data-article": str(payload.article_id) } }),
+          articleTitle(payload.article_id) ? " \u00b7 " + articleTitle(payload.article_id) : null,
+        ])
+        : null,
+      articleIds.length
+        ? el("p", { className: "dm-msg-article" }, ["Suggested "].concat(articleIds.map(function (id, i) {
+          return el("span", null, [i ? ", " : null, el("code", { text: str(id) })]);
+        })))
+        : null,
+      replies.length
+        ? el("ul", { className: "dm-msg-chips", attrs: { "aria-label": "Buttons offered" } }, replies.map(function (reply) {
+          return el("li", { className: "dm-chip", text: str(reply && reply.title) });
+        }))
+        : null,
+    ]);
+  }
+
+  // ------------------------------------------------------------- actions --
+
+  var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot" };
+  var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back" };
+
+  async function act(action) {
+    var id = state.selectedId;
+    if (!id || state.busy || !state.detail) return;
+    state.busy = true;
+    renderActions();
+    hideAlert(ui.ticketError);
+    try {
+      var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/" + action, {});
+      if (state.selectedId === id && state.detail && data.ticket && typeof data.ticket === "object") {
+        data.ticket._seenAt = nowMs();
+        state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
+        state.busy = false;
+        renderTicket();
+        notice((state.detail.ticket.number || "Ticket") + " " + ACTION_DONE[action] + ".");
+        if (action === "claim") ui.replyText.focus();
+        else ui.heading.focus();
+      }
+    } catch (error) {
+      if (error.status !== 401 && state.selectedId === id) {
+        showAlert(ui.ticketError, ACTION_NAME[action] + " failed: " + error.message);
+      }
+    } finally {
+      state.busy = false;
+      renderActions();
+      loadQueue();
+      if (state.selectedId === id) loadTicket();
+    }
+  }
+
+  ui.claim.addEventListener("click", function () {
+    act("claim");
+  });
+  ui.resolve.addEventListener("click", function () {
+    act("resolve");
+  });
+  ui.handback.addEventListener("click", function () {
+    act("handback");
+  });
+
+  // --------------------------------------------------------------- reply --
+
+  function renderReplyState() {
+    var ticket = state.detail && state.detail.ticket;
+    var resolved = !ticket || ticket.status === "resolved";
+    var length = ui.replyText.value.trim().length;
+    ui.replyText.disabled = resolved;
+    ui.filter.disabled = resolved;
+    ui.replyText.placeholder = resolved ? "This ticket is resolved; replies are closed." : "Write a reply\u2026";
+    ui.replySend.disabled = resolved || state.sending || length === 0 || length > MAX_REPLY_CHARS;
+    ui.replySend.textContent = state.sending ? "Sending\u2026" : "Send";
+    ui.replyText.setAttribute("aria-busy", state.sending ? "true" : "false");
+    var owner = "";
+    if (ticket && !resolved) {
+      if (!ticket.assignee) owner = "Sending claims this ticket.";
+      else if (!isMine(ticket)) owner = "Sending takes this ticket over from " + ticket.assignee + ".";
+    }
+    ui.replyOwner.textContent = owner;
+    var raw = ui.replyText.value.length;
+    ui.replyCount.textContent = raw > MAX_REPLY_CHARS - 500 ? raw + " / " + MAX_REPLY_CHARS : "";
+    ui.replyCount.classList.toggle("dm-overdue-text", raw > MAX_REPLY_CHARS);
+  }
+
+  async function sendReply() {
+    var id = state.selectedId;
+    var ticket = state.detail && state.detail.ticket;
+    if (!id || !ticket || state.sending || ticket.status === "resolved") return;
+    var text = ui.replyText.value.trim();
+    if (!text) {
+      ui.replyText.focus();
+      return;
+    }
+    if (text.length > MAX_REPLY_CHARS) {
+      showAlert(ui.ticketError, "A reply is at most " + MAX_REPLY_CHARS + " characters; this one has " + text.length + ".");
+      return;
+    }
+    state.sending = true;
+    renderReplyState();
+    hideAlert(ui.ticketError);
+    try {
+      var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/reply", { text: text });
+      delete state.drafts[id];
+      if (state.selectedId === id) {
+        if (ui.replyText.value.trim() === text) ui.replyText.value = "";
+        if (state.detail && data.ticket && typeof data.ticket === "object") {
+          data.ticket._seenAt = nowMs();
+          state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
+          renderHead(state.detail.ticket);
+        }
+        ui.replyText.focus();
+      }
+      loadTicket();
+      loadQueue();
+    } catch (error) {
+      if (error.status !== 401 && state.selectedId === id) {
+        showAlert(ui.ticketError, "Your reply was not sent (" + error.message + "). Your text is kept.");
+      }
+    } finally {
+      state.sending = false;
+      renderReplyState();
+    }
+  }
+
+  ui.reply.addEventListener("submit", function (event) {
+    event.preventDefault();
+    sendReply();
+  });
+
+  ui.replyText.addEventListener("keydown", function (event) {
+    if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+      event.preventDefault();
+      sendReply();
+    }
+  });
+
+  ui.replyText.addEventListener("input", function () {
+    renderReplyState();
+  });
+
+  /** Put text at the caret (or over the selection), a blank line apart from what is around it. */
+  function insertIntoReply(text) {
+    var area = ui.replyText;
+    var value = area.value;
+    var start = typeof area.selectionStart === "number" ? area.selectionStart : value.length;
+    var end = typeof area.selectionEnd === "number" ? area.selectionEnd : value.length;
+    var before = value.slice(0, start);
+    var after = value.slice(end);
+    var insert = str(text).trim();
+    if (before.trim()) {
+      var trailing = /\n*$/.exec(before)[0].length;
+      insert = (trailing >= 2 ? "" : trailing === 1 ? "\n" : "\n\n") + insert;
+    }
+    if (after.trim()) {
+      insert += /^\n\n/.test(after) ? "" : /^\n/.test(after) ? "\n" : "\n\n";
+    }
+    area.value = before + insert + after;
+    var caret = (before + insert).length;
+    area.focus();
+    area.setSelectionRange(caret, caret);
+    area.dispatchEvent(new Event("input", { bubbles: true }));
+  }
+
+  // ------------------------------------------------------ article picker --
+
+  var loadArticles = coalesce(async function () {
+    state.articlesLoading = true;
+    try {
+      var data = await api("GET", "/agent/api/articles");
+      var articles = (Array.isArray(data.articles) ? data.articles : []).filter(function (a) {
+        return a && a.id !== undefined && a.id !== null;
+      });
+      articles.sort(function (a, b) {
+        return str(a.title).localeCompare(str(b.title));
+      });
+      state.articles = articles;
+      state.articlesById = {};
+      articles.forEach(function (a) {
+        state.articlesById[String(a.id)] = a;
+      });
+      state.articlesError = null;
+      if (state.detail) {
+        state.messagesKey = null;
+        renderTicket(); // article titles next to ids
+      }
+    } catch (error) {
+      if (error.status !== 401) state.articlesError = error.message;
+    } finally {
+      state.articlesLoading = false;
+      if (state.picker.open) renderPicker();
+    }
+  });
+
+  function matchingArticles(query) {
+    var words = query.toLowerCase().split(/\s+/).filter(Boolean);
+    return (state.articles || []).filter(function (article) {
+      var haystack = (str(article.title) + " " + str(article.id)).toLowerCase();
+      return words.every(function (word) {
+        return haystack.indexOf(word) !== -1;
+      });
+    });
+  }
+
+  function renderPicker() {
+    var picker = state.picker;
+    var list = ui.articleList;
+    clear(list);
+    ui.filter.removeAttribute("aria-activedescendant");
+    if (!state.articles) {
+      picker.matches = [];
+      var message = state.articlesError && !state.articlesLoading
+        ? "Articles unavailable: " + state.articlesError
+        : "Loading articles\u2026";
+      list.appendChild(el("li", { className: "dm-picker-empty", text: message, attrs: { "aria-disabled": "true" } }));
+      return;
+    }
+    var query = ui.filter.value.trim();
+    picker.matches = matchingArticles(query);
+    if (picker.active >= picker.matches.length) picker.active = picker.matches.length - 1;
+    if (!picker.matches.length) {
+      list.appendChild(el("li", {
+        className: "dm-picker-empty",
+        text: query ? "No article title matches \u201c" + query + "\u201d." : "No articles.",
+        attrs: { "aria-disabled": "true" },
+      }));
+      return;
+    }
+    picker.matches.forEach(function (article, index) {
+      var selected = index === picker.active;
+      list.appendChild(el("li", {
+        className: "dm-picker-option" + (selected ? " dm-active" : ""),
+        attrs: {
+          id: "dm-article-option-" + index,
+          role: "option",
+          "aria-selected": selected ? "true" : "false",
+          "data-article": str(article.id),
+          "data-testid": "insert-article-option",
+        },
+      }, [
+        el("span", { className: "dm-picker-title", text: str(article.title) || str(article.id) }),
+        el("span", { className: "dm-picker-id", text: str(article.id) }),
+      ]));
+    });
+    if (picker.active >= 0) {
+      ui.filter.setAttribute("aria-activedescendant", "dm-article-option-" + picker.active);
+      var activeNode = $("dm-article-option-" + picker.active);
+      if (activeNode && activeNode.scrollIntoView) activeNode.scrollIntoView({ block: "nearest" });
+    }
+  }
+
+  function openPicker() {
+    state.picker.open = true;
+    ui.articleList.hidden = false;
+    ui.filter.setAttribute("aria-expanded", "true");
+    if (!state.articles && !state.articlesLoading) loadArticles();
+    renderPicker();
+  }
+
+  function closePicker() {
+    state.picker.open = false;
+    state.picker.active = -1;
+    ui.articleList.hidden = true;
+    ui.filter.setAttribute("aria-expanded", "false");
+    ui.filter.removeAttribute("aria-activedescendant");
+  }
+
+  function chooseArticle(id) {
+    var article = state.articlesById[id];
+    if (!article) return;
+    ui.filter.value = "";
+    closePicker();
+    insertIntoReply(article.body);
+  }
+
+  ui.filter.addEventListener("focus", openPicker);
+  ui.filter.addEventListener("click", function () {
+    if (!state.picker.open) openPicker();
+  });
+  ui.filter.addEventListener("input", function () {
+    state.picker.active = ui.filter.value.trim() ? 0 : -1;
+    if (!state.picker.open) openPicker();
+    else renderPicker();
+  });
+  ui.filter.addEventListener("blur", closePicker);
+  ui.filter.addEventListener("keydown", function (event) {
+    var picker = state.picker;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      event.preventDefault();
+      if (!picker.open) openPicker();
+      var n = picker.matches.length;
+      if (!n) return;
+      var step = event.key === "ArrowDown" ? 1 : -1;
+      picker.active = picker.active < 0 ? (step > 0 ? 0 : n - 1) : (picker.active + step + n) % n;
+      renderPicker();
+    } else if (event.key === "Enter") {
+      event.preventDefault(); // never submit the reply from here
+      var index = picker.active >= 0 ? picker.active : (picker.matches.length === 1 ? 0 : -1);
+      if (picker.open && index >= 0 && picker.matches[index]) chooseArticle(String(picker.matches[index].id));
+    } else if (event.key === "Escape") {
+      if (picker.open) {
+        event.preventDefault();
+        closePicker();
+      } else if (ui.filter.value) {
+        ui.filter.value = "";
+      }
+    }
+  });
+  // Keep the focus in the filter while an option is clicked.
+  ui.articleList.addEventListener("mousedown", function (event) {
+    event.preventDefault();
+  });
+  ui.articleList.addEventListener("click", function (event) {
+    var option = event.target.closest('[role="option"]');
+    if (option) chooseArticle(option.getAttribute("data-article"));
+  });
+
+  // ---------------------------------------------------------------- live --
+
+  function setLive(stateName, text) {
+    ui.live.setAttribute("data-state", stateName);
+    ui.liveText.textContent = text;
+  }
+
+  function refreshAll() {
+    loadQueue();
+    if (state.selectedId) loadTicket();
+    if (!state.articles) loadArticles();
+  }
+
+  function startPolling() {
+    if (!state.pollTimer) state.pollTimer = setInterval(refreshAll, POLL_MS);
+  }
+
+  function stopPolling() {
+    if (state.pollTimer) clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function ticketIdOf(data) {
+    return data && typeof data === "object" && data.ticket !== undefined && data.ticket !== null
+      ? String(data.ticket && typeof data.ticket === "object" ? data.ticket.id : data.ticket)
+      : null;
+  }
+
+  function connectLive() {
+    if (typeof window.io !== "function") {
+      setLive("offline", "Live updates unavailable; refreshing every 20 s");
+      startPolling();
+      return;
+    }
+    var socket = window.io("/agent", { path: "/socket.io", withCredentials: true });
+    var retry = null;
+
+    socket.on("connect", function () {
+      setLive("live", "Live");
+      stopPolling();
+      refreshAll();
+    });
+    socket.on("disconnect", function (reason) {
+      setLive("reconnecting", "Reconnecting\u2026");
+      startPolling();
+      // A disconnect by the server is not retried by the client itself.
+      if (reason === "io server disconnect") {
+        loadQueue(); // a signed-out session shows up as 401 here
+        if (!retry) retry = setTimeout(function () {
+          retry = null;
+          socket.connect();
+        }, 3000);
+      }
+    });
+    socket.on("connect_error", function () {
+      setLive("reconnecting", "Reconnecting\u2026");
+      startPolling();
+      loadQueue(); // refused because the session ended? The API says 401 and we go to sign-in.
+      if (socket.active === false && !retry) {
+        retry = setTimeout(function () {
+          retry = null;
+          socket.connect();
+        }, 5000);
+      }
+    });
+    socket.on("queue_changed", function (data) {
+      loadQueue();
+      var id = ticketIdOf(data);
+      if (state.selectedId && (id === null || id === state.selectedId)) loadTicket();
+    });
+    socket.on("ticket_message", function (data) {
+      var id = ticketIdOf(data);
+      if (state.selectedId && id === state.selectedId) loadTicket();
+      // An agent's first reply clears the overdue mark on that row.
+      if (id !== null && state.tickets.some(function (t) {
+        return String(t.id) === id;
+      })) loadQueue();
+    });
+  }
+
+  // --------------------------------------------------------------- start --
+
+  function ticketFromHash() {
+    var match = /^#ticket-(\d+)$/.exec(window.location.hash || "");
+    return match ? match[1] : null;
+  }
+
+  window.addEventListener("hashchange", function () {
+    var id = ticketFromHash();
+    if (id) selectTicket(id, { fromHash: true });
+  });
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden) updateTimes();
+  });
+
+  setInterval(updateTimes, TICK_MS);
+  loadQueue();
+  loadArticles();
+  var initial = ticketFromHash();
+  if (initial) selectTicket(initial, { fromHash: true });
+  connectLive();
+})();

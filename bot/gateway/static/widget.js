@@ -1,0 +1,556 @@
+/*
+ * Deskmate chat widget: one <script> tag on any site, no framework, no build step.
+ *
+ *   <script src="https://HOST/widget/widget.js" data-deskmate-url="https://HOST"
+ *           data-user-token="<JWT>" defer></script>
+ *
+ * Transport: socket.io speaking Rasa's socketio channel events
+ * (session_request / session_confirm, user_uttered / bot_uttered), plus the
+ * gateway's deskmate_history (the whole conversation after a reload) and
+ * deskmate_rating. Everything that comes from the network is put into the
+ * page with textContent (links are <a> elements built by hand), never as HTML.
+ */
+(function () {
+  'use strict';
+  if (window.Deskmate) return; // embedded twice: the first copy wins, no second bubble
+
+  // Non-ASCII text is written as \u escapes: a host page without a charset would
+  // otherwise read this file as windows-1252.
+  const SESSION_KEY = 'deskmate.session';
+  const IDENTITY_KEY = 'deskmate.identity';
+  const TYPING_TIMEOUT_MS = 15000;
+  const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
+  // Payload types the chat shows as a centred system line rather than a bubble.
+  const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice'];
+
+  // Where the gateway is: data-deskmate-url, else the origin this script came from.
+  // A path in the base (a gateway behind a reverse-proxy prefix) applies to the
+  // assets and the socket.io path, never to the socket.io namespace.
+  const script = document.currentScript || document.querySelector('script[src*="widget.js"]');
+  const scriptUrl = new URL(script ? script.src : location.href, location.href);
+  const base = new URL((script && script.getAttribute('data-deskmate-url')) || scriptUrl.origin, location.href);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  const asset = (path) => base.origin + prefix + path;
+
+  // localStorage can throw (privacy modes, blocked storage): the chat then just forgets on reload.
+  const store = {
+    get(key) {
+      try { return window.localStorage.getItem(key); } catch (e) { return null; }
+    },
+    set(key, value) {
+      try {
+        if (value === null) window.localStorage.removeItem(key);
+        else window.localStorage.setItem(key, value);
+      } catch (e) { /* not persisted */ }
+    },
+  };
+
+  // Which visitor a token names, only to notice when the visitor changed (the
+  // gateway verifies tokens; this does not). A hash of `sub`, so no e-mail
+  // address is written to localStorage.
+  function identityOf(token) {
+    if (!token) return '';
+    try {
+      const part = token.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      const sub = JSON.parse(atob(part)).sub;
+      if (typeof sub !== 'string') return '?';
+      let hash = 0x811c9dc5; // FNV-1a, 32 bits
+      for (let i = 0; i < sub.length; i++) hash = Math.imul(hash ^ sub.charCodeAt(i), 0x01000193) >>> 0;
+      return 'u' + hash.toString(16);
+    } catch (e) {
+      return '?';
+    }
+  }
+
+  // ---- State -------------------------------------------------------------
+  let userToken = (script && script.getAttribute('data-user-token')) || null;
+  // A stored conversation is resumed only by the same visitor: after a sign-out or
+  // a different sign-in on a shared computer, the old conversation is not shown.
+  let sessionId = store.get(IDENTITY_KEY) === identityOf(userToken) || (!store.get(IDENTITY_KEY) && !userToken)
+    ? store.get(SESSION_KEY) : null;
+  let socket = null;
+  let ready = false; // connected AND the session confirmed: only then may messages go out
+  let everConnected = false;
+  const outbox = []; // {event, data, node} waiting for a confirmed session, in order
+  let sentSinceConfirm = []; // {message, node}: kept visible if the history was read before they were stored
+  let ticket = null; // {id, agent} while a ticket is open (the bot is quiet then)
+  let typingTimer = null;
+  let lastStars = null; // the newest rating control, filled in when the rating is recorded
+  let thankedLocally = false; // the widget already said thanks: skip the server's echo
+  const titles = new Map(); // quick-reply payload -> title: history shows clicks as the visitor saw them
+
+  // ---- DOM helpers ---------------------------------------------------------
+  function el(tag, attrs, text) {
+    const node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach((key) => {
+      if (key === 'class') node.className = attrs[key];
+      else node.setAttribute(key, attrs[key]);
+    });
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function svgIcon(pathData) {
+    const ns = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(ns, 'svg');
+    svg.setAttribute('viewBox', '0 0 24 24');
+    svg.setAttribute('aria-hidden', 'true');
+    svg.setAttribute('focusable', 'false');
+    svg.setAttribute('class', 'dm-icon');
+    const path = document.createElementNS(ns, 'path');
+    path.setAttribute('d', pathData);
+    svg.appendChild(path);
+    return svg;
+  }
+
+  // Plain URLs and bare domains (lumio.example/redeem) in a text. No lookbehind:
+  // older Safari cannot parse it, so the character before a match is checked by hand.
+  const LINK = /(?:https?:\/\/)?((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[a-z]{2,24}(?::\d{2,5})?(?:[/?#][^\s<>"'`]*)?)(?![\w@-])/g;
+
+  // Appends text to parent, with links as <a> elements whose href is always
+  // https:// + the matched host/path, so no other scheme (javascript:) can appear.
+  function appendLinkified(parent, text) {
+    let last = 0;
+    let match;
+    LINK.lastIndex = 0;
+    while ((match = LINK.exec(text)) !== null) {
+      const before = match.index > 0 ? text[match.index - 1] : '';
+      if (/[@\w.\-/]/.test(before)) continue; // part of an e-mail address or a longer word
+      const target = match[1].replace(/[.,;:!?)\]}]+$/, ''); // sentence punctuation is not part of a link
+      const shown = match[0].slice(0, match[0].length - (match[1].length - target.length));
+      let href;
+      try { href = new URL('https://' + target); } catch (e) { continue; }
+      if (href.protocol !== 'https:') continue;
+      parent.appendChild(document.createTextNode(text.slice(last, match.index)));
+      const a = el('a', { class: 'dm-link', href: href.href, target: '_blank', rel: 'noopener noreferrer' }, shown);
+      parent.appendChild(a);
+      last = match.index + shown.length;
+    }
+    parent.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  // ---- The widget's DOM ----------------------------------------------------
+  const root = el('div', { id: 'deskmate-widget', class: 'dm-root' });
+  root.hidden = true; // until widget.css has loaded: no flash of an unstyled button
+
+  const bubble = el('button', {
+    type: 'button', class: 'dm-bubble', 'aria-label': 'Open chat', 'aria-expanded': 'false',
+    'aria-controls': 'deskmate-widget-panel', 'data-testid': 'dm-bubble',
+  });
+  bubble.appendChild(svgIcon('M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z'));
+
+  const panel = el('div', { id: 'deskmate-widget-panel', class: 'dm-panel', role: 'dialog', 'aria-label': 'Support chat' });
+  panel.hidden = true;
+  const header = el('div', { class: 'dm-header' });
+  header.appendChild(el('h2', { class: 'dm-title' }, 'Support'));
+  const closeButton = el('button', { type: 'button', class: 'dm-close', 'aria-label': 'Close chat' });
+  closeButton.appendChild(svgIcon('M6 6l12 12M18 6L6 18'));
+  header.appendChild(closeButton);
+
+  const banner = el('div', { class: 'dm-banner', role: 'status', 'data-testid': 'dm-banner' });
+  banner.hidden = true;
+  const connection = el('div', { class: 'dm-connection', role: 'status' });
+  const intro = el('p', { class: 'dm-intro' },
+    'Ask a question and the assistant will answer. You can ask to talk to a person at any time.');
+  const log = el('div', { class: 'dm-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
+  const typing = el('div', { class: 'dm-typing', 'data-testid': 'dm-typing' });
+  typing.hidden = true;
+  for (let i = 0; i < 3; i++) typing.appendChild(el('span', { class: 'dm-dot', 'aria-hidden': 'true' }));
+  typing.appendChild(el('span', { class: 'dm-sr-only' }, 'The assistant is typing'));
+
+  const form = el('form', { class: 'dm-composer' });
+  const input = el('input', {
+    type: 'text', class: 'dm-input', 'data-testid': 'dm-input', 'aria-label': 'Your message',
+    placeholder: 'Type your message\u2026', maxlength: String(MAX_CHARS), autocomplete: 'off',
+  });
+  const sendButton = el('button', { type: 'submit', class: 'dm-send', 'data-testid': 'dm-send' }, 'Send');
+  form.appendChild(input);
+  form.appendChild(sendButton);
+
+  [header, banner, connection, intro, log, typing, form].forEach((node) => panel.appendChild(node));
+  root.appendChild(bubble);
+  root.appendChild(panel);
+
+  function scrollDown() {
+    log.scrollTop = log.scrollHeight;
+  }
+
+  function setConnection(text) {
+    connection.textContent = text || '';
+    connection.hidden = !text;
+  }
+
+  // ---- Messages --------------------------------------------------------------
+  // One message: the element with data-testid="dm-message" holds the author or
+  // article title, the text bubble, and its buttons, so tests and CSS find them together.
+  function addMessage(from, text, opts) {
+    const options = opts || {};
+    const node = el('div', { class: 'dm-msg dm-msg--' + from, 'data-testid': 'dm-message', 'data-from': from });
+    if (options.author) node.appendChild(el('div', { class: 'dm-msg-author' }, options.author));
+    if (options.title) node.appendChild(el('div', { class: 'dm-msg-title' }, options.title));
+    if (text) {
+      const body = el('div', { class: 'dm-msg-body' });
+      appendLinkified(body, text);
+      node.appendChild(body);
+    }
+    log.appendChild(node);
+    intro.hidden = true;
+    scrollDown();
+    return node;
+  }
+
+  function clearLog() {
+    log.textContent = '';
+    intro.hidden = false;
+    lastStars = null;
+  }
+
+  // Once the visitor says something new, older buttons are out of context.
+  function retireQuickReplies() {
+    log.querySelectorAll('.dm-quick-reply').forEach((button) => { button.disabled = true; });
+  }
+
+  function addQuickReplies(node, replies) {
+    const group = el('div', { class: 'dm-quick-replies', role: 'group', 'aria-label': 'Suggested replies' });
+    replies.forEach((reply) => {
+      if (!reply || typeof reply.title !== 'string') return;
+      const payload = typeof reply.payload === 'string' && reply.payload ? reply.payload : reply.title;
+      titles.set(payload, reply.title);
+      const button = el('button', { type: 'button', class: 'dm-quick-reply', 'data-testid': 'dm-quick-reply' }, reply.title);
+      button.addEventListener('click', () => {
+        button.classList.add('dm-quick-reply--chosen');
+        button.setAttribute('aria-pressed', 'true');
+        sendMessage(payload, reply.title); // retires this message's other buttons too
+      });
+      group.appendChild(button);
+    });
+    if (group.childNodes.length) node.appendChild(group);
+  }
+
+  function lockStars(group, stars) {
+    if (!group) return;
+    group.querySelectorAll('.dm-star').forEach((button) => {
+      const n = Number(button.getAttribute('data-stars'));
+      button.disabled = true;
+      button.classList.toggle('dm-star--on', n <= stars);
+      if (n === stars) button.setAttribute('aria-pressed', 'true');
+    });
+  }
+
+  function addStars(node, ticketId) {
+    const group = el('div', { class: 'dm-stars', role: 'group', 'aria-label': 'Rate the help you got' });
+    const thanks = el('div', { class: 'dm-stars-thanks', role: 'status' });
+    for (let n = 1; n <= 5; n++) {
+      const button = el('button', {
+        type: 'button', class: 'dm-star', 'data-testid': 'dm-star', 'data-stars': String(n),
+        'aria-label': n === 1 ? '1 star' : n + ' stars',
+      }, '\u2605');
+      button.addEventListener('click', () => {
+        lockStars(group, n);
+        thanks.textContent = 'Thanks for your rating';
+        thankedLocally = true;
+        enqueue('deskmate_rating', { ticket: ticketId, stars: n });
+      });
+      group.appendChild(button);
+    }
+    node.appendChild(group);
+    node.appendChild(thanks);
+    lastStars = group;
+  }
+
+  function updateBanner() {
+    if (!ticket) {
+      banner.hidden = true;
+      banner.textContent = '';
+      return;
+    }
+    banner.textContent = ticket.agent
+      ? ticket.agent + ' joined the conversation'
+      : "You're in the queue \u00b7 ticket #" + ticket.id;
+    banner.hidden = false;
+  }
+
+  // What a message's deskmate payload changes besides the message itself (the banner).
+  function applyPayload(dm) {
+    if (dm.type === 'handoff') {
+      if (!ticket || ticket.id !== dm.ticket) ticket = { id: dm.ticket, agent: null };
+      hideTyping();
+    } else if (dm.type === 'agent_joined' || dm.type === 'agent_message') {
+      const id = dm.ticket !== undefined ? dm.ticket : ticket && ticket.id;
+      ticket = { id, agent: typeof dm.agent_name === 'string' && dm.agent_name ? dm.agent_name : 'An agent' };
+    } else if (dm.type === 'resolved') {
+      ticket = null;
+    }
+    updateBanner();
+  }
+
+  // A bot_uttered message, or a non-visitor message of the history.
+  function showMessage(msg, live) {
+    if (!msg || typeof msg !== 'object') return;
+    const meta = msg.metadata && typeof msg.metadata === 'object' ? msg.metadata : {};
+    const dm = meta.deskmate && typeof meta.deskmate === 'object' ? meta.deskmate : {};
+    applyPayload(dm);
+    if (dm.type === 'rating_recorded') {
+      lockStars(lastStars, dm.stars);
+      if (live && thankedLocally) { thankedLocally = false; return; } // already thanked in the star control
+    }
+    let from = msg.from === 'agent' || msg.from === 'system' ? msg.from : 'bot';
+    if (SYSTEM_TYPES.indexOf(dm.type) !== -1) from = 'system';
+    if (dm.type === 'agent_message') from = 'agent';
+    const text = typeof msg.text === 'string' ? msg.text : '';
+    const replies = Array.isArray(msg.quick_replies) ? msg.quick_replies : [];
+    const attachment = attachmentUrl(msg.attachment);
+    if (!text && !replies.length && !attachment && dm.type !== 'rating_request') return;
+    const node = addMessage(from, text, {
+      author: from === 'agent' ? dm.agent_name || 'Support agent' : null,
+      title: dm.type === 'article' && typeof dm.title === 'string' ? dm.title : null,
+    });
+    if (attachment) {
+      const a = el('a', { class: 'dm-link', href: attachment, target: '_blank', rel: 'noopener noreferrer' }, 'Open attachment');
+      node.appendChild(a);
+    }
+    if (replies.length) addQuickReplies(node, replies);
+    if (dm.type === 'rating_request') addStars(node, dm.ticket);
+    scrollDown();
+  }
+
+  // Rasa's attachment ({type, payload: {src}}): linked only when it is http(s).
+  function attachmentUrl(attachment) {
+    const src = attachment && attachment.payload && attachment.payload.src;
+    if (typeof src !== 'string') return null;
+    try {
+      const url = new URL(src);
+      return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+    } catch (e) {
+      return null;
+    }
+  }
+
+  function renderHistory(messages) {
+    if (!Array.isArray(messages)) return;
+    log.setAttribute('aria-busy', 'true'); // screen readers: don't read the whole replay aloud
+    clearLog();
+    ticket = null;
+    messages.forEach((msg) => {
+      if (msg && msg.from === 'visitor') {
+        const text = typeof msg.text === 'string' ? msg.text : '';
+        retireQuickReplies();
+        addMessage('visitor', titles.get(text) || text);
+      } else {
+        showMessage(msg, false);
+      }
+    });
+    // Messages sent just after the session was confirmed may be stored after the
+    // history was read: keep their bubbles rather than lose them from view.
+    const tail = messages.filter((m) => m && m.from === 'visitor').slice(-sentSinceConfirm.length).map((m) => m.text);
+    sentSinceConfirm.forEach((sent) => {
+      if (tail.indexOf(sent.message) === -1) log.appendChild(sent.node);
+    });
+    updateBanner();
+    if (ticket) hideTyping();
+    log.removeAttribute('aria-busy');
+    scrollDown();
+  }
+
+  // ---- Typing indicator ----------------------------------------------------
+  function showTyping() {
+    if (ticket) return; // with the team, the bot is quiet: nobody is "typing" for it
+    typing.hidden = false;
+    clearTimeout(typingTimer);
+    typingTimer = setTimeout(hideTyping, TYPING_TIMEOUT_MS);
+    scrollDown();
+  }
+
+  function hideTyping() {
+    clearTimeout(typingTimer);
+    typing.hidden = true;
+  }
+
+  // ---- Sending ---------------------------------------------------------------
+  // Everything goes through the outbox, so messages typed while disconnected
+  // (or before the session is confirmed) leave in order once it is.
+  function enqueue(event, data, node) {
+    outbox.push({ event, data, node });
+    if (node) node.classList.add('dm-msg--pending');
+    flush();
+  }
+
+  function flush() {
+    while (ready && socket && outbox.length) {
+      const item = outbox.shift();
+      const payload = Object.assign({ session_id: sessionId }, item.data);
+      if (item.event === 'user_uttered') {
+        payload.metadata = userToken ? { user_token: userToken } : {};
+        sentSinceConfirm.push({ message: item.data.message, node: item.node });
+        showTyping();
+      }
+      socket.emit(item.event, payload);
+      if (item.node) item.node.classList.remove('dm-msg--pending');
+    }
+  }
+
+  // `message` goes to the bot; `shown` is the visitor's bubble (a quick reply's title).
+  function sendMessage(message, shown) {
+    retireQuickReplies();
+    const node = addMessage('visitor', shown);
+    enqueue('user_uttered', { message }, node);
+  }
+
+  form.addEventListener('submit', (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = '';
+    sendMessage(text, text);
+  });
+
+  // ---- Open / close ----------------------------------------------------------
+  let mounted = false;
+  let openWhenMounted = false;
+
+  function open() {
+    if (!mounted) { openWhenMounted = true; return; }
+    if (!panel.hidden) return;
+    panel.hidden = false;
+    bubble.hidden = true;
+    bubble.setAttribute('aria-expanded', 'true');
+    bubble.classList.remove('dm-bubble--unread');
+    scrollDown();
+    input.focus();
+  }
+
+  function close() {
+    openWhenMounted = false;
+    if (panel.hidden) return;
+    panel.hidden = true;
+    bubble.hidden = false;
+    bubble.setAttribute('aria-expanded', 'false');
+    bubble.focus();
+  }
+
+  bubble.addEventListener('click', open);
+  closeButton.addEventListener('click', close);
+  panel.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' || event.key === 'Esc') {
+      event.stopPropagation();
+      close();
+    }
+  });
+
+  // ---- Connection ------------------------------------------------------------
+  function connect(io) {
+    socket = io(base.origin, { path: prefix + '/socket.io' });
+
+    // On every (re)connect: ask for the stored conversation again.
+    socket.on('connect', () => {
+      ready = false;
+      socket.emit('session_request', { session_id: sessionId });
+    });
+
+    socket.on('session_confirm', (data) => {
+      const confirmed = typeof data === 'string' ? data : data && data.session_id;
+      if (typeof confirmed !== 'string') return;
+      if (sessionId && confirmed !== sessionId) {
+        // The gateway did not know our conversation: start afresh, keeping unsent messages.
+        clearLog();
+        ticket = null;
+        updateBanner();
+        outbox.forEach((item) => { if (item.node) log.appendChild(item.node); });
+      }
+      sessionId = confirmed;
+      store.set(SESSION_KEY, sessionId);
+      store.set(IDENTITY_KEY, identityOf(userToken));
+      ready = true;
+      everConnected = true;
+      sentSinceConfirm = [];
+      setConnection(null);
+      flush();
+    });
+
+    socket.on('deskmate_history', (data) => renderHistory(data && data.messages));
+
+    socket.on('bot_uttered', (msg) => {
+      hideTyping();
+      showMessage(msg, true);
+      if (panel.hidden) bubble.classList.add('dm-bubble--unread');
+    });
+
+    socket.on('disconnect', (reason) => {
+      ready = false;
+      hideTyping(); // a reply sent while we are away is lost; the history brings it back
+      setConnection(everConnected ? 'Reconnecting\u2026' : 'Connecting\u2026');
+      // socket.io reconnects by itself, except when the server closed the socket.
+      if (reason === 'io server disconnect') socket.connect();
+    });
+
+    socket.on('connect_error', () => setConnection(everConnected ? 'Reconnecting\u2026' : 'Connecting\u2026'));
+  }
+
+  // Loads socket.io without leaving a global behind: window.io is put back as it was.
+  function loadSocketIo() {
+    const hadIo = Object.prototype.hasOwnProperty.call(window, 'io');
+    const previous = window.io;
+    const tag = el('script', { src: asset('/widget/vendor/socket.io.min.js'), async: '' });
+    tag.addEventListener('load', () => {
+      const io = window.io;
+      if (hadIo) window.io = previous;
+      else delete window.io;
+      tag.remove();
+      if (typeof io === 'function') connect(io);
+      else setConnection('The chat is unavailable right now. Please try again later.');
+    });
+    tag.addEventListener('error', () => {
+      tag.remove();
+      setConnection('The chat is unavailable right now. Please try again later.');
+    });
+    document.head.appendChild(tag);
+  }
+
+  function mount() {
+    if (mounted) return;
+    mounted = true;
+    root.hidden = false;
+    if (openWhenMounted) open();
+  }
+
+  function start() {
+    const css = el('link', { rel: 'stylesheet', href: asset('/widget/widget.css') });
+    css.addEventListener('load', mount);
+    css.addEventListener('error', mount);
+    setTimeout(mount, 3000); // a stylesheet that never answers must not hide the chat forever
+    document.head.appendChild(css);
+    document.body.appendChild(root);
+    setConnection('Connecting\u2026');
+    loadSocketIo();
+  }
+
+  // ---- Public API ------------------------------------------------------------
+  // A new conversation (new session) as the visitor the token names, or anonymous for null.
+  function setUserToken(token) {
+    if (token !== null && token !== undefined && typeof token !== 'string') {
+      throw new TypeError('Deskmate.setUserToken expects a token string or null');
+    }
+    userToken = token || null;
+    sessionId = null;
+    store.set(SESSION_KEY, null);
+    store.set(IDENTITY_KEY, identityOf(userToken));
+    outbox.length = 0;
+    sentSinceConfirm = [];
+    ticket = null;
+    thankedLocally = false;
+    hideTyping();
+    clearLog();
+    updateBanner();
+    if (socket) {
+      // A fresh socket, so it leaves the old conversation's room on the server too.
+      ready = false;
+      socket.disconnect();
+      socket.connect();
+    }
+  }
+
+  window.Deskmate = Object.freeze({ setUserToken, open, close });
+
+  if (document.body) start();
+  else document.addEventListener('DOMContentLoaded', start);
+})();
