@@ -5,8 +5,9 @@ VENV    := .venv
 PYTHON  := $(VENV)/bin/python
 STAMP   := $(VENV)/.installed
 SPACY   := var/spacy/deskmate_en/meta.json
+WEBCHAT := var/webchat/package/lib/index.js
 
-.PHONY: setup run test train check-kb clean
+.PHONY: setup browser run test train check-kb clean
 
 setup: $(STAMP) $(SPACY)
 
@@ -20,6 +21,17 @@ $(STAMP): requirements.txt constraints.txt
 $(SPACY): $(STAMP) kb/entity_patterns.yml bot/nlu/spacy_pipeline.py
 	$(PYTHON) -m bot nlp build
 
+# Browser tests: Debian's Chromium and its driver (no tool downloads a browser of
+# its own), and the stock rasa-webchat bundle from npm to prove compatibility.
+browser: $(WEBCHAT)
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  echo "Installing Debian's chromium and chromium-driver for the browser tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+$(WEBCHAT):
+	mkdir -p var/webchat
+	cd var/webchat && npm pack --silent rasa-webchat@1.0.1 >/dev/null && tar xzf rasa-webchat-1.0.1.tgz
+
 run: setup
 	$(PYTHON) -m bot run
 
@@ -29,7 +41,7 @@ train: setup
 check-kb: setup
 	$(PYTHON) -m bot kb check
 
-test: setup
+test: setup browser
 	$(PYTHON) -m bot kb check
 	$(PYTHON) -m bot train
 	$(PYTHON) -m pytest

@@ -193,15 +193,18 @@ def cmd_run(args: argparse.Namespace) -> int:
         model = latest_model(settings)
         print(f"Starting the Rasa server with {model.name} (this takes about a minute) ...", flush=True)
         bot.start_rasa(model)
+        bot.start_gateway(settings.gateway_host, settings.gateway_port)
         started = time.monotonic()
         bot.wait_ready()
         print(
             "\nDeskmate is running (Ctrl-C stops it).\n"
+            f"  Open the demo:     {bot.gateway_url}/   (agent inbox: {bot.gateway_url}/agent;\n"
+            "                     add an agent with `.venv/bin/python -m bot staff add EMAIL --role agent`)\n"
             f"  Rasa REST channel: {settings.rasa_url}/webhooks/rest/webhook\n"
             f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal)\n"
             f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
             "-d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
-            f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log\n"
+            f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log, {log_dir}/gateway.log\n"
             f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
             flush=True,
         )
@@ -228,6 +231,50 @@ def cmd_run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         bot.stop()
         print("Stopped.", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the gateway (widget, agent inbox, JSON API) in the foreground."""
+    from aiohttp import web
+
+    from bot.gateway.app import make_app
+
+    settings = get_settings()
+    host = args.host or settings.gateway_host
+    port = args.port or settings.gateway_port
+    print(f"Deskmate gateway on http://{host}:{port}/ (agent inbox: /agent)", flush=True)
+    web.run_app(make_app(settings), host=host, port=port, print=None)
+    return 0
+
+
+def cmd_staff_add(args: argparse.Namespace) -> int:
+    """Create a staff account; the password is read from the terminal (or stdin with --password-stdin)."""
+    import getpass
+    from datetime import datetime, timezone
+
+    from bot.store.database import StoreError
+    from bot.store.staff import StaffExistsError, add_staff
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass(f"Password for {args.email} (at least 10 characters): ")
+        if getpass.getpass("Again: ") != password:
+            print("the passwords differ; nothing was changed", file=sys.stderr)
+            return 2
+    try:
+        staff = add_staff(
+            get_settings().resolved_database_url(), args.email, args.name or args.email.split("@")[0].capitalize(),
+            args.role, password, datetime.now(timezone.utc),
+        )
+    except (ValueError, StaffExistsError) as error:
+        print(f"cannot add {args.email}: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"could not store the account: {error}", file=sys.stderr)
+        return 1
+    print(f"added {staff.email} ({staff.role})")
+    return 0
 
 
 def cmd_chat(args: argparse.Namespace) -> int:
@@ -266,6 +313,19 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="start the bot (action server and Rasa server)")
     run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")
     run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", help="run the gateway: widget, agent inbox, JSON API")
+    serve.add_argument("--host", help="interface (default: DESKMATE_GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: DESKMATE_GATEWAY_PORT)")
+    serve.set_defaults(handler=cmd_serve)
+
+    staff = commands.add_parser("staff", help="staff accounts").add_subparsers(dest="staff_command", required=True)
+    staff_add = staff.add_parser("add", help="add an agent or a lead")
+    staff_add.add_argument("email")
+    staff_add.add_argument("--role", choices=("agent", "lead"), required=True)
+    staff_add.add_argument("--name", help="shown to visitors, e.g. Maria (default: from the e-mail)")
+    staff_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    staff_add.set_defaults(handler=cmd_staff_add)
 
     chat = commands.add_parser("chat", help="chat with the running bot in the terminal")
     chat.add_argument("--url", help="Rasa server URL (default: DESKMATE_RASA_URL)")

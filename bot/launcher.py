@@ -110,6 +110,7 @@ class BotProcesses:
     # Extra environment for both servers (tests point DESKMATE_* at temporary copies).
     extra_env: Dict[str, str] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
+    gateway_url: str = ""
 
     @property
     def rasa_url(self) -> str:
@@ -171,9 +172,21 @@ class BotProcesses:
             {},
         )
 
+    def start_gateway(self, host: str, port: int) -> None:
+        """Start the gateway (widget, inbox, JSON API), talking to this run's Rasa server."""
+        ensure_port_free(port, "gateway")
+        self.gateway_url = f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
+        self._spawn(
+            "gateway",
+            [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)],
+            {"DESKMATE_RASA_URL": self.rasa_url},
+        )
+
     def wait_ready(self, timeout: float = 240.0) -> None:
-        """Block until both servers answer; raise StartupError if one dies or time runs out."""
+        """Block until every started server answers; raise StartupError if one dies or time runs out."""
         checks = {"actions": f"{self.action_url}/health", "rasa": f"{self.rasa_url}/"}
+        if self.gateway_url:
+            checks["gateway"] = f"{self.gateway_url}/health"
         deadline = time.monotonic() + timeout
         pending = {name: url for name, url in checks.items() if name in self.processes}
         while pending:

@@ -5,9 +5,11 @@ Every default runs the demo on one machine; each can be overridden with a
 """
 from __future__ import annotations
 
+import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Callable
 
 from pydantic import BaseSettings, Field
 
@@ -45,6 +47,18 @@ class Settings(BaseSettings):
 
     max_message_chars: int = 1000
 
+    # The gateway (`python -m bot serve`): Deskmate's one public door.
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    # How long the gateway waits for the bot before telling the visitor and opening a ticket.
+    bot_timeout_seconds: float = 6.0
+    # Signs and encrypts staff session cookies (32 url-safe base64 bytes); generated into var/ when empty.
+    session_key: str = Field("", description="generated into var/ when empty")
+    # Mark staff session cookies Secure: turn on whenever the gateway is served over HTTPS.
+    secure_cookies: bool = False
+    # Bearer token for the server-to-server JSON API (POST /api/messages); generated into var/ when empty.
+    api_token: str = Field("", description="generated into var/ when empty")
+
     database_url: str = ""
     # Rasa's tracker store (conversation histories): a SQLite file by default,
     # PostgreSQL (postgresql://user@host:5432/db) when several servers share it.
@@ -77,13 +91,32 @@ class Settings(BaseSettings):
         """The identity-token secret: the setting, or one generated once into var/."""
         return self.identity_secret or self._generated_secret("identity-secret")
 
-    def _generated_secret(self, name: str) -> str:
+    def resolved_session_key(self) -> bytes:
+        """The 32-byte key of staff session cookies: the setting, or one generated once into var/."""
+        import base64
+
+        text = self.session_key or self._generated_secret("session-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
+        return base64.urlsafe_b64decode(text)
+
+    def resolved_api_token(self) -> str:
+        """The JSON API's bearer token: the setting, or one generated once into var/."""
+        return self.api_token or self._generated_secret("api-token")
+
+    def _generated_secret(self, name: str, make: Callable[[], str] = lambda: secrets.token_urlsafe(32)) -> str:
         """A random secret kept in var/``name`` (mode 600), made on first use."""
         secret_file = self.var_dir / name
         if not secret_file.exists():
             secret_file.parent.mkdir(parents=True, exist_ok=True)
-            secret_file.write_text(secrets.token_urlsafe(32))
-            secret_file.chmod(0o600)
+            # Written aside then linked into place: two processes starting at once agree on one secret.
+            scratch = secret_file.with_name(f".{name}.{os.getpid()}")
+            scratch.write_text(make())
+            scratch.chmod(0o600)
+            try:
+                os.link(scratch, secret_file)
+            except FileExistsError:
+                pass
+            finally:
+                scratch.unlink()
         return secret_file.read_text().strip()
 
 

@@ -26,3 +26,14 @@ def feedback_for(database_url: str, conversation_id: str) -> List[Feedback]:
     with store_errors(f"read feedback of {conversation_id}"), session_factory(database_url)() as session:
         query = select(Feedback).where(Feedback.conversation_id == conversation_id).order_by(Feedback.id)
         return list(session.scalars(query))
+
+
+def record_csat(database_url: str, conversation_id: str, stars: int) -> Feedback:
+    """Store a visitor's 1-5 rating of the help they got; raises ValueError or StoreError."""
+    if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+        raise ValueError(f"a rating is a whole number from 1 to 5, got {stars!r}")
+    with store_errors(f"record a rating for {conversation_id}"):
+        with session_factory(database_url)() as session, session.begin():
+            row = Feedback(conversation_id=conversation_id, csat=stars)
+            session.add(row)
+        return row

@@ -1,0 +1,1 @@
+"""The Deskmate gateway: the one public door (widget, agent inbox, JSON API) in front of the bot."""

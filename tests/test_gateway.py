@@ -1,0 +1,282 @@
+"""The gateway: JSON API, the widget's socket.io channel, the agent inbox, and routing (real bot, real store)."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Dict, Optional, Tuple
+
+import pytest
+import socketio
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.gateway.app import make_app
+from bot.gateway.socket_client import socket_client
+from bot.settings import Settings
+from bot.store.feedback import feedback_for
+from bot.store.messages import conversation_messages
+from bot.store.staff import add_staff
+from bot.store.tickets import tickets_for_conversation
+from tests.conftest import BOT_CLOCK, free_port
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(scope="session")
+def agent_maria(bot_database_url: str) -> str:
+    """A staff account in the running bot's store."""
+    add_staff(bot_database_url, "maria@support.example", "Maria", "agent", PASSWORD, BOT_CLOCK)
+    return "maria@support.example"
+
+
+@pytest.fixture
+def gateway_settings(bot_settings: Settings, agent_maria: str) -> Settings:
+    """The gateway in front of the running test bot, sharing its store (as in production)."""
+    return bot_settings.copy(update={"fixed_now": BOT_CLOCK.isoformat()})
+
+
+@pytest.fixture
+def bot_down_settings(gateway_settings: Settings) -> Settings:
+    """The same gateway with nothing listening where the bot should be."""
+    return gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{free_port()}", "bot_timeout_seconds": 2.0})
+
+
+async def start(settings: Settings) -> TestClient:
+    client = TestClient(TestServer(make_app(settings)))
+    await client.start_server()
+    return client
+
+
+async def post_message(client: TestClient, settings: Settings, sender: str, text: str) -> Dict[str, Any]:
+    response = await client.post(
+        "/api/messages",
+        json={"sender": sender, "message": text},
+        headers={"Authorization": f"Bearer {settings.resolved_api_token()}"},
+    )
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+class Widget:
+    """A socket.io client speaking the widget's side of the protocol."""
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url
+        self.sio = socket_client()
+        self.received: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
+        for event in ("session_confirm", "bot_uttered", "deskmate_history"):
+            self.sio.on(event, self._recorder(event))
+        self.session_id: Optional[str] = None
+
+    def _recorder(self, event: str):
+        async def record(data: Any) -> None:
+            await self.received.put((event, data))
+        return record
+
+    async def open(self, session_id: Optional[str] = None) -> str:
+        await self.sio.connect(self.base_url, transports=["websocket"])
+        await self.sio.emit("session_request", {"session_id": session_id})
+        self.session_id = await self.next("session_confirm")
+        return self.session_id
+
+    async def next(self, wanted: str, timeout: float = 15.0) -> Any:
+        while True:
+            event, data = await asyncio.wait_for(self.received.get(), timeout)
+            if event == wanted:
+                return data
+
+    async def say(self, text: str, session_id: Optional[str] = None) -> None:
+        await self.sio.emit("user_uttered", {"message": text, "session_id": session_id or self.session_id})
+
+    async def close(self) -> None:
+        await self.sio.disconnect()
+
+
+async def sign_in(client: TestClient, password: str = PASSWORD) -> str:
+    """Sign Maria in; the page's CSRF token."""
+    page = await client.get("/agent/login")
+    token = (await page.text()).split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    response = await client.post(
+        "/agent/login", data={"email": "maria@support.example", "password": password, "csrf_token": token},
+        allow_redirects=False,
+    )
+    assert response.status == 302, await response.text()
+    inbox = await client.get("/agent")
+    return (await inbox.text()).split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def test_the_json_api_needs_its_token(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        try:
+            response = await client.post("/api/messages", json={"sender": "x", "message": "hi"})
+            assert response.status == 401
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_the_json_api_relays_to_the_bot_and_stores_both_sides(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        try:
+            body = await post_message(client, gateway_settings, "shop-42", "you took my money twice this month")
+            assert body["messages"][0]["metadata"]["deskmate"]["article_id"] == "double-charge"
+            stored = conversation_messages(gateway_settings.resolved_database_url(), body["conversation_id"])
+            assert [m.sender for m in stored][:2] == ["visitor", "bot"]
+            assert stored[0].text == "you took my money twice this month"
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_bot_down_the_visitor_is_told_the_message_kept_and_a_ticket_opened(bot_down_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(bot_down_settings)
+        try:
+            started = asyncio.get_running_loop().time()
+            body = await post_message(client, bot_down_settings, "shop-7", "where is my refund")
+            assert asyncio.get_running_loop().time() - started < 5
+            [notice] = body["messages"]
+            assert "isn't answering" in notice["text"] and notice["metadata"]["deskmate"]["type"] == "handoff"
+            url = bot_down_settings.resolved_database_url()
+            assert conversation_messages(url, "api:shop-7")[0].text == "where is my refund"
+            [ticket] = tickets_for_conversation(url, "api:shop-7")
+            assert ticket.reason == "bot_unavailable"
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_widget_session_gets_answers_and_its_history_after_a_reload(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        base = str(client.make_url("/"))
+        widget = Widget(base)
+        try:
+            session = await widget.open()
+            assert len(session) == 32
+            await widget.say("how do i turn on subtitles")
+            answer = await widget.next("bot_uttered")
+            assert answer["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+            await widget.close()
+            reloaded = Widget(base)
+            assert await reloaded.open(session) == session
+            history = await reloaded.next("deskmate_history")
+            assert [m["from"] for m in history["messages"]][:2] == ["visitor", "bot"]
+            await reloaded.close()
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_visitor_reaches_only_their_own_conversation(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        base = str(client.make_url("/"))
+        alice, mallory = Widget(base), Widget(base)
+        try:
+            alice_session = await alice.open()
+            await mallory.open()
+            await mallory.say("this goes into alice's chat", session_id=alice_session)
+            await asyncio.sleep(1)
+            assert conversation_messages(gateway_settings.resolved_database_url(), alice_session) == []
+            # A made-up session id is never taken: the server issues its own.
+            forged = Widget(base)
+            assert await forged.open("1234") != "1234"
+            await forged.close()
+        finally:
+            await alice.close()
+            await mallory.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_only_signed_in_staff_reach_the_inbox(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        try:
+            assert (await client.get("/agent", allow_redirects=False)).status == 302
+            assert (await client.get("/agent/api/queue")).status == 401
+            assert (await client.post("/agent/api/tickets/1/claim")).status == 401
+            page = await client.get("/agent/login")
+            assert page.status == 200
+            no_csrf = await client.post("/agent/login", data={"email": "maria@support.example", "password": PASSWORD})
+            assert no_csrf.status == 403
+            with pytest.raises(AssertionError):
+                await sign_in(client, password="wrong password!")
+            csrf = await sign_in(client)
+            assert (await client.get("/agent/api/queue")).status == 200
+            assert (await client.post("/agent/api/tickets/1/claim")).status == 403  # no CSRF header
+            out = await client.post("/agent/logout", data={"csrf_token": csrf}, allow_redirects=False)
+            assert out.status == 302
+            assert (await client.get("/agent/api/queue")).status == 401
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_agent_socket_refuses_a_visitor(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        sio = socket_client()
+        try:
+            with pytest.raises(socketio.exceptions.ConnectionError):
+                await sio.connect(str(client.make_url("/")), namespaces=["/agent"], transports=["websocket"])
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_live_handoff_agent_claims_replies_resolves_and_the_visitor_rates(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            session = await widget.open()
+            await widget.say("i want to talk to a human")
+            handoff = (await widget.next("bot_uttered"))["metadata"]["deskmate"]
+            assert handoff["type"] == "handoff"
+            ticket = handoff["ticket"]
+
+            csrf = await sign_in(client)
+            queue = await (await client.get("/agent/api/queue")).json()
+            assert ticket in [t["id"] for t in queue["tickets"]]
+            headers = {"X-CSRF-Token": csrf}
+            assert (await client.post(f"/agent/api/tickets/{ticket}/claim", headers=headers)).status == 200
+            joined = await widget.next("bot_uttered")
+            assert joined["metadata"]["deskmate"] == {"type": "agent_joined", "agent_name": "Maria", "ticket": ticket}
+
+            # While the team has it, the visitor's words go to the agent, not the bot.
+            await widget.say("my card was charged twice")
+            await asyncio.sleep(1)
+            detail = await (await client.get(f"/agent/api/tickets/{ticket}")).json()
+            assert detail["messages"][-1]["text"] == "my card was charged twice"
+            assert detail["handover"]["reason"] == "requested"
+
+            reply = await client.post(f"/agent/api/tickets/{ticket}/reply", json={"text": "I'll refund it <b>now</b>"}, headers=headers)
+            assert reply.status == 200
+            said = await widget.next("bot_uttered")
+            assert said["text"] == "I'll refund it <b>now</b>" and said["metadata"]["deskmate"]["agent_name"] == "Maria"
+
+            assert (await client.post(f"/agent/api/tickets/{ticket}/resolve", headers=headers)).status == 200
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["type"] == "resolved"
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["type"] == "rating_request"
+            await widget.sio.emit("deskmate_rating", {"session_id": session, "ticket": ticket, "stars": 5})
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["stars"] == 5
+            assert [f.csat for f in feedback_for(gateway_settings.resolved_database_url(), session)] == [5]
+
+            # The bot is back.
+            await widget.say("how do i turn on subtitles")
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
