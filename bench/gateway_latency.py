@@ -55,17 +55,25 @@ async def visitor() -> "tuple[socketio.AsyncClient, asyncio.Queue, str]":
     return sio, inbox, await asyncio.wait_for(confirmed, 10)
 
 
-async def overhead(rounds: int) -> None:
+async def overhead(rounds: int, fresh: bool) -> None:
+    """``fresh``: a new conversation for every message on both sides; else one long conversation each."""
     settings = get_settings()
     direct: List[float] = []
     through: List[float] = []
+    # The same questions in the same order, and conversations of the same
+    # length on both sides: Rasa loads a conversation's whole history every turn.
+    direct_sender = f"bench-{uuid.uuid4().hex}"
     async with aiohttp.ClientSession() as http:
         sio, inbox, session = await visitor()
         for index in range(rounds):
             text = QUESTIONS[index % len(QUESTIONS)]
+            if fresh:
+                await sio.disconnect()
+                sio, inbox, session = await visitor()
+                direct_sender = f"bench-{uuid.uuid4().hex}"
             started = time.perf_counter()
             async with http.post(f"{settings.rasa_url}/webhooks/rest/webhook",
-                                 json={"sender": f"bench-{uuid.uuid4().hex}", "message": text}) as response:
+                                 json={"sender": direct_sender, "message": text}) as response:
                 await response.json()
             direct.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
@@ -75,6 +83,7 @@ async def overhead(rounds: int) -> None:
             await drain_rest(inbox)
         await sio.disconnect()
     d50, g50 = statistics.median(direct), statistics.median(through)
+    print("a new conversation per message:" if fresh else f"one conversation of {rounds} messages on each side:")
     print(f"Rasa REST direct : p50 {d50:.1f} ms, p95 {p(direct, .95):.1f} ms ({rounds} messages)")
     print(f"through gateway  : p50 {g50:.1f} ms, p95 {p(through, .95):.1f} ms (widget socket, first reply)")
     print(f"gateway overhead : {100 * (g50 - d50) / d50:+.1f}% at p50 (target <= 15%)")
@@ -128,7 +137,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=100)
     parser.add_argument("--replies", type=int, default=100)
     args = parser.parse_args()
-    asyncio.run(overhead(args.rounds))
+    asyncio.run(overhead(args.rounds, fresh=True))
+    asyncio.run(overhead(args.rounds, fresh=False))
     asyncio.run(agent_replies(args.replies))
     return 0
 

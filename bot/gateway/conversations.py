@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.gateway.hub import Hub
 from bot.gateway.relay import PAYLOAD_KEY, BotUnavailableError, OutMessage, RasaRelay
@@ -20,7 +20,7 @@ from bot.handoff.messages import handoff_payload
 from bot.handoff.service import HandoffService, Trouble, Visitor
 from bot.identity import TOKEN_METADATA_KEY
 from bot.store.feedback import record_csat
-from bot.store.messages import MessageRecord, conversation_messages, record_message
+from bot.store.messages import MessageRecord, conversation_messages, record_message, record_messages
 from bot.store.tickets import (
     TicketRecord,
     assign_ticket,
@@ -92,11 +92,22 @@ class ConversationService:
         records = await asyncio.to_thread(conversation_messages, self.database_url, conversation_id)
         return [message_view(r) for r in records]
 
+    def _receive(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Tuple[Visitor, Optional[TicketRecord]]:
+        """Store the visitor's message first; then who they are and the conversation's open ticket."""
+        record_message(self.database_url, conversation_id, "visitor", text, self.handoff.now())
+        return self.handoff.visitor(metadata), self.handoff.current_ticket(conversation_id)
+
+    async def _store_replies(self, conversation_id: str, replies: List[OutMessage]) -> None:
+        """The bot's messages of one turn, in one transaction."""
+        rows = [
+            ("bot", r.get("text") or "", {"quick_replies": r.get("quick_replies") or [], "metadata": r.get("metadata") or {}})
+            for r in replies
+        ]
+        await asyncio.to_thread(record_messages, self.database_url, conversation_id, rows, self.handoff.now())
+
     async def visitor_message(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[OutMessage]:
         """Store the visitor's message, then route it; the replies for the visitor (none while the team has it)."""
-        await self._store(conversation_id, "visitor", {"text": text})
-        visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
-        ticket = await asyncio.to_thread(self.handoff.current_ticket, conversation_id)
+        visitor, ticket = await asyncio.to_thread(self._receive, conversation_id, text, metadata)
         if ticket is not None:
             await self.hub.notify_agents("ticket_message", {"ticket": ticket.id})
             return []
@@ -106,8 +117,7 @@ class ConversationService:
         except BotUnavailableError as error:
             logger.error("gateway: %s; opening a ticket so a person follows up", error)
             replies = await self._bot_unavailable(conversation_id, visitor)
-        for reply in replies:
-            await self._store(conversation_id, "bot", reply)
+        await self._store_replies(conversation_id, replies)
         if any(deskmate(r).get("type") == "handoff" for r in replies):
             await self.hub.notify_agents("queue_changed", {})
         return replies

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlalchemy import select
 
@@ -119,6 +119,29 @@ def record_message(
         session.add(row)
         session.flush()
         return message_record(row)
+
+
+def record_messages(
+    url: str, conversation_id: str, messages: Sequence[Tuple[str, str, Optional[Mapping[str, Any]]]], now: datetime
+) -> List[MessageRecord]:
+    """Store several (sender, text, payload) messages of one turn in one transaction, in order."""
+    _check_conversation_id(conversation_id)
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    rows = []
+    for sender, text, payload in messages:
+        if sender not in MESSAGE_SENDERS or sender == "agent":
+            raise ValueError(f"sender {sender!r} is not one of visitor, bot, system")
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a string, got {type(text).__name__}")
+        rows.append(Message(conversation_id=conversation_id, sender=sender, author=None, text=text,
+                            payload=_checked_payload(payload), created_at=now))
+    if not rows:
+        return []
+    with store_errors("record messages"), session_factory(url)() as session, session.begin():
+        session.add_all(rows)
+        session.flush()
+        return [message_record(row) for row in rows]
 
 
 def conversation_messages(
