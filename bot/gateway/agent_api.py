@@ -40,6 +40,7 @@ def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") ->
         "sla_due_at": ticket.sla_due_at.isoformat(),
         "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
         "overdue": ticket.is_open and ticket.first_agent_reply_at is None and ticket.sla_due_at < now,
+        "first_agent_reply_at": ticket.first_agent_reply_at.isoformat() if ticket.first_agent_reply_at else None,
         "first_message": first_message,
     }
 
@@ -68,7 +69,7 @@ async def queue_api(request: web.Request) -> web.Response:
     tickets = await asyncio.to_thread(queue, url, now)
     counts = await asyncio.to_thread(ticket_counts, url)
     return web.json_response(
-        {"counts": counts, "tickets": [ticket_view(t, now, first_visitor_text(t)) for t in tickets]}
+        {"now": now.isoformat(), "counts": counts, "tickets": [ticket_view(t, now, first_visitor_text(t)) for t in tickets]}
     )
 
 

@@ -1,0 +1,209 @@
+"""In a real browser (Debian's headless Chromium): the widget, live handoff, the agent inbox, rasa-webchat.
+
+Screenshots for README are written to docs/ by these tests.
+"""
+from __future__ import annotations
+
+import shutil
+import uuid
+from pathlib import Path
+from typing import Callable, Iterator
+
+import pytest
+
+from bot.launcher import BotProcesses, StartupError
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store.staff import add_staff
+from tests.conftest import BOT_CLOCK, free_port, service_missing
+
+selenium = pytest.importorskip("selenium")
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.options import Options  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.common.keys import Keys  # noqa: E402
+from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
+WEBCHAT_BUNDLE = PROJECT_ROOT / "var" / "webchat" / "package" / "lib" / "index.js"
+DOCS = PROJECT_ROOT / "docs"
+AGENT_PASSWORD = "browser-test-password"
+
+
+@pytest.fixture(scope="module")
+def browser_available() -> None:
+    if not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()):
+        service_missing("Debian's chromium and chromium-driver are not installed (`make test` installs them)")
+
+
+@pytest.fixture(scope="module")
+def gateway_url(running_bot: BotProcesses, browser_available: None) -> str:
+    """The gateway in front of the running test bot, sharing its store and clock."""
+    port = free_port()
+    try:
+        running_bot.start_gateway("127.0.0.1", port)
+        running_bot.wait_ready()
+    except StartupError as error:
+        pytest.fail(f"the gateway did not start: {error} (logs in {running_bot.log_dir})")
+    return running_bot.gateway_url
+
+
+@pytest.fixture(scope="module")
+def agent_email(bot_database_url: str) -> str:
+    email = f"sam-{uuid.uuid4().hex[:6]}@support.example"
+    add_staff(bot_database_url, email, "Sam", "agent", AGENT_PASSWORD, BOT_CLOCK)
+    return email
+
+
+@pytest.fixture
+def browser(tmp_path: Path, browser_available: None) -> Iterator[Callable[[], WebDriver]]:
+    """Opens headless Chromium windows (each its own profile, like separate people); closes them after."""
+    opened = []
+
+    def open_browser(width: int = 1280, height: int = 900) -> WebDriver:
+        options = Options()
+        options.binary_location = CHROMIUM
+        for flag in (
+            "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / f'profile-{len(opened)}'}", f"--window-size={width},{height}",
+        ):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        opened.append(driver)
+        return driver
+
+    yield open_browser
+    for driver in opened:
+        driver.quit()
+
+
+def wait(driver: WebDriver, seconds: float = 20) -> WebDriverWait:
+    # Live pages re-render: an element found a moment ago may be replaced.
+    return WebDriverWait(driver, seconds, ignored_exceptions=(StaleElementReferenceException,))
+
+
+def click(driver: WebDriver, selector: str) -> None:
+    """Click the element once it is clickable, again if a live update replaced it meanwhile."""
+
+    def clicked(d: WebDriver) -> bool:
+        element = EC.element_to_be_clickable((By.CSS_SELECTOR, selector))(d)
+        if not element:
+            return False
+        element.click()
+        return True
+
+    wait(driver).until(clicked, f"could not click {selector}")
+
+
+def text_appears(driver: WebDriver, selector: str, text: str, seconds: float = 20) -> None:
+    wait(driver, seconds).until(
+        lambda d: any(text in e.text for e in d.find_elements(By.CSS_SELECTOR, selector)),
+        f"{text!r} never appeared in {selector}",
+    )
+
+
+def visitor_says(driver: WebDriver, text: str) -> None:
+    box = driver.find_element(By.CSS_SELECTOR, '[data-testid="dm-input"]')
+    box.send_keys(text)
+    box.send_keys(Keys.ENTER)
+
+
+def sign_in(driver: WebDriver, base: str, email: str) -> None:
+    driver.get(f"{base}/agent/login")
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(email)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(driver).until(EC.url_contains("/agent"))
+    wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="queue-count-open"]')))
+
+
+def test_visitor_gets_an_article_then_a_person_live_and_rates(
+    browser: Callable[..., WebDriver], gateway_url: str, agent_email: str
+) -> None:
+    visitor = browser()
+    visitor.get(gateway_url + "/")
+    click(visitor, '[data-testid="dm-bubble"]')
+    wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(visitor, "how do i turn on subtitles")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="bot"]', "Was this helpful?")
+    assert "subtitle" in visitor.find_element(By.ID, "deskmate-widget").text.lower()
+    DOCS.mkdir(exist_ok=True)
+    visitor.save_screenshot(str(DOCS / "widget.png"))
+
+    agent = browser()
+    sign_in(agent, gateway_url, agent_email)
+    colleague = browser()
+    sign_in(colleague, gateway_url, agent_email)
+
+    visitor_says(visitor, "i want to talk to a real person")
+    text_appears(visitor, '[data-testid="dm-banner"]', "#")
+    banner = visitor.find_element(By.CSS_SELECTOR, '[data-testid="dm-banner"]').text
+    ticket = banner.split("#", 1)[1].split()[0].strip(".,")
+
+    row = f'[data-testid="queue-row"][data-ticket="{ticket}"]'
+    for inbox in (agent, colleague):  # appears live, no reload
+        wait(inbox).until(EC.presence_of_element_located((By.CSS_SELECTOR, row)))
+    click(agent, row)
+    click(agent, '[data-testid="claim"]')
+    text_appears(visitor, '[data-testid="dm-message"]', "Sam joined")
+    text_appears(colleague, row, "Sam")  # the other agent sees who has it
+
+    reply = wait(agent).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="reply-text"]')))
+    reply.send_keys("Hi, I'm Sam. I'll sort this out <b>now</b>.")
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "I'll sort this out <b>now</b>.")
+    text_appears(agent, '[data-testid="ticket-message"]', "I'll sort this out")
+    agent.save_screenshot(str(DOCS / "inbox.png"))
+
+    click(agent, '[data-testid="resolve"]')
+    click(visitor, '[data-testid="dm-star"][data-stars="5"]')
+    text_appears(visitor, "#deskmate-widget", "Thanks for your rating")
+    visitor.save_screenshot(str(DOCS / "widget-rated.png"))
+
+
+def test_the_widget_fits_a_phone_and_keeps_the_conversation_across_a_reload(
+    browser: Callable[..., WebDriver], gateway_url: str
+) -> None:
+    phone = browser()
+    # Headless windows don't shrink below ~500 px: emulate the phone's screen instead.
+    phone.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride", {"width": 390, "height": 780, "deviceScaleFactor": 1, "mobile": True}
+    )
+    phone.get(gateway_url + "/")
+    click(phone, '[data-testid="dm-bubble"]')
+    wait(phone).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(phone, "can i pay with paypal")
+    text_appears(phone, '[data-testid="dm-message"][data-from="bot"]', "Was this helpful?")
+    panel = phone.find_element(By.CSS_SELECTOR, '[role="dialog"]')
+    viewport = phone.execute_script("return document.documentElement.clientWidth")
+    assert panel.size["width"] >= viewport - 2  # the panel fills a phone's width
+    phone.save_screenshot(str(DOCS / "widget-phone.png"))
+    phone.refresh()
+    click(phone, '[data-testid="dm-bubble"]')
+    text_appears(phone, '[data-testid="dm-message"][data-from="visitor"]', "can i pay with paypal")
+
+
+def test_the_stock_rasa_webchat_widget_talks_to_deskmate(
+    browser: Callable[..., WebDriver], gateway_url: str, tmp_path: Path
+) -> None:
+    if not WEBCHAT_BUNDLE.exists():
+        service_missing("the rasa-webchat bundle is missing (`make test` fetches it from npm)")
+    page = tmp_path / "webchat.html"
+    page.write_text(
+        "<!doctype html><html><body><div id='webchat'></div>"
+        f"<script src='{WEBCHAT_BUNDLE.as_uri()}'></script>"
+        "<script>WebChat.default({selector: '#webchat', socketUrl: '" + gateway_url + "', "
+        "socketPath: '/socket.io/', title: 'rasa-webchat', embedded: true, params: {storage: 'session'}}, null);"
+        "</script></body></html>"
+    )
+    driver = browser()
+    driver.get(page.as_uri())
+    box = wait(driver, 30).until(EC.element_to_be_clickable((By.CSS_SELECTOR, ".rw-new-message")))
+    box.send_keys("how do i reset my password")
+    box.send_keys(Keys.ENTER)
+    text_appears(driver, ".rw-response", "password", seconds=30)
