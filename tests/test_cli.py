@@ -1,0 +1,52 @@
+"""The operator's commands: staff accounts, demo customers and their tokens, migrations."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Dict
+
+from bot.identity import verify_token
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store.staff import authenticate
+
+
+def run_cli(env: Dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args], input=stdin, capture_output=True, text=True, cwd=PROJECT_ROOT,
+        env={**os.environ, **env}, timeout=120,
+    )
+
+
+def cli_env(tmp_path: Path) -> Dict[str, str]:
+    return {"DESKMATE_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "DESKMATE_VAR_DIR": str(tmp_path / "var")}
+
+
+def test_staff_add_creates_an_account_that_can_sign_in_and_refuses_a_duplicate(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    added = run_cli(env, "staff", "add", "Maria@Lumio.example", "--role", "agent", "--name", "Maria",
+                    "--password-stdin", stdin="a long enough password\n")
+    assert added.returncode == 0, added.stderr
+    assert "maria@lumio.example (agent)" in added.stdout
+    assert authenticate(env["DESKMATE_DATABASE_URL"], "maria@lumio.example", "a long enough password").name == "Maria"
+    again = run_cli(env, "staff", "add", "maria@lumio.example", "--role", "lead", "--password-stdin", stdin="another password!\n")
+    assert again.returncode == 2 and "cannot add" in again.stderr
+
+
+def test_a_short_password_is_refused_with_a_clear_message(tmp_path: Path) -> None:
+    result = run_cli(cli_env(tmp_path), "staff", "add", "x@lumio.example", "--role", "agent", "--password-stdin", stdin="short\n")
+    assert result.returncode == 2 and "10 characters" in result.stderr
+
+
+def test_demo_seed_then_token_names_the_customer(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(env, "db", "upgrade").returncode == 0
+    seeded = run_cli(env, "demo", "seed")
+    assert seeded.returncode == 0 and "premium@demo.example" in seeded.stdout
+    token = run_cli(env, "demo", "token", "premium@demo.example")
+    assert token.returncode == 0, token.stderr
+    secret = Settings(var_dir=tmp_path / "var").resolved_identity_secret()
+    assert verify_token(secret, token.stdout.strip()).customer_key == "premium@demo.example"
+    unknown = run_cli(env, "demo", "token", "nobody@demo.example")
+    assert unknown.returncode == 1 and "demo seed" in unknown.stderr
