@@ -24,6 +24,7 @@ from bot.store.messages import MessageRecord, conversation_messages, record_mess
 from bot.store.tickets import (
     TicketRecord,
     assign_ticket,
+    record_visitor_message,
     get_ticket,
     hand_back_ticket,
     record_agent_reply,
@@ -94,8 +95,8 @@ class ConversationService:
 
     def _receive(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Tuple[Visitor, Optional[TicketRecord]]:
         """Store the visitor's message first; then who they are and the conversation's open ticket."""
-        record_message(self.database_url, conversation_id, "visitor", text, self.handoff.now())
-        return self.handoff.visitor(metadata), self.handoff.current_ticket(conversation_id)
+        ticket = record_visitor_message(self.database_url, conversation_id, text, self.handoff.now())
+        return self.handoff.visitor(metadata), ticket
 
     async def _store_replies(self, conversation_id: str, replies: List[OutMessage]) -> None:
         """The bot's messages of one turn, in one transaction."""

@@ -98,6 +98,18 @@ def record_message(
     anything reaches the database), StoreUnavailableError when the database
     cannot be written.
     """
+    row = new_message_row(conversation_id, sender, text, now, payload, author)
+    with store_errors("record a message"), session_factory(url)() as session, session.begin():
+        session.add(row)
+        session.flush()
+        return message_record(row)
+
+
+def new_message_row(
+    conversation_id: str, sender: str, text: str, now: datetime,
+    payload: Optional[Mapping[str, Any]] = None, author: Optional[str] = None,
+) -> Message:
+    """A checked, unsaved message row (raises ValueError on bad input)."""
     _check_conversation_id(conversation_id)
     if sender not in MESSAGE_SENDERS:
         raise ValueError(f"sender {sender!r} is not one of {', '.join(MESSAGE_SENDERS)}")
@@ -105,37 +117,15 @@ def record_message(
         raise ValueError(f"text must be a string, got {type(text).__name__}")
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    stored_payload = _checked_payload(payload)
-    stored_author = _checked_author(sender, author)
-    with store_errors("record a message"), session_factory(url)() as session, session.begin():
-        row = Message(
-            conversation_id=conversation_id,
-            sender=sender,
-            author=stored_author,
-            text=text,
-            payload=stored_payload,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return message_record(row)
+    return Message(conversation_id=conversation_id, sender=sender, author=_checked_author(sender, author),
+                   text=text, payload=_checked_payload(payload), created_at=now)
 
 
 def record_messages(
     url: str, conversation_id: str, messages: Sequence[Tuple[str, str, Optional[Mapping[str, Any]]]], now: datetime
 ) -> List[MessageRecord]:
     """Store several (sender, text, payload) messages of one turn in one transaction, in order."""
-    _check_conversation_id(conversation_id)
-    if now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    rows = []
-    for sender, text, payload in messages:
-        if sender not in MESSAGE_SENDERS or sender == "agent":
-            raise ValueError(f"sender {sender!r} is not one of visitor, bot, system")
-        if not isinstance(text, str):
-            raise ValueError(f"text must be a string, got {type(text).__name__}")
-        rows.append(Message(conversation_id=conversation_id, sender=sender, author=None, text=text,
-                            payload=_checked_payload(payload), created_at=now))
+    rows = [new_message_row(conversation_id, sender, text, now, payload) for sender, text, payload in messages]
     if not rows:
         return []
     with store_errors("record messages"), session_factory(url)() as session, session.begin():

@@ -166,6 +166,21 @@ def _open_row(session: Session, conversation_id: str) -> Optional[Ticket]:
     return session.scalars(query).first()
 
 
+def record_visitor_message(url: str, conversation_id: str, text: str, now: datetime) -> Optional[TicketRecord]:
+    """Store a visitor's message and, in the same transaction, read the conversation's open ticket.
+
+    The gateway's hot path: the message is stored before it is routed, and
+    the open ticket decides where it goes, in one database round trip.
+    """
+    from bot.store.messages import new_message_row  # (messages imports this module's records)
+
+    row = new_message_row(conversation_id, "visitor", text, now)
+    with store_errors("record a visitor message"), session_factory(url)() as session, session.begin():
+        session.add(row)
+        ticket = _open_row(session, conversation_id)
+        return ticket_record(ticket) if ticket is not None else None
+
+
 def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> Ticket:
     row = Ticket(
         conversation_id=request.conversation_id,
