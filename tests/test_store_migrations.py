@@ -152,6 +152,9 @@ def test_the_migration_creates_the_unique_open_ticket_index(database_url: str) -
     try:
         with engine.connect() as connection:
             assert "tickets" not in inspect(connection).get_table_names()
+        # SQLite answers PRAGMA index_list from a pooled connection's cached
+        # schema: inspect through a connection opened after the migration.
+        engine.dispose()
         migrate(database_url)
         with engine.connect() as connection:
             indexes = {ix["name"]: ix for ix in inspect(connection).get_indexes("tickets")}

@@ -11,6 +11,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Connection, Engine, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import QueuePool
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -83,7 +84,16 @@ def make_engine(url: str) -> Engine:
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, future=True, pool_pre_ping=True)
+    if is_sqlite and parsed.database and parsed.database != ":memory:":
+        # SQLAlchemy 1.4 opens a new SQLite connection per transaction by default
+        # (NullPool), re-running every PRAGMA: most of a store call. Keep them; the
+        # pool hands a connection to one thread at a time, so sharing is safe.
+        engine = create_engine(
+            url, future=True, poolclass=QueuePool, pool_size=5, max_overflow=10,
+            connect_args={"check_same_thread": False},
+        )
+    else:
+        engine = create_engine(url, future=True, pool_pre_ping=True)
     if is_sqlite:
         _configure_sqlite(engine)
     return engine
