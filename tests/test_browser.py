@@ -143,6 +143,7 @@ def test_visitor_gets_an_article_then_a_person_live_and_rates(
     visitor_says(visitor, "i want to talk to a real person")
     text_appears(visitor, '[data-testid="dm-banner"]', "#")
     banner = visitor.find_element(By.CSS_SELECTOR, '[data-testid="dm-banner"]').text
+    assert "replies within 2 business days" in banner  # an anonymous visitor, Saturday: the policy's promise
     ticket = banner.split("#", 1)[1].split()[0].strip(".,")
 
     row = f'[data-testid="queue-row"][data-ticket="{ticket}"]'

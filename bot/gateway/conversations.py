@@ -138,7 +138,7 @@ class ConversationService:
                 "either. Please try again in a few minutes."
             )
             return [notice]
-        notice["metadata"][PAYLOAD_KEY] = handoff_payload(outcome.ticket, outcome.created)[PAYLOAD_KEY]
+        notice["metadata"][PAYLOAD_KEY] = handoff_payload(outcome.ticket, outcome.created, outcome)[PAYLOAD_KEY]
         notice["text"] += f" Your ticket is {outcome.ticket.number}."
         return [notice]
 

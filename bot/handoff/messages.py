@@ -22,18 +22,20 @@ LOOKUP_PROBLEM_RESPONSES = {
 }
 
 
-def handoff_payload(ticket: TicketRecord, created: bool) -> Dict[str, Any]:
-    """The ``custom`` payload naming the ticket a conversation was handed to."""
-    return {
-        PAYLOAD_KEY: {
-            "type": "handoff",
-            "ticket": ticket.id,
-            "priority": ticket.priority,
-            "status": ticket.status,
-            "sla_due_at": ticket.sla_due_at.isoformat(),
-            "created": created,
-        }
+def handoff_payload(ticket: TicketRecord, created: bool, outcome: Optional[TicketOutcome] = None) -> Dict[str, Any]:
+    """The ``custom`` payload naming the ticket a conversation was handed to (and the reply promise)."""
+    payload: Dict[str, Any] = {
+        "type": "handoff",
+        "ticket": ticket.id,
+        "priority": ticket.priority,
+        "status": ticket.status,
+        "sla_due_at": ticket.sla_due_at.isoformat(),
+        "created": created,
     }
+    if outcome is not None:
+        payload["reply_time"] = outcome.rules.describe_first_reply()
+        payload["agents_working"] = outcome.agents_working
+    return {PAYLOAD_KEY: payload}
 
 
 def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy) -> List[Message]:
@@ -50,7 +52,7 @@ def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy) -> List[Messa
         response = "utter_ticket_opened"
     else:
         response = "utter_ticket_opened_out_of_hours"
-    return [{"response": response, **words, "json_message": handoff_payload(ticket, outcome.created)}]
+    return [{"response": response, **words, "json_message": handoff_payload(ticket, outcome.created, outcome)}]
 
 
 def lookup_problem_message(visitor: Visitor) -> Optional[Message]:

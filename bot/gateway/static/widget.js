@@ -264,16 +264,26 @@
       banner.textContent = '';
       return;
     }
+    // The promise comes from the support policy, through the handoff payload.
+    const promise = ticket.replyTime
+      ? (ticket.staffedNow ? ' \u00b7 an agent usually replies within ' : ' \u00b7 our team replies within ') + ticket.replyTime
+      : '';
     banner.textContent = ticket.agent
       ? ticket.agent + ' joined the conversation'
-      : "You're in the queue \u00b7 ticket #" + ticket.id;
+      : "You're in the queue \u00b7 ticket #" + ticket.id + promise;
     banner.hidden = false;
   }
 
   // What a message's deskmate payload changes besides the message itself (the banner).
   function applyPayload(dm) {
     if (dm.type === 'handoff') {
-      if (!ticket || ticket.id !== dm.ticket) ticket = { id: dm.ticket, agent: null };
+      if (!ticket || ticket.id !== dm.ticket) {
+        ticket = {
+          id: dm.ticket, agent: null,
+          replyTime: typeof dm.reply_time === 'string' ? dm.reply_time : '',
+          staffedNow: dm.agents_working === true,
+        };
+      }
       hideTyping();
     } else if (dm.type === 'agent_joined' || dm.type === 'agent_message') {
       const id = dm.ticket !== undefined ? dm.ticket : ticket && ticket.id;
