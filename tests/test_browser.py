@@ -208,3 +208,19 @@ def test_the_stock_rasa_webchat_widget_talks_to_deskmate(
     box.send_keys("how do i reset my password")
     box.send_keys(Keys.ENTER)
     text_appears(driver, ".rw-response", "password", seconds=30)
+
+
+def test_the_widget_works_from_the_keyboard_with_a_live_region(
+    browser: Callable[..., WebDriver], gateway_url: str
+) -> None:
+    driver = browser()
+    driver.get(gateway_url + "/")
+    bubble = wait(driver).until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="dm-bubble"]')))
+    assert bubble.get_attribute("aria-label")
+    bubble.send_keys(Keys.ENTER)  # a real <button>: Enter opens it
+    wait(driver).until(lambda d: d.switch_to.active_element.get_attribute("data-testid") == "dm-input")
+    assert driver.find_element(By.CSS_SELECTOR, '[role="log"]').get_attribute("aria-live") == "polite"
+    driver.switch_to.active_element.send_keys("can i pay with paypal", Keys.ENTER)
+    text_appears(driver, '[role="log"]', "Was this helpful?")
+    driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # Escape closes, focus back on the bubble
+    wait(driver).until(lambda d: d.switch_to.active_element.get_attribute("data-testid") == "dm-bubble")
