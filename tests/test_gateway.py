@@ -280,3 +280,31 @@ def test_live_handoff_agent_claims_replies_resolves_and_the_visitor_rates(gatewa
             await client.close()
 
     asyncio.run(run())
+
+
+def test_hand_back_returns_the_conversation_to_the_bot_and_articles_can_be_inserted(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            await widget.open()
+            await widget.say("put me through to a person please")
+            ticket = (await widget.next("bot_uttered"))["metadata"]["deskmate"]["ticket"]
+            csrf = await sign_in(client)
+            articles = (await (await client.get("/agent/api/articles")).json())["articles"]
+            assert len(articles) == 40 and {"id", "title", "body"} <= set(articles[0])
+            headers = {"X-CSRF-Token": csrf}
+            body = await (await client.post(f"/agent/api/tickets/{ticket}/handback", headers=headers)).json()
+            assert body["ticket"]["status"] == "resolved"
+            handed = await widget.next("bot_uttered")
+            assert handed["metadata"]["deskmate"] == {"type": "resolved", "how": "handed_back", "ticket": ticket}
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["type"] == "rating_request"
+            await widget.say("how do i turn on subtitles")
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+            again = await client.post(f"/agent/api/tickets/{ticket}/resolve", headers=headers)
+            assert again.status == 409  # a closed ticket can't be closed twice
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
