@@ -26,6 +26,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# A database nobody answers at: the store must fail fast with StoreUnavailableError.
+UNREACHABLE_DATABASE_URL = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
+
 POSTGRES_URL = os.environ.get("DESKMATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 

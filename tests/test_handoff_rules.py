@@ -18,6 +18,7 @@ from bot.identity import TOKEN_METADATA_KEY, issue_token
 from bot.settings import PROJECT_ROOT
 from bot.store.seed import seed_demo_customers
 from bot.store.tickets import tickets_for_conversation
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 POLICY = SupportPolicy.load(PROJECT_ROOT / "kb" / "support_policy.yml")
 SECRET = "a-shared-secret-of-at-least-32-bytes!!"
@@ -91,7 +92,7 @@ def test_premium_user_at_night_gets_an_agent_within_five_minutes(seeded_url: str
 
 def test_a_database_that_is_down_is_said_plainly_and_the_visitor_gets_another_way(tmp_path: Path) -> None:
     service = HandoffService(
-        "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", SECRET, POLICY, fixed_clock(TUESDAY_MORNING)
+        UNREACHABLE_DATABASE_URL, SECRET, POLICY, fixed_clock(TUESDAY_MORNING)
     )
     messages = run_hand_off(service, tracker("c-4", "human please"), Trouble.REQUESTED).messages
     assert messages[0]["response"] == "utter_ticket_failed"

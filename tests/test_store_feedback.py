@@ -5,6 +5,7 @@ import pytest
 
 from bot.store.database import StoreUnavailableError
 from bot.store.feedback import feedback_for, record_feedback
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 
 def test_feedback_is_stored_per_conversation_in_order(database_url: str) -> None:
@@ -18,4 +19,4 @@ def test_feedback_is_stored_per_conversation_in_order(database_url: str) -> None
 
 def test_an_unreachable_database_raises_a_specific_error() -> None:
     with pytest.raises(StoreUnavailableError):
-        record_feedback("postgresql://nobody@127.0.0.1:1/none?connect_timeout=1", "c", "a", True)
+        record_feedback(UNREACHABLE_DATABASE_URL, "c", "a", True)

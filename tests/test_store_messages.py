@@ -22,9 +22,9 @@ from bot.store.messages import MessageRecord, conversation_messages, record_mess
 from bot.store.models import Message, Ticket
 from bot.store.staff import add_staff, authenticate
 from bot.store.tickets import get_ticket, queue
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
-UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
 PAYLOAD = {
     "quick_replies": [{"title": "Yes", "payload": '/feedback{"helpful": true, "article_id": "double-charge"}'}],
     "metadata": {"deskmate": {"type": "article", "article_id": "double-charge", "score": 0.8125, "shown": None}},
@@ -133,7 +133,7 @@ CALLS: Dict[str, Callable[[str], object]] = {
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
     with pytest.raises(StoreUnavailableError):
-        CALLS[name](UNREACHABLE)
+        CALLS[name](UNREACHABLE_DATABASE_URL)
 
 
 def _upgrade_to(url: str, revision: str) -> None:

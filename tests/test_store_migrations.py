@@ -23,9 +23,9 @@ from bot.store.database import (
     session_factory,
 )
 from bot.store.models import Base, Feedback
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
-UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
 TABLES = {"customers", "tickets", "ticket_events", "feedback", "alembic_version"}
 
 
@@ -138,7 +138,7 @@ PUBLIC_CALLS: Dict[str, Callable[[str], object]] = {
 @pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
 def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
     with pytest.raises(StoreUnavailableError):
-        PUBLIC_CALLS[name](UNREACHABLE)
+        PUBLIC_CALLS[name](UNREACHABLE_DATABASE_URL)
 
 
 def test_an_unreadable_sqlite_file_raises_store_unavailable(tmp_path: Path) -> None:

@@ -20,9 +20,9 @@ from bot.store.tickets import (
     resolve_ticket,
     ticket_counts,
 )
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
-UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
 
 
 def ticket(url: str, conversation_id: str, priority: str, due_in: timedelta, **overrides: Any) -> TicketRecord:
@@ -130,4 +130,4 @@ CALLS: Dict[str, Callable[[str], object]] = {
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
     with pytest.raises(StoreUnavailableError):
-        CALLS[name](UNREACHABLE)
+        CALLS[name](UNREACHABLE_DATABASE_URL)

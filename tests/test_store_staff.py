@@ -26,10 +26,10 @@ from bot.store.staff import (
     set_password,
     verify_password,
 )
+from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
-UNREACHABLE = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
 
 
 def stored_hash(url: str, email: str) -> str:
@@ -208,4 +208,4 @@ CALLS: Dict[str, Callable[[str], object]] = {
 @pytest.mark.parametrize("name", sorted(CALLS))
 def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
     with pytest.raises(StoreUnavailableError):
-        CALLS[name](UNREACHABLE)
+        CALLS[name](UNREACHABLE_DATABASE_URL)
