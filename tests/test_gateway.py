@@ -308,3 +308,25 @@ def test_hand_back_returns_the_conversation_to_the_bot_and_articles_can_be_inser
             await client.close()
 
     asyncio.run(run())
+
+
+def test_a_verified_token_travels_to_the_bot_and_a_forged_one_does_not(gateway_settings: Settings) -> None:
+    from bot.identity import issue_token
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        headers = {"Authorization": f"Bearer {gateway_settings.resolved_api_token()}"}
+        try:
+            for token, priority in (
+                (issue_token(gateway_settings.resolved_identity_secret(), "premium@demo.example"), "high"),
+                (issue_token("a-forged-secret-that-is-long-enough!!", "premium@demo.example"), "normal"),
+            ):
+                response = await client.post("/api/messages", headers=headers, json={
+                    "sender": f"signed-{priority}", "message": "a real person please", "metadata": {"user_token": token},
+                })
+                handoff = [m["metadata"]["deskmate"] for m in (await response.json())["messages"] if m["metadata"]]
+                assert handoff[0]["type"] == "handoff" and handoff[0]["priority"] == priority
+        finally:
+            await client.close()
+
+    asyncio.run(run())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional
 
 from bot.gateway.hub import Hub
 from bot.gateway.relay import PAYLOAD_KEY, BotUnavailableError, OutMessage, RasaRelay
@@ -93,10 +93,9 @@ class ConversationService:
         records = await asyncio.to_thread(conversation_messages, self.database_url, conversation_id)
         return [message_view(r) for r in records]
 
-    def _receive(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Tuple[Visitor, Optional[TicketRecord]]:
-        """Store the visitor's message first; then who they are and the conversation's open ticket."""
-        ticket = record_visitor_message(self.database_url, conversation_id, text, self.handoff.now())
-        return self.handoff.visitor(metadata), ticket
+    def _receive(self, conversation_id: str, text: str) -> Optional[TicketRecord]:
+        """Store the visitor's message first; then the conversation's open ticket."""
+        return record_visitor_message(self.database_url, conversation_id, text, self.handoff.now())
 
     async def _store_replies(self, conversation_id: str, replies: List[OutMessage]) -> None:
         """The bot's messages of one turn, in one transaction."""
@@ -108,15 +107,18 @@ class ConversationService:
 
     async def visitor_message(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[OutMessage]:
         """Store the visitor's message, then route it; the replies for the visitor (none while the team has it)."""
-        visitor, ticket = await asyncio.to_thread(self._receive, conversation_id, text, metadata)
+        ticket = await asyncio.to_thread(self._receive, conversation_id, text)
         if ticket is not None:
             await self.hub.notify_agents("ticket_message", {"ticket": ticket.id})
             return []
-        forwarded = {TOKEN_METADATA_KEY: metadata[TOKEN_METADATA_KEY]} if not visitor.identity.anonymous else {}
+        # Only a token that verifies travels on; the actions check it again and look the customer up.
+        verified = not self.handoff.identity(metadata).anonymous
+        forwarded = {TOKEN_METADATA_KEY: metadata[TOKEN_METADATA_KEY]} if verified else {}
         try:
             replies = await self.relay.send(conversation_id, text, forwarded)
         except BotUnavailableError as error:
             logger.error("gateway: %s; opening a ticket so a person follows up", error)
+            visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
             replies = await self._bot_unavailable(conversation_id, visitor)
         await self._store_replies(conversation_id, replies)
         if any(deskmate(r).get("type") == "handoff" for r in replies):

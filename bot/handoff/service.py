@@ -109,9 +109,13 @@ class HandoffService:
         """The service's clock (real time, or the one a test or demo injected)."""
         return self._clock()
 
+    def identity(self, metadata: Optional[Mapping[str, Any]]) -> Identity:
+        """Whether a message's token verifies (no database lookup)."""
+        return identity_from_metadata(self._secret, metadata)
+
     def visitor(self, metadata: Optional[Mapping[str, Any]]) -> Visitor:
         """The visitor a message's metadata names; anonymous unless its token verifies and the customer exists."""
-        identity = identity_from_metadata(self._secret, metadata)
+        identity = self.identity(metadata)
         if identity.anonymous:
             return Visitor(identity, None)
         try:
