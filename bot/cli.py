@@ -285,6 +285,27 @@ def cmd_chat(args: argparse.Namespace) -> int:
     return asyncio.run(chat_loop(args.url or settings.rasa_url, f"cli-{uuid.uuid4().hex[:8]}"))
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """Print the support leads' figures per UTC day and in total (text, csv or json)."""
+    from datetime import date
+
+    from bot.reports import build_report, render
+    from bot.store.database import StoreError
+
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+        until = date.fromisoformat(args.until) if args.until else None
+        report = build_report(get_settings().resolved_database_url(), since, until)
+    except ValueError as error:
+        print(f"cannot make the report: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"could not read the database: {error}", file=sys.stderr)
+        return 1
+    sys.stdout.write(render(report, args.format))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m bot", description="Deskmate support bot")
@@ -336,6 +357,12 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="write every case's result to this file")
     evaluate.add_argument("--url", help="Rasa server URL (default: DESKMATE_RASA_URL)")
     evaluate.set_defaults(handler=cmd_eval)
+
+    report = commands.add_parser("report", help="figures for the support leads, per UTC day and in total")
+    report.add_argument("--since", help="first day, YYYY-MM-DD (default: everything)")
+    report.add_argument("--until", help="last day, YYYY-MM-DD, inclusive (default: everything)")
+    report.add_argument("--format", choices=("text", "csv", "json"), default="text", help="output (default: text)")
+    report.set_defaults(handler=cmd_report)
     return parser
 
 

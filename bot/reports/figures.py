@@ -1,0 +1,296 @@
+"""The support leads' figures, computed by the database (GROUP BY), never row by row in Python.
+
+``build_report(url, since, until, now)`` returns a plain dict (JSON-ready):
+one entry per UTC day and a total, plus what is true now (backlog, overdue).
+Only aggregated rows (a few per day, article, reason...) reach Python; the
+totals are sums of the days, each row belonging to exactly one day.
+
+Days: a conversation's figures count on the UTC date of its first message,
+a ticket's on the date it was opened, feedback on the date it was given.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any, Dict, Iterable, List, Optional
+
+from sqlalchemy import Date, and_, case, cast, exists, func, literal_column, select
+from sqlalchemy.sql import ColumnElement
+
+from bot.store.database import session_factory, store_errors
+from bot.store.models import TICKET_PRIORITIES, Feedback, Message, Ticket
+
+# One sentence per figure: printed under --format text, shipped in the JSON.
+DEFINITIONS: Dict[str, str] = {
+    "conversations": "Conversations with at least one visitor message, counted on the UTC day of their first message.",
+    "containment": "Share of those conversations that never got a ticket (the bot handled them alone).",
+    "fallback_rate": "Bot replies offering suggestions or asking to rephrase, divided by all bot replies to a "
+                     "visitor question (article + suggestions + rephrase).",
+    "tickets": "Tickets opened that day (UTC), in total, by reason and by the customer's plan.",
+    "article_answers": "Bot messages answering with an article, per article (day of the conversation's first message).",
+    "article_helpful": "Helpful and not-helpful verdicts per article and helpful / (helpful + not helpful); "
+                       "worst ratio first.",
+    "csat": "Average and 1-5 distribution of ratings, split into bot-only conversations (no ticket) "
+            "and agent conversations (a ticket), on the day the rating was given.",
+    "first_reply_sla": "Of the tickets opened that day that have a first agent reply, the share replied "
+                       "at or before their first-reply due time, by priority.",
+    "open_backlog": "Tickets open or assigned right now, whatever the dates asked for.",
+    "overdue_now": "Open or assigned tickets without a first agent reply whose first-reply due time has passed.",
+}
+
+ANSWER_TYPES = ("article", "suggestions", "rephrase")
+FALLBACK_TYPES = ("suggestions", "rephrase")
+CSAT_GROUPS = ("bot_only", "agent")
+
+
+def payload_type() -> ColumnElement:
+    """The message's deskmate type (payload.metadata.deskmate.type), portable across SQLite and PostgreSQL."""
+    return Message.payload["metadata"]["deskmate"]["type"].as_string()
+
+
+def payload_article_id() -> ColumnElement:
+    """The message's article id (payload.metadata.deskmate.article_id)."""
+    return Message.payload["metadata"]["deskmate"]["article_id"].as_string()
+
+
+def _day(column: Any, dialect: str) -> ColumnElement:
+    """The UTC calendar date of a stored time (SQLite keeps UTC text; PostgreSQL a timestamptz)."""
+    if dialect == "sqlite":
+        return func.date(column)
+    return cast(func.timezone(literal_column("'UTC'"), column), Date)
+
+
+def _day_key(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date) else str(value)
+
+
+def _bounds(since: Optional[date], until: Optional[date]) -> tuple:
+    start = datetime.combine(since, time(), tzinfo=timezone.utc) if since else None
+    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=timezone.utc) if until else None
+    return start, end
+
+
+def _in_range(column: Any, start: Optional[datetime], end: Optional[datetime]) -> List[ColumnElement]:
+    conditions = []
+    if start is not None:
+        conditions.append(column >= start)
+    if end is not None:
+        conditions.append(column < end)
+    return conditions
+
+
+def _ratio(part: int, whole: int) -> Optional[float]:
+    return round(part / whole, 4) if whole else None
+
+
+def _empty_period() -> Dict[str, Any]:
+    return {
+        "conversations": 0,
+        "contained": 0,
+        "bot_answers": 0,
+        "fallbacks": 0,
+        "tickets": 0,
+        "tickets_by_reason": {},
+        "tickets_by_plan": {},
+        "articles": {},
+        "csat": {group: {str(stars): 0 for stars in range(1, 6)} for group in CSAT_GROUPS},
+        "first_reply_sla": {priority: {"replied": 0, "within_sla": 0} for priority in TICKET_PRIORITIES},
+    }
+
+
+def _article(period: Dict[str, Any], article_id: str) -> Dict[str, int]:
+    return period["articles"].setdefault(article_id, {"answers": 0, "helpful": 0, "not_helpful": 0})
+
+
+def _add(target: Dict[str, Any], source: Dict[str, Any]) -> None:
+    for key in ("conversations", "contained", "bot_answers", "fallbacks", "tickets"):
+        target[key] += source[key]
+    for key in ("tickets_by_reason", "tickets_by_plan"):
+        for name, count in source[key].items():
+            target[key][name] = target[key].get(name, 0) + count
+    for article_id, counts in source["articles"].items():
+        mine = _article(target, article_id)
+        for name, count in counts.items():
+            mine[name] += count
+    for group, distribution in source["csat"].items():
+        for stars, count in distribution.items():
+            target["csat"][group][stars] += count
+    for priority, counts in source["first_reply_sla"].items():
+        mine = target["first_reply_sla"].setdefault(priority, {"replied": 0, "within_sla": 0})
+        for name, count in counts.items():
+            mine[name] += count
+
+
+def _finish(period: Dict[str, Any]) -> Dict[str, Any]:
+    """Ratios from the counts; articles as a list, worst helpful ratio first."""
+    period["containment"] = _ratio(period["contained"], period["conversations"])
+    period["fallback_rate"] = _ratio(period["fallbacks"], period["bot_answers"])
+    articles = []
+    for article_id, counts in period["articles"].items():
+        verdicts = counts["helpful"] + counts["not_helpful"]
+        articles.append({"article_id": article_id, **counts, "helpful_ratio": _ratio(counts["helpful"], verdicts)})
+    articles.sort(key=lambda a: (a["helpful_ratio"] is None, a["helpful_ratio"] or 0.0,
+                                 -a["not_helpful"], -a["answers"], a["article_id"]))
+    period["articles"] = articles
+    csat = {}
+    for group, distribution in period["csat"].items():
+        count = sum(distribution.values())
+        total = sum(int(stars) * n for stars, n in distribution.items())
+        csat[group] = {"count": count, "average": round(total / count, 2) if count else None,
+                       "distribution": distribution}
+    period["csat"] = csat
+    for counts in period["first_reply_sla"].values():
+        counts["share"] = _ratio(counts["within_sla"], counts["replied"])
+    period["tickets_by_reason"] = dict(sorted(period["tickets_by_reason"].items()))
+    period["tickets_by_plan"] = dict(sorted(period["tickets_by_plan"].items()))
+    return period
+
+
+def _conversation_query(dialect: str, start: Optional[datetime], end: Optional[datetime]):
+    """Per conversation (one pass over messages): first message time and its counted bot replies."""
+    kind = payload_type()
+    is_bot = Message.sender == "bot"
+
+    def bot_of(*types: str) -> ColumnElement:
+        return func.sum(case((and_(is_bot, kind.in_(types)), 1), else_=0))
+
+    first_at = func.min(Message.created_at)
+    conversation = (
+        select(
+            Message.conversation_id.label("conversation_id"),
+            first_at.label("first_at"),
+            bot_of(*ANSWER_TYPES).label("answers"),
+            bot_of(*FALLBACK_TYPES).label("fallbacks"),
+        )
+        .group_by(Message.conversation_id)
+        .having(and_(func.sum(case((Message.sender == "visitor", 1), else_=0)) > 0, *_in_range(first_at, start, end)))
+        .subquery("conversation")
+    )
+    has_ticket = exists().where(Ticket.conversation_id == conversation.c.conversation_id)
+    day = _day(conversation.c.first_at, dialect)
+    per_day = (
+        select(
+            day.label("day"),
+            func.count().label("conversations"),
+            func.sum(case((~has_ticket, 1), else_=0)).label("contained"),
+            func.sum(conversation.c.answers).label("answers"),
+            func.sum(conversation.c.fallbacks).label("fallbacks"),
+        )
+        .group_by(day)
+    )
+    return conversation, per_day
+
+
+def build_report(url: str, since: Optional[date] = None, until: Optional[date] = None,
+                 now: Optional[datetime] = None) -> Dict[str, Any]:
+    """Every figure per UTC day from ``since`` to ``until`` (inclusive; None: no bound) and in total.
+
+    Raises ValueError when since is after until or now is naive, StoreUnavailableError when the
+    database cannot be read.
+    """
+    if since and until and since > until:
+        raise ValueError(f"--since {since} is after --until {until}")
+    now = now or datetime.now(timezone.utc)
+    if now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    start, end = _bounds(since, until)
+    days: Dict[str, Dict[str, Any]] = {}
+
+    def period(day: Any) -> Dict[str, Any]:
+        return days.setdefault(_day_key(day), _empty_period())
+
+    with store_errors("compute the report"), session_factory(url)() as session:
+        dialect = session.get_bind().dialect.name
+        conversation, per_day = _conversation_query(dialect, start, end)
+        for row in session.execute(per_day):
+            p = period(row.day)
+            p["conversations"] = int(row.conversations)
+            p["contained"] = int(row.contained or 0)
+            p["bot_answers"] = int(row.answers or 0)
+            p["fallbacks"] = int(row.fallbacks or 0)
+
+        # Article answers, on the day of their conversation's first message.
+        article_id = payload_article_id()
+        day = _day(conversation.c.first_at, dialect)
+        answers = (
+            select(day.label("day"), article_id.label("article_id"), func.count().label("n"))
+            .select_from(Message)
+            .join(conversation, conversation.c.conversation_id == Message.conversation_id)
+            .where(Message.sender == "bot", payload_type() == "article")
+            .group_by(day, article_id)
+        )
+        for row in session.execute(answers):
+            _article(period(row.day), row.article_id or "(none)")["answers"] += int(row.n)
+
+        # Helpful / not helpful, on the day the verdict was given.
+        day = _day(Feedback.created_at, dialect)
+        verdicts = (
+            select(day.label("day"), Feedback.article_id, Feedback.helpful, func.count().label("n"))
+            .where(Feedback.helpful.is_not(None), *_in_range(Feedback.created_at, start, end))
+            .group_by(day, Feedback.article_id, Feedback.helpful)
+        )
+        for row in session.execute(verdicts):
+            counts = _article(period(row.day), row.article_id or "(none)")
+            counts["helpful" if row.helpful else "not_helpful"] += int(row.n)
+
+        # CSAT, split by whether the conversation has a ticket.
+        agent = exists().where(Ticket.conversation_id == Feedback.conversation_id)
+        group = case((agent, "agent"), else_="bot_only")
+        ratings = (
+            select(day.label("day"), group.label("grp"), Feedback.csat, func.count().label("n"))
+            .where(Feedback.csat.is_not(None), *_in_range(Feedback.created_at, start, end))
+            .group_by(day, group, Feedback.csat)
+        )
+        for row in session.execute(ratings):
+            period(row.day)["csat"][row.grp][str(int(row.csat))] += int(row.n)
+
+        # Tickets by reason and plan, and first replies against the SLA, on the day they were opened.
+        day = _day(Ticket.created_at, dialect)
+        in_range = _in_range(Ticket.created_at, start, end)
+        for column, key in ((Ticket.reason, "tickets_by_reason"), (Ticket.plan, "tickets_by_plan")):
+            query = select(day.label("day"), column.label("name"), func.count().label("n")).where(*in_range)
+            for row in session.execute(query.group_by(day, column)):
+                p = period(row.day)
+                p[key][row.name] = int(row.n)
+                if key == "tickets_by_reason":
+                    p["tickets"] += int(row.n)
+        replied = Ticket.first_agent_reply_at.is_not(None)
+        sla = (
+            select(
+                day.label("day"), Ticket.priority,
+                func.count().label("replied"),
+                func.sum(case((Ticket.first_agent_reply_at <= Ticket.sla_due_at, 1), else_=0)).label("within"),
+            )
+            .where(replied, *in_range)
+            .group_by(day, Ticket.priority)
+        )
+        for row in session.execute(sla):
+            counts = period(row.day)["first_reply_sla"].setdefault(row.priority, {"replied": 0, "within_sla": 0})
+            counts["replied"] += int(row.replied)
+            counts["within_sla"] += int(row.within or 0)
+
+        # Right now, whatever the dates.
+        waiting = Ticket.status.in_(("open", "assigned"))
+        backlog, overdue = session.execute(
+            select(
+                func.count(),
+                func.sum(case((and_(Ticket.first_agent_reply_at.is_(None), Ticket.sla_due_at < now), 1), else_=0)),
+            ).where(waiting)
+        ).one()
+
+    total = _empty_period()
+    for p in days.values():
+        _add(total, p)
+    return {
+        "since": since.isoformat() if since else None,
+        "until": until.isoformat() if until else None,
+        "generated_at": now.astimezone(timezone.utc).isoformat(),
+        "definitions": dict(DEFINITIONS),
+        "days": [{"date": key, **_finish(days[key])} for key in sorted(days)],
+        "total": _finish(total),
+        "now": {"open_backlog": int(backlog or 0), "overdue_now": int(overdue or 0)},
+    }
+
+
+def day_keys(report: Dict[str, Any]) -> Iterable[str]:
+    """The days the report has figures for, oldest first."""
+    return [d["date"] for d in report["days"]]

@@ -1,0 +1,267 @@
+"""`python -m bot report`: every figure equals an independent tally of a generated history, on both backends."""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from typing import Any, Dict, List, Optional
+
+import pytest
+from sqlalchemy import update
+
+from bot.reports import DEFINITIONS, build_report, render
+from bot.settings import PROJECT_ROOT
+from bot.store.database import session_factory
+from bot.store.feedback import record_csat, record_feedback
+from bot.store.messages import record_message, record_messages
+from bot.store.models import Feedback
+from bot.store.tickets import TICKET_REASONS, TicketRequest, open_ticket, record_agent_reply, resolve_ticket
+
+DAYS = [date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)]
+NOW = datetime(2026, 11, 7, 12, 0, tzinfo=timezone.utc)
+ARTICLES = ["billing-refund", "account-password", "app-crash", "plans-compare"]
+PLANS = ["anonymous", "free", "standard", "premium"]
+AGENT = "maria@lumio.example"
+
+
+def deskmate(kind: str, **extra: Any) -> Dict[str, Any]:
+    return {"quick_replies": [], "metadata": {"deskmate": {"type": kind, **extra}}}
+
+
+def ratio(part: int, whole: int) -> Optional[float]:
+    return round(part / whole, 4) if whole else None
+
+
+@dataclass
+class Tally:
+    """What the generator wrote, counted as it went (never read back from the database)."""
+
+    conversations: Counter = field(default_factory=Counter)           # day -> n
+    contained: Counter = field(default_factory=Counter)               # day -> n
+    replies: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # day -> kind -> n
+    answers: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # day -> article -> n
+    helpful: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # day -> (article, bool) -> n
+    tickets_by_reason: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    tickets_by_plan: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
+    sla: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))      # day -> (priority, replied|within) -> n
+    csat: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))     # day -> (group, stars) -> n
+    backlog: int = 0
+    overdue: int = 0
+
+
+def set_feedback_time(url: str, feedback_id: int, at: datetime) -> None:
+    """record_feedback / record_csat stamp the real clock; the history needs its own days."""
+    with session_factory(url)() as session, session.begin():
+        session.execute(update(Feedback).where(Feedback.id == feedback_id).values(created_at=at))
+
+
+def generate(url: str, seed: int = 20261102, conversations: int = 60) -> Tally:
+    """A random but reproducible history of ``conversations`` conversations over DAYS, and its tally."""
+    rng = random.Random(seed)
+    tally = Tally()
+    for number in range(conversations):
+        cid = f"web:{number}"
+        day = rng.choice(DAYS)
+        key = day.isoformat()
+        at = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 18 * 60))
+        if rng.random() < 0.1:
+            # Opened the widget, never wrote: only the greeting. Not a conversation for the report.
+            record_message(url, cid, "bot", "Hi! How can I help?", at, deskmate("notice"))
+            continue
+        tally.conversations[key] += 1
+        had_ticket = False
+        for turn in range(rng.randint(1, 3)):
+            at += timedelta(minutes=1)
+            record_message(url, cid, "visitor", f"question {turn}", at, {"metadata": {}})
+            kind = rng.choice(["article", "article", "suggestions", "rephrase"])
+            tally.replies[key][kind] += 1
+            if kind == "article":
+                article = rng.choice(ARTICLES)
+                tally.answers[key][article] += 1
+                record_messages(url, cid, [
+                    ("bot", "the answer", deskmate("article", article_id=article, title=article)),
+                    ("bot", "Was this helpful?", {"quick_replies": [{"title": "Yes"}, {"title": "No"}], "metadata": {}}),
+                ], at)
+                if rng.random() < 0.6:
+                    helpful = rng.random() < 0.5
+                    row = record_feedback(url, cid, article, helpful)
+                    set_feedback_time(url, row.id, at + timedelta(seconds=30))
+                    tally.helpful[key][(article, helpful)] += 1
+            else:
+                record_message(url, cid, "bot", "did you mean", at, deskmate(kind))
+        if rng.random() < 0.45:
+            had_ticket = True
+            at += timedelta(minutes=1)
+            reason, plan = rng.choice(TICKET_REASONS), rng.choice(PLANS)
+            priority = "high" if plan == "premium" else "normal"
+            due = at + timedelta(minutes=rng.choice([5, 30, 240]))
+            replied = rng.random() < 0.7
+            if not replied and rng.random() < 0.3:
+                due = NOW + timedelta(days=1)  # not overdue yet
+            ticket = open_ticket(url, TicketRequest(cid, plan, priority, reason, due), at).ticket
+            record_message(url, cid, "bot", "a person will help", at, deskmate("handoff", ticket=ticket.id))
+            tally.tickets_by_reason[key][reason] += 1
+            tally.tickets_by_plan[key][plan] += 1
+            if replied:
+                reply_at = at + timedelta(minutes=rng.choice([1, 20, 120, 600]))
+                record_agent_reply(url, ticket.id, AGENT, reply_at)
+                record_message(url, cid, "agent", "hello", reply_at, deskmate("agent_message"), author=AGENT)
+                tally.sla[key][(priority, "replied")] += 1
+                tally.sla[key][(priority, "within")] += reply_at <= due
+            if rng.random() < 0.5:
+                resolve_ticket(url, ticket.id, f"agent:{AGENT}", at + timedelta(hours=1))
+            else:
+                tally.backlog += 1
+                tally.overdue += (not replied) and due < NOW
+        if not had_ticket:
+            tally.contained[key] += 1
+        if rng.random() < 0.5:
+            stars = rng.randint(1, 5)
+            row = record_csat(url, cid, stars)
+            set_feedback_time(url, row.id, at + timedelta(hours=2))
+            tally.csat[key][("agent" if had_ticket else "bot_only", stars)] += 1
+    return tally
+
+
+def expected_period(tally: Tally, keys: List[str]) -> Dict[str, Any]:
+    """The figures the tally says the report must show, summed over ``keys`` (days)."""
+    replies = sum((tally.replies[k] for k in keys), Counter())
+    answers = sum((tally.answers[k] for k in keys), Counter())
+    helpful = sum((tally.helpful[k] for k in keys), Counter())
+    sla = sum((tally.sla[k] for k in keys), Counter())
+    csat = sum((tally.csat[k] for k in keys), Counter())
+    conversations = sum(tally.conversations[k] for k in keys)
+    contained = sum(tally.contained[k] for k in keys)
+    answered = replies["article"] + replies["suggestions"] + replies["rephrase"]
+    articles = {}
+    for article in set(answers) | {a for a, _ in helpful}:
+        yes, no = helpful[(article, True)], helpful[(article, False)]
+        articles[article] = {"answers": answers[article], "helpful": yes, "not_helpful": no,
+                             "helpful_ratio": ratio(yes, yes + no)}
+    csat_groups = {}
+    for group in ("bot_only", "agent"):
+        distribution = {str(s): csat[(group, s)] for s in range(1, 6)}
+        count = sum(distribution.values())
+        csat_groups[group] = {
+            "count": count, "distribution": distribution,
+            "average": round(sum(s * csat[(group, s)] for s in range(1, 6)) / count, 2) if count else None,
+        }
+    return {
+        "conversations": conversations,
+        "containment": ratio(contained, conversations),
+        "fallback_rate": ratio(replies["suggestions"] + replies["rephrase"], answered),
+        "bot_answers": answered,
+        "tickets": sum(sum(tally.tickets_by_reason[k].values()) for k in keys),
+        "tickets_by_reason": dict(sum((tally.tickets_by_reason[k] for k in keys), Counter())),
+        "tickets_by_plan": dict(sum((tally.tickets_by_plan[k] for k in keys), Counter())),
+        "articles": articles,
+        "csat": csat_groups,
+        "sla": {p: (sla[(p, "replied")], sla[(p, "within")]) for p in ("high", "normal")},
+    }
+
+
+def assert_period(actual: Dict[str, Any], expected: Dict[str, Any]) -> None:
+    for name in ("conversations", "containment", "fallback_rate", "bot_answers", "tickets", "csat"):
+        assert actual[name] == expected[name], name
+    assert {k: v for k, v in actual["tickets_by_reason"].items() if v} == expected["tickets_by_reason"]
+    assert {k: v for k, v in actual["tickets_by_plan"].items() if v} == expected["tickets_by_plan"]
+    assert {a["article_id"]: {k: a[k] for k in ("answers", "helpful", "not_helpful", "helpful_ratio")}
+            for a in actual["articles"]} == expected["articles"]
+    for priority, (replied, within) in expected["sla"].items():
+        counts = actual["first_reply_sla"][priority]
+        assert (counts["replied"], counts["within_sla"]) == (replied, within), priority
+        assert counts["share"] == ratio(within, replied)
+    # Worst helpful ratio first; articles nobody judged come last.
+    ratios = [a["helpful_ratio"] for a in actual["articles"]]
+    judged = [r for r in ratios if r is not None]
+    assert judged == sorted(judged) and ratios[: len(judged)] == judged
+
+
+@pytest.fixture
+def history(database_url: str) -> Tally:
+    return generate(database_url)
+
+
+def test_every_figure_matches_the_generated_history(database_url: str, history: Tally) -> None:
+    report = build_report(database_url, now=NOW)
+    keys = [d.isoformat() for d in DAYS]
+    assert [d["date"] for d in report["days"]] == [k for k in keys if history.conversations[k]]
+    for day in report["days"]:
+        assert_period(day, expected_period(history, [day["date"]]))
+    assert_period(report["total"], expected_period(history, keys))
+    assert report["now"] == {"open_backlog": history.backlog, "overdue_now": history.overdue}
+    # The generator exercised every branch: otherwise the comparison proves little.
+    total = report["total"]
+    assert total["conversations"] > 40 and 0 < total["containment"] < 1 and 0 < total["fallback_rate"] < 1
+    assert len(total["tickets_by_reason"]) >= 3 and history.overdue > 0 and history.backlog > history.overdue
+    assert total["csat"]["agent"]["count"] > 0 and total["csat"]["bot_only"]["count"] > 0
+
+
+def test_date_filters_keep_only_those_days(database_url: str, history: Tally) -> None:
+    middle = DAYS[1].isoformat()
+    report = build_report(database_url, since=DAYS[1], until=DAYS[1], now=NOW)
+    assert [d["date"] for d in report["days"]] == [middle]
+    assert_period(report["total"], expected_period(history, [middle]))
+    # Backlog and overdue are about now, not the dates asked for.
+    assert report["now"] == {"open_backlog": history.backlog, "overdue_now": history.overdue}
+
+    later = build_report(database_url, since=DAYS[1], now=NOW)
+    assert_period(later["total"], expected_period(history, [d.isoformat() for d in DAYS[1:]]))
+    earlier = build_report(database_url, until=DAYS[0], now=NOW)
+    assert_period(earlier["total"], expected_period(history, [DAYS[0].isoformat()]))
+    assert build_report(database_url, since=date(2030, 1, 1), now=NOW)["days"] == []
+
+
+def test_since_after_until_is_refused(database_url: str) -> None:
+    with pytest.raises(ValueError):
+        build_report(database_url, since=DAYS[2], until=DAYS[0])
+
+
+def test_empty_database(database_url: str) -> None:
+    report = build_report(database_url, now=NOW)
+    assert report["days"] == []
+    total = report["total"]
+    assert total["conversations"] == 0 and total["containment"] is None and total["fallback_rate"] is None
+    assert total["articles"] == [] and total["tickets_by_reason"] == {}
+    assert total["csat"]["agent"] == {"count": 0, "average": None, "distribution": {str(s): 0 for s in range(1, 6)}}
+    assert report["now"] == {"open_backlog": 0, "overdue_now": 0}
+    for fmt in ("text", "csv", "json"):
+        assert render(report, fmt)
+
+
+def test_renderings(database_url: str, history: Tally) -> None:
+    report = build_report(database_url, now=NOW)
+    text = render(report, "text")
+    for sentence in DEFINITIONS.values():
+        assert sentence in text
+    assert json.loads(render(report, "json"))["total"]["conversations"] == report["total"]["conversations"]
+    lines = render(report, "csv").splitlines()
+    assert lines[0] == "date,figure,key,value"
+    rows = [line.split(",") for line in lines[1:]]
+    conversations = {r[0]: int(r[3]) for r in rows if r[1] == "conversations"}
+    assert conversations == {**{d["date"]: d["conversations"] for d in report["days"]},
+                             "total": report["total"]["conversations"]}
+    assert ["now", "open_backlog", "", str(history.backlog)] in rows
+
+
+def test_cli_prints_json(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    history = generate(url, seed=5, conversations=15)
+    env = {**os.environ, "DESKMATE_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "report", "--format", "json", "--since", DAYS[0].isoformat()],
+        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["total"]["conversations"] == sum(history.conversations.values())
+    assert report["since"] == DAYS[0].isoformat() and report["definitions"] == DEFINITIONS
+
+    bad = subprocess.run([sys.executable, "-m", "bot", "report", "--since", "yesterday"],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "cannot make the report" in bad.stderr
