@@ -1,6 +1,7 @@
 """Engine, migrations and sessions for the store (SQLAlchemy 2.0-style API on 1.4)."""
 from __future__ import annotations
 
+import fcntl
 import logging
 from contextlib import contextmanager
 from functools import lru_cache
@@ -123,6 +124,28 @@ def _upgrade(engine: Engine, url: str) -> None:
         command.upgrade(_alembic_config(url, connection), "head")
 
 
+@contextmanager
+def _sqlite_migration_lock(url: str) -> Iterator[None]:
+    """SQLite's stand-in for PostgreSQL's advisory lock: one migrating process at a time.
+
+    Processes starting together on a brand-new file otherwise race on its
+    first switch to WAL, which SQLite refuses with "database is locked"
+    without waiting for the busy timeout.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        yield
+        return
+    lock_path = Path(f"{parsed.database}.migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def migrate(url: str) -> None:
     """Upgrade the database at ``url`` to the newest schema; safe to call repeatedly and concurrently.
 
@@ -130,7 +153,7 @@ def migrate(url: str) -> None:
     """
     engine = make_engine(url)
     try:
-        with store_errors("migrate the database"):
+        with store_errors("migrate the database"), _sqlite_migration_lock(url):
             _upgrade(engine, url)
     finally:
         engine.dispose()
