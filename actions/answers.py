@@ -27,8 +27,6 @@ class ActionAnswerFaq(Action):
         service = answerer()
         people = handoff()
         decision = service.decide(ParsedMessage.from_parse_data(tracker.latest_message))
-        visitor = await asyncio.to_thread(people.visitor, tracker.latest_message.get("metadata"))
-        rules = people.rules_for(visitor)
 
         trouble: Optional[Trouble] = None
         unanswered = low_confidence_turns(tracker)
@@ -39,12 +37,15 @@ class ActionAnswerFaq(Action):
             unanswered = 0
             trouble = Trouble.PROBLEM if decision.article.problem else None
 
-        if trouble is not None and should_open_ticket(trouble, rules, unanswered):
-            if isinstance(decision, Answer):
-                # The answer is shown while the agent is on the way.
-                dispatcher.utter_message(**article_answer(decision.article))
-            events: List[EventType] = [SlotSet("low_confidence_turns", float(unanswered))]
-            return events + await hand_off(dispatcher, tracker, people, visitor, trouble)
+        # Who the visitor is matters only when something went wrong: no lookup on a plain answer.
+        if trouble is not None:
+            visitor = await asyncio.to_thread(people.visitor, tracker.latest_message.get("metadata"))
+            if should_open_ticket(trouble, people.rules_for(visitor), unanswered):
+                if isinstance(decision, Answer):
+                    # The answer is shown while the agent is on the way.
+                    dispatcher.utter_message(**article_answer(decision.article))
+                events: List[EventType] = [SlotSet("low_confidence_turns", float(unanswered))]
+                return events + await hand_off(dispatcher, tracker, people, visitor, trouble)
 
         for message in decision_messages(decision, service.settings.max_message_chars):
             dispatcher.utter_message(**message)

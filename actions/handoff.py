@@ -12,7 +12,7 @@ from actions.runtime import answerer, handoff
 from bot.dialogue.messages import article_answer
 from bot.handoff.handover import pending_bot_events
 from bot.handoff.messages import PAYLOAD_KEY, lookup_problem_message, ticket_messages
-from bot.handoff.service import HandoffService, Trouble, Visitor, should_open_ticket
+from bot.handoff.service import HandoffService, Trouble, Visitor
 from bot.store.database import StoreError
 
 CONTACT_ROLE = "contact"

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List
 
-import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 

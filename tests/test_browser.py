@@ -12,7 +12,7 @@ from typing import Callable, Iterator
 import pytest
 
 from bot.launcher import BotProcesses, StartupError
-from bot.settings import PROJECT_ROOT, Settings
+from bot.settings import PROJECT_ROOT
 from bot.store.staff import add_staff
 from tests.conftest import BOT_CLOCK, free_port, service_missing
 

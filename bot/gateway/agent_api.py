@@ -16,7 +16,6 @@ from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
 from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
 from bot.gateway.staff_auth import CSRF_HEADER, STAFF_KEY, check_csrf, csrf_token, require_staff
 from bot.store.database import StoreError
-from bot.store.messages import conversation_messages
 from bot.store.tickets import TicketRecord, TicketStateError, get_ticket, queue, ticket_counts, tickets_for_customer
 
 logger = logging.getLogger(__name__)
