@@ -60,6 +60,8 @@ def tracker_store_config(url: str) -> Dict[str, object]:
     for key, value in (("url", parsed.host), ("port", parsed.port), ("username", parsed.username), ("password", parsed.password)):
         if value:
             config[key] = value
+    if parsed.query:  # e.g. sslmode, or options=-csearch_path=...
+        config["query"] = dict(parsed.query)
     return config
 
 
