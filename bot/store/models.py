@@ -271,3 +271,65 @@ class Staff(Base):
 
     def __repr__(self) -> str:
         return f"Staff({self.id}, {self.email!r}, {self.role!r}, disabled={self.disabled})"
+
+
+INBOX_ACTIONS = ("article", "intent", "new_article", "dismiss")
+RETRAIN_STATUSES = ("running", "loaded", "refused", "failed")
+
+
+class InboxDecision(Base):
+    """What a support lead did with a message the bot missed (one decision per message).
+
+    ``action``: "article" (added as a phrasing of article ``target``), "intent"
+    (added as an example of intent ``target``), "new_article" (a topic the
+    knowledge base lacks) or "dismiss". ``text`` is the phrasing as written.
+    """
+
+    __tablename__ = "inbox_decisions"
+    __table_args__ = (CheckConstraint(_in("action", INBOX_ACTIONS), name="action_known"),)
+
+    id = Column(Integer, primary_key=True)
+    message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True)
+    action = Column(String(20), nullable=False)
+    target = Column(String(100), nullable=True)
+    text = Column(Text(), nullable=False)
+    decided_by = Column(String(320), nullable=False)
+    decided_at = Column(UTCDateTime(), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"InboxDecision(message {self.message_id}, {self.action!r}, {self.target!r})"
+
+
+class RetrainJob(Base):
+    """A background retraining: train, check, and load the new model only if the checks pass.
+
+    ``stage`` and ``progress`` (0-100) are what the lead page shows while it
+    runs; ``detail`` holds the check results and the reason for a refusal.
+    At most one job is "running" at a time (a partial unique index).
+    """
+
+    __tablename__ = "retrain_jobs"
+    __table_args__ = (
+        CheckConstraint(_in("status", RETRAIN_STATUSES), name="status_known"),
+        Index(
+            "ix_retrain_jobs_one_active",
+            "status",
+            unique=True,
+            sqlite_where=text("status = 'running'"),
+            postgresql_where=text("status = 'running'"),
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    status = Column(String(10), nullable=False)
+    stage = Column(String(40), nullable=False)
+    progress = Column(SmallInteger, nullable=False)
+    detail = Column(JSON, nullable=True)
+    model_path = Column(Text(), nullable=True)
+    requested_by = Column(String(320), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    updated_at = Column(UTCDateTime(), nullable=False)
+    finished_at = Column(UTCDateTime(), nullable=True)
+
+    def __repr__(self) -> str:
+        return f"RetrainJob({self.id}, {self.status!r}, {self.stage!r})"
