@@ -21,6 +21,8 @@ class Settings(BaseSettings):
 
     project_root: Path = PROJECT_ROOT
     kb_dir: Path = PROJECT_ROOT / "kb"
+    # NLU training data the lead console adds intent examples to.
+    nlu_dir: Path = PROJECT_ROOT / "data" / "nlu"
     var_dir: Path = PROJECT_ROOT / "var"
     spacy_model_dir: Path = PROJECT_ROOT / "var" / "spacy" / "deskmate_en"
     entity_patterns_file: Path = PROJECT_ROOT / "kb" / "entity_patterns.yml"
