@@ -19,6 +19,7 @@ from bot.gateway.api import add_api_routes
 from bot.gateway.conversations import ConversationService
 from bot.gateway.hub import Hub
 from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
+from bot.gateway.lead_console import add_lead_routes
 from bot.gateway.relay import RasaRelay
 from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.visitor_socket import register_visitor_events
@@ -136,4 +137,5 @@ def make_app(settings: Settings, clock: Optional[Callable[[], datetime]] = None)
     add_api_routes(app)
     add_auth_routes(app)
     add_agent_routes(app)
+    add_lead_routes(app)
     return app

@@ -58,10 +58,26 @@ async def require_staff(request: web.Request, api: bool) -> Dict[str, Any]:
     return staff
 
 
+async def require_lead(request: web.Request, api: bool) -> Dict[str, Any]:
+    """The signed-in support lead; else 401/redirect (not signed in) or 403 (signed in, not a lead)."""
+    staff = await require_staff(request, api)
+    if staff.get("role") != "lead":
+        if api:
+            raise web.HTTPForbidden(text='{"error": "support leads only"}', content_type="application/json")
+        raise web.HTTPForbidden(text="This page is for support leads. Ask a lead to change your role.")
+    return staff
+
+
+def home_for(staff: Dict[str, Any]) -> str:
+    """Where a staff member lands after signing in: leads on their console, agents in the inbox."""
+    return "/lead" if staff.get("role") == "lead" else "/agent"
+
+
 async def login_page(request: web.Request) -> web.Response:
     """The sign-in form."""
-    if await signed_in_staff(request):
-        raise web.HTTPFound("/agent")
+    staff = await signed_in_staff(request)
+    if staff:
+        raise web.HTTPFound(home_for(staff))
     context = {"csrf_token": await csrf_token(request), "error": None, "email": ""}
     return aiohttp_jinja2.render_template("agent_login.html", request, context)
 
@@ -84,7 +100,7 @@ async def login(request: web.Request) -> web.Response:
     session = await new_session(request)
     session[STAFF_KEY] = {"email": staff.email, "name": staff.name, "role": staff.role}
     session[CSRF_KEY] = secrets.token_urlsafe(32)
-    raise web.HTTPFound("/agent")
+    raise web.HTTPFound(home_for(session[STAFF_KEY]))
 
 
 async def logout(request: web.Request) -> web.Response:

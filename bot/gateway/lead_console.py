@@ -1,0 +1,156 @@
+"""The support lead's console at /lead: reports and charts, the unanswered-questions inbox, retraining.
+
+Leads only (``require_lead``): an agent gets 403, a visitor is sent to sign in.
+The page itself carries the report's figures and charts (drawn here, no CDN);
+the inbox and the retraining status are read by its script from the JSON
+API below, so a slow grouping never holds the figures back.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from datetime import date, timedelta
+from typing import Any, Dict, Tuple
+
+import aiohttp_jinja2
+from aiohttp import web
+
+from bot.gateway.keys import CONVERSATIONS, SETTINGS
+from bot.gateway.staff_auth import csrf_token, require_lead
+from bot.reports import DEFINITIONS, build_report, render
+from bot.reports.charts import CHARTS, UnknownChartError, render_chart
+from bot.store.database import StoreError
+
+logger = logging.getLogger(__name__)
+DEFAULT_DAYS = 30
+MAX_DAYS = 366
+FORMATS = {"csv": "text/csv", "json": "application/json", "text": "text/plain"}
+
+
+class RangeError(ValueError):
+    """The dates asked for cannot make a report."""
+
+
+def report_range(request: web.Request) -> Tuple[date, date]:
+    """``since`` and ``until`` from the query (ISO dates); by default the last 30 days to today."""
+    today = request.app[CONVERSATIONS].handoff.now().date()
+    try:
+        until = date.fromisoformat(request.query["until"]) if request.query.get("until") else today
+        since = date.fromisoformat(request.query["since"]) if request.query.get("since") else until - timedelta(days=DEFAULT_DAYS - 1)
+    except ValueError:
+        raise RangeError("dates must look like 2026-11-23") from None
+    if since > until:
+        raise RangeError(f"the start ({since}) is after the end ({until})")
+    if (until - since).days >= MAX_DAYS:
+        raise RangeError(f"at most {MAX_DAYS} days at a time; download the CSV per period for more")
+    return since, until
+
+
+class ReportCache:
+    """Reports by period for a few seconds, so the page and its four charts cost one query.
+
+    A cache, not state: each gateway process keeps its own, and a figure is at
+    most ``ttl`` seconds older than the database.
+    """
+
+    def __init__(self, ttl: float = 60.0, size: int = 16) -> None:
+        self._ttl = ttl
+        self._size = size
+        self._entries: "OrderedDict[Tuple[date, date], Tuple[float, Dict[str, Any]]]" = OrderedDict()
+
+    def get(self, key: Tuple[date, date]) -> Any:
+        entry = self._entries.get(key)
+        if entry is None or time.monotonic() - entry[0] > self._ttl:
+            return None
+        return entry[1]
+
+    def put(self, key: Tuple[date, date], report: Dict[str, Any]) -> None:
+        self._entries[key] = (time.monotonic(), report)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self._size:
+            self._entries.popitem(last=False)
+
+
+REPORTS = web.AppKey("lead_reports", ReportCache)
+
+
+async def _report(request: web.Request, since: date, until: date, fresh: bool = False) -> Dict[str, Any]:
+    """The period's report: computed now for the page and downloads (``fresh``), else cached for charts."""
+    cache = request.app[REPORTS]
+    report = None if fresh else cache.get((since, until))
+    if report is None:
+        settings = request.app[SETTINGS]
+        now = request.app[CONVERSATIONS].handoff.now()
+        report = await asyncio.to_thread(build_report, settings.resolved_database_url(), since, until, now)
+        cache.put((since, until), report)
+    return report
+
+
+async def lead_page(request: web.Request) -> web.Response:
+    """The console: figures, charts, articles worst first; the inbox and retraining load on the page."""
+    staff = await require_lead(request, api=False)
+    context: Dict[str, Any] = {
+        "staff": staff, "csrf_token": await csrf_token(request), "definitions": DEFINITIONS,
+        "error": None, "report": None, "charts": {}, "since": "", "until": "",
+    }
+    status = 200
+    try:
+        since, until = report_range(request)
+        context.update(since=since.isoformat(), until=until.isoformat())
+        report = await _report(request, since, until, fresh=True)
+        query = f"since={since}&until={until}"
+        context.update(report=report, charts={name: f"/lead/charts/{name}.svg?{query}" for name in CHARTS})
+    except RangeError as error:
+        context["error"] = f"Cannot show that period: {error}."
+        status = 400
+    except StoreError:
+        logger.exception("lead page: the report could not be read")
+        context["error"] = "The figures are unavailable right now (database). Please try again shortly."
+        status = 503
+    return aiohttp_jinja2.render_template("lead.html", request, context, status=status)
+
+
+async def report_download(request: web.Request) -> web.Response:
+    """The report for the page's period as CSV, JSON or text (a file download)."""
+    await require_lead(request, api=True)
+    fmt = request.query.get("format", "csv")
+    if fmt not in FORMATS:
+        return web.json_response({"error": f"format must be one of {', '.join(FORMATS)}"}, status=400)
+    try:
+        since, until = report_range(request)
+        report = await _report(request, since, until, fresh=True)
+    except RangeError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    except StoreError:
+        return web.json_response({"error": "the database is unavailable"}, status=503)
+    filename = f"deskmate-report-{since}-{until}.{'txt' if fmt == 'text' else fmt}"
+    return web.Response(
+        text=render(report, fmt), content_type=FORMATS[fmt], charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+async def chart(request: web.Request) -> web.Response:
+    """One chart of the period's report, as SVG."""
+    await require_lead(request, api=True)
+    try:
+        since, until = report_range(request)
+        report = await _report(request, since, until)
+        svg = await asyncio.to_thread(render_chart, request.match_info["name"], report)
+    except UnknownChartError:
+        raise web.HTTPNotFound() from None
+    except RangeError as error:
+        return web.json_response({"error": str(error)}, status=400)
+    except StoreError:
+        return web.json_response({"error": "the database is unavailable"}, status=503)
+    return web.Response(body=svg, content_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
+
+
+def add_lead_routes(app: web.Application) -> None:
+    """Register the lead console and its API."""
+    app[REPORTS] = ReportCache()
+    app.router.add_get("/lead", lead_page)
+    app.router.add_get("/lead/report", report_download)
+    app.router.add_get("/lead/charts/{name}.svg", chart)

@@ -1,0 +1,168 @@
+"""The report's charts, drawn by matplotlib as SVG and served by the gateway itself (no CDN).
+
+Each chart is a function of the report dict (``build_report``'s result), so
+the figures on the page and in the charts can never disagree. Text stays
+text (``svg.fonttype: none``: several times faster to draw than glyph paths);
+matplotlib escapes it as XML, and the labels are the store's own names
+(days, reasons, plans), never a visitor's words.
+"""
+from __future__ import annotations
+
+import io
+from typing import Any, Callable, Dict, List, Optional
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on servers; set before anything imports pyplot
+matplotlib.rcParams["svg.fonttype"] = "none"
+matplotlib.rcParams["svg.hashsalt"] = "deskmate"  # the same figures give the same file
+
+from matplotlib.figure import Figure  # noqa: E402
+
+INK = "#1f2933"
+MUTED = "#7b8794"
+COLOURS = ("#2f6fde", "#e0863a", "#3f9c6d", "#c2417a", "#7d5bd6", "#8a8f98")
+MAX_DAY_TICKS = 12
+
+
+class UnknownChartError(KeyError):
+    """No chart has that name."""
+
+
+def _figure(height: float = 3.0) -> Figure:
+    # Fixed margins instead of tight_layout(), which draws every chart twice.
+    figure = Figure(figsize=(8.0, height), dpi=100)
+    figure.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.12, wspace=0.45)
+    figure.patch.set_alpha(0.0)
+    return figure
+
+
+def _style(axes: Any, title: str) -> None:
+    axes.set_title(title, loc="left", fontsize=11, color=INK)
+    for side in ("top", "right"):
+        axes.spines[side].set_visible(False)
+    axes.tick_params(colors=MUTED, labelsize=8)
+    axes.grid(axis="y", color="#e4e7eb", linewidth=0.8)
+    axes.set_axisbelow(True)
+
+
+def _day_ticks(axes: Any, days: List[str]) -> None:
+    step = max(1, -(-len(days) // MAX_DAY_TICKS))
+    positions = list(range(0, len(days), step))
+    axes.set_xticks(positions)
+    axes.set_xticklabels([days[i][5:] for i in positions], rotation=0)
+
+
+def _empty(axes: Any, message: str = "No data in this period") -> None:
+    axes.text(0.5, 0.5, message, ha="center", va="center", color=MUTED, transform=axes.transAxes)
+    axes.set_xticks([])
+    axes.set_yticks([])
+
+
+def _svg(figure: Figure) -> bytes:
+    out = io.BytesIO()
+    figure.savefig(out, format="svg")
+    return out.getvalue()
+
+
+def volume_chart(report: Dict[str, Any]) -> bytes:
+    """Conversations and tickets per day (bars)."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    _style(axes, "Conversations and tickets per day")
+    days = [d["date"] for d in report["days"]]
+    if not days:
+        _empty(axes)
+        return _svg(figure)
+    x = list(range(len(days)))
+    axes.bar([i - 0.2 for i in x], [d["conversations"] for d in report["days"]], 0.4,
+             label="conversations", color=COLOURS[0])
+    axes.bar([i + 0.2 for i in x], [d["tickets"] for d in report["days"]], 0.4, label="tickets", color=COLOURS[1])
+    _day_ticks(axes, days)
+    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    return _svg(figure)
+
+
+def _percent_series(report: Dict[str, Any], pick: Callable[[Dict[str, Any]], Optional[float]]) -> List[float]:
+    # A day without the figure (no conversations, no replies) is a gap, not a zero.
+    return [float("nan") if pick(d) is None else pick(d) * 100 for d in report["days"]]
+
+
+def rates_chart(report: Dict[str, Any]) -> bytes:
+    """Containment, fallback rate and first replies within SLA per day (lines, percent)."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    _style(axes, "Rates per day (%)")
+    days = [d["date"] for d in report["days"]]
+    if not days:
+        _empty(axes)
+        return _svg(figure)
+    x = list(range(len(days)))
+    series = [
+        ("containment", lambda d: d["containment"]),
+        ("fallback rate", lambda d: d["fallback_rate"]),
+    ]
+    for priority in sorted(report["total"]["first_reply_sla"]):
+        series.append((f"within SLA ({priority})",
+                       lambda d, p=priority: d["first_reply_sla"].get(p, {}).get("share")))
+    for colour, (label, pick) in zip(COLOURS, series):
+        axes.plot(x, _percent_series(report, pick), marker="o", markersize=3, linewidth=1.6, label=label, color=colour)
+    axes.set_ylim(0, 105)
+    _day_ticks(axes, days)
+    axes.legend(frameon=False, fontsize=8, loc="lower left", ncol=len(series))
+    return _svg(figure)
+
+
+def tickets_chart(report: Dict[str, Any]) -> bytes:
+    """Tickets in the period by reason and by plan (horizontal bars)."""
+    figure = _figure(height=3.2)
+    figure.subplots_adjust(left=0.16, wspace=0.6)  # room for the names beside the bars
+    total = report["total"]
+    for index, (key, title) in enumerate((("tickets_by_reason", "Tickets by reason"), ("tickets_by_plan", "Tickets by plan"))):
+        axes = figure.add_subplot(1, 2, index + 1)
+        _style(axes, title)
+        axes.grid(axis="y", visible=False)
+        axes.grid(axis="x", color="#e4e7eb", linewidth=0.8)
+        items = sorted(total[key].items(), key=lambda item: item[1])
+        if not items:
+            _empty(axes, "No tickets")
+            continue
+        axes.barh([name for name, _ in items], [count for _, count in items], color=COLOURS[index])
+    return _svg(figure)
+
+
+def csat_chart(report: Dict[str, Any]) -> bytes:
+    """The 1-5 rating distribution, bot-only against agent conversations (grouped bars)."""
+    figure = _figure()
+    axes = figure.add_subplot()
+    _style(axes, "Customer satisfaction (ratings 1-5)")
+    csat = report["total"]["csat"]
+    if not any(group["count"] for group in csat.values()):
+        _empty(axes, "No ratings in this period")
+        return _svg(figure)
+    stars = ["1", "2", "3", "4", "5"]
+    for offset, (colour, (name, group)) in zip((-0.2, 0.2), zip(COLOURS, csat.items())):
+        average = "–" if group["average"] is None else f"{group['average']:.2f}"
+        label = f"{name.replace('_', '-')} (n={group['count']}, avg {average})"
+        axes.bar([int(s) + offset for s in stars], [group["distribution"][s] for s in stars], 0.4,
+                 label=label, color=colour)
+    axes.set_xticks([1, 2, 3, 4, 5])
+    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    return _svg(figure)
+
+
+CHARTS: Dict[str, Callable[[Dict[str, Any]], bytes]] = {
+    "volume": volume_chart,
+    "rates": rates_chart,
+    "tickets": tickets_chart,
+    "csat": csat_chart,
+}
+
+
+def render_chart(name: str, report: Dict[str, Any]) -> bytes:
+    """Chart ``name`` of ``report`` as SVG bytes; UnknownChartError for a name not in CHARTS."""
+    try:
+        draw = CHARTS[name]
+    except KeyError:
+        raise UnknownChartError(name) from None
+    return draw(report)
