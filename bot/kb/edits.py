@@ -1,0 +1,75 @@
+"""Add a phrasing to a knowledge-base article: one more line in its ``questions``."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Tuple
+
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError, article_paths, parse_article
+from bot.training_edits import (
+    UneditableFileError,
+    clean_example,
+    dump_yaml,
+    locked,
+    read_text,
+    refuse_duplicate,
+    replace_file,
+    round_trip_yaml,
+    unknown_target,
+)
+
+
+def _load_articles(kb_dir: Path) -> List[Article]:
+    try:
+        return [parse_article(path) for path in article_paths(kb_dir)]
+    except (ArticleFormatError, UnicodeDecodeError) as error:
+        raise UneditableFileError(f"the knowledge base has an unreadable article: {error}") from None
+
+
+def article_choices(kb_dir: Path) -> List[Tuple[str, str]]:
+    """(id, title) of every article, sorted by title, for a drop-down."""
+    return sorted(((a.id, a.title) for a in _load_articles(kb_dir)), key=lambda pair: (pair[1].casefold(), pair[0]))
+
+
+def _with_question(path: Path, text: str, question: str) -> str:
+    """The article's text with ``question`` appended to its front matter's ``questions``."""
+    lines = text.splitlines(keepends=True)
+    # The same split as parse_article: the first line is '---', the next '---' closes.
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == FRONT_MATTER_DELIMITER), None)
+    if not lines or lines[0].strip() != FRONT_MATTER_DELIMITER or end is None:
+        raise UneditableFileError(f"{path}: the front matter is not between two '---' lines")
+    front = "".join(lines[1:end])
+    yaml = round_trip_yaml(path, front)
+    data = yaml.load(front)
+    questions = data.get("questions") if isinstance(data, CommentedMap) else None
+    # Only a non-empty block list takes one added line; anything else is left to a person.
+    if not isinstance(questions, CommentedSeq) or not questions or questions.fa.flow_style():
+        raise UneditableFileError(f"{path}: 'questions' is not a list of phrasings written one per line")
+    questions.append(question)
+    return lines[0] + dump_yaml(yaml, data) + "".join(lines[end:])
+
+
+def add_article_question(kb_dir: Path, article_id: str, text: str) -> Path:
+    """Append ``text`` to the ``questions`` of article ``article_id``; returns the file written.
+
+    Refused (a TrainingDataEditError) when the text is empty or too long, when
+    any article already has it (`bot kb check` would flag it), or when the
+    article is unknown.
+    """
+    question = clean_example(text)
+    with locked(kb_dir):
+        articles = _load_articles(kb_dir)
+        target = next((a for a in articles if a.id == article_id), None)
+        if target is None:
+            raise unknown_target("article", article_id, [a.id for a in articles])
+        refuse_duplicate(question, ((q, f"article '{a.id}', {a.path}") for a in articles for q in a.questions))
+        old = read_text(target.path)
+        target = parse_article(target.path, old)  # the exact text about to be edited
+        new = _with_question(target.path, old, question)
+        edited = parse_article(target.path, new)
+        # Belt and braces: the file must read back as the old article plus the one phrasing.
+        if edited.questions != target.questions + (question,) or edited.body != target.body:
+            raise UneditableFileError(f"{target.path}: the edited article would not read back as intended")
+        replace_file(target.path, old, new)
+    return target.path
