@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+import shutil
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
 
@@ -11,9 +12,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.app import make_app
 from bot.reports import build_report
-from bot.settings import Settings
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store.inbox import decision_for
+from bot.store.messages import record_message
+from bot.store.retrain_jobs import start_job, update
 from bot.store.staff import add_staff
-from tests.test_reports import DAYS, NOW, Tally, generate
+from tests.test_reports import DAYS, NOW, Tally, deskmate, generate
 
 PASSWORD = "correct horse battery"
 LEAD = "lena@support.example"
@@ -35,7 +39,12 @@ def lead_settings(database_url: str, tmp_path: Path) -> Settings:
     """A gateway over a generated history, with a lead and an agent account, its clock at the history's NOW."""
     add_staff(database_url, LEAD, "Lena", "lead", PASSWORD, NOW)
     add_staff(database_url, AGENT, "Arno", "agent", PASSWORD, NOW)
-    return Settings(database_url=database_url, fixed_now=NOW.isoformat(), rasa_url="http://127.0.0.1:9")
+    shutil.copytree(PROJECT_ROOT / "kb", tmp_path / "kb")
+    shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
+    return Settings(
+        database_url=database_url, fixed_now=NOW.isoformat(), rasa_url="http://127.0.0.1:9",
+        kb_dir=tmp_path / "kb", nlu_dir=tmp_path / "nlu", project_root=tmp_path,
+    )
 
 
 @pytest.fixture
@@ -149,5 +158,126 @@ def test_an_empty_store_shows_an_empty_report(lead_settings: Settings) -> None:
         html = await page.text()
         assert 'data-testid="figure-conversations">0<' in html
         assert "No article answers in this period." in html
+
+    with_client(lead_settings, body)
+
+
+GIFT_CARDS = [
+    "can I buy a gift card for my brother",
+    "do you sell gift cards",
+    "where do I buy a gift card",
+    "is there a gift card I can give my mum for her birthday",
+]
+EMAIL = [
+    "I need to put my new work address on the account instead of the old one",
+    "the address I log in with is wrong, can I put a new address",
+    "my login address is old, I want a new address on my account",
+]
+
+
+def plant_misses(url: str) -> dict:
+    """Visitor messages the bot missed: gift cards (it asked to rephrase) and email changes (it only suggested)."""
+    ids = {}
+    at = datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc)
+    for number, text in enumerate(GIFT_CARDS + EMAIL):
+        at += timedelta(minutes=7)
+        conversation = f"web:miss-{number}"
+        message = record_message(url, conversation, "visitor", text, at, {"metadata": {}})
+        payload = (deskmate("rephrase", article_ids=[]) if text in GIFT_CARDS
+                   else deskmate("suggestions", article_ids=["change-email", "password-reset"]))
+        record_message(url, conversation, "bot", "Not sure what you mean.", at + timedelta(seconds=1), payload)
+        ids[text] = message.id
+    return ids
+
+
+def test_misses_are_grouped_by_topic_and_a_phrasing_lands_in_its_article(lead_settings: Settings) -> None:
+    ids = plant_misses(lead_settings.database_url)
+    article = lead_settings.kb_dir / "account" / "change-email.md"
+    before = article.read_text()
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        page = await (await client.get("/lead")).text()
+        csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        listing = await client.get(f"/lead/api/misses?since={SINCE}&until=2026-11-07")
+        assert listing.status == 200
+        data = await listing.json()
+        texts = [sorted(m["text"] for m in group["messages"]) for group in data["groups"]]
+        assert texts == [sorted(GIFT_CARDS), sorted(EMAIL)]  # one group per topic, biggest first
+        email_group = data["groups"][1]
+        assert email_group["messages"][0]["guesses"][0] == "change-email"
+        assert email_group["sources"] == {"low_confidence": 3}
+        assert "greet" in data["intents"] and any(a["id"] == "change-email" for a in data["articles"])
+
+        chosen = EMAIL[0]
+        decided = await client.post(
+            f"/lead/api/misses/{ids[chosen]}", json={"action": "article", "target": "change-email", "text": chosen},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert decided.status == 200, await decided.text()
+        assert "account/change-email.md" in (await decided.json())["summary"]
+        again = await client.post(
+            f"/lead/api/misses/{ids[chosen]}", json={"action": "dismiss", "text": chosen}, headers={"X-CSRF-Token": csrf},
+        )
+        assert again.status == 409
+        left = await (await client.get(f"/lead/api/misses?since={SINCE}&until=2026-11-07")).json()
+        assert sum(group["count"] for group in left["groups"]) == len(GIFT_CARDS + EMAIL) - 1
+
+        marked = await client.post(
+            f"/lead/api/misses/{ids[GIFT_CARDS[1]]}", json={"action": "new_article", "text": GIFT_CARDS[1]},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert [d["text"] for d in (await marked.json())["new_articles"]] == [GIFT_CARDS[1]]
+
+    with_client(lead_settings, body)
+    assert article.read_text().splitlines() == before.splitlines()[:before.splitlines().index("related:")] + [
+        f"  - {EMAIL[0]}"] + before.splitlines()[before.splitlines().index("related:"):]
+    assert decision_for(lead_settings.database_url, ids[EMAIL[0]]).decided_by == LEAD
+
+
+def test_a_refused_edit_changes_no_file_and_leaves_the_message_undecided(lead_settings: Settings) -> None:
+    ids = plant_misses(lead_settings.database_url)
+    files = {path: path.read_text() for path in [*lead_settings.kb_dir.rglob("*.md"), *lead_settings.nlu_dir.rglob("*.yml")]}
+    message = ids[GIFT_CARDS[0]]
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        page = await (await client.get("/lead")).text()
+        csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        attempts = [
+            ({"action": "article", "target": "no-such-article", "text": "gift cards"}, 400),
+            ({"action": "intent", "target": "greet", "text": "a [gift card](product) please"}, 400),
+            ({"action": "intent", "target": "greet", "text": "hello"}, 409),  # greet already has it
+            ({"action": "article", "text": "gift cards"}, 400),  # no article chosen
+            ({"action": "delete everything", "text": "x"}, 400),
+        ]
+        for body_, status in attempts:
+            response = await client.post(f"/lead/api/misses/{message}", json=body_, headers={"X-CSRF-Token": csrf})
+            assert response.status == status, (body_, await response.text())
+            assert "error" in await response.json()
+        missing = await client.post("/lead/api/misses/999999", json={"action": "dismiss", "text": "x"},
+                                    headers={"X-CSRF-Token": csrf})
+        assert missing.status == 404
+
+    with_client(lead_settings, body)
+    assert {path: path.read_text() for path in files} == files
+    assert decision_for(lead_settings.database_url, message) is None
+
+
+def test_retraining_progress_shows_and_a_second_start_is_refused(lead_settings: Settings) -> None:
+    job = start_job(lead_settings.database_url, LEAD, now=NOW)
+    update(lead_settings.database_url, job.id, stage="training", progress=42, detail={"message": "DIETClassifier epoch 40/100"})
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        page = await (await client.get("/lead")).text()
+        csrf = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        status = await (await client.get("/lead/api/retrain")).json()
+        assert status["job"]["status"] == "running"
+        assert (status["job"]["stage"], status["job"]["progress"]) == ("training", 42)
+        assert status["job"]["message"] == "DIETClassifier epoch 40/100"
+        busy = await client.post("/lead/api/retrain", headers={"X-CSRF-Token": csrf})
+        assert busy.status == 409
+        assert "already running" in (await busy.json())["error"]
 
     with_client(lead_settings, body)

@@ -134,16 +134,19 @@ class Answerer:
     def __post_init__(self) -> None:
         self.kb = KnowledgeBase(self.settings.kb_dir)
 
-    def search(self, query: str, limit: int, min_score: float = 0.0) -> List[SearchHit]:
-        """The ``limit`` closest articles to ``query`` scoring at least ``min_score``."""
+    def article_search(self) -> ArticleSearch:
+        """The search index of the knowledge base as it is now (rebuilt after kb/ changes)."""
         version = self.kb.version
         with self._lock:
             if self._search is None or self._search_version != version:
                 nlp = load_pipeline(self.settings.spacy_model_dir)
                 self._search = ArticleSearch(self.kb.all(), nlp)
                 self._search_version = version
-            index = self._search
-        return index.search(query, limit=limit, min_score=min_score)
+            return self._search
+
+    def search(self, query: str, limit: int, min_score: float = 0.0) -> List[SearchHit]:
+        """The ``limit`` closest articles to ``query`` scoring at least ``min_score``."""
+        return self.article_search().search(query, limit=limit, min_score=min_score)
 
     def warm_up(self) -> None:
         """Load the spaCy pipeline and build the index now, not on a visitor's first message."""

@@ -149,3 +149,10 @@ def conversation_messages(
     query = query.order_by(Message.id).limit(limit)
     with store_errors("read a conversation's messages"), session_factory(url)() as session:
         return [message_record(row) for row in session.scalars(query)]
+
+
+def get_message(url: str, message_id: int) -> Optional[MessageRecord]:
+    """Message ``message_id``, or None. Raises StoreUnavailableError when the database cannot be read."""
+    with store_errors("read a message"), session_factory(url)() as session:
+        row = session.get(Message, message_id)
+        return message_record(row) if row is not None else None

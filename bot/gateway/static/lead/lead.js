@@ -262,13 +262,15 @@
     var running = job.status === "running";
     var line = STATUS_TEXT[job.status] || job.status;
     if (running) line += " " + job.stage + " (" + job.progress + "%)";
-    if (job.detail && job.detail.reason) line += " " + job.detail.reason;
     text.textContent = line;
     text.className = job.status === "refused" || job.status === "failed" ? "dm-check-failed" : running ? "" : "dm-check-passed";
+    if (job.message) checks.appendChild(el("li", "dm-small", job.message));
     show(progress, running);
     progress.value = job.progress;
-    ((job.detail && job.detail.checks) || []).forEach(function (check) {
-      var row = el("li", check.passed ? "dm-check-passed" : "dm-check-failed", (check.passed ? "\u2713 " : "\u2717 ") + check.name + (check.summary ? ": " + check.summary : ""));
+    job.checks.forEach(function (check) {
+      var mark = { passed: "\u2713 ", failed: "\u2717 ", skipped: "\u2013 " }[check.status] || "";
+      var row = el("li", "dm-check-" + check.status, mark + check.title + (check.reason ? ": " + check.reason : check.status === "skipped" ? ": not run" : ""));
+      row.setAttribute("data-testid", "retrain-check");
       checks.appendChild(row);
     });
     var when = el("li", "dm-small dm-muted", "Started by " + job.requested_by + " at " + job.created_at.slice(0, 16).replace("T", " ") + " UTC");
