@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from datetime import timedelta
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, List
 
 import pytest
 
 from bot.launcher import BotProcesses, StartupError
 from bot.settings import PROJECT_ROOT
+from bot.store.messages import record_message
 from bot.store.staff import add_staff
 from tests.conftest import BOT_CLOCK, free_port, service_missing
 
@@ -25,7 +27,8 @@ from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
 from selenium.webdriver.remote.webdriver import WebDriver  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
-from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+from selenium.webdriver.remote.webelement import WebElement  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -224,3 +227,67 @@ def test_the_widget_works_from_the_keyboard_with_a_live_region(
     text_appears(driver, '[role="log"]', "Was this helpful?")
     driver.switch_to.active_element.send_keys(Keys.ESCAPE)  # Escape closes, focus back on the bubble
     wait(driver).until(lambda d: d.switch_to.active_element.get_attribute("data-testid") == "dm-bubble")
+
+
+@pytest.fixture(scope="module")
+def lead_email(bot_database_url: str) -> str:
+    email = f"lee-{uuid.uuid4().hex[:6]}@support.example"
+    add_staff(bot_database_url, email, "Lee", "lead", AGENT_PASSWORD, BOT_CLOCK)
+    return email
+
+
+def plant_misses(url: str, texts: List[str], kind: str, guesses: List[str]) -> None:
+    """Visitor messages the bot could not answer (it asked to rephrase, or only suggested ``guesses``)."""
+    at = BOT_CLOCK - timedelta(days=1)
+    for text in texts:
+        at += timedelta(minutes=5)
+        conversation = f"web:lead-test-{uuid.uuid4().hex[:8]}"
+        record_message(url, conversation, "visitor", text, at, {"metadata": {}})
+        payload = {"metadata": {"deskmate": {"type": kind, "article_ids": guesses}}}
+        record_message(url, conversation, "bot", "I'm not sure what you mean.", at + timedelta(seconds=1), payload)
+
+
+def miss_row(driver: WebDriver, text: str) -> WebElement:
+    rows = [row for row in driver.find_elements(By.CSS_SELECTOR, '[data-testid="miss"]') if text in row.text]
+    assert rows, f"no message {text!r} in the inbox"
+    return rows[0]
+
+
+def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
+    browser: Callable[..., WebDriver], gateway_url: str, lead_email: str, bot_database_url: str, bot_kb_dir: Path
+) -> None:
+    gift = ["do you sell t-shirts with your logo", "is there a merch shop for your shows",
+            "where can I buy a hoodie from the merch shop", "merch shop t-shirts for my son's birthday"]
+    email = ["I need my new work address on the account instead of the old one",
+             "my login address is old, I want a new address on my account"]
+    plant_misses(bot_database_url, gift, "rephrase", [])
+    plant_misses(bot_database_url, email, "suggestions", ["change-email", "password-reset"])
+
+    lead = browser(1280, 2200)
+    lead.get(f"{gateway_url}/agent/login")
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(lead_email)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(lead).until(EC.url_contains("/lead"))
+    assert lead.find_element(By.CSS_SELECTOR, '[data-testid="figure-conversations"]').text.isdigit()
+    for chart in ("volume", "rates", "tickets", "csat"):  # drawn by the gateway and loaded as images
+        image = lead.find_element(By.CSS_SELECTOR, f'[data-testid="chart-{chart}"]')
+        wait(lead).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
+    text_appears(lead, '[data-testid="miss-group"]', gift[0])
+    gift_group = next(g for g in lead.find_elements(By.CSS_SELECTOR, '[data-testid="miss-group"]') if gift[0] in g.text)
+    assert all(text in gift_group.text for text in gift) and email[0] not in gift_group.text
+    text_appears(lead, '[data-testid="retrain-state"]', "")
+    lead.save_screenshot(str(DOCS / "lead.png"))
+
+    # The email phrasing goes into the article the bot suggested (pre-selected), as one more question.
+    row = miss_row(lead, email[0])
+    assert Select(row.find_elements(By.CSS_SELECTOR, "select")[1]).first_selected_option.get_attribute("value") == "change-email"
+    row.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    text_appears(lead, '[data-testid="miss"]', "Retrain to use it")
+    assert f"  - {email[0]}\n" in (bot_kb_dir / "account" / "change-email.md").read_text()
+
+    # Merchandise is a topic the knowledge base lacks.
+    row = miss_row(lead, gift[1])
+    Select(row.find_elements(By.CSS_SELECTOR, "select")[0]).select_by_value("new_article")
+    row.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
+    text_appears(lead, '[data-testid="new-article-list"]', gift[1])

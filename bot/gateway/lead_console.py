@@ -173,9 +173,14 @@ def decision_view(decision: DecisionRecord) -> Dict[str, Any]:
     }
 
 
-def group_view(group: MissGroup, misses: Dict[int, Miss], titles: Dict[str, str]) -> Dict[str, Any]:
-    """A group of similar misses, with every message for the lead to decide."""
-    guesses = [{"article_id": g.article_id, "title": g.title, "score": g.score} for g in group.search_guesses]
+def group_view(group: MissGroup, misses: Dict[int, Miss], titles: Dict[str, str], min_score: float) -> Dict[str, Any]:
+    """A group of similar misses, with every message for the lead to decide.
+
+    Search guesses below ``min_score`` (what the bot itself would not suggest)
+    are left out: a topic with no close article is shown as one.
+    """
+    guesses = [{"article_id": g.article_id, "title": g.title, "score": g.score}
+               for g in group.search_guesses if g.score >= min_score]
     seen = {g["article_id"] for g in guesses}
     for article_id, _count in group.recorded_guesses:  # what the bot itself offered, when search missed it
         if article_id not in seen and article_id in titles:
@@ -206,7 +211,7 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
     return {
         "since": since.isoformat(), "until": until.isoformat(),
         "messages": len(misses), "capped": len(misses) >= MISS_LIMIT,
-        "groups": [group_view(g, by_id, titles) for g in groups],
+        "groups": [group_view(g, by_id, titles, settings.suggest_min_score) for g in groups],
         "articles": [{"id": article_id, "title": title} for article_id, title in articles],
         "intents": intent_choices(settings.nlu_dir),
         "new_articles": [decision_view(d) for d in new_article_requests(url)],

@@ -22,31 +22,34 @@ from matplotlib.figure import Figure  # noqa: E402
 INK = "#1f2933"
 MUTED = "#7b8794"
 COLOURS = ("#2f6fde", "#e0863a", "#3f9c6d", "#c2417a", "#7d5bd6", "#8a8f98")
-MAX_DAY_TICKS = 12
+MAX_DAY_TICKS = 8
+MIN_DAY_SLOTS = 7  # a period of one or two days does not get bars as wide as the chart
 
 
 class UnknownChartError(KeyError):
     """No chart has that name."""
 
 
-def _figure(height: float = 3.0) -> Figure:
+def _figure(height: float = 3.2) -> Figure:
     # Fixed margins instead of tight_layout(), which draws every chart twice.
-    figure = Figure(figsize=(8.0, height), dpi=100)
-    figure.subplots_adjust(left=0.07, right=0.98, top=0.88, bottom=0.12, wspace=0.45)
+    # Drawn about the size it is shown (two charts side by side), so the text stays legible.
+    figure = Figure(figsize=(6.0, height), dpi=100)
+    figure.subplots_adjust(left=0.08, right=0.98, top=0.88, bottom=0.12, wspace=0.45)
     figure.patch.set_alpha(0.0)
     return figure
 
 
 def _style(axes: Any, title: str) -> None:
-    axes.set_title(title, loc="left", fontsize=11, color=INK)
+    axes.set_title(title, loc="left", fontsize=12, color=INK)
     for side in ("top", "right"):
         axes.spines[side].set_visible(False)
-    axes.tick_params(colors=MUTED, labelsize=8)
+    axes.tick_params(colors=MUTED, labelsize=9)
     axes.grid(axis="y", color="#e4e7eb", linewidth=0.8)
     axes.set_axisbelow(True)
 
 
 def _day_ticks(axes: Any, days: List[str]) -> None:
+    axes.set_xlim(-0.6, max(len(days), MIN_DAY_SLOTS) - 0.4)
     step = max(1, -(-len(days) // MAX_DAY_TICKS))
     positions = list(range(0, len(days), step))
     axes.set_xticks(positions)
@@ -79,7 +82,7 @@ def volume_chart(report: Dict[str, Any]) -> bytes:
              label="conversations", color=COLOURS[0])
     axes.bar([i + 0.2 for i in x], [d["tickets"] for d in report["days"]], 0.4, label="tickets", color=COLOURS[1])
     _day_ticks(axes, days)
-    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    axes.legend(frameon=False, fontsize=9, loc="upper left")
     return _svg(figure)
 
 
@@ -109,14 +112,14 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
         axes.plot(x, _percent_series(report, pick), marker="o", markersize=3, linewidth=1.6, label=label, color=colour)
     axes.set_ylim(0, 105)
     _day_ticks(axes, days)
-    axes.legend(frameon=False, fontsize=8, loc="lower left", ncol=len(series))
+    axes.legend(frameon=False, fontsize=9, loc="lower left", ncol=2)
     return _svg(figure)
 
 
 def tickets_chart(report: Dict[str, Any]) -> bytes:
     """Tickets in the period by reason and by plan (horizontal bars)."""
-    figure = _figure(height=3.2)
-    figure.subplots_adjust(left=0.16, wspace=0.6)  # room for the names beside the bars
+    figure = _figure()
+    figure.subplots_adjust(left=0.2, wspace=0.9)  # room for the names beside the bars
     total = report["total"]
     for index, (key, title) in enumerate((("tickets_by_reason", "Tickets by reason"), ("tickets_by_plan", "Tickets by plan"))):
         axes = figure.add_subplot(1, 2, index + 1)
@@ -147,7 +150,7 @@ def csat_chart(report: Dict[str, Any]) -> bytes:
         axes.bar([int(s) + offset for s in stars], [group["distribution"][s] for s in stars], 0.4,
                  label=label, color=colour)
     axes.set_xticks([1, 2, 3, 4, 5])
-    axes.legend(frameon=False, fontsize=8, loc="upper left")
+    axes.legend(frameon=False, fontsize=9, loc="upper left")
     return _svg(figure)
 
 

@@ -107,10 +107,13 @@
     text.setAttribute("aria-label", "Phrasing to add (edit out personal details)");
     var action = el("select");
     action.setAttribute("aria-label", "What to do with this message");
+    // No close article: most likely a topic the knowledge base lacks.
+    var initial = message.guesses.length ? "article" : "new_article";
     ACTIONS.forEach(function (a) {
-      action.appendChild(option(a.value, a.label, false));
+      action.appendChild(option(a.value, a.label, a.value === initial));
     });
     var target = targetSelect("article", message.guesses);
+    show(target, initial === "article");
     var apply = el("button", "dm-button", "Apply");
     apply.type = "submit";
     var status = el("span", "dm-small dm-muted");
@@ -172,7 +175,9 @@
     head.appendChild(el("span", "dm-small dm-muted", sourceText(group.sources)));
     item.appendChild(head);
 
-    if (group.guesses.length) {
+    if (!group.guesses.length) {
+      item.appendChild(el("p", "dm-small dm-muted", "No article comes close: probably a topic the knowledge base lacks."));
+    } else {
       var guesses = el("div", "dm-group-guesses");
       guesses.appendChild(el("span", "dm-small dm-muted", "Bot's best guesses:"));
       group.guesses.forEach(function (guess) {
