@@ -265,3 +265,71 @@ def test_cli_prints_json(tmp_path) -> None:
     bad = subprocess.run([sys.executable, "-m", "bot", "report", "--since", "yesterday"],
                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "cannot make the report" in bad.stderr
+
+
+def test_a_date_range_counts_conversations_on_their_first_day_only(database_url: str) -> None:
+    """The range reads only messages from --since on (issue 5): conversations that began earlier and went on
+    inside the range stay out; one that began on --until and went on past midnight counts whole."""
+    d0, d1, d2, d3 = (datetime(2026, 11, day, tzinfo=timezone.utc) for day in (2, 3, 4, 5))
+    article = deskmate("article", article_id="billing-refund", title="Refunds")
+
+    def turn(cid: str, at: datetime, kind: str = "article") -> None:
+        record_message(database_url, cid, "visitor", "question", at, {"metadata": {}})
+        record_message(database_url, cid, "bot", "answer", at, article if kind == "article" else deskmate(kind))
+
+    # Began the evening before the range, went on inside it (and got a ticket inside it).
+    turn("before", d0 + timedelta(hours=23, minutes=50))
+    turn("before", d1 + timedelta(minutes=5), "rephrase")
+    turn("before", d1 + timedelta(hours=3), "suggestions")
+    open_ticket(database_url, TicketRequest("before", "free", "normal", "requested", d2), d1 + timedelta(hours=3))
+    # Only the greeting before the range, the visitor wrote inside it: its first message is before the range.
+    record_message(database_url, "greeted", "bot", "Hi! How can I help?", d0 + timedelta(hours=23), deskmate("notice"))
+    turn("greeted", d1 + timedelta(hours=1))
+    # Inside the range.
+    turn("inside", d1 + timedelta(hours=10))
+    turn("inside", d1 + timedelta(hours=10, minutes=1), "suggestions")
+    # Began on the last day of the range, went on past midnight: every reply counts, on its first day.
+    turn("late", d2 + timedelta(hours=23, minutes=58))
+    turn("late", d3 + timedelta(minutes=2), "rephrase")
+    turn("late", d3 + timedelta(hours=2))
+    # After the range.
+    turn("after", d3 + timedelta(hours=5))
+
+    everything = build_report(database_url, now=NOW)
+    by_day = {d["date"]: d for d in everything["days"]}
+    assert {k: by_day[k]["conversations"] for k in by_day} == {"2026-11-02": 2, "2026-11-03": 1,
+                                                               "2026-11-04": 1, "2026-11-05": 1}
+    ranged = build_report(database_url, since=d1.date(), until=d2.date(), now=NOW)
+    assert [d["date"] for d in ranged["days"]] == ["2026-11-03", "2026-11-04"]
+    for day in ranged["days"]:
+        assert day == by_day[day["date"]]
+    total = ranged["total"]
+    assert (total["conversations"], total["bot_answers"], total["fallbacks"]) == (2, 5, 2)
+    assert total["contained"] == 2 and total["tickets"] == 1  # the ticket opened inside the range, its conversation not
+    assert [(a["article_id"], a["answers"]) for a in total["articles"]] == [("billing-refund", 3)]
+    assert build_report(database_url, since=d1.date(), now=NOW)["total"]["conversations"] == 3
+
+
+def test_every_date_range_agrees_with_the_whole_report(database_url: str) -> None:
+    """A ranged report's days equal the same days of the whole report, whatever the range."""
+    generate(database_url, seed=7, conversations=40)
+    # Conversations going on past midnight into the next day.
+    for number, day in enumerate(DAYS):
+        cid = f"midnight:{number}"
+        at = datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc)
+        record_message(database_url, cid, "visitor", "question", at, {"metadata": {}})
+        record_message(database_url, cid, "bot", "answer", at + timedelta(minutes=2),
+                       deskmate("article", article_id="app-crash", title="Crash"))
+        record_message(database_url, cid, "visitor", "and another", at + timedelta(minutes=3), {"metadata": {}})
+        record_message(database_url, cid, "bot", "did you mean", at + timedelta(minutes=3), deskmate("suggestions"))
+    whole = {d["date"]: d for d in build_report(database_url, now=NOW)["days"]}
+    for since in [None] + DAYS + [DAYS[-1] + timedelta(days=1)]:
+        for until in [None] + DAYS:
+            if since and until and since > until:
+                continue
+            ranged = build_report(database_url, since=since, until=until, now=NOW)
+            expected = [k for k in sorted(whole) if (not since or k >= since.isoformat())
+                        and (not until or k <= until.isoformat())]
+            assert [d["date"] for d in ranged["days"]] == expected, (since, until)
+            for day in ranged["days"]:
+                assert day == whole[day["date"]], (since, until, day["date"])

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Dict, Iterable, List, Optional
 
 from sqlalchemy import Date, and_, case, cast, exists, func, literal_column, select
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.database import session_factory, store_errors
@@ -43,13 +44,17 @@ CSAT_GROUPS = ("bot_only", "agent")
 
 
 def payload_type() -> ColumnElement:
-    """The message's deskmate type (payload.metadata.deskmate.type), portable across SQLite and PostgreSQL."""
-    return Message.payload["metadata"]["deskmate"]["type"].as_string()
+    """The message's deskmate type (payload.metadata.deskmate.type), portable across SQLite and PostgreSQL.
+
+    One path lookup (SQLite: a single json_extract; PostgreSQL: #>>), not one per key: chained
+    ``["metadata"]["deskmate"]`` renders as nested extract/quote calls, five JSON parses a row.
+    """
+    return Message.payload[("metadata", "deskmate", "type")].as_string()
 
 
 def payload_article_id() -> ColumnElement:
     """The message's article id (payload.metadata.deskmate.article_id)."""
-    return Message.payload["metadata"]["deskmate"]["article_id"].as_string()
+    return Message.payload[("metadata", "deskmate", "article_id")].as_string()
 
 
 def _day(column: Any, dialect: str) -> ColumnElement:
@@ -145,39 +150,55 @@ def _finish(period: Dict[str, Any]) -> Dict[str, Any]:
     return period
 
 
-def _conversation_query(dialect: str, start: Optional[datetime], end: Optional[datetime]):
-    """Per conversation (one pass over messages): first message time and its counted bot replies."""
-    kind = payload_type()
-    is_bot = Message.sender == "bot"
+def _conversations(start: Optional[datetime], end: Optional[datetime]):
+    """Per conversation with a visitor message whose first message is in [start, end): its id and first_at.
 
-    def bot_of(*types: str) -> ColumnElement:
-        return func.sum(case((and_(is_bot, kind.in_(types)), 1), else_=0))
-
+    Messages before ``start`` cannot belong to such a conversation (its first message is not earlier),
+    so only messages from ``start`` on are read (an index range on created_at); a conversation that
+    began before ``start`` and went on inside it is recognised by a message before ``start`` (an
+    index seek per conversation) and left out, as it would be by the minimum over all its messages.
+    No upper bound on the messages read: a conversation that began before ``end`` counts whole.
+    """
     first_at = func.min(Message.created_at)
-    conversation = (
-        select(
-            Message.conversation_id.label("conversation_id"),
-            first_at.label("first_at"),
-            bot_of(*ANSWER_TYPES).label("answers"),
-            bot_of(*FALLBACK_TYPES).label("fallbacks"),
-        )
-        .group_by(Message.conversation_id)
-        .having(and_(func.sum(case((Message.sender == "visitor", 1), else_=0)) > 0, *_in_range(first_at, start, end)))
-        .subquery("conversation")
+    conditions = [func.sum(case((Message.sender == "visitor", 1), else_=0)) > 0]
+    query = select(Message.conversation_id.label("conversation_id"), first_at.label("first_at"))
+    if start is not None:
+        earlier = aliased(Message, name="earlier")
+        query = query.where(Message.created_at >= start)
+        conditions.append(~exists().where(earlier.conversation_id == Message.conversation_id,
+                                          earlier.created_at < start))
+    if end is not None:
+        conditions.append(first_at < end)
+    return query.group_by(Message.conversation_id).having(and_(*conditions)).subquery("conversation")
+
+
+def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]):
+    """Bot replies to a visitor question (article, suggestions, rephrase) per day of their conversation,
+    kind and (for articles) article id: one pass over the messages for answers, fallbacks and articles.
+
+    The replies are counted per conversation first, so that the join with the conversations and the
+    sort by day carry a few short rows per conversation, not every message with its payload.
+    """
+    kind = payload_type()
+    article_id = case((kind == "article", payload_article_id()))
+    replies = (
+        select(Message.conversation_id.label("conversation_id"), kind.label("kind"),
+               article_id.label("article_id"), func.count().label("n"))
+        .where(Message.sender == "bot", kind.in_(ANSWER_TYPES))
     )
-    has_ticket = exists().where(Ticket.conversation_id == conversation.c.conversation_id)
+    if start is not None:
+        # Every message of a conversation that began at or after start is at or after start too.
+        replies = replies.where(Message.created_at >= start)
+    # Grouped by kind first: no index gives that order, so SQLite reads the table in storage order
+    # and sorts the few bot replies, instead of walking an index and fetching rows at random.
+    replies = replies.group_by(kind, article_id, Message.conversation_id).subquery("replies")
     day = _day(conversation.c.first_at, dialect)
-    per_day = (
-        select(
-            day.label("day"),
-            func.count().label("conversations"),
-            func.sum(case((~has_ticket, 1), else_=0)).label("contained"),
-            func.sum(conversation.c.answers).label("answers"),
-            func.sum(conversation.c.fallbacks).label("fallbacks"),
-        )
-        .group_by(day)
+    return (
+        select(day.label("day"), replies.c.kind, replies.c.article_id, func.sum(replies.c.n).label("n"))
+        .select_from(replies)
+        .join(conversation, conversation.c.conversation_id == replies.c.conversation_id)
+        .group_by(day, replies.c.kind, replies.c.article_id)
     )
-    return conversation, per_day
 
 
 def build_report(url: str, since: Optional[date] = None, until: Optional[date] = None,
@@ -200,26 +221,27 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
 
     with store_errors("compute the report"), session_factory(url)() as session:
         dialect = session.get_bind().dialect.name
-        conversation, per_day = _conversation_query(dialect, start, end)
+        conversation = _conversations(start, end)
+        has_ticket = exists().where(Ticket.conversation_id == conversation.c.conversation_id)
+        day = _day(conversation.c.first_at, dialect)
+        per_day = select(
+            day.label("day"), func.count().label("conversations"),
+            func.sum(case((~has_ticket, 1), else_=0)).label("contained"),
+        ).group_by(day)
         for row in session.execute(per_day):
             p = period(row.day)
             p["conversations"] = int(row.conversations)
             p["contained"] = int(row.contained or 0)
-            p["bot_answers"] = int(row.answers or 0)
-            p["fallbacks"] = int(row.fallbacks or 0)
 
-        # Article answers, on the day of their conversation's first message.
-        article_id = payload_article_id()
-        day = _day(conversation.c.first_at, dialect)
-        answers = (
-            select(day.label("day"), article_id.label("article_id"), func.count().label("n"))
-            .select_from(Message)
-            .join(conversation, conversation.c.conversation_id == Message.conversation_id)
-            .where(Message.sender == "bot", payload_type() == "article")
-            .group_by(day, article_id)
-        )
-        for row in session.execute(answers):
-            _article(period(row.day), row.article_id or "(none)")["answers"] += int(row.n)
+        # Bot replies (answers, fallbacks, articles), on the day of their conversation's first message.
+        for row in session.execute(_replies_query(conversation, dialect, start)):
+            p = period(row.day)
+            n = int(row.n)
+            p["bot_answers"] += n
+            if row.kind in FALLBACK_TYPES:
+                p["fallbacks"] += n
+            if row.kind == "article":
+                _article(p, row.article_id or "(none)")["answers"] += n
 
         # Helpful / not helpful, on the day the verdict was given.
         day = _day(Feedback.created_at, dialect)

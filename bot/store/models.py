@@ -237,6 +237,10 @@ class Message(Base):
         CheckConstraint(_in("sender", MESSAGE_SENDERS), name="sender_known"),
         # Serves both "this conversation" and "this conversation, in order, after id N".
         Index("ix_messages_conversation_id_id", "conversation_id", "id"),
+        # The report (migration 0004): messages from a date on, and each conversation's first
+        # message and visitor presence read from the index alone.
+        Index("ix_messages_created_at", "created_at"),
+        Index("ix_messages_conversation_id_created_at_sender", "conversation_id", "created_at", "sender"),
         {"sqlite_autoincrement": True},
     )
 
