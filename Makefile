@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 SPACY   := var/spacy/deskmate_en/meta.json
 WEBCHAT := var/webchat/package/lib/index.js
 
-.PHONY: setup browser run test train check-kb clean
+.PHONY: setup browser run test train check check-kb clean
 
 setup: $(STAMP) $(SPACY)
 
@@ -41,10 +41,24 @@ train: setup
 check-kb: setup
 	$(PYTHON) -m bot kb check
 
+# Guard rails: rasa data validate, the kb check, the test stories and the dev
+# eval (on a private bot) against the floors in tests/eval/floors.yml; exit 1
+# on any failure. Trains first if the model is stale. Retraining runs the same checks.
+check: setup
+	$(PYTHON) -m bot check
+
+# `make test` ends with the checks of `make check`, so pytest leaves out its
+# own copies of them (rasa data validate, the test stories, the dev eval).
+CHECKED_BY_MAKE_CHECK := \
+	--deselect tests/test_rasa_project.py::test_rasa_data_validate_passes \
+	--deselect tests/test_rasa_project.py::test_test_stories_pass_with_the_trained_model \
+	--deselect tests/test_dev_eval.py::test_dev_set_stays_above_the_accuracy_floors
+
 test: setup browser
 	$(PYTHON) -m bot kb check
 	$(PYTHON) -m bot train
-	$(PYTHON) -m pytest
+	$(PYTHON) -m pytest $(CHECKED_BY_MAKE_CHECK)
+	$(PYTHON) -m bot check --no-train
 
 clean:
 	rm -rf models var .pytest_cache

@@ -97,6 +97,82 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    """Run every check on a model (validate, kb check, test stories, dev eval against the floors)."""
+    from bot.launcher import StartupError, latest_model, run_train
+    from bot.training.checks import CHECK_TITLES, FloorsFileError, load_floors, run_checks
+
+    settings = get_settings()
+    updates = {}
+    if args.floors:
+        updates["eval_floors_file"] = Path(args.floors).resolve()
+    if args.eval_file:
+        updates["eval_file"] = Path(args.eval_file).resolve()
+    settings = settings.copy(update=updates)
+    try:
+        load_floors(settings.resolved_eval_floors_file())
+    except FloorsFileError as error:
+        print(f"cannot read the floors: {error}", file=sys.stderr)
+        return 2
+    try:
+        if args.model:
+            model = Path(args.model).resolve()
+            if not model.is_file():
+                print(f"no model file {model}", file=sys.stderr)
+                return 2
+        else:
+            if not args.no_train:
+                print("Checking the model (Rasa retrains only when data or config changed) ...", flush=True)
+                run_train(settings)
+            model = latest_model(settings)
+    except StartupError as error:
+        print(error, file=sys.stderr)
+        return 1
+    print(f"Checking {model.name} (floors: {settings.resolved_eval_floors_file()}) ...", flush=True)
+
+    def progress(name: str, percent: int, message: str) -> None:
+        print(f"  [{percent:3d}%] {CHECK_TITLES[name]}: {message}", flush=True)
+
+    report = run_checks(settings, model, progress=progress)
+    print(report.format(), flush=True)
+    if not report.passed:
+        print(f"make check failed: {report.reason}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_retrain(args: argparse.Namespace) -> int:
+    """Train a candidate model, check it, and load it into the running bot only if every check passes."""
+    import getpass
+
+    from bot.store.database import StoreError
+    from bot.store.retrain_jobs import RetrainBusyError, get_job, start_job
+    from bot.training.retrain import run_job, stop_on_sigterm
+
+    settings = get_settings()
+    url = settings.resolved_database_url()
+    stop_on_sigterm()
+    try:
+        if args.job is None:
+            job = start_job(url, args.requested_by or f"cli:{getpass.getuser()}")
+            print(f"Retraining job {job.id}: train, check, then load into the bot at {settings.rasa_url} "
+                  "only if every check passes ...", flush=True)
+        else:
+            job = get_job(url, args.job)
+            if job is None or not job.is_running:
+                print(f"retraining job {args.job} is {'unknown' if job is None else job.status}: nothing to run",
+                      file=sys.stderr)
+                return 2
+        final = run_job(settings, job.id, echo=lambda line: print(line, flush=True))
+    except RetrainBusyError as error:
+        print(f"cannot retrain now: {error}", file=sys.stderr)
+        return 2
+    except StoreError as error:
+        print(f"could not record the retraining job: {error}", file=sys.stderr)
+        return 1
+    return 0 if final.status == "loaded" else 1
+
+
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     """Migrate Deskmate's store to the newest schema."""
     from bot.store.database import StoreError, current_revision, migrate
@@ -357,6 +433,22 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--json", help="write every case's result to this file")
     evaluate.add_argument("--url", help="Rasa server URL (default: DESKMATE_RASA_URL)")
     evaluate.set_defaults(handler=cmd_eval)
+
+    check = commands.add_parser(
+        "check", help="validate, kb check, test stories and the dev eval against the floors (exit 1 on a failure)"
+    )
+    check.add_argument("--model", help="the model to check (default: the newest in models/, trained first if stale)")
+    check.add_argument("--no-train", action="store_true", help="check the newest model without training first")
+    check.add_argument("--floors", help="the floors file (default: tests/eval/floors.yml)")
+    check.add_argument("--eval-file", help="the eval cases (default: tests/eval/dev.yml)")
+    check.set_defaults(handler=cmd_check)
+
+    retrain = commands.add_parser(
+        "retrain", help="train, check, and load the new model into the running bot only if every check passes"
+    )
+    retrain.add_argument("--job", type=int, help=argparse.SUPPRESS)  # a job started by the gateway
+    retrain.add_argument("--requested-by", help="who asked (default: cli:<your user name>)")
+    retrain.set_defaults(handler=cmd_retrain)
 
     report = commands.add_parser("report", help="figures for the support leads, per UTC day and in total")
     report.add_argument("--since", help="first day, YYYY-MM-DD (default: everything)")

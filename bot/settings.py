@@ -9,7 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 from pydantic import BaseSettings, Field
 
@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # out-of-hours behaviour; empty means the real clock.
     fixed_now: str = ""
 
+    # `python -m bot check` and retraining: the dev eval set and the floors its
+    # figures must reach (default: tests/eval/dev.yml and floors.yml under project_root).
+    eval_file: Optional[Path] = None
+    eval_floors_file: Optional[Path] = None
+
     class Config:
         env_prefix = "DESKMATE_"
 
@@ -84,6 +89,14 @@ class Settings(BaseSettings):
     def resolved_tracker_database_url(self) -> str:
         """Rasa's tracker store URL, defaulting to a SQLite file under var/."""
         return self.tracker_database_url or f"sqlite:///{self.var_dir / 'tracker.db'}"
+
+    def resolved_eval_file(self) -> Path:
+        """The dev eval set `python -m bot check` runs."""
+        return self.eval_file or self.project_root / "tests" / "eval" / "dev.yml"
+
+    def resolved_eval_floors_file(self) -> Path:
+        """The floors (thresholds) the dev eval's figures must reach."""
+        return self.eval_floors_file or self.project_root / "tests" / "eval" / "floors.yml"
 
     def resolved_rasa_token(self) -> str:
         """The Rasa HTTP API token: the setting, or one generated once into var/."""

@@ -139,3 +139,45 @@ def running_bot(
 def bot_settings(running_bot: BotProcesses, bot_kb_dir: Path, bot_database_url: str) -> Settings:
     """Settings matching the running bot (its URL, kb copy and store)."""
     return Settings(rasa_url=running_bot.rasa_url, kb_dir=bot_kb_dir, database_url=bot_database_url)
+
+
+# What a copy of the project needs to train, check and serve a model (the code stays where it is).
+PROJECT_COPY_ITEMS = (
+    "config.yml", "domain.yml", "credentials.yml", "endpoints.yml",
+    "data", "kb", "actions", "tests/stories", "tests/eval",
+)
+
+
+@pytest.fixture
+def project_copy(tmp_path: Path) -> Path:
+    """A copy of the Rasa project (data, kb, config, test stories, eval set, actions) to change freely.
+
+    Its var/spacy is a link to the project's built spaCy pipeline (config.yml names it relatively).
+    """
+    root = tmp_path / "project"
+    for item in PROJECT_COPY_ITEMS:
+        source, target = PROJECT_ROOT / item, root / item
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy2(source, target)
+    (root / "var").mkdir()
+    (root / "var" / "spacy").symlink_to(PROJECT_ROOT / "var" / "spacy", target_is_directory=True)
+    return root
+
+
+def project_copy_settings(root: Path, project_settings: Settings, **overrides: object) -> Settings:
+    """Settings for a project copy: its kb/, var/ and files; the project's Rasa token (to reach the test bot)."""
+    values: dict = dict(
+        project_root=root,
+        kb_dir=root / "kb",
+        var_dir=root / "var",
+        entity_patterns_file=root / "kb" / "entity_patterns.yml",
+        support_policy_file=root / "kb" / "support_policy.yml",
+        demo_customers_file=root / "kb" / "demo_customers.yml",
+        rasa_token=project_settings.resolved_rasa_token(),
+        database_url=f"sqlite:///{root / 'var' / 'deskmate.db'}",
+    )
+    values.update(overrides)
+    return Settings(**values)

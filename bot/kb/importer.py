@@ -11,6 +11,7 @@ training data and needs no retraining.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Text, Union
 
@@ -65,8 +66,11 @@ class KnowledgeBaseImporter(TrainingDataImporter):
         kb_dir: Text = "kb",
         **kwargs: Any,
     ) -> None:
+        # DESKMATE_KB_DIR (the settings' kb_dir) wins, so that training reads the
+        # articles the action server answers from; else kb_dir from config.yml,
+        # relative to the config file (a copy of the project reads its own kb/).
         base = Path(config_file).resolve().parent if config_file else Path.cwd()
-        path = Path(kb_dir)
+        path = Path(os.environ.get("DESKMATE_KB_DIR") or kb_dir)
         self._kb_dir = path if path.is_absolute() else base / path
 
     def get_domain(self) -> Domain:
