@@ -1,0 +1,198 @@
+"""The visitor messages the bot missed, found by the database: the leads' "what the knowledge base lacks".
+
+Three sources, each one SQL query over the store, joined into one statement:
+
+- ``low_confidence``: the bot's reply (the next message in the conversation)
+  offered suggestions or asked to rephrase (guesses: the articles it suggested);
+- ``not_helpful``: the visitor said an article did not help; the miss is the
+  visitor's last typed message before that article's (latest) answer in the
+  conversation (guess: the article);
+- ``handoff``: the first typed message of a conversation that then got a ticket
+  (not when the ticket only opened because the bot was down: it never saw the message).
+
+Button presses are stored as the button's payload ("/faq{...}", "/request_human")
+and are not the visitor's words: they never count. Nor do messages a lead already
+decided (bot/store/inbox.py). Only the newest ``limit`` messages reach Python.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Dict, List, Optional, Tuple
+
+from sqlalchemy import Integer, String, cast, exists, false, func, literal, null, select, union_all
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
+
+from bot.store.database import session_factory, store_errors
+from bot.store.inbox import Moment, period_bounds
+from bot.store.models import Feedback, InboxDecision, Message, Ticket
+
+MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
+FALLBACK_TYPES = ("suggestions", "rephrase")
+# Tickets that say nothing of the knowledge base: the bot never saw the message.
+IGNORED_TICKET_REASONS = ("bot_unavailable",)
+# The gateway stores a pressed button as its payload, which always starts with "/".
+BUTTON_PREFIX = "/"
+
+
+@dataclass(frozen=True)
+class Miss:
+    """A visitor message the bot missed; ``guesses`` are the article ids the bot offered or answered."""
+
+    message_id: int
+    conversation_id: str
+    text: str
+    created_at: datetime
+    sources: Tuple[str, ...]
+    guesses: Tuple[str, ...]
+
+
+def _deskmate(message: Any, key: str) -> ColumnElement:
+    """``payload.metadata.deskmate.<key>`` of a message, as JSON (portable: SQLite and PostgreSQL)."""
+    return message.payload[("metadata", "deskmate", key)]
+
+
+def _typed(message: Any) -> List[ColumnElement]:
+    """A visitor's own words: not a button press, not blank."""
+    return [
+        message.sender == "visitor",
+        ~message.text.startswith(BUTTON_PREFIX),
+        func.length(func.trim(message.text)) > 0,
+    ]
+
+
+def _low_confidence(start: Optional[datetime], end: Optional[datetime]):
+    visitor, bot, earlier = aliased(Message), aliased(Message), aliased(Message)
+    # From each fallback reply to the message just before it: the visitor's
+    # message it answered (the gateway stores a turn's replies right after it).
+    # Driven by the replies, by the (conversation_id, id) index: a join ON a
+    # correlated subquery had both planners compare every pair of messages.
+    previous_id = (
+        select(func.max(earlier.id))
+        .where(earlier.conversation_id == bot.conversation_id, earlier.id < bot.id)
+        .correlate(bot)
+        .scalar_subquery()
+    )
+    replies = (
+        select(previous_id.label("message_id"), bot.id.label("bot_message_id"))
+        # A reply comes after its message: older replies need no JSON parsing.
+        .where(bot.sender == "bot", *_period(bot, start, None), _deskmate(bot, "type").as_string().in_(FALLBACK_TYPES))
+        .subquery("fallbacks")
+    )
+    return (
+        select(
+            visitor.id.label("message_id"), literal("low_confidence", String).label("source"),
+            replies.c.bot_message_id, cast(null(), String).label("article_id"),
+        )
+        .join(replies, replies.c.message_id == visitor.id)
+        .where(*_typed(visitor), *_period(visitor, start, end))
+    )
+
+
+def _not_helpful(start: Optional[datetime], end: Optional[datetime]):
+    visitor, bot, earlier = aliased(Message), aliased(Message), aliased(Message)
+    # Per verdict (few rows), by the (conversation_id, id) index: the article's
+    # latest answer in the conversation, then the typed message before it. A
+    # join from feedback to messages let SQLite scan every message instead.
+    answer_id = (
+        select(func.max(bot.id))
+        .where(
+            bot.conversation_id == Feedback.conversation_id,
+            bot.sender == "bot",
+            _deskmate(bot, "type").as_string() == "article",
+            _deskmate(bot, "article_id").as_string() == Feedback.article_id,
+        )
+        .correlate(Feedback)
+        .scalar_subquery()
+    )
+    asked_id = (
+        select(func.max(earlier.id))
+        .where(earlier.conversation_id == Feedback.conversation_id, earlier.id < answer_id, *_typed(earlier))
+        .correlate(Feedback)
+        .scalar_subquery()
+    )
+    verdicts = (
+        select(asked_id.label("message_id"), Feedback.article_id.label("article_id"))
+        .where(Feedback.helpful == false())
+        .subquery("unhelpful")
+    )
+    return (
+        select(
+            visitor.id.label("message_id"), literal("not_helpful", String).label("source"),
+            cast(null(), Integer).label("bot_message_id"), verdicts.c.article_id,
+        )
+        .join(verdicts, verdicts.c.message_id == visitor.id)
+        .where(*_period(visitor, start, end))
+    )
+
+
+def _handoff(start: Optional[datetime], end: Optional[datetime]):
+    visitor, first = aliased(Message), aliased(Message)
+    first_typed_id = (
+        select(func.min(first.id))
+        .where(first.conversation_id == Ticket.conversation_id, first.created_at <= Ticket.created_at, *_typed(first))
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    firsts = select(first_typed_id).select_from(Ticket).where(Ticket.reason.not_in(IGNORED_TICKET_REASONS))
+    return (
+        select(
+            visitor.id.label("message_id"), literal("handoff", String).label("source"),
+            cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
+        )
+        .where(visitor.id.in_(firsts), *_period(visitor, start, end))
+    )
+
+
+def _period(message: Any, start: Optional[datetime], end: Optional[datetime]) -> List[ColumnElement]:
+    conditions = []
+    if start is not None:
+        conditions.append(message.created_at >= start)
+    if end is not None:
+        conditions.append(message.created_at < end)
+    return conditions
+
+
+def collect_misses(
+    url: str, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 5000
+) -> List[Miss]:
+    """The newest ``limit`` undecided missed messages sent in the period, newest first, each once.
+
+    ``since`` / ``until``: dates are whole UTC days (``until`` included),
+    datetimes exact moments (``until`` excluded). Raises ValueError for a
+    bad period or limit, StoreUnavailableError when the database cannot be read.
+    """
+    if limit < 1:
+        raise ValueError(f"limit must be at least 1, got {limit}")
+    start, end = period_bounds(since, until)
+    hits = union_all(_low_confidence(start, end), _not_helpful(start, end), _handoff(start, end)).cte("hits")
+    decided = exists().where(InboxDecision.message_id == Message.id)
+    chosen = (
+        select(Message.id, Message.conversation_id, Message.text, Message.created_at)
+        .where(Message.id.in_(select(hits.c.message_id)), ~decided)
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+        .cte("chosen")
+    )
+    bot = aliased(Message)
+    query = (
+        select(chosen, hits.c.source, hits.c.article_id, _deskmate(bot, "article_ids").label("article_ids"))
+        .join(hits, hits.c.message_id == chosen.c.id)
+        .outerjoin(bot, bot.id == hits.c.bot_message_id)
+    )
+    misses: Dict[int, Dict[str, Any]] = {}
+    with store_errors("collect the missed messages"), session_factory(url)() as session:
+        for row in session.execute(query):
+            miss = misses.setdefault(row.id, {
+                "message_id": row.id, "conversation_id": row.conversation_id, "text": row.text,
+                "created_at": row.created_at, "sources": set(), "guesses": [],
+            })
+            miss["sources"].add(row.source)
+            offered = [row.article_id] if row.article_id else [str(a) for a in row.article_ids or [] if a]
+            miss["guesses"].extend(a for a in offered if a not in miss["guesses"])
+    ordered = sorted(misses.values(), key=lambda m: (m["created_at"], m["message_id"]), reverse=True)
+    return [
+        Miss(**{**m, "sources": tuple(s for s in MISS_SOURCES if s in m["sources"]), "guesses": tuple(m["guesses"])})
+        for m in ordered
+    ]
