@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     # chatter scores about 0.05 to 0.07, the dev set's questions 0.15 and up).
     suggest_min_score: float = 0.08
     suggest_count: int = 3
+    # The leads' "what the knowledge base lacks": missed messages whose average
+    # cosine distance (KB-search features) is below miss_group_distance form one
+    # group (chosen on planted topics: bot/reports/grouping.py). Grouping is
+    # quadratic: only the newest miss_group_limit messages are grouped.
+    miss_group_distance: float = 0.95
+    miss_group_limit: int = 1000
 
     max_message_chars: int = 1000
 
