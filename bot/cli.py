@@ -367,11 +367,17 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     from bot.reports import build_report, render
     from bot.store.database import StoreError
+    from bot.store.inbox import new_article_requests
 
     try:
         since = date.fromisoformat(args.since) if args.since else None
         until = date.fromisoformat(args.until) if args.until else None
-        report = build_report(get_settings().resolved_database_url(), since, until)
+        url = get_settings().resolved_database_url()
+        report = build_report(url, since, until)
+        report["needs_new_article"] = [
+            {"text": d.text, "decided_by": d.decided_by, "decided_at": d.decided_at.isoformat()}
+            for d in new_article_requests(url, since, until)
+        ]
     except ValueError as error:
         print(f"cannot make the report: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
+import subprocess
+import sys
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
@@ -13,7 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.gateway.app import make_app
 from bot.reports import build_report
 from bot.settings import PROJECT_ROOT, Settings
-from bot.store.inbox import decision_for
+from bot.store.inbox import decision_for, record_decision
 from bot.store.messages import record_message
 from bot.store.retrain_jobs import start_job, update
 from bot.store.staff import add_staff
@@ -281,3 +284,20 @@ def test_retraining_progress_shows_and_a_second_start_is_refused(lead_settings: 
         assert "already running" in (await busy.json())["error"]
 
     with_client(lead_settings, body)
+
+
+def test_topics_marked_as_needing_an_article_are_listed_in_the_report_command(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'report.db'}"
+    ids = plant_misses(url)
+    question = GIFT_CARDS[2]
+    record_decision(url, ids[question], "new_article", None, question, LEAD, NOW)
+    record_decision(url, ids[GIFT_CARDS[0]], "dismiss", None, GIFT_CARDS[0], LEAD, NOW)
+    env = {**os.environ, "DESKMATE_DATABASE_URL": url}
+    done = subprocess.run([sys.executable, "-m", "bot", "report", "--format", "text"],
+                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    listed = done.stdout.split("Needs a new article (1 question marked by leads):\n", 1)[1].splitlines()[0]
+    assert question in listed and LEAD in listed and GIFT_CARDS[0] not in done.stdout
+    csv = subprocess.run([sys.executable, "-m", "bot", "report", "--format", "csv"],
+                         cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert f"{NOW.date()},needs_new_article,{LEAD},{question}" in csv.stdout

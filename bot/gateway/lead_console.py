@@ -35,9 +35,6 @@ from bot.training_edits import DuplicateExampleError, TrainingDataEditError
 
 logger = logging.getLogger(__name__)
 DEFAULT_DAYS = 30
-# The newest undecided misses grouped per request: grouping is quadratic in it
-# (timings in README, "The lead console"); deciding them brings older ones up.
-MISS_LIMIT = 1000
 MAX_DAYS = 366
 FORMATS = {"csv": "text/csv", "json": "application/json", "text": "text/plain"}
 
@@ -203,14 +200,16 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
     settings: Settings = request.app[SETTINGS]
     url = settings.resolved_database_url()
     search = request.app[ANSWERER].article_search()
-    misses = collect_misses(url, since, until, limit=MISS_LIMIT)
+    # Grouping is quadratic: only the newest undecided misses (deciding them brings older ones up).
+    limit = settings.miss_group_limit
+    misses = collect_misses(url, since, until, limit=limit)
     groups = group_misses(misses, search)
     by_id = {m.message_id: m for m in misses}
     articles = article_choices(settings.kb_dir)
     titles = dict(articles)
     return {
         "since": since.isoformat(), "until": until.isoformat(),
-        "messages": len(misses), "capped": len(misses) >= MISS_LIMIT,
+        "messages": len(misses), "capped": len(misses) >= limit,
         "groups": [group_view(g, by_id, titles, settings.suggest_min_score) for g in groups],
         "articles": [{"id": article_id, "title": title} for article_id, title in articles],
         "intents": intent_choices(settings.nlu_dir),

@@ -40,6 +40,8 @@ def csv_rows(report: Dict[str, Any]) -> Iterator[Tuple[str, str, str, Any]]:
                 yield day, f"first_reply_sla_{name}", priority, counts[name]
     for figure, value in report["now"].items():
         yield "now", figure, "", value
+    for request in report.get("needs_new_article", []):
+        yield request["decided_at"][:10], "needs_new_article", request["decided_by"], request["text"]
 
 
 def render_csv(report: Dict[str, Any]) -> str:
@@ -83,8 +85,13 @@ def render_text(report: Dict[str, Any]) -> str:
     out += _table(["conversations", "ratings", "average", "1", "2", "3", "4", "5"],
                   [[group, c["count"], _number(c["average"]), *c["distribution"].values()]
                    for group, c in total["csat"].items()])
-    out += ["", f"Now: open backlog {report['now']['open_backlog']}, overdue {report['now']['overdue_now']}", "",
-            "Definitions:"]
+    out += ["", f"Now: open backlog {report['now']['open_backlog']}, overdue {report['now']['overdue_now']}", ""]
+    if "needs_new_article" in report:
+        requests = report["needs_new_article"]
+        out += [f"Needs a new article ({len(requests)} question{'' if len(requests) == 1 else 's'} marked by leads):"]
+        out += [f"  {r['decided_at'][:10]}  {r['text']}  ({r['decided_by']})" for r in requests] or ["  none"]
+        out.append("")
+    out += ["Definitions:"]
     out += [f"  {name}: {sentence}" for name, sentence in report["definitions"].items()]
     return "\n".join(out) + "\n"
 
