@@ -87,6 +87,14 @@ def bot_kb_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return target
 
 
+@pytest.fixture(scope="session")
+def bot_nlu_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of data/nlu/ for the running gateway, so the lead console's edits never touch the repo."""
+    target = tmp_path_factory.mktemp("nlu") / "nlu"
+    shutil.copytree(PROJECT_ROOT / "data" / "nlu", target)
+    return target
+
+
 def next_saturday_morning(now: datetime) -> datetime:
     """10:00 UTC on the next Saturday: outside the demo tenant's business hours."""
     days = (5 - now.weekday()) % 7 or 7
@@ -109,7 +117,7 @@ def bot_database_url(tmp_path_factory: pytest.TempPathFactory, project_settings:
 
 @pytest.fixture(scope="session")
 def running_bot(
-    project_settings: Settings, trained_model: Path, bot_kb_dir: Path, bot_database_url: str
+    project_settings: Settings, trained_model: Path, bot_kb_dir: Path, bot_nlu_dir: Path, bot_database_url: str
 ) -> Iterator[BotProcesses]:
     """The Rasa server and action server, started once for the session on free ports."""
     tracker_url = f"sqlite:///{bot_database_url.rsplit('/', 1)[0].replace('sqlite:///', '')}/tracker.db"
@@ -120,6 +128,7 @@ def running_bot(
         log_dir=project_settings.var_dir / "test-logs",
         extra_env={
             "DESKMATE_KB_DIR": str(bot_kb_dir),
+            "DESKMATE_NLU_DIR": str(bot_nlu_dir),
             "DESKMATE_DATABASE_URL": bot_database_url,
             "DESKMATE_FIXED_NOW": BOT_CLOCK.isoformat(),
         },
@@ -136,9 +145,9 @@ def running_bot(
 
 
 @pytest.fixture
-def bot_settings(running_bot: BotProcesses, bot_kb_dir: Path, bot_database_url: str) -> Settings:
-    """Settings matching the running bot (its URL, kb copy and store)."""
-    return Settings(rasa_url=running_bot.rasa_url, kb_dir=bot_kb_dir, database_url=bot_database_url)
+def bot_settings(running_bot: BotProcesses, bot_kb_dir: Path, bot_nlu_dir: Path, bot_database_url: str) -> Settings:
+    """Settings matching the running bot (its URL, kb and nlu copies, and store)."""
+    return Settings(rasa_url=running_bot.rasa_url, kb_dir=bot_kb_dir, nlu_dir=bot_nlu_dir, database_url=bot_database_url)
 
 
 # What a copy of the project needs to train, check and serve a model (the code stays where it is).
