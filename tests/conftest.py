@@ -3,9 +3,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
@@ -15,15 +14,9 @@ from bot.launcher import BotProcesses, StartupError, latest_model, run_train
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import migrate
 from bot.store.seed import seed_demo_customers
+from bot.training.checks import free_port, next_saturday_morning  # noqa: F401 (tests import free_port from here)
 
 REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # A database nobody answers at: the store must fail fast with StoreUnavailableError.
@@ -93,12 +86,6 @@ def bot_nlu_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     target = tmp_path_factory.mktemp("nlu") / "nlu"
     shutil.copytree(PROJECT_ROOT / "data" / "nlu", target)
     return target
-
-
-def next_saturday_morning(now: datetime) -> datetime:
-    """10:00 UTC on the next Saturday: outside the demo tenant's business hours."""
-    days = (5 - now.weekday()) % 7 or 7
-    return (now + timedelta(days=days)).replace(hour=10, minute=0, second=0, microsecond=0)
 
 
 # The running test bot's clock is injected (DESKMATE_FIXED_NOW), not mocked:
