@@ -1,0 +1,78 @@
+"""The lead console's retraining: start a job in the background and follow its progress.
+
+The job itself (train, check, load only if every check passes) is
+``bot.training.retrain``; one runs at a time across every gateway process.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Dict, Optional
+
+from aiohttp import web
+
+from bot.gateway.keys import SETTINGS
+from bot.gateway.lead_range import json_error
+from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
+from bot.settings import Settings
+from bot.store.database import StoreError
+from bot.store.retrain_jobs import JobRecord, RetrainBusyError, latest_job
+from bot.training.retrain import start_retrain
+
+logger = logging.getLogger(__name__)
+
+
+def job_view(job: Optional[JobRecord]) -> Optional[Dict[str, Any]]:
+    """A retraining job as the console shows it: state, progress, and each check's outcome."""
+    if job is None:
+        return None
+    detail = job.detail or {}
+    report = detail.get("checks") or {}
+    return {
+        "id": job.id, "status": job.status, "stage": job.stage, "progress": job.progress,
+        "message": detail.get("message") or detail.get("error") or "",
+        "reason": detail.get("reason") or report.get("reason") or "",
+        "checks": [
+            {"name": c["name"], "title": c["title"], "status": c["status"], "reason": c.get("reason", "")}
+            for c in report.get("checks", [])
+        ],
+        "figures": report.get("figures") or {},
+        "requested_by": job.requested_by,
+        "created_at": job.created_at.isoformat(),
+        "finished_at": job.finished_at.isoformat() if job.finished_at else None,
+    }
+
+
+async def retrain_status_api(request: web.Request) -> web.Response:
+    """The latest retraining job (running or finished), or null."""
+    await require_lead(request, api=True)
+    try:
+        job = await asyncio.to_thread(latest_job, request.app[SETTINGS].resolved_database_url())
+    except StoreError:
+        return json_error(503, "the database is unavailable")
+    return web.json_response({"job": job_view(job)})
+
+
+async def retrain_start_api(request: web.Request) -> web.Response:
+    """Start retraining in the background (one job at a time, across every gateway process)."""
+    staff = await require_lead(request, api=True)
+    await check_csrf(request, request.headers.get(CSRF_HEADER))
+    settings: Settings = request.app[SETTINGS]
+    try:
+        await asyncio.to_thread(start_retrain, settings, staff["email"])
+        job = await asyncio.to_thread(latest_job, settings.resolved_database_url())
+    except RetrainBusyError as error:
+        return json_error(409, f"a retraining is already running: {error}")
+    except StoreError:
+        logger.exception("lead console: retraining could not start")
+        return json_error(503, "the database is unavailable; nothing was started")
+    except OSError as error:
+        logger.exception("lead console: retraining could not start")
+        return json_error(500, f"the retraining process could not start: {error}")
+    return web.json_response({"job": job_view(job)}, status=202)
+
+
+def add_retrain_routes(app: web.Application) -> None:
+    """Register the retraining API."""
+    app.router.add_get("/lead/api/retrain", retrain_status_api)
+    app.router.add_post("/lead/api/retrain", retrain_start_api)
