@@ -48,6 +48,7 @@ from bot.kb.articles import load_articles  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 from bot.store.customers import all_customers  # noqa: E402
 from bot.store.database import make_engine, migrate  # noqa: E402
+from bot.store.messages import payload_columns  # noqa: E402
 from bot.store.models import Feedback, Message, Ticket, TicketEvent  # noqa: E402
 from bot.store.seed import seed_demo_customers  # noqa: E402
 
@@ -159,8 +160,9 @@ class Generator:
 
         def add(sender: str, body: str, when: datetime, payload: Optional[Dict[str, Any]] = None,
                 author: Optional[str] = None) -> None:
+            # kind / article_id derived as the store derives them on every write.
             msgs.append({"conversation_id": cid, "sender": sender, "author": author, "text": body,
-                         "payload": payload, "created_at": when})
+                         "payload": payload, "created_at": when, **payload_columns(payload)})
             if payload and payload.get("metadata", {}).get("deskmate"):
                 self.totals.kinds[payload["metadata"]["deskmate"]["type"]] += 1
 
@@ -333,11 +335,13 @@ def copy_messages(connection: Any, rows: List[Dict[str, Any]]) -> None:
     for r in rows:
         writer.writerow((r["conversation_id"], r["sender"], r["author"] if r["author"] is not None else "\\N",
                          r["text"], json.dumps(r["payload"]),  # None: JSON null, as the ORM stores it
-                         r["created_at"].isoformat()))
+                         r["created_at"].isoformat(),
+                         r["kind"] if r["kind"] is not None else "\\N",
+                         r["article_id"] if r["article_id"] is not None else "\\N"))
     buffer.seek(0)
     cursor = connection.connection.cursor()
     cursor.copy_expert(
-        "COPY messages (conversation_id, sender, author, text, payload, created_at) FROM STDIN "
+        "COPY messages (conversation_id, sender, author, text, payload, created_at, kind, article_id) FROM STDIN "
         "WITH (FORMAT csv, NULL '\\N')", buffer)
 
 

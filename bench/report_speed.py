@@ -5,7 +5,8 @@ the /lead page shows it by default), then the whole CLI,
 ``python -m bot report --format json``, as a subprocess (Python start-up,
 imports, the migration check, the report and its JSON), and prints the
 median and max of ``--runs`` runs of each. With ``--gateway`` it also signs
-in at ``/agent/login`` as a lead and times ``GET /lead``. Fill a database
+in at ``/agent/login`` as a lead and times ``GET /lead`` (the first request of the session
+apart) and the page's chart images requested after it. Fill a database
 first with bench/generate_history.py. Usage:
 
     .venv/bin/python bench/report_speed.py --database-url sqlite:///var/bench/history.db [--runs 3]
@@ -14,6 +15,7 @@ first with bench/generate_history.py. Usage:
 from __future__ import annotations
 
 import argparse
+import html
 import json
 import os
 import re
@@ -93,7 +95,9 @@ def lead_page(gateway: str, email: str, password: str, runs: int) -> None:
     if signed.status_code != 302:
         print(f"GET /lead: sign-in refused ({signed.status_code}): check --lead-email / --lead-password")
         return
+    started = time.perf_counter()
     first = session.get(f"{base}/lead", timeout=120, allow_redirects=False)
+    first_seconds = time.perf_counter() - started
     if first.status_code == 404:
         print("GET /lead: 404 Not Found: this gateway has no /lead page (not built yet?); nothing timed")
         return
@@ -101,10 +105,21 @@ def lead_page(gateway: str, email: str, password: str, runs: int) -> None:
         print(f"GET /lead: answered {first.status_code} (a lead account is needed); nothing timed")
         return
 
+    print(f"first GET /lead of this session: {first_seconds:.2f} s")
+    charts = [html.unescape(u) for u in re.findall(r'(/lead/charts/[^"\']+\.svg\?[^"\']*)', first.text)]
+    chart_timings: List[float] = []
+
     def get() -> None:
         response = session.get(f"{base}/lead", timeout=120, allow_redirects=False)
         response.raise_for_status()
+        # Then its charts, as a browser would (one after another: reused from the page's report).
+        started = time.perf_counter()
+        for url in dict.fromkeys(charts):
+            session.get(f"{base}{url}", timeout=120).raise_for_status()
+        chart_timings.append(time.perf_counter() - started)
     show("GET /lead (signed in as a lead)", timed(runs, get), 1.0)
+    if charts:
+        show(f"  then its {len(set(charts))} charts, together", chart_timings)
 
 
 def main() -> int:

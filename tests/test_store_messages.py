@@ -6,7 +6,7 @@ from typing import Any, Callable, Dict
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect
+from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.database import (
@@ -18,7 +18,7 @@ from bot.store.database import (
     migrate,
     session_factory,
 )
-from bot.store.messages import MessageRecord, conversation_messages, record_message
+from bot.store.messages import MessageRecord, conversation_messages, payload_columns, record_message, record_messages
 from bot.store.models import Message, Ticket
 from bot.store.staff import add_staff, authenticate
 from bot.store.tickets import get_ticket, queue
@@ -92,6 +92,41 @@ def test_records_are_plain_copies(database_url: str) -> None:
     assert isinstance(stored, MessageRecord)
 
 
+# (payload, kind, article_id): messages.kind / messages.article_id as the store writes them and as
+# migration 0005 backfills them (tests/test_store_migrations.py uses the same cases).
+KIND_CASES = [
+    (PAYLOAD, "article", "double-charge"),
+    ({"quick_replies": [], "metadata": {"deskmate": {"type": "suggestions", "article_ids": ["a", "b"]}}},
+     "suggestions", None),
+    ({"metadata": {"deskmate": {"type": "contact", "article_id": "café-ü", "title": "Contact"}}}, "contact", "café-ü"),
+    ({"quick_replies": [], "metadata": {}}, None, None),
+    ({"quick_replies": []}, None, None),
+    (None, None, None),
+    ({"metadata": "deskmate"}, None, None),
+    ({"metadata": {"deskmate": {"type": None, "article_id": None}}}, None, None),
+    ({"metadata": {"deskmate": {"type": 3, "article_id": ["x"]}}}, None, None),
+    ({"metadata": {"deskmate": {"article_id": "only-an-id"}}}, None, "only-an-id"),
+    ({"metadata": {"deskmate": {"type": "t" * 25, "article_id": "a" * 120}}}, "t" * 20, "a" * 100),
+]
+
+
+def stored_kinds(url: str) -> list:
+    with session_factory(url)() as session:
+        return [tuple(row) for row in session.execute(
+            select(Message.kind, Message.article_id).order_by(Message.id))]
+
+
+def test_the_kind_and_article_id_columns_are_filled_on_write(database_url: str) -> None:
+    expected = [(kind, article_id) for _, kind, article_id in KIND_CASES]
+    assert [tuple(payload_columns(p).values()) for p, _, _ in KIND_CASES] == expected
+    record_message(database_url, "one", "bot", "answer", NOW, payload=KIND_CASES[0][0])
+    record_messages(database_url, "turn", [("bot", str(n), payload) for n, (payload, _, _) in enumerate(KIND_CASES[1:])], NOW)
+    record_message(database_url, "one", "visitor", "no payload", NOW)
+    record_message(database_url, "one", "agent", "hi", NOW, author="maria@support.example",
+                   payload={"metadata": {"deskmate": {"type": "agent_message", "agent_name": "Maria"}}})
+    assert stored_kinds(database_url) == expected + [(None, None), ("agent_message", None)]
+
+
 @pytest.mark.parametrize(
     "call, problem",
     [
@@ -162,7 +197,7 @@ def test_migrate_brings_a_0001_database_to_0002_keeping_its_rows(database_url: s
 
     migrate(database_url)
 
-    assert current_revision(database_url) == head_revision() == "0002"
+    assert current_revision(database_url) == head_revision()
     assert [t.conversation_id for t in queue(database_url, NOW)] == ["old"]
     assert get_ticket(database_url, 1) is not None
     record_message(database_url, "old", "visitor", "still there?", NOW)

@@ -8,7 +8,7 @@ from typing import Callable, Dict
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Boolean, Column, DateTime, Integer, SmallInteger, String, create_engine, inspect, text
+from sqlalchemy import Boolean, Column, DateTime, Integer, SmallInteger, String, create_engine, inspect, null, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import declarative_base
 
@@ -160,5 +160,41 @@ def test_the_migration_creates_the_unique_open_ticket_index(database_url: str) -
             indexes = {ix["name"]: ix for ix in inspect(connection).get_indexes("tickets")}
             assert indexes["uq_tickets_open_conversation"]["unique"]
             assert connection.execute(text("SELECT COUNT(*) FROM tickets")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
+def test_migration_0005_backfills_kind_and_article_id_from_the_payloads(database_url: str) -> None:
+    from alembic import command
+
+    from bot.store.database import _alembic_config
+    from bot.store.models import Message
+    from tests.test_store_messages import KIND_CASES, stored_kinds
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic_config(database_url, connection), "0004")
+        with engine.begin() as connection:
+            assert "kind" not in {c["name"] for c in inspect(connection).get_columns("messages")}
+            # Only the columns 0004 has (the insert names no others); SQL NULL as well as JSON null.
+            rows = [{"conversation_id": "old", "sender": "bot", "text": str(n), "payload": payload, "created_at": NOW}
+                    for n, (payload, _, _) in enumerate(KIND_CASES)]
+            rows.append({"conversation_id": "old", "sender": "visitor", "text": "sql null", "payload": null(),
+                         "created_at": NOW})
+            for row in rows:
+                connection.execute(Message.__table__.insert(), row)
+    finally:
+        engine.dispose()
+
+    migrate(database_url)
+
+    assert current_revision(database_url) == head_revision()
+    assert stored_kinds(database_url) == [(kind, article_id) for _, kind, article_id in KIND_CASES] + [(None, None)]
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            indexes = {ix["name"]: ix["column_names"] for ix in inspect(connection).get_indexes("messages")}
+        assert indexes["ix_messages_kind_created_at"][:2] == ["kind", "created_at"]
     finally:
         engine.dispose()

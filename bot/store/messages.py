@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from bot.store.customers import EMAIL_PATTERN, normalise_email
 from bot.store.database import session_factory, store_errors
-from bot.store.models import MESSAGE_SENDERS, Message
+from bot.store.models import MESSAGE_ARTICLE_ID_CHARS, MESSAGE_KIND_CHARS, MESSAGE_SENDERS, Message
 
 MAX_CONVERSATION_ID_CHARS = 255
 
@@ -70,6 +70,26 @@ def _checked_payload(payload: Optional[Mapping[str, Any]]) -> Optional[Dict[str,
         raise ValueError(f"payload must be JSON-serialisable: {error}") from error
 
 
+def _deskmate_string(payload: Optional[Mapping[str, Any]], key: str, limit: int) -> Optional[str]:
+    metadata = payload.get("metadata") if isinstance(payload, Mapping) else None
+    deskmate = metadata.get("deskmate") if isinstance(metadata, Mapping) else None
+    value = deskmate.get(key) if isinstance(deskmate, Mapping) else None
+    return value[:limit] if isinstance(value, str) else None
+
+
+def payload_columns(payload: Optional[Mapping[str, Any]]) -> Dict[str, Optional[str]]:
+    """``kind`` and ``article_id`` of a message row: payload.metadata.deskmate.type / .article_id.
+
+    Each is the JSON string cut to its column's length, or None (no deskmate payload, not a string),
+    exactly as migration 0005 backfilled the rows stored before it. The single place they are
+    derived: every write of a message goes through ``new_message_row``.
+    """
+    return {
+        "kind": _deskmate_string(payload, "type", MESSAGE_KIND_CHARS),
+        "article_id": _deskmate_string(payload, "article_id", MESSAGE_ARTICLE_ID_CHARS),
+    }
+
+
 def _checked_author(sender: str, author: Optional[str]) -> Optional[str]:
     """The stored form of ``author``: required (an e-mail) for agent messages, optional otherwise."""
     if author is None:
@@ -117,8 +137,9 @@ def new_message_row(
         raise ValueError(f"text must be a string, got {type(text).__name__}")
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    checked = _checked_payload(payload)
     return Message(conversation_id=conversation_id, sender=sender, author=_checked_author(sender, author),
-                   text=text, payload=_checked_payload(payload), created_at=now)
+                   text=text, payload=checked, created_at=now, **payload_columns(checked))
 
 
 def record_messages(

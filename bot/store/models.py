@@ -47,6 +47,9 @@ TICKET_STATUSES = ("open", "assigned", "resolved")
 TICKET_PRIORITIES = ("high", "normal")
 OPEN_TICKET_WHERE = "status != 'resolved'"
 MESSAGE_SENDERS = ("visitor", "bot", "agent", "system")
+# messages.kind and messages.article_id (migration 0005).
+MESSAGE_KIND_CHARS = 20
+MESSAGE_ARTICLE_ID_CHARS = 100
 STAFF_ROLES = ("agent", "lead")
 
 
@@ -241,6 +244,12 @@ class Message(Base):
         # message and visitor presence read from the index alone.
         Index("ix_messages_created_at", "created_at"),
         Index("ix_messages_conversation_id_created_at_sender", "conversation_id", "created_at", "sender"),
+        # The report's bot replies by kind from a date on, read from the index alone; only
+        # messages with a kind (migration 0005).
+        Index(
+            "ix_messages_kind_created_at", "kind", "created_at", "sender", "conversation_id", "article_id",
+            sqlite_where=text("kind IS NOT NULL"), postgresql_where=text("kind IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -251,6 +260,10 @@ class Message(Base):
     text = Column(Text(), nullable=False)
     payload = Column(JSON, nullable=True)
     created_at = Column(UTCDateTime(), nullable=False)
+    # Copies of payload.metadata.deskmate.type / .article_id (strings, cut to length; else NULL),
+    # filled by the store on every write (bot.store.messages.payload_columns) and by migration 0005.
+    kind = Column(String(MESSAGE_KIND_CHARS), nullable=True)
+    article_id = Column(String(MESSAGE_ARTICLE_ID_CHARS), nullable=True)
 
     def __repr__(self) -> str:
         return f"Message({self.id}, {self.conversation_id!r}, {self.sender!r})"
