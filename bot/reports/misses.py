@@ -62,8 +62,8 @@ def _typed(message: Any) -> List[ColumnElement]:
     ]
 
 
-def _low_confidence(start: Optional[datetime], end: Optional[datetime]):
-    visitor, bot, earlier = aliased(Message), aliased(Message), aliased(Message)
+def _low_confidence(start: Optional[datetime]):
+    bot, earlier = aliased(Message), aliased(Message)
     # From each fallback reply to the message just before it: the visitor's
     # message it answered (the gateway stores a turn's replies right after it).
     # Driven by the replies, by the (conversation_id, id) index: a join ON a
@@ -74,24 +74,19 @@ def _low_confidence(start: Optional[datetime], end: Optional[datetime]):
         .correlate(bot)
         .scalar_subquery()
     )
-    replies = (
-        select(previous_id.label("message_id"), bot.id.label("bot_message_id"))
-        # A reply comes after its message: older replies need no JSON parsing.
-        .where(bot.sender == "bot", *_period(bot, start, None), _deskmate(bot, "type").as_string().in_(FALLBACK_TYPES))
-        .subquery("fallbacks")
-    )
     return (
         select(
-            visitor.id.label("message_id"), literal("low_confidence", String).label("source"),
-            replies.c.bot_message_id, cast(null(), String).label("article_id"),
+            previous_id.label("message_id"), literal("low_confidence", String).label("source"),
+            bot.id.label("bot_message_id"), cast(null(), String).label("article_id"),
         )
-        .join(replies, replies.c.message_id == visitor.id)
-        .where(*_typed(visitor), *_period(visitor, start, end))
+        # ``kind`` is the stored reply type (indexed with created_at): no JSON parsing.
+        # A reply comes after its message: older replies cannot answer one in the period.
+        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == "bot", *_period(bot, start, None))
     )
 
 
-def _not_helpful(start: Optional[datetime], end: Optional[datetime]):
-    visitor, bot, earlier = aliased(Message), aliased(Message), aliased(Message)
+def _not_helpful(start: Optional[datetime]):
+    bot, earlier = aliased(Message), aliased(Message)
     # Per verdict (few rows), by the (conversation_id, id) index: the article's
     # latest answer in the conversation, then the typed message before it. A
     # join from feedback to messages let SQLite scan every message instead.
@@ -100,8 +95,8 @@ def _not_helpful(start: Optional[datetime], end: Optional[datetime]):
         .where(
             bot.conversation_id == Feedback.conversation_id,
             bot.sender == "bot",
-            _deskmate(bot, "type").as_string() == "article",
-            _deskmate(bot, "article_id").as_string() == Feedback.article_id,
+            bot.kind == "article",
+            bot.article_id == Feedback.article_id,
         )
         .correlate(Feedback)
         .scalar_subquery()
@@ -112,36 +107,31 @@ def _not_helpful(start: Optional[datetime], end: Optional[datetime]):
         .correlate(Feedback)
         .scalar_subquery()
     )
-    verdicts = (
-        select(asked_id.label("message_id"), Feedback.article_id.label("article_id"))
-        .where(Feedback.helpful == false())
-        .subquery("unhelpful")
-    )
     return (
         select(
-            visitor.id.label("message_id"), literal("not_helpful", String).label("source"),
-            cast(null(), Integer).label("bot_message_id"), verdicts.c.article_id,
+            asked_id.label("message_id"), literal("not_helpful", String).label("source"),
+            cast(null(), Integer).label("bot_message_id"), Feedback.article_id.label("article_id"),
         )
-        .join(verdicts, verdicts.c.message_id == visitor.id)
-        .where(*_period(visitor, start, end))
+        # A verdict comes after the message it judges: older verdicts cannot be about one in the period.
+        .where(Feedback.helpful == false(), *_period(Feedback, start, None))
     )
 
 
-def _handoff(start: Optional[datetime], end: Optional[datetime]):
-    visitor, first = aliased(Message), aliased(Message)
+def _handoff(start: Optional[datetime]):
+    first = aliased(Message)
     first_typed_id = (
         select(func.min(first.id))
         .where(first.conversation_id == Ticket.conversation_id, first.created_at <= Ticket.created_at, *_typed(first))
         .correlate(Ticket)
         .scalar_subquery()
     )
-    firsts = select(first_typed_id).select_from(Ticket).where(Ticket.reason.not_in(IGNORED_TICKET_REASONS))
     return (
         select(
-            visitor.id.label("message_id"), literal("handoff", String).label("source"),
+            first_typed_id.label("message_id"), literal("handoff", String).label("source"),
             cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
         )
-        .where(visitor.id.in_(firsts), *_period(visitor, start, end))
+        # A ticket opens after the message it follows: older tickets cannot be about one in the period.
+        .where(Ticket.reason.not_in(IGNORED_TICKET_REASONS), *_period(Ticket, start, None))
     )
 
 
@@ -166,11 +156,14 @@ def collect_misses(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     start, end = period_bounds(since, until)
-    hits = union_all(_low_confidence(start, end), _not_helpful(start, end), _handoff(start, end)).cte("hits")
+    # Each source names message ids; whether they are typed visitor messages of
+    # the period is checked once, on those ids only (primary-key lookups: a
+    # join per source made the planners hash every message of the period).
+    hits = union_all(_low_confidence(start), _not_helpful(start), _handoff(start)).cte("hits")
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (
         select(Message.id, Message.conversation_id, Message.text, Message.created_at)
-        .where(Message.id.in_(select(hits.c.message_id)), ~decided)
+        .where(Message.id.in_(select(hits.c.message_id)), *_typed(Message), *_period(Message, start, end), ~decided)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
         .cte("chosen")
