@@ -276,6 +276,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             "\nDeskmate is running (Ctrl-C stops it).\n"
             f"  Open the demo:     {bot.gateway_url}/   (agent inbox: {bot.gateway_url}/agent;\n"
             "                     add an agent with `.venv/bin/python -m bot staff add EMAIL --role agent`)\n"
+            f"  Lead console:      {bot.gateway_url}/lead   (reports, missed questions, retraining;\n"
+            "                     add a lead with `.venv/bin/python -m bot staff add EMAIL --role lead`)\n"
             f"  Rasa REST channel: {settings.rasa_url}/webhooks/rest/webhook\n"
             f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal)\n"
             f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
@@ -318,7 +320,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = get_settings()
     host = args.host or settings.gateway_host
     port = args.port or settings.gateway_port
-    print(f"Deskmate gateway on http://{host}:{port}/ (agent inbox: /agent)", flush=True)
+    print(f"Deskmate gateway on http://{host}:{port}/ (agent inbox: /agent, lead console: /lead)", flush=True)
     web.run_app(make_app(settings), host=host, port=port, print=None)
     return 0
 
