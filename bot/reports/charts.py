@@ -82,7 +82,8 @@ def volume_chart(report: Dict[str, Any]) -> bytes:
              label="conversations", color=COLOURS[0])
     axes.bar([i + 0.2 for i in x], [d["tickets"] for d in report["days"]], 0.4, label="tickets", color=COLOURS[1])
     _day_ticks(axes, days)
-    axes.legend(frameon=False, fontsize=9, loc="upper left")
+    # Above the plot, beside the title: bars fill the whole height.
+    axes.legend(frameon=False, fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     return _svg(figure)
 
 
@@ -119,7 +120,7 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
 def tickets_chart(report: Dict[str, Any]) -> bytes:
     """Tickets in the period by reason and by plan (horizontal bars)."""
     figure = _figure()
-    figure.subplots_adjust(left=0.2, wspace=0.9)  # room for the names beside the bars
+    figure.subplots_adjust(left=0.25, wspace=1.0)  # room for the names beside the bars
     total = report["total"]
     for index, (key, title) in enumerate((("tickets_by_reason", "Tickets by reason"), ("tickets_by_plan", "Tickets by plan"))):
         axes = figure.add_subplot(1, 2, index + 1)
@@ -150,7 +151,7 @@ def csat_chart(report: Dict[str, Any]) -> bytes:
         axes.bar([int(s) + offset for s in stars], [group["distribution"][s] for s in stars], 0.4,
                  label=label, color=colour)
     axes.set_xticks([1, 2, 3, 4, 5])
-    axes.legend(frameon=False, fontsize=9, loc="upper left")
+    axes.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(0.0, 0.98))
     return _svg(figure)
 
 
