@@ -328,6 +328,12 @@ def history(database_url: str) -> Dict[str, MessageRecord]:
     m["decided"] = h.say("web:9", "visitor", "do you sell posters")
     h.say("web:9", "bot", "Not sure", payload("suggestions", article_ids=["gift-cards-promo"]))
     record_decision(database_url, m["decided"].id, "dismiss", None, "do you sell posters", LEAD, h.at)
+    # Unsure twice: suggestions, then a handoff (a ticket, not suggestions) for the second message.
+    m["unsure_first"] = h.say("web:11", "visitor", "can I get a sleep timer")
+    h.say("web:11", "bot", "Not sure", payload("suggestions", article_ids=["downloads-offline"]))
+    m["unsure_second"] = h.say("web:11", "visitor", "stop playing after an hour")
+    h.ticket("web:11", "low_confidence")
+    h.say("web:11", "bot", "A person will reply", payload("handoff"))
     # A pressed suggestion button answered by suggestions again: a button, never a miss.
     h.say("web:10", "visitor", '/faq{"article_id":"profiles"}')
     h.say("web:10", "bot", "Not sure", payload("suggestions", article_ids=["profiles"]))
@@ -343,6 +349,8 @@ def test_each_source_is_found_with_the_bots_guesses(database_url: str, history: 
         "not_helpful": (("not_helpful",), ("refund-policy",)),
         "both": (("low_confidence", "not_helpful"), ("too-many-streams", "profiles")),
         "handoff": (("handoff",), ()),
+        "unsure_first": (("low_confidence", "handoff"), ("downloads-offline",)),
+        "unsure_second": (("low_confidence",), ()),
     }
     assert {history[name].id: value for name, value in expected.items()} == {
         miss.message_id: (miss.sources, miss.guesses) for miss in found.values()
@@ -366,7 +374,7 @@ def test_button_presses_answered_and_decided_messages_are_not_missed(
 
 def test_a_message_with_two_sources_appears_once(database_url: str, history: Dict[str, MessageRecord]) -> None:
     misses = collect_misses(database_url)
-    assert len(misses) == len({m.message_id for m in misses}) == 6
+    assert len(misses) == len({m.message_id for m in misses}) == 8
 
 
 def test_misses_come_newest_first_and_the_limit_keeps_the_newest(
@@ -382,7 +390,7 @@ def test_misses_come_newest_first_and_the_limit_keeps_the_newest(
 def test_since_and_until_bound_the_period(database_url: str, history: Dict[str, MessageRecord]) -> None:
     assert [m.message_id for m in collect_misses(database_url, until=date(2026, 11, 2))] == [history["old"].id]
     assert history["old"].id not in {m.message_id for m in collect_misses(database_url, since=date(2026, 11, 3))}
-    assert len(collect_misses(database_url, since=date(2026, 11, 3), until=date(2026, 11, 3))) == 5
+    assert len(collect_misses(database_url, since=date(2026, 11, 3), until=date(2026, 11, 3))) == 7
     moment = history["not_helpful"].created_at
     exact = collect_misses(database_url, since=moment, until=history["handoff"].created_at)
     assert [m.message_id for m in exact] == [history["both"].id, history["not_helpful"].id]

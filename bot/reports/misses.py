@@ -3,7 +3,8 @@
 Three sources, each one SQL query over the store, joined into one statement:
 
 - ``low_confidence``: the bot's reply (the next message in the conversation)
-  offered suggestions or asked to rephrase (guesses: the articles it suggested);
+  offered suggestions or asked to rephrase (guesses: the articles it suggested),
+  or the bot, unsure twice in a row, handed over (the message before that ticket);
 - ``not_helpful``: the visitor said an article did not help; the miss is the
   visitor's last typed message before that article's (latest) answer in the
   conversation (guess: the article);
@@ -32,6 +33,8 @@ MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
 FALLBACK_TYPES = ("suggestions", "rephrase")
 # Tickets that say nothing of the knowledge base: the bot never saw the message.
 IGNORED_TICKET_REASONS = ("bot_unavailable",)
+# The bot was unsure twice in a row and handed over (bot.handoff.service).
+UNSURE_TICKET_REASON = "low_confidence"
 # The gateway stores a pressed button as its payload, which always starts with "/".
 BUTTON_PREFIX = "/"
 
@@ -135,6 +138,26 @@ def _handoff(start: Optional[datetime]):
     )
 
 
+def _unsure_handoff(start: Optional[datetime]):
+    last = aliased(Message)
+    # "Bot unsure twice": the second unsure message gets the handoff, not
+    # suggestions, so the fallback source never sees it; it is the last typed
+    # message before the ticket.
+    last_typed_id = (
+        select(func.max(last.id))
+        .where(last.conversation_id == Ticket.conversation_id, last.created_at <= Ticket.created_at, *_typed(last))
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    return (
+        select(
+            last_typed_id.label("message_id"), literal("low_confidence", String).label("source"),
+            cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
+        )
+        .where(Ticket.reason == UNSURE_TICKET_REASON, *_period(Ticket, start, None))
+    )
+
+
 def _period(message: Any, start: Optional[datetime], end: Optional[datetime]) -> List[ColumnElement]:
     conditions = []
     if start is not None:
@@ -159,7 +182,9 @@ def collect_misses(
     # Each source names message ids; whether they are typed visitor messages of
     # the period is checked once, on those ids only (primary-key lookups: a
     # join per source made the planners hash every message of the period).
-    hits = union_all(_low_confidence(start), _not_helpful(start), _handoff(start)).cte("hits")
+    hits = union_all(
+        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start)
+    ).cte("hits")
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (
         select(Message.id, Message.conversation_id, Message.text, Message.created_at)
