@@ -9,6 +9,7 @@ matplotlib escapes it as XML, and the labels are the store's own names
 from __future__ import annotations
 
 import io
+from datetime import date, timedelta
 from typing import Any, Callable, Dict, List, Optional
 
 import matplotlib
@@ -18,6 +19,7 @@ matplotlib.rcParams["svg.fonttype"] = "none"
 matplotlib.rcParams["svg.hashsalt"] = "deskmate"  # the same figures give the same file
 
 from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 INK = "#1f2933"
 MUTED = "#7b8794"
@@ -56,6 +58,20 @@ def _day_ticks(axes: Any, days: List[str]) -> None:
     axes.set_xticklabels([days[i][5:] for i in positions], rotation=0)
 
 
+def calendar(report: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Every day of the report's period in order, a day without figures as ``{"date": d}``.
+
+    A trend needs the quiet days too: the report lists only days with data.
+    Without both ends (an all-time report) it is the days the report has.
+    """
+    by_day = {d["date"]: d for d in report["days"]}
+    if not (report.get("since") and report.get("until")):
+        return list(report["days"])
+    first, last = date.fromisoformat(report["since"]), date.fromisoformat(report["until"])
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return [by_day.get(d.isoformat(), {"date": d.isoformat()}) for d in days]
+
+
 def _empty(axes: Any, message: str = "No data in this period") -> None:
     axes.text(0.5, 0.5, message, ha="center", va="center", color=MUTED, transform=axes.transAxes)
     axes.set_xticks([])
@@ -65,7 +81,9 @@ def _empty(axes: Any, message: str = "No data in this period") -> None:
 def _svg(figure: Figure) -> bytes:
     out = io.BytesIO()
     figure.savefig(out, format="svg")
-    return out.getvalue()
+    # matplotlib 3.5 quotes the generic family ('sans-serif'), which CSS reads
+    # as a font of that name: browsers then fall back to a serif face.
+    return out.getvalue().replace(b"'sans-serif'", b"sans-serif")
 
 
 def volume_chart(report: Dict[str, Any]) -> bytes:
@@ -73,23 +91,26 @@ def volume_chart(report: Dict[str, Any]) -> bytes:
     figure = _figure()
     axes = figure.add_subplot()
     _style(axes, "Conversations and tickets per day")
-    days = [d["date"] for d in report["days"]]
-    if not days:
+    periods = calendar(report)
+    if not report["days"]:
         _empty(axes)
         return _svg(figure)
+    days = [d["date"] for d in periods]
     x = list(range(len(days)))
-    axes.bar([i - 0.2 for i in x], [d["conversations"] for d in report["days"]], 0.4,
+    axes.bar([i - 0.2 for i in x], [d.get("conversations", 0) for d in periods], 0.4,
              label="conversations", color=COLOURS[0])
-    axes.bar([i + 0.2 for i in x], [d["tickets"] for d in report["days"]], 0.4, label="tickets", color=COLOURS[1])
+    axes.bar([i + 0.2 for i in x], [d.get("tickets", 0) for d in periods], 0.4, label="tickets", color=COLOURS[1])
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     _day_ticks(axes, days)
     # Above the plot, beside the title: bars fill the whole height.
     axes.legend(frameon=False, fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
     return _svg(figure)
 
 
-def _percent_series(report: Dict[str, Any], pick: Callable[[Dict[str, Any]], Optional[float]]) -> List[float]:
+def _percent_series(periods: List[Dict[str, Any]], pick: Callable[[Dict[str, Any]], Optional[float]]) -> List[float]:
     # A day without the figure (no conversations, no replies) is a gap, not a zero.
-    return [float("nan") if pick(d) is None else pick(d) * 100 for d in report["days"]]
+    values = [pick(d) if "conversations" in d else None for d in periods]
+    return [float("nan") if value is None else value * 100 for value in values]
 
 
 def rates_chart(report: Dict[str, Any]) -> bytes:
@@ -97,10 +118,11 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
     figure = _figure()
     axes = figure.add_subplot()
     _style(axes, "Rates per day (%)")
-    days = [d["date"] for d in report["days"]]
-    if not days:
+    periods = calendar(report)
+    if not report["days"]:
         _empty(axes)
         return _svg(figure)
+    days = [d["date"] for d in periods]
     x = list(range(len(days)))
     series = [
         ("containment", lambda d: d["containment"]),
@@ -110,7 +132,7 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
         series.append((f"within SLA ({priority})",
                        lambda d, p=priority: d["first_reply_sla"].get(p, {}).get("share")))
     for colour, (label, pick) in zip(COLOURS, series):
-        axes.plot(x, _percent_series(report, pick), marker="o", markersize=3, linewidth=1.6, label=label, color=colour)
+        axes.plot(x, _percent_series(periods, pick), marker="o", markersize=3, linewidth=1.6, label=label, color=colour)
     axes.set_ylim(0, 105)
     _day_ticks(axes, days)
     axes.legend(frameon=False, fontsize=9, loc="lower left", ncol=2)
@@ -132,6 +154,7 @@ def tickets_chart(report: Dict[str, Any]) -> bytes:
             _empty(axes, "No tickets")
             continue
         axes.barh([name for name, _ in items], [count for _, count in items], color=COLOURS[index])
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     return _svg(figure)
 
 
@@ -151,6 +174,7 @@ def csat_chart(report: Dict[str, Any]) -> bytes:
         axes.bar([int(s) + offset for s in stars], [group["distribution"][s] for s in stars], 0.4,
                  label=label, color=colour)
     axes.set_xticks([1, 2, 3, 4, 5])
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.legend(frameon=False, fontsize=9, loc="upper left", bbox_to_anchor=(0.0, 0.98))
     return _svg(figure)
 
