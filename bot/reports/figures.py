@@ -10,8 +10,8 @@ a ticket's on the date it was opened, feedback on the date it was given.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Dict, Iterable, List, Optional
+from datetime import date, datetime, timezone
+from typing import Any, Dict, Iterable, Optional
 
 from sqlalchemy import Date, and_, case, cast, exists, func, literal_column, null, select, text, union_all
 from sqlalchemy.orm import aliased
@@ -19,6 +19,7 @@ from sqlalchemy.sql import ColumnElement
 
 from bot.store.database import session_factory, store_errors
 from bot.store.models import TICKET_PRIORITIES, Feedback, Message, Ticket
+from bot.store.period import in_period, period_bounds
 
 # One sentence per figure: printed under --format text, shipped in the JSON.
 DEFINITIONS: Dict[str, str] = {
@@ -52,21 +53,6 @@ def _day(column: Any, dialect: str) -> ColumnElement:
 
 def _day_key(value: Any) -> str:
     return value.isoformat() if isinstance(value, date) else str(value)
-
-
-def _bounds(since: Optional[date], until: Optional[date]) -> tuple:
-    start = datetime.combine(since, time(), tzinfo=timezone.utc) if since else None
-    end = datetime.combine(until + timedelta(days=1), time(), tzinfo=timezone.utc) if until else None
-    return start, end
-
-
-def _in_range(column: Any, start: Optional[datetime], end: Optional[datetime]) -> List[ColumnElement]:
-    conditions = []
-    if start is not None:
-        conditions.append(column >= start)
-    if end is not None:
-        conditions.append(column < end)
-    return conditions
 
 
 def _ratio(part: int, whole: int) -> Optional[float]:
@@ -201,7 +187,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
     now = now or datetime.now(timezone.utc)
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    start, end = _bounds(since, until)
+    start, end = period_bounds(since, until)
     days: Dict[str, Dict[str, Any]] = {}
 
     def period(day: Any) -> Dict[str, Any]:
@@ -240,7 +226,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
         day = _day(Feedback.created_at, dialect)
         verdicts = (
             select(day.label("day"), Feedback.article_id, Feedback.helpful, func.count().label("n"))
-            .where(Feedback.helpful.is_not(None), *_in_range(Feedback.created_at, start, end))
+            .where(Feedback.helpful.is_not(None), *in_period(Feedback.created_at, start, end))
             .group_by(day, Feedback.article_id, Feedback.helpful)
         )
         for row in session.execute(verdicts):
@@ -252,7 +238,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
         group = case((agent, "agent"), else_="bot_only")
         ratings = (
             select(day.label("day"), group.label("grp"), Feedback.csat, func.count().label("n"))
-            .where(Feedback.csat.is_not(None), *_in_range(Feedback.created_at, start, end))
+            .where(Feedback.csat.is_not(None), *in_period(Feedback.created_at, start, end))
             .group_by(day, group, Feedback.csat)
         )
         for row in session.execute(ratings):
@@ -260,7 +246,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
 
         # Tickets by reason and plan, and first replies against the SLA, on the day they were opened.
         day = _day(Ticket.created_at, dialect)
-        in_range = _in_range(Ticket.created_at, start, end)
+        in_range = in_period(Ticket.created_at, start, end)
         for column, key in ((Ticket.reason, "tickets_by_reason"), (Ticket.plan, "tickets_by_plan")):
             query = select(day.label("day"), column.label("name"), func.count().label("n")).where(*in_range)
             for row in session.execute(query.group_by(day, column)):

@@ -26,8 +26,8 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 
 from bot.store.database import session_factory, store_errors
-from bot.store.inbox import Moment, period_bounds
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
+from bot.store.period import Moment, in_period, period_bounds
 
 MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
 FALLBACK_TYPES = ("suggestions", "rephrase")
@@ -84,7 +84,7 @@ def _low_confidence(start: Optional[datetime]):
         )
         # ``kind`` is the stored reply type (indexed with created_at): no JSON parsing.
         # A reply comes after its message: older replies cannot answer one in the period.
-        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == "bot", *_period(bot, start, None))
+        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == "bot", *in_period(bot.created_at, start, None))
     )
 
 
@@ -116,7 +116,7 @@ def _not_helpful(start: Optional[datetime]):
             cast(null(), Integer).label("bot_message_id"), Feedback.article_id.label("article_id"),
         )
         # A verdict comes after the message it judges: older verdicts cannot be about one in the period.
-        .where(Feedback.helpful == false(), *_period(Feedback, start, None))
+        .where(Feedback.helpful == false(), *in_period(Feedback.created_at, start, None))
     )
 
 
@@ -134,7 +134,7 @@ def _handoff(start: Optional[datetime]):
             cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
         )
         # A ticket opens after the message it follows: older tickets cannot be about one in the period.
-        .where(Ticket.reason.not_in(IGNORED_TICKET_REASONS), *_period(Ticket, start, None))
+        .where(Ticket.reason.not_in(IGNORED_TICKET_REASONS), *in_period(Ticket.created_at, start, None))
     )
 
 
@@ -154,17 +154,8 @@ def _unsure_handoff(start: Optional[datetime]):
             last_typed_id.label("message_id"), literal("low_confidence", String).label("source"),
             cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
         )
-        .where(Ticket.reason == UNSURE_TICKET_REASON, *_period(Ticket, start, None))
+        .where(Ticket.reason == UNSURE_TICKET_REASON, *in_period(Ticket.created_at, start, None))
     )
-
-
-def _period(message: Any, start: Optional[datetime], end: Optional[datetime]) -> List[ColumnElement]:
-    conditions = []
-    if start is not None:
-        conditions.append(message.created_at >= start)
-    if end is not None:
-        conditions.append(message.created_at < end)
-    return conditions
 
 
 def collect_misses(
@@ -188,7 +179,7 @@ def collect_misses(
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (
         select(Message.id, Message.conversation_id, Message.text, Message.created_at)
-        .where(Message.id.in_(select(hits.c.message_id)), *_typed(Message), *_period(Message, start, end), ~decided)
+        .where(Message.id.in_(select(hits.c.message_id)), *_typed(Message), *in_period(Message.created_at, start, end), ~decided)
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
         .cte("chosen")

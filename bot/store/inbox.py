@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import List, Optional, Tuple, Union
+from datetime import datetime
+from typing import List, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,10 +18,10 @@ from sqlalchemy.exc import IntegrityError
 from bot.store.customers import EMAIL_PATTERN, normalise_email
 from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
 from bot.store.models import INBOX_ACTIONS, InboxDecision, Message
+from bot.store.period import Moment, in_period, period_bounds
 
 logger = logging.getLogger(__name__)
 
-Moment = Union[date, datetime]
 
 # Actions that name what the message was added to (an article id or an intent name).
 TARGETED_ACTIONS = ("article", "intent")
@@ -51,26 +51,6 @@ class DecisionRecord:
     text: str
     decided_by: str
     decided_at: datetime
-
-
-def period_bounds(since: Optional[Moment], until: Optional[Moment]) -> Tuple[Optional[datetime], Optional[datetime]]:
-    """[start, end) in UTC: a date is a whole UTC day (``until`` included), a datetime that moment.
-
-    Raises ValueError for a naive datetime or an empty period (start not before end).
-    """
-    def bound(value: Optional[Moment], next_day: bool) -> Optional[datetime]:
-        if value is None:
-            return None
-        if isinstance(value, datetime):
-            if value.utcoffset() is None:
-                raise ValueError(f"naive datetime {value!r}: give a time zone")
-            return value
-        return datetime.combine(value + timedelta(days=1 if next_day else 0), time(), tzinfo=timezone.utc)
-
-    start, end = bound(since, False), bound(until, True)
-    if start is not None and end is not None and start >= end:
-        raise ValueError(f"since {since} is not before until {until}")
-    return start, end
 
 
 def decision_record(row: InboxDecision) -> DecisionRecord:
@@ -159,13 +139,9 @@ def decisions(
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     start, end = period_bounds(since, until)
-    query = select(InboxDecision)
+    query = select(InboxDecision).where(*in_period(InboxDecision.decided_at, start, end))
     if action is not None:
         query = query.where(InboxDecision.action == action)
-    if start is not None:
-        query = query.where(InboxDecision.decided_at >= start)
-    if end is not None:
-        query = query.where(InboxDecision.decided_at < end)
     query = query.order_by(InboxDecision.decided_at.desc(), InboxDecision.id.desc()).limit(limit)
     with store_errors("read inbox decisions"), session_factory(url)() as session:
         return [decision_record(row) for row in session.scalars(query)]
