@@ -16,7 +16,7 @@ from aiohttp import web
 from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
 from bot.gateway.lead_range import RangeError, json_error, report_range
 from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
-from bot.kb.edits import add_article_question, article_choices
+from bot.kb.edits import add_article_question, choices_of
 from bot.nlu.edits import add_intent_example, intent_choices
 from bot.reports.grouping import MissGroup, group_misses
 from bot.reports.misses import Miss, collect_misses
@@ -77,9 +77,10 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
     # Grouping is quadratic: only the newest undecided misses (deciding them brings older ones up).
     limit = settings.miss_group_limit
     misses = collect_misses(url, since, until, limit=limit)
-    groups = group_misses(misses, search)
+    groups = group_misses(misses, search, settings.miss_group_distance)
     by_id = {m.message_id: m for m in misses}
-    articles = article_choices(settings.kb_dir)
+    # The gateway's knowledge base (re-read when kb/ changes), not a parse of every article per request.
+    articles = choices_of(request.app[ANSWERER].kb.all())
     titles = dict(articles)
     return {
         "since": since.isoformat(), "until": until.isoformat(),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Tuple
+from typing import Iterable, List, Tuple
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
@@ -27,9 +27,14 @@ def _load_articles(kb_dir: Path) -> List[Article]:
         raise UneditableFileError(f"the knowledge base has an unreadable article: {error}") from None
 
 
+def choices_of(articles: Iterable[Article]) -> List[Tuple[str, str]]:
+    """(id, title) of ``articles``, sorted by title, for a drop-down."""
+    return sorted(((a.id, a.title) for a in articles), key=lambda pair: (pair[1].casefold(), pair[0]))
+
+
 def article_choices(kb_dir: Path) -> List[Tuple[str, str]]:
-    """(id, title) of every article, sorted by title, for a drop-down."""
-    return sorted(((a.id, a.title) for a in _load_articles(kb_dir)), key=lambda pair: (pair[1].casefold(), pair[0]))
+    """(id, title) of every article in ``kb_dir``, sorted by title, for a drop-down."""
+    return choices_of(_load_articles(kb_dir))
 
 
 def _with_question(path: Path, text: str, question: str) -> str:
