@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 from datetime import date, timedelta
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import matplotlib
 
@@ -86,25 +86,32 @@ def _svg(figure: Figure) -> bytes:
     return out.getvalue().replace(b"'sans-serif'", b"sans-serif")
 
 
-def volume_chart(report: Dict[str, Any]) -> bytes:
-    """Conversations and tickets per day (bars)."""
+def _daily_chart(report: Dict[str, Any], title: str, draw: Callable[[Any, List[int], List[Dict[str, Any]]], None]) -> bytes:
+    """A chart with a day per slot over the whole period: ``draw(axes, x, periods)`` adds the series."""
     figure = _figure()
     axes = figure.add_subplot()
-    _style(axes, "Conversations and tickets per day")
-    periods = calendar(report)
+    _style(axes, title)
     if not report["days"]:
         _empty(axes)
         return _svg(figure)
-    days = [d["date"] for d in periods]
-    x = list(range(len(days)))
+    periods = calendar(report)
+    draw(axes, list(range(len(periods))), periods)
+    _day_ticks(axes, [d["date"] for d in periods])
+    return _svg(figure)
+
+
+def volume_chart(report: Dict[str, Any]) -> bytes:
+    """Conversations and tickets per day (bars)."""
+    return _daily_chart(report, "Conversations and tickets per day", _draw_volume)
+
+
+def _draw_volume(axes: Any, x: List[int], periods: List[Dict[str, Any]]) -> None:
     axes.bar([i - 0.2 for i in x], [d.get("conversations", 0) for d in periods], 0.4,
              label="conversations", color=COLOURS[0])
     axes.bar([i + 0.2 for i in x], [d.get("tickets", 0) for d in periods], 0.4, label="tickets", color=COLOURS[1])
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))
-    _day_ticks(axes, days)
     # Above the plot, beside the title: bars fill the whole height.
     axes.legend(frameon=False, fontsize=9, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2)
-    return _svg(figure)
 
 
 def _percent_series(periods: List[Dict[str, Any]], pick: Callable[[Dict[str, Any]], Optional[float]]) -> List[float]:
@@ -115,28 +122,22 @@ def _percent_series(periods: List[Dict[str, Any]], pick: Callable[[Dict[str, Any
 
 def rates_chart(report: Dict[str, Any]) -> bytes:
     """Containment, fallback rate and first replies within SLA per day (lines, percent)."""
-    figure = _figure()
-    axes = figure.add_subplot()
-    _style(axes, "Rates per day (%)")
-    periods = calendar(report)
-    if not report["days"]:
-        _empty(axes)
-        return _svg(figure)
-    days = [d["date"] for d in periods]
-    x = list(range(len(days)))
-    series = [
+    series: List[Tuple[str, Callable[[Dict[str, Any]], Optional[float]]]] = [
         ("containment", lambda d: d["containment"]),
         ("fallback rate", lambda d: d["fallback_rate"]),
     ]
     for priority in sorted(report["total"]["first_reply_sla"]):
         series.append((f"within SLA ({priority})",
                        lambda d, p=priority: d["first_reply_sla"].get(p, {}).get("share")))
-    for colour, (label, pick) in zip(COLOURS, series):
-        axes.plot(x, _percent_series(periods, pick), marker="o", markersize=3, linewidth=1.6, label=label, color=colour)
-    axes.set_ylim(0, 105)
-    _day_ticks(axes, days)
-    axes.legend(frameon=False, fontsize=9, loc="lower left", ncol=2)
-    return _svg(figure)
+
+    def draw(axes: Any, x: List[int], periods: List[Dict[str, Any]]) -> None:
+        for colour, (label, pick) in zip(COLOURS, series):
+            axes.plot(x, _percent_series(periods, pick), marker="o", markersize=3, linewidth=1.6,
+                      label=label, color=colour)
+        axes.set_ylim(0, 105)
+        axes.legend(frameon=False, fontsize=9, loc="lower left", ncol=2)
+
+    return _daily_chart(report, "Rates per day (%)", draw)
 
 
 def tickets_chart(report: Dict[str, Any]) -> bytes:
