@@ -7,7 +7,7 @@ STAMP   := $(VENV)/.installed
 SPACY   := var/spacy/deskmate_en/meta.json
 WEBCHAT := var/webchat/package/lib/index.js
 
-.PHONY: setup browser run test train check check-kb clean
+.PHONY: setup browser run test train check check-kb typecheck screenshots clean
 
 setup: $(STAMP) $(SPACY)
 
@@ -54,11 +54,21 @@ CHECKED_BY_MAKE_CHECK := \
 	--deselect tests/test_rasa_project.py::test_test_stories_pass_with_the_trained_model \
 	--deselect tests/test_dev_eval.py::test_dev_set_stays_above_the_accuracy_floors
 
+# Type checking of bot/ and actions/ (mypy.ini).
+typecheck: setup
+	$(PYTHON) -m mypy
+
 test: setup browser
+	$(PYTHON) -m mypy
 	$(PYTHON) -m bot kb check
 	$(PYTHON) -m bot train
 	$(PYTHON) -m pytest $(CHECKED_BY_MAKE_CHECK)
 	$(PYTHON) -m bot check --no-train
+
+# The README's screenshots: the browser tests, writing into docs/ (a test run writes var/screenshots/).
+screenshots: setup browser
+	$(PYTHON) -m bot train
+	DESKMATE_SCREENSHOT_DIR=docs $(PYTHON) -m pytest tests/test_browser.py
 
 clean:
 	rm -rf models var .pytest_cache

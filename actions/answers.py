@@ -8,11 +8,11 @@ from rasa_sdk import Action, Tracker
 from rasa_sdk.events import EventType, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import hand_off, low_confidence_turns
+from actions.escalation import hand_off, low_confidence_turns, metadata
 from actions.runtime import answerer, handoff
 from bot.dialogue.answering import Answer, ParsedMessage, Rephrase, Suggest
 from bot.dialogue.messages import article_answer, decision_messages
-from bot.handoff.service import Trouble, should_open_ticket
+from bot.handoff.rules import Signal, Situation, should_open_ticket
 
 
 class ActionAnswerFaq(Action):
@@ -25,34 +25,38 @@ class ActionAnswerFaq(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         service = answerer()
-        people = handoff()
-        decision = service.decide(ParsedMessage.from_parse_data(tracker.latest_message))
-
-        trouble: Optional[Trouble] = None
+        parsed = ParsedMessage.from_parse_data(tracker.latest_message)
+        decision = service.decide(parsed)
+        unsure = isinstance(decision, (Suggest, Rephrase))
         unanswered = low_confidence_turns(tracker)
-        if isinstance(decision, (Suggest, Rephrase)):
+        if unsure:
             unanswered += 1
-            trouble = Trouble.LOW_CONFIDENCE
         elif isinstance(decision, Answer):
             unanswered = 0
-            trouble = Trouble.PROBLEM if decision.article.problem else None
+        counter: List[EventType] = [SlotSet("low_confidence_turns", float(unanswered))]
 
+        situation: Optional[Situation] = None
+        if unsure:
+            situation = Situation(Signal.UNSURE, unsure_in_a_row=unanswered)
+        elif isinstance(decision, Answer) and decision.article.problem:
+            situation = Situation(Signal.PROBLEM_ANSWERED)
         # Who the visitor is matters only when something went wrong: no lookup on a plain answer.
-        if trouble is not None:
-            visitor = await asyncio.to_thread(people.visitor, tracker.latest_message.get("metadata"))
-            if should_open_ticket(trouble, people.rules_for(visitor), unanswered):
+        if situation is not None:
+            people = handoff()
+            visitor = await asyncio.to_thread(people.visitor, metadata(tracker))
+            reason = should_open_ticket(situation, people.rules_for(visitor))
+            if reason is not None:
                 if isinstance(decision, Answer):
                     # The answer is shown while the agent is on the way.
                     dispatcher.utter_message(**article_answer(decision.article))
-                events: List[EventType] = [SlotSet("low_confidence_turns", float(unanswered))]
-                return events + await hand_off(dispatcher, tracker, people, visitor, trouble)
+                guesses = parsed.guesses() if unsure else None
+                return counter + await hand_off(dispatcher, tracker, people, visitor, reason, guesses)
 
-        for message in decision_messages(decision, service.settings.max_message_chars):
+        for message in decision_messages(decision, service.settings.max_message_chars, parsed.guesses()):
             dispatcher.utter_message(**message)
-        events = [SlotSet("low_confidence_turns", float(unanswered))]
         if isinstance(decision, Answer):
-            return events + [SlotSet("last_article", decision.article.id), SlotSet("awaiting_feedback", True)]
-        return events + [SlotSet("awaiting_feedback", False)]
+            return counter + [SlotSet("last_article", decision.article.id), SlotSet("awaiting_feedback", True)]
+        return counter + [SlotSet("awaiting_feedback", False)]
 
 
 class ActionSuggestArticles(ActionAnswerFaq):

@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime
 from functools import lru_cache
 
+from bot.clock import clock_for
 from bot.dialogue.answering import Answerer
 from bot.handoff.policy import SupportPolicy
-from bot.handoff.service import HandoffService, fixed_clock, utc_clock
+from bot.handoff.service import HandoffService
 from bot.settings import get_settings
+from bot.store.database import Store
 
 
 @lru_cache(maxsize=1)
@@ -20,13 +21,16 @@ def answerer() -> Answerer:
 
 
 @lru_cache(maxsize=1)
+def store() -> Store:
+    """The process's store (one engine and pool; the schema was migrated at start-up)."""
+    return Store(get_settings().resolved_database_url())
+
+
+@lru_cache(maxsize=1)
 def handoff() -> HandoffService:
     """The process's handoff service: identity, tickets, the support policy and the clock."""
     settings = get_settings()
-    clock = fixed_clock(datetime.fromisoformat(settings.fixed_now)) if settings.fixed_now else utc_clock
     return HandoffService(
-        settings.resolved_database_url(),
-        settings.resolved_identity_secret(),
-        SupportPolicy.load(settings.support_policy_file),
-        clock,
+        store(), settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file),
+        clock_for(settings.fixed_now),
     )

@@ -28,8 +28,10 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.gateway.socket_client import socket_client  # noqa: E402
+from bot.rasa_client import REST_CHANNEL, RasaClient  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
+from bot.store.database import Store  # noqa: E402
+from tests.socket_client import socket_client  # noqa: E402  (the widget's side, also used by the tests)
 from bot.store.staff import add_staff  # noqa: E402
 
 QUESTIONS = [
@@ -63,7 +65,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
     # The same questions in the same order, and conversations of the same
     # length on both sides: Rasa loads a conversation's whole history every turn.
     direct_sender = f"bench-{uuid.uuid4().hex}"
-    async with aiohttp.ClientSession() as http:
+    async with RasaClient(settings.rasa_url) as rasa:
         sio, inbox, session = await visitor()
         for index in range(rounds):
             text = QUESTIONS[index % len(QUESTIONS)]
@@ -72,9 +74,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
                 sio, inbox, session = await visitor()
                 direct_sender = f"bench-{uuid.uuid4().hex}"
             started = time.perf_counter()
-            async with http.post(f"{settings.rasa_url}/webhooks/rest/webhook",
-                                 json={"sender": direct_sender, "message": text}) as response:
-                await response.json()
+            await rasa.send(direct_sender, text, channel=REST_CHANNEL)
             direct.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             await sio.emit("user_uttered", {"message": text, "session_id": session})
@@ -100,7 +100,9 @@ async def drain_rest(inbox: asyncio.Queue) -> None:
 async def agent_replies(count: int) -> None:
     settings = get_settings()
     email, password = f"bench-{uuid.uuid4().hex[:8]}@bench.example", uuid.uuid4().hex
-    add_staff(settings.resolved_database_url(), email, "Bench", "agent", password, datetime.now(timezone.utc))
+    store = Store(settings.resolved_database_url())
+    add_staff(store, email, "Bench", "agent", password, datetime.now(timezone.utc))
+    store.dispose()
     base = f"http://127.0.0.1:{settings.gateway_port}"
     sio, inbox, session = await visitor()
     await sio.emit("user_uttered", {"message": "i want to talk to a human", "session_id": session})

@@ -47,7 +47,7 @@ from bot.handoff.policy import SupportPolicy  # noqa: E402
 from bot.kb.articles import load_articles  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 from bot.store.customers import all_customers  # noqa: E402
-from bot.store.database import make_engine, migrate  # noqa: E402
+from bot.store.database import Store, make_engine, migrate  # noqa: E402
 from bot.store.messages import payload_columns  # noqa: E402
 from bot.store.models import Feedback, Message, Ticket, TicketEvent  # noqa: E402
 from bot.store.seed import seed_demo_customers  # noqa: E402
@@ -384,10 +384,12 @@ def main() -> int:
         print(f"{url} already has {existing} messages: use a new, empty database", file=sys.stderr)
         return 2
     settings = get_settings()
-    seed_demo_customers(url, settings.demo_customers_file, now)
+    store = Store(url)
+    seed_demo_customers(store, settings.demo_customers_file, now)
     gen = Generator(args, now)
-    for c in all_customers(url):
+    for c in all_customers(store):
         gen.customers.setdefault(c.plan, []).append((c.id, c.email, c.name))
+    store.dispose()
 
     plan = gen.budgets(args.conversations, args.messages)
     starts = sorted(((gen.start_time(), kind, budget) for kind, budget in plan), key=lambda x: x[0])

@@ -1,9 +1,10 @@
 """How much the handoff decision and the ticket write add to a turn (target: <= 20 ms at p95).
 
 Times what the action server does on a turn that hands off: verify the
-visitor's token, look the customer up, decide, build the handover from a
-realistic conversation, and write the ticket (plus a repeat of the same
-turn, which must find the open ticket instead of writing a second one).
+visitor's token, look the customer up, decide (``should_open_ticket``), and
+write the ticket with the facts of its opening (plus a repeat of the same
+turn, which must find the open ticket instead of writing a second one). The
+handover itself is read from the stored conversation when an agent opens it.
 Runs on SQLite and, when reachable, PostgreSQL. Usage:
 
     .venv/bin/python bench/handoff_latency.py [--turns 300] [--postgres URL]
@@ -18,56 +19,45 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Dict, List
+from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.clock import fixed_clock  # noqa: E402
 from bot.handoff.policy import SupportPolicy  # noqa: E402
-from bot.handoff.service import HandoffService, Trouble, fixed_clock, should_open_ticket  # noqa: E402
+from bot.handoff.rules import Signal, Situation, should_open_ticket  # noqa: E402
+from bot.handoff.service import HandoffService  # noqa: E402
 from bot.identity import TOKEN_METADATA_KEY, issue_token  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
-from bot.store.database import StoreError, migrate  # noqa: E402
+from bot.store.database import Store, StoreError, migrate  # noqa: E402
 from bot.store.seed import seed_demo_customers  # noqa: E402
 
 SECRET = "bench-secret-of-at-least-32-bytes-long!"
 NOW = datetime(2026, 11, 24, 10, 0, tzinfo=timezone.utc)
 
 
-def conversation(turns: int) -> List[Dict[str, Any]]:
-    """A conversation of ``turns`` visitor messages, each answered with suggestions."""
-    parse = {
-        "intent_ranking": [{"name": "faq", "confidence": 0.55}, {"name": "greet", "confidence": 0.2}],
-        "response_selector": {"faq": {"ranking": [
-            {"intent_response_key": f"faq/article-{i}", "confidence": 0.1} for i in range(10)]}},
-    }
-    events: List[Dict[str, Any]] = []
-    for i in range(turns):
-        events.append({"event": "user", "text": f"message {i}", "parse_data": parse, "timestamp": 1.0 + i})
-        events.append({"event": "bot", "text": "Is it one of these?", "timestamp": 1.5 + i,
-                       "data": {"custom": {"deskmate": {"type": "suggestions", "article_ids": ["a", "b", "c"]}}}})
-    return events
-
-
 def measure(url: str, turns: int) -> List[float]:
     """Milliseconds per handing-off turn."""
     settings = get_settings()
     migrate(url)
-    seed_demo_customers(url, settings.demo_customers_file, NOW)
-    service = HandoffService(url, SECRET, SupportPolicy.load(settings.support_policy_file), fixed_clock(NOW))
+    store = Store(url)
+    seed_demo_customers(store, settings.demo_customers_file, NOW)
+    service = HandoffService(store, SECRET, SupportPolicy.load(settings.support_policy_file), fixed_clock(NOW))
     metadata = {TOKEN_METADATA_KEY: issue_token(SECRET, "premium@demo.example", ttl=timedelta(days=3650))}
-    events = conversation(6)
     timings: List[float] = []
     for index in range(turns):
         sender = f"bench-{uuid.uuid4().hex}"
         started = time.perf_counter()
         visitor = service.visitor(metadata)
-        if should_open_ticket(Trouble.LOW_CONFIDENCE, service.rules_for(visitor), 1):
-            outcome = service.open_ticket(sender, visitor, Trouble.LOW_CONFIDENCE, events)
+        reason = should_open_ticket(Situation(Signal.UNSURE, unsure_in_a_row=1), service.rules_for(visitor))
+        if reason is not None:
+            outcome = service.open_ticket(sender, visitor, reason)
             assert outcome.ticket is not None and outcome.created
         timings.append((time.perf_counter() - started) * 1000)
-        if index % 10 == 0:  # a retried turn finds the ticket, never a second one
-            again = service.open_ticket(sender, visitor, Trouble.LOW_CONFIDENCE, events)
+        if index % 10 == 0 and reason is not None:  # a retried turn finds the ticket, never a second one
+            again = service.open_ticket(sender, visitor, reason)
             assert again.ticket is not None and not again.created
+    store.dispose()
     return timings
 
 

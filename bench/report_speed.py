@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 
 from bot.reports import build_report  # noqa: E402
-from bot.store.database import make_engine  # noqa: E402
+from bot.store.database import Store, make_engine  # noqa: E402
 from bot.store.models import Feedback, Message, Ticket  # noqa: E402
 
 
@@ -137,11 +137,12 @@ def main() -> int:
     print(f"{make_engine(url).dialect.name}: {sizes(url)}")
 
     started = time.perf_counter()
-    report = build_report(url)
+    store = Store(url)
+    report = build_report(store)
     print(f"first build_report (connects, checks the schema): {time.perf_counter() - started:.2f} s, "
           f"{report['total']['conversations']} conversations over {len(report['days'])} days")
-    show("build_report, all time", timed(args.runs, lambda: build_report(url)), 5.0)
-    show("build_report, last 30 days", timed(args.runs, lambda: build_report(url, *last30)), 1.0)
+    show("build_report, all time", timed(args.runs, lambda: build_report(store)), 5.0)
+    show("build_report, last 30 days", timed(args.runs, lambda: build_report(store, *last30)), 1.0)
     if not args.skip_cli:
         show("python -m bot report --format json", timed(args.runs, cli(url)), 5.0)
         show("  ... --since (last 30 days)", timed(args.runs, cli(url, "--since", last30[0].isoformat())), 5.0)

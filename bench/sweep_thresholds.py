@@ -7,11 +7,13 @@ for each. Usage (with `make run` running):
 
     .venv/bin/python bench/sweep_thresholds.py tests/eval/dev.yml
 
-The decision replayed is the bot's own (bot.dialogue.answering): intent
-below the NLU threshold or within the ambiguity gap -> nlu_fallback; an
-article is answered only for ``faq`` when its fused score (selector
-confidence + search_weight x search similarity) is >= the answer threshold
-and leads the runner-up by the margin.
+The NLU fallback is replayed as Rasa's FallbackClassifier does it (intent
+below the NLU threshold or within the ambiguity gap -> nlu_fallback); what
+the bot then says is decided by the shipped function itself
+(``Answerer.decide`` with an ``AnswerGate`` per setting): an article is
+answered only for ``faq`` when its fused score (selector confidence +
+search_weight x search similarity) is >= the answer threshold and leads the
+runner-up by the margin.
 """
 from __future__ import annotations
 
@@ -22,14 +24,13 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import aiohttp
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.dialogue.answering import FUSION_CANDIDATES, Answerer, ParsedMessage, pick_article  # noqa: E402
-from bot.kb.search import SearchHit  # noqa: E402
+from bot.dialogue.answering import Answer, AnswerGate, Answerer, ParsedMessage  # noqa: E402
 from bot.dialogue.input_check import input_problem  # noqa: E402
 from bot.eval.cases import EvalCase, Outcome, load_cases  # noqa: E402
+from bot.kb.search import SearchHit  # noqa: E402
+from bot.rasa_client import RasaClient  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 
 NLU_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -40,14 +41,9 @@ MARGINS = (0.0, 0.1, 0.2, 0.3)
 
 
 async def parse_all(cases: List[EvalCase], url: str, token: str) -> List[Dict[str, Any]]:
-    """``/model/parse`` of every case text."""
-    results = []
-    async with aiohttp.ClientSession() as session:
-        for case in cases:
-            async with session.post(f"{url}/model/parse", params={"token": token}, json={"text": case.text}) as r:
-                r.raise_for_status()
-                results.append(await r.json())
-    return results
+    """NLU's reading of every case text (``/model/parse``)."""
+    async with RasaClient(url, token) as client:
+        return [await client.parse(case.text) for case in cases]
 
 
 def raw_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
@@ -57,6 +53,7 @@ def raw_ranking(parse: Dict[str, Any]) -> List[Tuple[str, float]]:
 
 
 def replay(
+    answerer: Answerer,
     parse: Dict[str, Any],
     hits: List[SearchHit],
     nlu: float,
@@ -64,20 +61,16 @@ def replay(
     weight: float,
     answer: float,
     margin: float,
-    max_chars: int,
 ) -> Outcome:
-    """What the bot would do with these thresholds."""
+    """What the bot would do with these thresholds (Rasa's fallback, then the bot's own decision)."""
     ranking = raw_ranking(parse)
-    text = parse.get("text") or ""
-    if input_problem(text, max_chars) is not None or not ranking:
-        return Outcome(intent="nlu_fallback", article=None, handoff=False)
-    top, conf = ranking[0]
+    top, conf = ranking[0] if ranking else ("nlu_fallback", 0.0)
     second = ranking[1][1] if len(ranking) > 1 else 0.0
-    intent = "nlu_fallback" if conf < nlu or conf - second < ambiguity else top
-    parsed = ParsedMessage.from_parse_data(parse)
-    article: Optional[str] = None
-    if intent == "faq":
-        article = pick_article(parsed.article_ranking, hits, weight, answer, margin)
+    unreadable = input_problem(parse.get("text") or "", answerer.settings.max_message_chars) is not None
+    intent = "nlu_fallback" if unreadable or conf < nlu or conf - second < ambiguity else top
+    parsed = ParsedMessage.from_parse_data({**parse, "intent": {"name": intent, "confidence": conf}})
+    decision = answerer.decide(parsed, AnswerGate(weight, answer, margin), hits)
+    article: Optional[str] = decision.article.id if isinstance(decision, Answer) else None
     return Outcome(intent=intent, article=article, handoff=False)
 
 
@@ -100,11 +93,11 @@ def main() -> int:
     cases = load_cases(Path(args.file))
     parses = asyncio.run(parse_all(cases, settings.rasa_url, settings.resolved_rasa_token()))
     answerer = Answerer(settings)
-    hits = [answerer.search(case.text, limit=FUSION_CANDIDATES, min_score=0.0) for case in cases]
+    hits = [answerer.search(case.text, limit=answerer.search_limit()) for case in cases]
     rows = []
     grid = itertools.product(NLU_THRESHOLDS, AMBIGUITY, SEARCH_WEIGHTS, ANSWER_THRESHOLDS, MARGINS)
     for setting in grid:
-        outcomes = [replay(p, h, *setting, settings.max_message_chars) for p, h in zip(parses, hits)]
+        outcomes = [replay(answerer, p, h, *setting) for p, h in zip(parses, hits)]
         rows.append((setting, score(cases, outcomes)))
     meets = lambda s: s["article"] >= 0.92 and s["wrong"] <= 0.03 and s["none"] >= 0.90 and s["intent"] >= 0.90  # noqa: E731
     rows.sort(key=lambda row: (meets(row[1]), row[1]["wrong"] <= 0.03 and row[1]["none"] >= 0.9, row[1]["article"]), reverse=True)

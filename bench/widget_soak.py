@@ -23,8 +23,9 @@ from typing import List
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.gateway.socket_client import socket_client  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
+from bot.store.database import Store  # noqa: E402
+from tests.socket_client import socket_client  # noqa: E402  (the widget's side, also used by the tests)
 from bot.store.messages import conversation_messages  # noqa: E402
 
 QUESTIONS = ["how do i turn on subtitles", "can i pay with paypal", "how do i cancel", "my download expired"]
@@ -82,12 +83,12 @@ async def soak(clients: int, seconds: float) -> int:
     await asyncio.gather(*(run_visitor(i, base, deadline, v) for i, v in enumerate(visitors)))
     sent = sum(len(v.sent) for v in visitors)
     answered = sum(v.answered for v in visitors)
-    url = settings.resolved_database_url()
+    store = Store(settings.resolved_database_url())
     lost = out_of_order = 0
     for v in visitors:
         if not v.session:
             continue
-        stored = [m.text for m in conversation_messages(url, v.session) if m.sender == "visitor"]
+        stored = [m.text for m in conversation_messages(store, v.session) if m.sender == "visitor"]
         lost += len([t for t in v.sent if t not in stored])
         out_of_order += stored != v.sent
     latencies = [l for v in visitors for l in v.latencies]

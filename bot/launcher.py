@@ -5,14 +5,13 @@ the bot the same way. Both servers bind to 127.0.0.1 only.
 """
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -20,35 +19,15 @@ from typing import Dict, List, Optional
 from ruamel.yaml import YAML
 from sqlalchemy.engine import make_url
 
+from bot.rasa_client import answers
 from bot.settings import Settings
+from bot.training.models import rasa_executable
 
 LOOPBACK = "127.0.0.1"
 
 
 class StartupError(RuntimeError):
     """A server did not come up."""
-
-
-def rasa_executable() -> str:
-    """The ``rasa`` command of this virtual environment."""
-    candidate = Path(sys.executable).with_name("rasa")
-    return str(candidate) if candidate.exists() else "rasa"
-
-
-def run_train(settings: Settings, extra_args: Optional[List[str]] = None) -> None:
-    """``rasa train``: Rasa's fingerprinting retrains only what changed (nothing when nothing did)."""
-    command = [rasa_executable(), "train", "--out", str(settings.project_root / "models"), *(extra_args or [])]
-    result = subprocess.run(command, cwd=settings.project_root)
-    if result.returncode != 0:
-        raise StartupError(f"`rasa train` failed with exit code {result.returncode}")
-
-
-def latest_model(settings: Settings) -> Path:
-    """The newest trained model under models/."""
-    models = sorted((settings.project_root / "models").glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
-        raise StartupError("no trained model in models/: run `rasa train` (or `make run`)")
-    return models[-1]
 
 
 def tracker_store_config(url: str) -> Dict[str, object]:
@@ -83,12 +62,8 @@ def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
 
 
 def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """Whether ``url`` answers 200."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 (loopback only)
-            return response.status == 200
-    except (urllib.error.URLError, OSError):
-        return False
+    """Whether ``url`` answers HTTP 200 (a blocking probe for start-up loops)."""
+    return asyncio.run(answers(url, timeout))
 
 
 def ensure_port_free(port: int, what: str) -> None:
@@ -183,6 +158,15 @@ class BotProcesses:
             [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)],
             {"DESKMATE_RASA_URL": self.rasa_url},
         )
+
+    def start(self, model: Path, timeout: float = 240.0) -> None:
+        """Start the action server and the Rasa server with ``model``; return once both answer.
+
+        Raises StartupError (a port is taken, a server died or did not answer within ``timeout`` s).
+        """
+        self.start_actions()
+        self.start_rasa(model)
+        self.wait_ready(timeout)
 
     def wait_ready(self, timeout: float = 240.0) -> None:
         """Block until every started server answers; raise StartupError if one dies or time runs out."""

@@ -31,7 +31,7 @@ class Settings(BaseSettings):
     demo_customers_file: Path = PROJECT_ROOT / "kb" / "demo_customers.yml"
 
     rasa_url: str = "http://127.0.0.1:5005"
-    rasa_token: str = Field("", description="Rasa HTTP API token; generated into var/ when empty")
+    rasa_token: str = Field(default="", description="Rasa HTTP API token; generated into var/ when empty")
     action_host: str = "127.0.0.1"
     action_port: int = 5055
 
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     miss_group_limit: int = 1000
 
     max_message_chars: int = 1000
+    # Trained models kept in models/ (the newest; each is about 140 MB). `make run` reuses the one
+    # that matches the training data and trains only when none does.
+    models_to_keep: int = Field(default=3, ge=1)
 
     # The gateway (`python -m bot serve`): Deskmate's one public door.
     gateway_host: str = "127.0.0.1"
@@ -61,11 +64,11 @@ class Settings(BaseSettings):
     # How long the gateway waits for the bot before telling the visitor and opening a ticket.
     bot_timeout_seconds: float = 6.0
     # Signs and encrypts staff session cookies (32 url-safe base64 bytes); generated into var/ when empty.
-    session_key: str = Field("", description="generated into var/ when empty")
+    session_key: str = Field(default="", description="generated into var/ when empty")
     # Mark staff session cookies Secure: turn on whenever the gateway is served over HTTPS.
     secure_cookies: bool = False
     # Bearer token for the server-to-server JSON API (POST /api/messages); generated into var/ when empty.
-    api_token: str = Field("", description="generated into var/ when empty")
+    api_token: str = Field(default="", description="generated into var/ when empty")
 
     database_url: str = ""
     # Rasa's tracker store (conversation histories): a SQLite file by default,
@@ -73,7 +76,7 @@ class Settings(BaseSettings):
     tracker_database_url: str = ""
 
     # HS256 secret shared with the website that signs visitors' identity tokens.
-    identity_secret: str = Field("", description="generated into var/ when empty")
+    identity_secret: str = Field(default="", description="generated into var/ when empty")
     # Demo mode: `make run` seeds the demo customers (and the gateway shows its demo switch).
     demo_mode: bool = True
     # Stop the clock at this moment (ISO 8601 with a zone), for demos and tests of

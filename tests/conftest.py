@@ -10,11 +10,12 @@ from typing import Iterator
 
 import pytest
 
-from bot.launcher import BotProcesses, StartupError, latest_model, run_train
+from bot.launcher import BotProcesses, StartupError
 from bot.settings import PROJECT_ROOT, Settings
-from bot.store.database import migrate
+from bot.store.database import Store, migrate
 from bot.store.seed import seed_demo_customers
 from bot.training.checks import free_port, next_saturday_morning  # noqa: F401 (tests import free_port from here)
+from bot.training.models import ensure_model
 
 REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
 
@@ -56,6 +57,23 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     engine.dispose()
 
 
+@pytest.fixture
+def store(database_url: str) -> Iterator[Store]:
+    """The empty store of ``database_url``, migrated (as every process's start-up does)."""
+    migrate(database_url)
+    handle = Store(database_url)
+    yield handle
+    handle.dispose()
+
+
+@pytest.fixture
+def unreachable_store() -> Iterator[Store]:
+    """A store on UNREACHABLE_DATABASE_URL: building it succeeds (the engine connects lazily), every call fails."""
+    handle = Store(UNREACHABLE_DATABASE_URL)
+    yield handle
+    handle.dispose()
+
+
 @pytest.fixture(scope="session")
 def project_settings() -> Settings:
     """Settings as the project runs them (kb/, var/)."""
@@ -64,12 +82,8 @@ def project_settings() -> Settings:
 
 @pytest.fixture(scope="session")
 def trained_model(project_settings: Settings) -> Path:
-    """The project's trained model, shared by every test (trained once if missing or stale)."""
-    try:
-        return latest_model(project_settings)
-    except StartupError:
-        run_train(project_settings)
-        return latest_model(project_settings)
+    """The project's trained model, shared by every test (trained once when none matches the data)."""
+    return ensure_model(project_settings)
 
 
 @pytest.fixture(scope="session")
@@ -98,8 +112,18 @@ def bot_database_url(tmp_path_factory: pytest.TempPathFactory, project_settings:
     """The store the running bot's actions write to, private to this test run: migrated, demo customers seeded."""
     url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'deskmate.db'}"
     migrate(url)
-    seed_demo_customers(url, project_settings.demo_customers_file, BOT_CLOCK)
+    store = Store(url)
+    seed_demo_customers(store, project_settings.demo_customers_file, BOT_CLOCK)
+    store.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def bot_store(bot_database_url: str) -> Iterator[Store]:
+    """The running bot's store, as this test process sees it."""
+    store = Store(bot_database_url)
+    yield store
+    store.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -121,9 +145,7 @@ def running_bot(
         },
     )
     try:
-        bot.start_actions()
-        bot.start_rasa(trained_model)
-        bot.wait_ready()
+        bot.start(trained_model)
     except StartupError as error:
         bot.stop()
         pytest.fail(f"the bot did not start: {error} (logs in {bot.log_dir})")

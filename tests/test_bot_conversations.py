@@ -1,16 +1,16 @@
-"""End to end through the running bot (Rasa server + action server, trained model)."""
+"""End to end through the gateway's JSON API and the running bot (Rasa server + action server, trained model)."""
 from __future__ import annotations
 
 import os
 import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from bot.settings import Settings
+from bot.store.database import Store
 from bot.store.feedback import feedback_for
-from tests.conversation import buttons, deskmate_payloads, talk
+from tests.conversation import buttons, conversation_of, deskmate_payloads, new_sender, talk
 
 
 def test_a_clear_question_gets_its_article_tagged_with_its_id_then_was_this_helpful(bot_settings: Settings) -> None:
@@ -21,19 +21,19 @@ def test_a_clear_question_gets_its_article_tagged_with_its_id_then_was_this_help
     assert all("double-charge" in b["payload"] for b in buttons(replies))
 
 
-def test_yes_to_was_this_helpful_is_recorded_in_the_store(bot_settings: Settings) -> None:
-    sender = f"test-{uuid.uuid4().hex}"
+def test_yes_to_was_this_helpful_is_recorded_in_the_store(bot_settings: Settings, bot_store: Store) -> None:
+    sender = new_sender()
     first, second = talk(bot_settings, ["how do i turn on subtitles", "yes"], sender=sender)
     article = deskmate_payloads(first)[0]["article_id"]
     assert "helped" in second[0]["text"]
-    rows = feedback_for(bot_settings.resolved_database_url(), sender)
+    rows = feedback_for(bot_store, conversation_of(sender))
     assert [(r.article_id, r.helpful) for r in rows] == [(article, True)]
 
 
-def test_not_helpful_is_recorded_and_offers_related_articles_and_a_person(bot_settings: Settings) -> None:
-    sender = f"test-{uuid.uuid4().hex}"
+def test_not_helpful_is_recorded_and_offers_related_articles_and_a_person(bot_settings: Settings, bot_store: Store) -> None:
+    sender = new_sender()
     talk(bot_settings, ['/faq{"article_id":"invoices"}', '/feedback_not_helpful{"article_id":"invoices"}'], sender=sender)
-    rows = feedback_for(bot_settings.resolved_database_url(), sender)
+    rows = feedback_for(bot_store, conversation_of(sender))
     assert [(r.article_id, r.helpful) for r in rows] == [("invoices", False)]
 
 

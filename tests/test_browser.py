@@ -1,9 +1,11 @@
 """In a real browser (Debian's headless Chromium): the widget, live handoff, the agent inbox, rasa-webchat.
 
-Screenshots for README are written to docs/ by these tests.
+Screenshots go to var/screenshots/ (DESKMATE_SCREENSHOT_DIR): `make test` never changes the
+tracked docs/*.png; `make screenshots` runs these tests with docs/ as the folder.
 """
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from datetime import timedelta
@@ -14,6 +16,7 @@ import pytest
 
 from bot.launcher import BotProcesses, StartupError
 from bot.settings import PROJECT_ROOT
+from bot.store.database import Store
 from bot.store.messages import record_message
 from bot.store.staff import add_staff
 from tests.conftest import BOT_CLOCK, free_port, service_missing
@@ -33,7 +36,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
 WEBCHAT_BUNDLE = PROJECT_ROOT / "var" / "webchat" / "package" / "lib" / "index.js"
-DOCS = PROJECT_ROOT / "docs"
+SCREENSHOTS = Path(os.environ.get("DESKMATE_SCREENSHOT_DIR") or PROJECT_ROOT / "var" / "screenshots")
 AGENT_PASSWORD = "browser-test-password"
 
 
@@ -56,9 +59,9 @@ def gateway_url(running_bot: BotProcesses, browser_available: None) -> str:
 
 
 @pytest.fixture(scope="module")
-def agent_email(bot_database_url: str) -> str:
+def agent_email(bot_store: Store) -> str:
     email = f"sam-{uuid.uuid4().hex[:6]}@support.example"
-    add_staff(bot_database_url, email, "Sam", "agent", AGENT_PASSWORD, BOT_CLOCK)
+    add_staff(bot_store, email, "Sam", "agent", AGENT_PASSWORD, BOT_CLOCK)
     return email
 
 
@@ -135,8 +138,8 @@ def test_visitor_gets_an_article_then_a_person_live_and_rates(
     visitor_says(visitor, "how do i turn on subtitles")
     text_appears(visitor, '[data-testid="dm-message"][data-from="bot"]', "Was this helpful?")
     assert "subtitle" in visitor.find_element(By.ID, "deskmate-widget").text.lower()
-    DOCS.mkdir(exist_ok=True)
-    visitor.save_screenshot(str(DOCS / "widget.png"))
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visitor.save_screenshot(str(SCREENSHOTS / "widget.png"))
 
     agent = browser()
     sign_in(agent, gateway_url, agent_email)
@@ -162,12 +165,12 @@ def test_visitor_gets_an_article_then_a_person_live_and_rates(
     click(agent, '[data-testid="reply-send"]')
     text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "I'll sort this out <b>now</b>.")
     text_appears(agent, '[data-testid="ticket-message"]', "I'll sort this out")
-    agent.save_screenshot(str(DOCS / "inbox.png"))
+    agent.save_screenshot(str(SCREENSHOTS / "inbox.png"))
 
     click(agent, '[data-testid="resolve"]')
     click(visitor, '[data-testid="dm-star"][data-stars="5"]')
     text_appears(visitor, "#deskmate-widget", "Thanks for your rating")
-    visitor.save_screenshot(str(DOCS / "widget-rated.png"))
+    visitor.save_screenshot(str(SCREENSHOTS / "widget-rated.png"))
 
 
 def test_the_widget_fits_a_phone_and_keeps_the_conversation_across_a_reload(
@@ -186,7 +189,7 @@ def test_the_widget_fits_a_phone_and_keeps_the_conversation_across_a_reload(
     panel = phone.find_element(By.CSS_SELECTOR, '[role="dialog"]')
     viewport = phone.execute_script("return document.documentElement.clientWidth")
     assert panel.size["width"] >= viewport - 2  # the panel fills a phone's width
-    phone.save_screenshot(str(DOCS / "widget-phone.png"))
+    phone.save_screenshot(str(SCREENSHOTS / "widget-phone.png"))
     phone.refresh()
     click(phone, '[data-testid="dm-bubble"]')
     text_appears(phone, '[data-testid="dm-message"][data-from="visitor"]', "can i pay with paypal")
@@ -230,21 +233,21 @@ def test_the_widget_works_from_the_keyboard_with_a_live_region(
 
 
 @pytest.fixture(scope="module")
-def lead_email(bot_database_url: str) -> str:
+def lead_email(bot_store: Store) -> str:
     email = f"lee-{uuid.uuid4().hex[:6]}@support.example"
-    add_staff(bot_database_url, email, "Lee", "lead", AGENT_PASSWORD, BOT_CLOCK)
+    add_staff(bot_store, email, "Lee", "lead", AGENT_PASSWORD, BOT_CLOCK)
     return email
 
 
-def plant_misses(url: str, texts: List[str], kind: str, guesses: List[str]) -> None:
+def plant_misses(store: Store, texts: List[str], kind: str, guesses: List[str]) -> None:
     """Visitor messages the bot could not answer (it asked to rephrase, or only suggested ``guesses``)."""
     at = BOT_CLOCK - timedelta(days=1)
     for text in texts:
         at += timedelta(minutes=5)
         conversation = f"web:lead-test-{uuid.uuid4().hex[:8]}"
-        record_message(url, conversation, "visitor", text, at, {"metadata": {}})
+        record_message(store, conversation, "visitor", text, at, {"metadata": {}})
         payload = {"metadata": {"deskmate": {"type": kind, "article_ids": guesses}}}
-        record_message(url, conversation, "bot", "I'm not sure what you mean.", at + timedelta(seconds=1), payload)
+        record_message(store, conversation, "bot", "I'm not sure what you mean.", at + timedelta(seconds=1), payload)
 
 
 def miss_row(driver: WebDriver, text: str) -> WebElement:
@@ -254,14 +257,14 @@ def miss_row(driver: WebDriver, text: str) -> WebElement:
 
 
 def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
-    browser: Callable[..., WebDriver], gateway_url: str, lead_email: str, bot_database_url: str, bot_kb_dir: Path
+    browser: Callable[..., WebDriver], gateway_url: str, lead_email: str, bot_store: Store, bot_kb_dir: Path
 ) -> None:
     gift = ["do you sell t-shirts with your logo", "is there a merch shop for your shows",
             "where can I buy a hoodie from the merch shop", "merch shop t-shirts for my son's birthday"]
     email = ["I need my new work address on the account instead of the old one",
              "my login address is old, I want a new address on my account"]
-    plant_misses(bot_database_url, gift, "rephrase", [])
-    plant_misses(bot_database_url, email, "suggestions", ["change-email", "password-reset"])
+    plant_misses(bot_store, gift, "rephrase", [])
+    plant_misses(bot_store, email, "suggestions", ["change-email", "password-reset"])
 
     lead = browser(1280, 2200)
     lead.get(f"{gateway_url}/agent/login")
@@ -277,7 +280,7 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
     gift_group = next(g for g in lead.find_elements(By.CSS_SELECTOR, '[data-testid="miss-group"]') if gift[0] in g.text)
     assert all(text in gift_group.text for text in gift) and email[0] not in gift_group.text
     text_appears(lead, '[data-testid="retrain-state"]', "")
-    lead.save_screenshot(str(DOCS / "lead.png"))
+    lead.save_screenshot(str(SCREENSHOTS / "lead.png"))
 
     # The email phrasing goes into the article the bot suggested (pre-selected), as one more question.
     row = miss_row(lead, email[0])

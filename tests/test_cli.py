@@ -9,6 +9,7 @@ from typing import Dict
 
 from bot.identity import verify_token
 from bot.settings import PROJECT_ROOT, Settings
+from bot.store.database import Store
 from bot.store.staff import authenticate
 
 
@@ -25,11 +26,16 @@ def cli_env(tmp_path: Path) -> Dict[str, str]:
 
 def test_staff_add_creates_an_account_that_can_sign_in_and_refuses_a_duplicate(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
+    assert run_cli(env, "db", "upgrade").returncode == 0  # the store is migrated at start-up, never by a command
     added = run_cli(env, "staff", "add", "Maria@Lumio.example", "--role", "agent", "--name", "Maria",
                     "--password-stdin", stdin="a long enough password\n")
     assert added.returncode == 0, added.stderr
     assert "maria@lumio.example (agent)" in added.stdout
-    assert authenticate(env["DESKMATE_DATABASE_URL"], "maria@lumio.example", "a long enough password").name == "Maria"
+    store = Store(env["DESKMATE_DATABASE_URL"])
+    try:
+        assert authenticate(store, "maria@lumio.example", "a long enough password").name == "Maria"
+    finally:
+        store.dispose()
     again = run_cli(env, "staff", "add", "maria@lumio.example", "--role", "lead", "--password-stdin", stdin="another password!\n")
     assert again.returncode == 2 and "cannot add" in again.stderr
 

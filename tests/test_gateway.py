@@ -9,21 +9,22 @@ import socketio
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.app import make_app
-from bot.gateway.socket_client import socket_client
 from bot.settings import Settings
+from bot.store.database import Store
 from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
 from bot.store.staff import add_staff
 from bot.store.tickets import tickets_for_conversation
 from tests.conftest import BOT_CLOCK, free_port
+from tests.socket_client import socket_client
 
 PASSWORD = "correct horse battery"
 
 
 @pytest.fixture(scope="session")
-def agent_maria(bot_database_url: str) -> str:
+def agent_maria(bot_store: Store) -> str:
     """A staff account in the running bot's store."""
-    add_staff(bot_database_url, "maria@support.example", "Maria", "agent", PASSWORD, BOT_CLOCK)
+    add_staff(bot_store, "maria@support.example", "Maria", "agent", PASSWORD, BOT_CLOCK)
     return "maria@support.example"
 
 
@@ -115,13 +116,13 @@ def test_the_json_api_needs_its_token(gateway_settings: Settings) -> None:
     asyncio.run(run())
 
 
-def test_the_json_api_relays_to_the_bot_and_stores_both_sides(gateway_settings: Settings) -> None:
+def test_the_json_api_relays_to_the_bot_and_stores_both_sides(gateway_settings: Settings, bot_store: Store) -> None:
     async def run() -> None:
         client = await start(gateway_settings)
         try:
             body = await post_message(client, gateway_settings, "shop-42", "you took my money twice this month")
             assert body["messages"][0]["metadata"]["deskmate"]["article_id"] == "double-charge"
-            stored = conversation_messages(gateway_settings.resolved_database_url(), body["conversation_id"])
+            stored = conversation_messages(bot_store, body["conversation_id"])
             assert [m.sender for m in stored][:2] == ["visitor", "bot"]
             assert stored[0].text == "you took my money twice this month"
         finally:
@@ -130,7 +131,7 @@ def test_the_json_api_relays_to_the_bot_and_stores_both_sides(gateway_settings: 
     asyncio.run(run())
 
 
-def test_bot_down_the_visitor_is_told_the_message_kept_and_a_ticket_opened(bot_down_settings: Settings) -> None:
+def test_bot_down_the_visitor_is_told_the_message_kept_and_a_ticket_opened(bot_down_settings: Settings, bot_store: Store) -> None:
     async def run() -> None:
         client = await start(bot_down_settings)
         try:
@@ -139,9 +140,8 @@ def test_bot_down_the_visitor_is_told_the_message_kept_and_a_ticket_opened(bot_d
             assert asyncio.get_running_loop().time() - started < 5
             [notice] = body["messages"]
             assert "isn't answering" in notice["text"] and notice["metadata"]["deskmate"]["type"] == "handoff"
-            url = bot_down_settings.resolved_database_url()
-            assert conversation_messages(url, "api:shop-7")[0].text == "where is my refund"
-            [ticket] = tickets_for_conversation(url, "api:shop-7")
+            assert conversation_messages(bot_store, "api:shop-7")[0].text == "where is my refund"
+            [ticket] = tickets_for_conversation(bot_store, "api:shop-7")
             assert ticket.reason == "bot_unavailable"
         finally:
             await client.close()
@@ -172,7 +172,7 @@ def test_widget_session_gets_answers_and_its_history_after_a_reload(gateway_sett
     asyncio.run(run())
 
 
-def test_a_visitor_reaches_only_their_own_conversation(gateway_settings: Settings) -> None:
+def test_a_visitor_reaches_only_their_own_conversation(gateway_settings: Settings, bot_store: Store) -> None:
     async def run() -> None:
         client = await start(gateway_settings)
         base = str(client.make_url("/"))
@@ -182,7 +182,7 @@ def test_a_visitor_reaches_only_their_own_conversation(gateway_settings: Setting
             await mallory.open()
             await mallory.say("this goes into alice's chat", session_id=alice_session)
             await asyncio.sleep(1)
-            assert conversation_messages(gateway_settings.resolved_database_url(), alice_session) == []
+            assert conversation_messages(bot_store, alice_session) == []
             # A made-up session id is never taken: the server issues its own.
             forged = Widget(base)
             assert await forged.open("1234") != "1234"
@@ -233,7 +233,7 @@ def test_agent_socket_refuses_a_visitor(gateway_settings: Settings) -> None:
     asyncio.run(run())
 
 
-def test_live_handoff_agent_claims_replies_resolves_and_the_visitor_rates(gateway_settings: Settings) -> None:
+def test_live_handoff_agent_claims_replies_resolves_and_the_visitor_rates(gateway_settings: Settings, bot_store: Store) -> None:
     async def run() -> None:
         client = await start(gateway_settings)
         widget = Widget(str(client.make_url("/")))
@@ -269,7 +269,7 @@ def test_live_handoff_agent_claims_replies_resolves_and_the_visitor_rates(gatewa
             assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["type"] == "rating_request"
             await widget.sio.emit("deskmate_rating", {"session_id": session, "ticket": ticket, "stars": 5})
             assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["stars"] == 5
-            assert [f.csat for f in feedback_for(gateway_settings.resolved_database_url(), session)] == [5]
+            assert [f.csat for f in feedback_for(bot_store, session)] == [5]
 
             # The bot is back.
             await widget.say("how do i turn on subtitles")
@@ -326,6 +326,68 @@ def test_a_verified_token_travels_to_the_bot_and_a_forged_one_does_not(gateway_s
                 handoff = [m["metadata"]["deskmate"] for m in (await response.json())["messages"] if m["metadata"]]
                 assert handoff[0]["type"] == "handoff" and handoff[0]["priority"] == priority
         finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_an_agent_reply_to_a_ticket_resolved_meanwhile_is_refused_before_the_visitor_sees_it(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    from bot.protocol import ClosedHow
+    from bot.store.tickets import close_ticket
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            session = await widget.open()
+            await widget.say("let me talk to a human")
+            ticket = (await widget.next("bot_uttered"))["metadata"]["deskmate"]["ticket"]
+            headers = {"X-CSRF-Token": await sign_in(client)}
+            # Another gateway process (or a colleague) resolves it between the agent's page load and the reply.
+            close_ticket(bot_store, ticket, "agent:someone@support.example", BOT_CLOCK, ClosedHow.RESOLVED)
+            stored_before = len(conversation_messages(bot_store, session))
+            reply = await client.post(f"/agent/api/tickets/{ticket}/reply", json={"text": "on it!"}, headers=headers)
+            assert reply.status == 409 and "resolved" in (await reply.json())["error"]
+            with pytest.raises(asyncio.TimeoutError):
+                await widget.next("bot_uttered", timeout=1.5)
+            assert len(conversation_messages(bot_store, session)) == stored_before
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_the_visitor_never_receives_staff_e_mails_or_the_models_guesses(gateway_settings: Settings) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            session = await widget.open()
+            await widget.say("problem with money and the tv thing")
+            suggestions = await widget.next("bot_uttered")
+            assert suggestions["metadata"]["deskmate"]["type"] in ("suggestions", "rephrase")
+            await widget.say("i want a person")
+            ticket = (await widget.next("bot_uttered"))["metadata"]["deskmate"]["ticket"]
+            headers = {"X-CSRF-Token": await sign_in(client)}
+            assert (await client.post(f"/agent/api/tickets/{ticket}/reply", json={"text": "Hello!"}, headers=headers)).status == 200
+            # The agent sees the guesses the bot kept on its reply ...
+            detail = await (await client.get(f"/agent/api/tickets/{ticket}")).json()
+            assert detail["handover"]["failed_messages"][0]["text"] == "problem with money and the tv thing"
+            assert detail["handover"]["failed_messages"][0]["articles"]
+            # ... the visitor, live and after a reload, sees neither them nor the agent's e-mail.
+            live = [suggestions] + [await widget.next("bot_uttered") for _ in range(2)]  # joined, reply
+            reloaded = Widget(str(client.make_url("/")))
+            await reloaded.open(session)
+            history = (await reloaded.next("deskmate_history"))["messages"]
+            await reloaded.close()
+            seen = repr(live) + repr(history)
+            assert "maria@support.example" not in seen and "guesses" not in seen and "confidence" not in seen
+            assert "author" not in history[-1]
+        finally:
+            await widget.close()
             await client.close()
 
     asyncio.run(run())

@@ -16,6 +16,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.gateway.app import make_app
 from bot.reports import build_report
 from bot.settings import PROJECT_ROOT, Settings
+from bot.store.database import Store, migrate
 from bot.store.inbox import decision_for, record_decision
 from bot.store.messages import record_message
 from bot.store.retrain_jobs import start_job, update
@@ -38,21 +39,21 @@ LEAD_URLS = [
 
 
 @pytest.fixture
-def lead_settings(database_url: str, tmp_path: Path) -> Settings:
+def lead_settings(store: Store, tmp_path: Path) -> Settings:
     """A gateway over a generated history, with a lead and an agent account, its clock at the history's NOW."""
-    add_staff(database_url, LEAD, "Lena", "lead", PASSWORD, NOW)
-    add_staff(database_url, AGENT, "Arno", "agent", PASSWORD, NOW)
+    add_staff(store, LEAD, "Lena", "lead", PASSWORD, NOW)
+    add_staff(store, AGENT, "Arno", "agent", PASSWORD, NOW)
     shutil.copytree(PROJECT_ROOT / "kb", tmp_path / "kb")
     shutil.copytree(PROJECT_ROOT / "data" / "nlu", tmp_path / "nlu")
     return Settings(
-        database_url=database_url, fixed_now=NOW.isoformat(), rasa_url="http://127.0.0.1:9",
+        database_url=store.url, fixed_now=NOW.isoformat(), rasa_url="http://127.0.0.1:9",
         kb_dir=tmp_path / "kb", nlu_dir=tmp_path / "nlu", project_root=tmp_path,
     )
 
 
 @pytest.fixture
-def lead_history(database_url: str, lead_settings: Settings) -> Tally:
-    return generate(database_url)
+def lead_history(store: Store, lead_settings: Settings) -> Tally:
+    return generate(store)
 
 
 def with_client(settings: Settings, body: Callable[[TestClient], Awaitable[None]]) -> None:
@@ -105,8 +106,8 @@ def test_visitors_and_agents_are_refused_and_leads_get_in(lead_settings: Setting
     with_client(lead_settings, as_lead)
 
 
-def test_the_page_shows_the_reports_figures_and_its_charts(lead_settings: Settings, lead_history: Tally) -> None:
-    report = build_report(lead_settings.database_url, DAYS[0], DAYS[-1], NOW)
+def test_the_page_shows_the_reports_figures_and_its_charts(lead_settings: Settings, lead_history: Tally, store: Store) -> None:
+    report = build_report(store, DAYS[0], DAYS[-1], NOW)
     total = report["total"]
     assert total["conversations"] > 0
 
@@ -178,23 +179,23 @@ EMAIL = [
 ]
 
 
-def plant_misses(url: str) -> dict:
+def plant_misses(store: Store) -> dict:
     """Visitor messages the bot missed: gift cards (it asked to rephrase) and email changes (it only suggested)."""
     ids = {}
     at = datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc)
     for number, text in enumerate(GIFT_CARDS + EMAIL):
         at += timedelta(minutes=7)
         conversation = f"web:miss-{number}"
-        message = record_message(url, conversation, "visitor", text, at, {"metadata": {}})
+        message = record_message(store, conversation, "visitor", text, at, {"metadata": {}})
         payload = (deskmate("rephrase", article_ids=[]) if text in GIFT_CARDS
                    else deskmate("suggestions", article_ids=["change-email", "password-reset"]))
-        record_message(url, conversation, "bot", "Not sure what you mean.", at + timedelta(seconds=1), payload)
+        record_message(store, conversation, "bot", "Not sure what you mean.", at + timedelta(seconds=1), payload)
         ids[text] = message.id
     return ids
 
 
-def test_misses_are_grouped_by_topic_and_a_phrasing_lands_in_its_article(lead_settings: Settings) -> None:
-    ids = plant_misses(lead_settings.database_url)
+def test_misses_are_grouped_by_topic_and_a_phrasing_lands_in_its_article(lead_settings: Settings, store: Store) -> None:
+    ids = plant_misses(store)
     article = lead_settings.kb_dir / "account" / "change-email.md"
     before = article.read_text()
 
@@ -235,11 +236,11 @@ def test_misses_are_grouped_by_topic_and_a_phrasing_lands_in_its_article(lead_se
     with_client(lead_settings, body)
     assert article.read_text().splitlines() == before.splitlines()[:before.splitlines().index("related:")] + [
         f"  - {EMAIL[0]}"] + before.splitlines()[before.splitlines().index("related:"):]
-    assert decision_for(lead_settings.database_url, ids[EMAIL[0]]).decided_by == LEAD
+    assert decision_for(store, ids[EMAIL[0]]).decided_by == LEAD
 
 
-def test_a_refused_edit_changes_no_file_and_leaves_the_message_undecided(lead_settings: Settings) -> None:
-    ids = plant_misses(lead_settings.database_url)
+def test_a_refused_edit_changes_no_file_and_leaves_the_message_undecided(lead_settings: Settings, store: Store) -> None:
+    ids = plant_misses(store)
     files = {path: path.read_text() for path in [*lead_settings.kb_dir.rglob("*.md"), *lead_settings.nlu_dir.rglob("*.yml")]}
     message = ids[GIFT_CARDS[0]]
 
@@ -264,12 +265,12 @@ def test_a_refused_edit_changes_no_file_and_leaves_the_message_undecided(lead_se
 
     with_client(lead_settings, body)
     assert {path: path.read_text() for path in files} == files
-    assert decision_for(lead_settings.database_url, message) is None
+    assert decision_for(store, message) is None
 
 
-def test_retraining_progress_shows_and_a_second_start_is_refused(lead_settings: Settings) -> None:
-    job = start_job(lead_settings.database_url, LEAD, now=NOW)
-    update(lead_settings.database_url, job.id, stage="training", progress=42, detail={"message": "DIETClassifier epoch 40/100"})
+def test_retraining_progress_shows_and_a_second_start_is_refused(lead_settings: Settings, store: Store) -> None:
+    job = start_job(store, LEAD, now=NOW)
+    update(store, job.id, stage="training", progress=42, detail={"message": "DIETClassifier epoch 40/100"})
 
     async def body(client: TestClient) -> None:
         await sign_in(client, LEAD)
@@ -288,10 +289,13 @@ def test_retraining_progress_shows_and_a_second_start_is_refused(lead_settings: 
 
 def test_topics_marked_as_needing_an_article_are_listed_in_the_report_command(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'report.db'}"
-    ids = plant_misses(url)
+    migrate(url)
+    store = Store(url)
+    ids = plant_misses(store)
     question = GIFT_CARDS[2]
-    record_decision(url, ids[question], "new_article", None, question, LEAD, NOW)
-    record_decision(url, ids[GIFT_CARDS[0]], "dismiss", None, GIFT_CARDS[0], LEAD, NOW)
+    record_decision(store, ids[question], "new_article", None, question, LEAD, NOW)
+    record_decision(store, ids[GIFT_CARDS[0]], "dismiss", None, GIFT_CARDS[0], LEAD, NOW)
+    store.dispose()
     env = {**os.environ, "DESKMATE_DATABASE_URL": url}
     done = subprocess.run([sys.executable, "-m", "bot", "report", "--format", "text"],
                           cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)

@@ -10,11 +10,11 @@ import pytest
 
 from bot.kb.articles import load_articles
 from bot.kb.search import ArticleSearch
+from bot.lead.grouping import group_misses
+from bot.lead.misses import Miss, collect_misses
 from bot.nlu.spacy_pipeline import load_pipeline
-from bot.reports.grouping import group_misses
-from bot.reports.misses import Miss, collect_misses
 from bot.settings import Settings
-from bot.store.database import migrate
+from bot.store.database import Store
 from bot.store.feedback import record_feedback
 from bot.store.inbox import (
     AlreadyDecidedError,
@@ -267,23 +267,22 @@ def payload(kind: str, **extra: Any) -> Dict[str, Any]:
 class History:
     """Writes conversations into the store with a clock that moves a minute per message."""
 
-    def __init__(self, url: str, start: datetime) -> None:
-        self.url, self.at = url, start
+    def __init__(self, store: Store, start: datetime) -> None:
+        self.store, self.at = store, start
 
     def say(self, cid: str, sender: str, text: str, data: Optional[Dict[str, Any]] = None) -> MessageRecord:
         self.at += timedelta(minutes=1)
-        return record_message(self.url, cid, sender, text, self.at, data)
+        return record_message(self.store, cid, sender, text, self.at, data)
 
     def ticket(self, cid: str, reason: str) -> None:
         self.at += timedelta(minutes=1)
-        open_ticket(self.url, TicketRequest(cid, "free", "normal", reason, self.at + timedelta(hours=1)), self.at)
+        open_ticket(self.store, TicketRequest(cid, "free", "normal", reason, self.at + timedelta(hours=1)), self.at)
 
 
 @pytest.fixture
-def history(database_url: str) -> Dict[str, MessageRecord]:
+def history(store: Store) -> Dict[str, MessageRecord]:
     """Every source once, plus what must not count; the visitor messages that matter, by name."""
-    migrate(database_url)
-    h, m = History(database_url, DAY1), {}
+    h, m = History(store, DAY1), {}
     # Day 1: an old low-confidence message.
     m["old"] = h.say("web:old", "visitor", "can I watch live football")
     h.say("web:old", "bot", "Not sure", payload("suggestions", article_ids=["title-availability"]))
@@ -301,19 +300,19 @@ def history(database_url: str) -> Dict[str, MessageRecord]:
     m["helpful"] = h.say("web:4", "visitor", "I was charged twice")
     h.say("web:4", "bot", "Sorry...", payload("article", article_id="double-charge"))
     h.say("web:4", "visitor", '/feedback_helpful{"article_id":"double-charge"}')
-    record_feedback(database_url, "web:4", "double-charge", True)
+    record_feedback(store, "web:4", "double-charge", True, h.at)
     # Not helpful: the typed question before the answer, not the button press.
     m["not_helpful"] = h.say("web:5", "visitor", "refund for my gift card")
     h.say("web:5", "bot", "Refunds...", payload("article", article_id="refund-policy"))
     h.say("web:5", "visitor", '/feedback_not_helpful{"article_id":"refund-policy"}')
     h.say("web:5", "bot", "Maybe these", payload("related", article_ids=["gift-cards-promo"]))
-    record_feedback(database_url, "web:5", "refund-policy", False)
+    record_feedback(store, "web:5", "refund-policy", False, h.at)
     # Two sources: suggestions, a suggestion pressed, and that answer did not help.
     m["both"] = h.say("web:6", "visitor", "is there a watch party")
     h.say("web:6", "bot", "Not sure", payload("suggestions", article_ids=["too-many-streams", "profiles"]))
     h.say("web:6", "visitor", '/faq{"article_id":"too-many-streams"}')
     h.say("web:6", "bot", "Streams...", payload("article", article_id="too-many-streams"))
-    record_feedback(database_url, "web:6", "too-many-streams", False)
+    record_feedback(store, "web:6", "too-many-streams", False, h.at)
     # Handed off: a button first, then the first typed message, then the ticket; later words don't count.
     h.say("web:7", "visitor", "/greet")
     h.say("web:7", "bot", "Hi!", payload("greeting"))
@@ -327,7 +326,7 @@ def history(database_url: str) -> Dict[str, MessageRecord]:
     # Already decided by a lead.
     m["decided"] = h.say("web:9", "visitor", "do you sell posters")
     h.say("web:9", "bot", "Not sure", payload("suggestions", article_ids=["gift-cards-promo"]))
-    record_decision(database_url, m["decided"].id, "dismiss", None, "do you sell posters", LEAD, h.at)
+    record_decision(store, m["decided"].id, "dismiss", None, "do you sell posters", LEAD, h.at)
     # Unsure twice: suggestions, then a handoff (a ticket, not suggestions) for the second message.
     m["unsure_first"] = h.say("web:11", "visitor", "can I get a sleep timer")
     h.say("web:11", "bot", "Not sure", payload("suggestions", article_ids=["downloads-offline"]))
@@ -340,8 +339,8 @@ def history(database_url: str) -> Dict[str, MessageRecord]:
     return m
 
 
-def test_each_source_is_found_with_the_bots_guesses(database_url: str, history: Dict[str, MessageRecord]) -> None:
-    found = {miss.message_id: miss for miss in collect_misses(database_url)}
+def test_each_source_is_found_with_the_bots_guesses(store: Store, history: Dict[str, MessageRecord]) -> None:
+    found = {miss.message_id: miss for miss in collect_misses(store)}
     expected = {
         "old": (("low_confidence",), ("title-availability",)),
         "suggested": (("low_confidence",), ("cast-to-tv", "title-availability")),
@@ -362,9 +361,9 @@ def test_each_source_is_found_with_the_bots_guesses(database_url: str, history: 
 
 
 def test_button_presses_answered_and_decided_messages_are_not_missed(
-    database_url: str, history: Dict[str, MessageRecord]
+    store: Store, history: Dict[str, MessageRecord]
 ) -> None:
-    misses = collect_misses(database_url)
+    misses = collect_misses(store)
     assert not any(m.text.startswith("/") for m in misses)
     ids = {m.message_id for m in misses}
     for name in ("answered", "helpful", "bot_down", "decided"):
@@ -372,59 +371,57 @@ def test_button_presses_answered_and_decided_messages_are_not_missed(
     assert "hello? anyone?" not in {m.text for m in misses}
 
 
-def test_a_message_with_two_sources_appears_once(database_url: str, history: Dict[str, MessageRecord]) -> None:
-    misses = collect_misses(database_url)
+def test_a_message_with_two_sources_appears_once(store: Store, history: Dict[str, MessageRecord]) -> None:
+    misses = collect_misses(store)
     assert len(misses) == len({m.message_id for m in misses}) == 8
 
 
 def test_misses_come_newest_first_and_the_limit_keeps_the_newest(
-    database_url: str, history: Dict[str, MessageRecord]
+    store: Store, history: Dict[str, MessageRecord]
 ) -> None:
-    misses = collect_misses(database_url)
+    misses = collect_misses(store)
     assert [m.created_at for m in misses] == sorted((m.created_at for m in misses), reverse=True)
-    assert collect_misses(database_url, limit=2) == misses[:2]
+    assert collect_misses(store, limit=2) == misses[:2]
     with pytest.raises(ValueError):
-        collect_misses(database_url, limit=0)
+        collect_misses(store, limit=0)
 
 
-def test_since_and_until_bound_the_period(database_url: str, history: Dict[str, MessageRecord]) -> None:
-    assert [m.message_id for m in collect_misses(database_url, until=date(2026, 11, 2))] == [history["old"].id]
-    assert history["old"].id not in {m.message_id for m in collect_misses(database_url, since=date(2026, 11, 3))}
-    assert len(collect_misses(database_url, since=date(2026, 11, 3), until=date(2026, 11, 3))) == 7
+def test_since_and_until_bound_the_period(store: Store, history: Dict[str, MessageRecord]) -> None:
+    assert [m.message_id for m in collect_misses(store, until=date(2026, 11, 2))] == [history["old"].id]
+    assert history["old"].id not in {m.message_id for m in collect_misses(store, since=date(2026, 11, 3))}
+    assert len(collect_misses(store, since=date(2026, 11, 3), until=date(2026, 11, 3))) == 7
     moment = history["not_helpful"].created_at
-    exact = collect_misses(database_url, since=moment, until=history["handoff"].created_at)
+    exact = collect_misses(store, since=moment, until=history["handoff"].created_at)
     assert [m.message_id for m in exact] == [history["both"].id, history["not_helpful"].id]
     with pytest.raises(ValueError):
-        collect_misses(database_url, since=date(2026, 11, 4), until=date(2026, 11, 3))
+        collect_misses(store, since=date(2026, 11, 4), until=date(2026, 11, 3))
 
 
-def test_a_decided_message_leaves_the_misses(database_url: str, history: Dict[str, MessageRecord]) -> None:
-    record_decision(database_url, history["suggested"].id, "article", "cast-to-tv", "do you have podcasts", LEAD, DAY2)
-    assert history["suggested"].id not in {m.message_id for m in collect_misses(database_url)}
+def test_a_decided_message_leaves_the_misses(store: Store, history: Dict[str, MessageRecord]) -> None:
+    record_decision(store, history["suggested"].id, "article", "cast-to-tv", "do you have podcasts", LEAD, DAY2)
+    assert history["suggested"].id not in {m.message_id for m in collect_misses(store)}
 
 
 # ---------------------------------------------------------------- decisions
 
 
-def test_a_message_is_decided_once(database_url: str) -> None:
-    migrate(database_url)
-    message = record_message(database_url, "web:1", "visitor", "do you have podcasts", DAY1)
-    decision = record_decision(database_url, message.id, "new_article", None, " do you have podcasts ", "Lena@Lumio.example", DAY2)
+def test_a_message_is_decided_once(store: Store) -> None:
+    message = record_message(store, "web:1", "visitor", "do you have podcasts", DAY1)
+    decision = record_decision(store, message.id, "new_article", None, " do you have podcasts ", "Lena@Lumio.example", DAY2)
     assert (decision.message_id, decision.action, decision.target, decision.text, decision.decided_by) == (
         message.id, "new_article", None, "do you have podcasts", LEAD
     )
     assert decision.decided_at == DAY2
     with pytest.raises(AlreadyDecidedError):
-        record_decision(database_url, message.id, "dismiss", None, "do you have podcasts", LEAD, DAY2)
-    assert decision_for(database_url, message.id) == decision
+        record_decision(store, message.id, "dismiss", None, "do you have podcasts", LEAD, DAY2)
+    assert decision_for(store, message.id) == decision
 
 
-def test_a_decision_needs_a_stored_visitor_message_a_known_action_and_its_target(database_url: str) -> None:
-    migrate(database_url)
-    visitor = record_message(database_url, "web:1", "visitor", "cancel lumio", DAY1)
-    bot = record_message(database_url, "web:1", "bot", "Not sure", DAY1, payload("suggestions", article_ids=[]))
+def test_a_decision_needs_a_stored_visitor_message_a_known_action_and_its_target(store: Store) -> None:
+    visitor = record_message(store, "web:1", "visitor", "cancel lumio", DAY1)
+    bot = record_message(store, "web:1", "bot", "Not sure", DAY1, payload("suggestions", article_ids=[]))
     with pytest.raises(MessageNotFoundError):
-        record_decision(database_url, visitor.id + 100, "dismiss", None, "x", LEAD, DAY2)
+        record_decision(store, visitor.id + 100, "dismiss", None, "x", LEAD, DAY2)
     bad = [
         (visitor.id, "delete", None, "cancel lumio", LEAD, DAY2),            # unknown action
         (visitor.id, "article", None, "cancel lumio", LEAD, DAY2),           # article without its id
@@ -437,20 +434,19 @@ def test_a_decision_needs_a_stored_visitor_message_a_known_action_and_its_target
     ]
     for args in bad:
         with pytest.raises(ValueError):
-            record_decision(database_url, *args)
-    assert decision_for(database_url, visitor.id) is None
-    kept = record_decision(database_url, visitor.id, "article", "cancel-subscription", "cancel lumio", LEAD, DAY2)
+            record_decision(store, *args)
+    assert decision_for(store, visitor.id) is None
+    kept = record_decision(store, visitor.id, "article", "cancel-subscription", "cancel lumio", LEAD, DAY2)
     assert kept.target == "cancel-subscription"
 
 
-def test_new_article_requests_list_only_those_newest_first_within_the_period(database_url: str) -> None:
-    migrate(database_url)
+def test_new_article_requests_list_only_those_newest_first_within_the_period(store: Store) -> None:
     texts = ["do you have podcasts", "watch party?", "refer a friend", "cancel lumio"]
-    ids = [record_message(database_url, f"web:{i}", "visitor", t, DAY1).id for i, t in enumerate(texts)]
-    record_decision(database_url, ids[0], "new_article", None, texts[0], LEAD, DAY1 + timedelta(hours=1))
-    record_decision(database_url, ids[1], "new_article", None, texts[1], LEAD, DAY2)
-    record_decision(database_url, ids[2], "new_article", None, texts[2], LEAD, DAY2 + timedelta(hours=1))
-    record_decision(database_url, ids[3], "article", "cancel-subscription", texts[3], LEAD, DAY2)
-    assert [d.text for d in new_article_requests(database_url)] == ["refer a friend", "watch party?", "do you have podcasts"]
-    assert [d.text for d in new_article_requests(database_url, since=date(2026, 11, 3))] == ["refer a friend", "watch party?"]
-    assert [d.text for d in new_article_requests(database_url, until=date(2026, 11, 2))] == ["do you have podcasts"]
+    ids = [record_message(store, f"web:{i}", "visitor", t, DAY1).id for i, t in enumerate(texts)]
+    record_decision(store, ids[0], "new_article", None, texts[0], LEAD, DAY1 + timedelta(hours=1))
+    record_decision(store, ids[1], "new_article", None, texts[1], LEAD, DAY2)
+    record_decision(store, ids[2], "new_article", None, texts[2], LEAD, DAY2 + timedelta(hours=1))
+    record_decision(store, ids[3], "article", "cancel-subscription", texts[3], LEAD, DAY2)
+    assert [d.text for d in new_article_requests(store)] == ["refer a friend", "watch party?", "do you have podcasts"]
+    assert [d.text for d in new_article_requests(store, since=date(2026, 11, 3))] == ["refer a friend", "watch party?"]
+    assert [d.text for d in new_article_requests(store, until=date(2026, 11, 2))] == ["do you have podcasts"]

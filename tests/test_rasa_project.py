@@ -7,8 +7,8 @@ from pathlib import Path
 from rasa.shared.importers.importer import TrainingDataImporter
 
 from bot.kb.articles import load_articles
-from bot.launcher import rasa_executable
 from bot.settings import PROJECT_ROOT, Settings
+from bot.training.models import rasa_executable
 
 
 def rasa(*args: str, timeout: int = 900) -> subprocess.CompletedProcess:

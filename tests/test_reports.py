@@ -12,15 +12,14 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Dict, List, Optional
 
 import pytest
-from sqlalchemy import update
 
+from bot.protocol import ClosedHow
 from bot.reports import DEFINITIONS, build_report, render
 from bot.settings import PROJECT_ROOT
-from bot.store.database import session_factory
+from bot.store.database import Store, migrate
 from bot.store.feedback import record_csat, record_feedback
-from bot.store.messages import record_message, record_messages
-from bot.store.models import Feedback
-from bot.store.tickets import TICKET_REASONS, TicketRequest, open_ticket, record_agent_reply, resolve_ticket
+from bot.store.messages import NewMessage, record_message, record_messages
+from bot.store.tickets import TICKET_REASONS, TicketRequest, close_ticket, open_ticket, record_agent_reply
 
 DAYS = [date(2026, 11, 2), date(2026, 11, 3), date(2026, 11, 4)]
 NOW = datetime(2026, 11, 7, 12, 0, tzinfo=timezone.utc)
@@ -54,13 +53,7 @@ class Tally:
     overdue: int = 0
 
 
-def set_feedback_time(url: str, feedback_id: int, at: datetime) -> None:
-    """record_feedback / record_csat stamp the real clock; the history needs its own days."""
-    with session_factory(url)() as session, session.begin():
-        session.execute(update(Feedback).where(Feedback.id == feedback_id).values(created_at=at))
-
-
-def generate(url: str, seed: int = 20261102, conversations: int = 60) -> Tally:
+def generate(store: Store, seed: int = 20261102, conversations: int = 60) -> Tally:
     """A random but reproducible history of ``conversations`` conversations over DAYS, and its tally."""
     rng = random.Random(seed)
     tally = Tally()
@@ -71,29 +64,28 @@ def generate(url: str, seed: int = 20261102, conversations: int = 60) -> Tally:
         at = datetime(day.year, day.month, day.day, tzinfo=timezone.utc) + timedelta(minutes=rng.randrange(0, 18 * 60))
         if rng.random() < 0.1:
             # Opened the widget, never wrote: only the greeting. Not a conversation for the report.
-            record_message(url, cid, "bot", "Hi! How can I help?", at, deskmate("notice"))
+            record_message(store, cid, "bot", "Hi! How can I help?", at, deskmate("notice"))
             continue
         tally.conversations[key] += 1
         had_ticket = False
         for turn in range(rng.randint(1, 3)):
             at += timedelta(minutes=1)
-            record_message(url, cid, "visitor", f"question {turn}", at, {"metadata": {}})
+            record_message(store, cid, "visitor", f"question {turn}", at, {"metadata": {}})
             kind = rng.choice(["article", "article", "suggestions", "rephrase"])
             tally.replies[key][kind] += 1
             if kind == "article":
                 article = rng.choice(ARTICLES)
                 tally.answers[key][article] += 1
-                record_messages(url, cid, [
-                    ("bot", "the answer", deskmate("article", article_id=article, title=article)),
-                    ("bot", "Was this helpful?", {"quick_replies": [{"title": "Yes"}, {"title": "No"}], "metadata": {}}),
+                record_messages(store, cid, [
+                    NewMessage("bot", "the answer", deskmate("article", article_id=article, title=article)),
+                    NewMessage("bot", "Was this helpful?", {"quick_replies": [{"title": "Yes"}, {"title": "No"}], "metadata": {}}),
                 ], at)
                 if rng.random() < 0.6:
                     helpful = rng.random() < 0.5
-                    row = record_feedback(url, cid, article, helpful)
-                    set_feedback_time(url, row.id, at + timedelta(seconds=30))
+                    record_feedback(store, cid, article, helpful, at + timedelta(seconds=30))
                     tally.helpful[key][(article, helpful)] += 1
             else:
-                record_message(url, cid, "bot", "did you mean", at, deskmate(kind))
+                record_message(store, cid, "bot", "did you mean", at, deskmate(kind))
         if rng.random() < 0.45:
             had_ticket = True
             at += timedelta(minutes=1)
@@ -103,18 +95,18 @@ def generate(url: str, seed: int = 20261102, conversations: int = 60) -> Tally:
             replied = rng.random() < 0.7
             if not replied and rng.random() < 0.3:
                 due = NOW + timedelta(days=1)  # not overdue yet
-            ticket = open_ticket(url, TicketRequest(cid, plan, priority, reason, due), at).ticket
-            record_message(url, cid, "bot", "a person will help", at, deskmate("handoff", ticket=ticket.id))
+            ticket = open_ticket(store, TicketRequest(cid, plan, priority, reason, due), at).ticket
+            record_message(store, cid, "bot", "a person will help", at, deskmate("handoff", ticket=ticket.id))
             tally.tickets_by_reason[key][reason] += 1
             tally.tickets_by_plan[key][plan] += 1
             if replied:
                 reply_at = at + timedelta(minutes=rng.choice([1, 20, 120, 600]))
-                record_agent_reply(url, ticket.id, AGENT, reply_at)
-                record_message(url, cid, "agent", "hello", reply_at, deskmate("agent_message"), author=AGENT)
+                record_agent_reply(store, ticket.id, AGENT, reply_at)
+                record_message(store, cid, "agent", "hello", reply_at, deskmate("agent_message"), author=AGENT)
                 tally.sla[key][(priority, "replied")] += 1
                 tally.sla[key][(priority, "within")] += reply_at <= due
             if rng.random() < 0.5:
-                resolve_ticket(url, ticket.id, f"agent:{AGENT}", at + timedelta(hours=1))
+                close_ticket(store, ticket.id, f"agent:{AGENT}", at + timedelta(hours=1), how=ClosedHow.RESOLVED)
             else:
                 tally.backlog += 1
                 tally.overdue += (not replied) and due < NOW
@@ -122,8 +114,7 @@ def generate(url: str, seed: int = 20261102, conversations: int = 60) -> Tally:
             tally.contained[key] += 1
         if rng.random() < 0.5:
             stars = rng.randint(1, 5)
-            row = record_csat(url, cid, stars)
-            set_feedback_time(url, row.id, at + timedelta(hours=2))
+            record_csat(store, cid, stars, at + timedelta(hours=2))
             tally.csat[key][("agent" if had_ticket else "bot_only", stars)] += 1
     return tally
 
@@ -183,12 +174,12 @@ def assert_period(actual: Dict[str, Any], expected: Dict[str, Any]) -> None:
 
 
 @pytest.fixture
-def history(database_url: str) -> Tally:
-    return generate(database_url)
+def history(store: Store) -> Tally:
+    return generate(store)
 
 
-def test_every_figure_matches_the_generated_history(database_url: str, history: Tally) -> None:
-    report = build_report(database_url, now=NOW)
+def test_every_figure_matches_the_generated_history(store: Store, history: Tally) -> None:
+    report = build_report(store, now=NOW)
     keys = [d.isoformat() for d in DAYS]
     assert [d["date"] for d in report["days"]] == [k for k in keys if history.conversations[k]]
     for day in report["days"]:
@@ -202,28 +193,28 @@ def test_every_figure_matches_the_generated_history(database_url: str, history: 
     assert total["csat"]["agent"]["count"] > 0 and total["csat"]["bot_only"]["count"] > 0
 
 
-def test_date_filters_keep_only_those_days(database_url: str, history: Tally) -> None:
+def test_date_filters_keep_only_those_days(store: Store, history: Tally) -> None:
     middle = DAYS[1].isoformat()
-    report = build_report(database_url, since=DAYS[1], until=DAYS[1], now=NOW)
+    report = build_report(store, since=DAYS[1], until=DAYS[1], now=NOW)
     assert [d["date"] for d in report["days"]] == [middle]
     assert_period(report["total"], expected_period(history, [middle]))
     # Backlog and overdue are about now, not the dates asked for.
     assert report["now"] == {"open_backlog": history.backlog, "overdue_now": history.overdue}
 
-    later = build_report(database_url, since=DAYS[1], now=NOW)
+    later = build_report(store, since=DAYS[1], now=NOW)
     assert_period(later["total"], expected_period(history, [d.isoformat() for d in DAYS[1:]]))
-    earlier = build_report(database_url, until=DAYS[0], now=NOW)
+    earlier = build_report(store, until=DAYS[0], now=NOW)
     assert_period(earlier["total"], expected_period(history, [DAYS[0].isoformat()]))
-    assert build_report(database_url, since=date(2030, 1, 1), now=NOW)["days"] == []
+    assert build_report(store, since=date(2030, 1, 1), now=NOW)["days"] == []
 
 
-def test_since_after_until_is_refused(database_url: str) -> None:
+def test_since_after_until_is_refused(store: Store) -> None:
     with pytest.raises(ValueError):
-        build_report(database_url, since=DAYS[2], until=DAYS[0])
+        build_report(store, since=DAYS[2], until=DAYS[0])
 
 
-def test_empty_database(database_url: str) -> None:
-    report = build_report(database_url, now=NOW)
+def test_empty_database(store: Store) -> None:
+    report = build_report(store, now=NOW)
     assert report["days"] == []
     total = report["total"]
     assert total["conversations"] == 0 and total["containment"] is None and total["fallback_rate"] is None
@@ -234,8 +225,8 @@ def test_empty_database(database_url: str) -> None:
         assert render(report, fmt)
 
 
-def test_renderings(database_url: str, history: Tally) -> None:
-    report = build_report(database_url, now=NOW)
+def test_renderings(store: Store, history: Tally) -> None:
+    report = build_report(store, now=NOW)
     text = render(report, "text")
     for sentence in DEFINITIONS.values():
         assert sentence in text
@@ -251,7 +242,12 @@ def test_renderings(database_url: str, history: Tally) -> None:
 
 def test_cli_prints_json(tmp_path) -> None:
     url = f"sqlite:///{tmp_path / 'report.db'}"
-    history = generate(url, seed=5, conversations=15)
+    migrate(url)
+    store = Store(url)
+    try:
+        history = generate(store, seed=5, conversations=15)
+    finally:
+        store.dispose()
     env = {**os.environ, "DESKMATE_DATABASE_URL": url}
     done = subprocess.run(
         [sys.executable, "-m", "bot", "report", "--format", "json", "--since", DAYS[0].isoformat()],
@@ -267,23 +263,23 @@ def test_cli_prints_json(tmp_path) -> None:
     assert bad.returncode == 2 and "cannot make the report" in bad.stderr
 
 
-def test_a_date_range_counts_conversations_on_their_first_day_only(database_url: str) -> None:
+def test_a_date_range_counts_conversations_on_their_first_day_only(store: Store) -> None:
     """The range reads only messages from --since on (issue 5): conversations that began earlier and went on
     inside the range stay out; one that began on --until and went on past midnight counts whole."""
     d0, d1, d2, d3 = (datetime(2026, 11, day, tzinfo=timezone.utc) for day in (2, 3, 4, 5))
     article = deskmate("article", article_id="billing-refund", title="Refunds")
 
     def turn(cid: str, at: datetime, kind: str = "article") -> None:
-        record_message(database_url, cid, "visitor", "question", at, {"metadata": {}})
-        record_message(database_url, cid, "bot", "answer", at, article if kind == "article" else deskmate(kind))
+        record_message(store, cid, "visitor", "question", at, {"metadata": {}})
+        record_message(store, cid, "bot", "answer", at, article if kind == "article" else deskmate(kind))
 
     # Began the evening before the range, went on inside it (and got a ticket inside it).
     turn("before", d0 + timedelta(hours=23, minutes=50))
     turn("before", d1 + timedelta(minutes=5), "rephrase")
     turn("before", d1 + timedelta(hours=3), "suggestions")
-    open_ticket(database_url, TicketRequest("before", "free", "normal", "requested", d2), d1 + timedelta(hours=3))
+    open_ticket(store, TicketRequest("before", "free", "normal", "requested", d2), d1 + timedelta(hours=3))
     # Only the greeting before the range, the visitor wrote inside it: its first message is before the range.
-    record_message(database_url, "greeted", "bot", "Hi! How can I help?", d0 + timedelta(hours=23), deskmate("notice"))
+    record_message(store, "greeted", "bot", "Hi! How can I help?", d0 + timedelta(hours=23), deskmate("notice"))
     turn("greeted", d1 + timedelta(hours=1))
     # Inside the range.
     turn("inside", d1 + timedelta(hours=10))
@@ -295,11 +291,11 @@ def test_a_date_range_counts_conversations_on_their_first_day_only(database_url:
     # After the range.
     turn("after", d3 + timedelta(hours=5))
 
-    everything = build_report(database_url, now=NOW)
+    everything = build_report(store, now=NOW)
     by_day = {d["date"]: d for d in everything["days"]}
     assert {k: by_day[k]["conversations"] for k in by_day} == {"2026-11-02": 2, "2026-11-03": 1,
                                                                "2026-11-04": 1, "2026-11-05": 1}
-    ranged = build_report(database_url, since=d1.date(), until=d2.date(), now=NOW)
+    ranged = build_report(store, since=d1.date(), until=d2.date(), now=NOW)
     assert [d["date"] for d in ranged["days"]] == ["2026-11-03", "2026-11-04"]
     for day in ranged["days"]:
         assert day == by_day[day["date"]]
@@ -307,27 +303,27 @@ def test_a_date_range_counts_conversations_on_their_first_day_only(database_url:
     assert (total["conversations"], total["bot_answers"], total["fallbacks"]) == (2, 5, 2)
     assert total["contained"] == 2 and total["tickets"] == 1  # the ticket opened inside the range, its conversation not
     assert [(a["article_id"], a["answers"]) for a in total["articles"]] == [("billing-refund", 3)]
-    assert build_report(database_url, since=d1.date(), now=NOW)["total"]["conversations"] == 3
+    assert build_report(store, since=d1.date(), now=NOW)["total"]["conversations"] == 3
 
 
-def test_every_date_range_agrees_with_the_whole_report(database_url: str) -> None:
+def test_every_date_range_agrees_with_the_whole_report(store: Store) -> None:
     """A ranged report's days equal the same days of the whole report, whatever the range."""
-    generate(database_url, seed=7, conversations=40)
+    generate(store, seed=7, conversations=40)
     # Conversations going on past midnight into the next day.
     for number, day in enumerate(DAYS):
         cid = f"midnight:{number}"
         at = datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc)
-        record_message(database_url, cid, "visitor", "question", at, {"metadata": {}})
-        record_message(database_url, cid, "bot", "answer", at + timedelta(minutes=2),
+        record_message(store, cid, "visitor", "question", at, {"metadata": {}})
+        record_message(store, cid, "bot", "answer", at + timedelta(minutes=2),
                        deskmate("article", article_id="app-crash", title="Crash"))
-        record_message(database_url, cid, "visitor", "and another", at + timedelta(minutes=3), {"metadata": {}})
-        record_message(database_url, cid, "bot", "did you mean", at + timedelta(minutes=3), deskmate("suggestions"))
-    whole = {d["date"]: d for d in build_report(database_url, now=NOW)["days"]}
+        record_message(store, cid, "visitor", "and another", at + timedelta(minutes=3), {"metadata": {}})
+        record_message(store, cid, "bot", "did you mean", at + timedelta(minutes=3), deskmate("suggestions"))
+    whole = {d["date"]: d for d in build_report(store, now=NOW)["days"]}
     for since in [None] + DAYS + [DAYS[-1] + timedelta(days=1)]:
         for until in [None] + DAYS:
             if since and until and since > until:
                 continue
-            ranged = build_report(database_url, since=since, until=until, now=NOW)
+            ranged = build_report(store, since=since, until=until, now=NOW)
             expected = [k for k in sorted(whole) if (not since or k >= since.isoformat())
                         and (not until or k <= until.isoformat())]
             assert [d["date"] for d in ranged["days"]] == expected, (since, until)

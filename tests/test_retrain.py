@@ -17,6 +17,7 @@ from ruamel.yaml import YAML
 from bot.launcher import BotProcesses
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store import retrain_jobs
+from bot.store.database import Store, migrate
 from bot.store.retrain_jobs import RetrainBusyError, finish, get_job, latest_job, start_job, update
 from bot.training.retrain import TrainingProgress, start_retrain
 from tests.conftest import free_port, project_copy_settings
@@ -29,45 +30,45 @@ RASA_CACHE = PROJECT_ROOT / ".rasa" / "cache"
 # --- the job store: one running job at a time ------------------------------------------------
 
 
-def test_only_one_job_runs_at_a_time(database_url: str) -> None:
-    first = start_job(database_url, "lead@lumio.example")
+def test_only_one_job_runs_at_a_time(store: Store) -> None:
+    first = start_job(store, "lead@lumio.example")
     assert (first.status, first.stage, first.progress) == ("running", "queued", 0)
     with pytest.raises(RetrainBusyError) as busy:
-        start_job(database_url, "other-lead@lumio.example")
+        start_job(store, "other-lead@lumio.example")
     assert busy.value.job is not None and busy.value.job.id == first.id
     assert f"job {first.id} is already running" in str(busy.value)
 
-    update(database_url, first.id, stage="training", progress=40, detail={"message": "training DIETClassifier"})
-    update(database_url, first.id, progress=30)  # progress never goes back
-    job = get_job(database_url, first.id)
+    update(store, first.id, stage="training", progress=40, detail={"message": "training DIETClassifier"})
+    update(store, first.id, progress=30)  # progress never goes back
+    job = get_job(store, first.id)
     assert job is not None and (job.stage, job.progress, job.detail["message"]) == ("training", 40, "training DIETClassifier")
 
-    finish(database_url, first.id, "refused", detail={"reason": "dev eval failed"}, model_path="/tmp/m.tar.gz")
-    second = start_job(database_url, "other-lead@lumio.example")
+    finish(store, first.id, "refused", detail={"reason": "dev eval failed"}, model_path="/tmp/m.tar.gz")
+    second = start_job(store, "other-lead@lumio.example")
     assert second.id != first.id
-    assert latest_job(database_url) == get_job(database_url, second.id)
-    done = get_job(database_url, first.id)
+    assert latest_job(store) == get_job(store, second.id)
+    done = get_job(store, first.id)
     assert done is not None and (done.status, done.stage, done.model_path) == ("refused", "done", "/tmp/m.tar.gz")
     assert done.finished_at is not None and done.detail["reason"] == "dev eval failed"
 
 
-def test_a_job_whose_process_died_does_not_block_the_next(database_url: str) -> None:
+def test_a_job_whose_process_died_does_not_block_the_next(store: Store) -> None:
     import socket
 
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    orphan = start_job(database_url, "lead@lumio.example", detail={"pid": dead.pid, "host": socket.gethostname()})
-    job = start_job(database_url, "lead@lumio.example")  # the orphan's process is gone: written off
+    orphan = start_job(store, "lead@lumio.example", detail={"pid": dead.pid, "host": socket.gethostname()})
+    job = start_job(store, "lead@lumio.example")  # the orphan's process is gone: written off
     assert job.is_running
-    gone = get_job(database_url, orphan.id)
+    gone = get_job(store, orphan.id)
     assert gone is not None and gone.status == "failed" and "stopped without finishing" in gone.detail["error"]
 
     # A job elsewhere (no pid here) that has not reported for longer than the limit is written off too.
-    finish(database_url, job.id, "failed")
-    silent = start_job(database_url, "lead@lumio.example", now=datetime.now(timezone.utc) - timedelta(minutes=30))
-    assert latest_job(database_url).status == "failed"  # reading it writes it off
-    assert get_job(database_url, silent.id).detail["error"].startswith("the job was given up")
-    start_job(database_url, "lead@lumio.example")
+    finish(store, job.id, "failed")
+    silent = start_job(store, "lead@lumio.example", now=datetime.now(timezone.utc) - timedelta(minutes=30))
+    assert latest_job(store).status == "failed"  # reading it writes it off
+    assert get_job(store, silent.id).detail["error"].startswith("the job was given up")
+    start_job(store, "lead@lumio.example")
 
 
 def test_training_progress_follows_rasa_output() -> None:
@@ -110,12 +111,12 @@ def trim_eval_set(root: Path, every: int) -> int:
     return len(data["cases"])
 
 
-def wait_for_job(url: str, job_id: int, timeout: float = 1500) -> Tuple[retrain_jobs.JobRecord, List[Tuple[str, int]]]:
+def wait_for_job(store: Store, job_id: int, timeout: float = 1500) -> Tuple[retrain_jobs.JobRecord, List[Tuple[str, int]]]:
     """Poll the job as the lead's page does until it ends; it and the (stage, progress) seen."""
     seen: List[Tuple[str, int]] = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = get_job(url, job_id)
+        job = get_job(store, job_id)
         assert job is not None
         if not seen or seen[-1] != (job.stage, job.progress):
             seen.append((job.stage, job.progress))
@@ -123,6 +124,12 @@ def wait_for_job(url: str, job_id: int, timeout: float = 1500) -> Tuple[retrain_
             return job, seen
         time.sleep(2)
     pytest.fail(f"retraining job {job_id} did not end within {timeout:.0f} s; seen {seen}")
+
+
+def migrated_store(settings: Settings) -> Store:
+    """The project copy's store, migrated as the gateway's start-up does (the job only writes to it)."""
+    migrate(settings.resolved_database_url())
+    return Store(settings.resolved_database_url())
 
 
 def answers_with(settings: Settings, question: str) -> Any:
@@ -141,10 +148,13 @@ def test_a_change_that_breaks_accuracy_is_refused_and_the_old_model_keeps_answer
     monkeypatch.setenv("RASA_CACHE_DIRECTORY", str(RASA_CACHE))
     settings = project_copy_settings(project_copy, project_settings, rasa_url=running_bot.rasa_url)
     before = live_status(running_bot, settings)
-
-    job_id = start_retrain(settings, "lead@lumio.example")
-    started = time.monotonic()
-    job, seen = wait_for_job(settings.resolved_database_url(), job_id)
+    store = migrated_store(settings)
+    try:
+        job_id = start_retrain(settings, store, "lead@lumio.example")
+        started = time.monotonic()
+        job, seen = wait_for_job(store, job_id)
+    finally:
+        store.dispose()
     print(f"retraining job {job_id}: {job.status} after {time.monotonic() - started:.0f} s; progress seen: {seen}")
 
     log = (settings.var_dir / "retrain" / f"job-{job_id}.log").read_text(errors="replace")
@@ -200,15 +210,17 @@ def test_a_job_that_passes_is_loaded_into_the_running_bot(
         project_settings.copy(update={"tracker_database_url": f"sqlite:///{tmp_path / 'live-tracker.db'}"}),
         rasa_port=free_port(), action_port=free_port(), log_dir=tmp_path / "live-logs",
     )
+    store = None
     try:
         live.start_rasa(trained_model)
         settings = project_copy_settings(project_copy, project_settings, rasa_url=live.rasa_url)
-        job_id = start_retrain(settings, "lead@lumio.example")
+        store = migrated_store(settings)
+        job_id = start_retrain(settings, store, "lead@lumio.example")
         started = time.monotonic()
         live.wait_ready()
         before = live_status(live, settings)
         assert before["model_file"] == trained_model.name
-        job, seen = wait_for_job(settings.resolved_database_url(), job_id)
+        job, seen = wait_for_job(store, job_id)
         print(f"retraining job {job_id}: {job.status} after {time.monotonic() - started:.0f} s; progress seen: {seen}")
 
         log = (settings.var_dir / "retrain" / f"job-{job_id}.log").read_text(errors="replace")
@@ -224,4 +236,6 @@ def test_a_job_that_passes_is_loaded_into_the_running_bot(
         assert parse(live, settings, "hello")["intent"]["name"]  # the new model answers
         assert "now answering" in job.detail["message"]
     finally:
+        if store is not None:
+            store.dispose()
         live.stop()

@@ -10,19 +10,26 @@ from sqlalchemy import inspect, select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.database import (
+    Store,
     StoreUnavailableError,
     _alembic_config,
     current_revision,
     head_revision,
     make_engine,
     migrate,
-    session_factory,
 )
-from bot.store.messages import MessageRecord, conversation_messages, payload_columns, record_message, record_messages
+from bot.store.messages import (
+    MessageRecord,
+    NewMessage,
+    conversation_messages,
+    first_visitor_texts,
+    payload_columns,
+    record_message,
+    record_messages,
+)
 from bot.store.models import Message, Ticket
 from bot.store.staff import add_staff, authenticate
 from bot.store.tickets import get_ticket, queue
-from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 PAYLOAD = {
@@ -31,62 +38,73 @@ PAYLOAD = {
 }
 
 
-def test_messages_come_back_in_order_per_conversation(database_url: str) -> None:
+def test_messages_come_back_in_order_per_conversation(store: Store) -> None:
     said = []
     for n, (conversation, sender) in enumerate(
         [("a", "visitor"), ("b", "visitor"), ("a", "bot"), ("b", "bot"), ("a", "system"), ("a", "visitor")]
     ):
-        said.append(record_message(database_url, conversation, sender, f"{conversation}{n}", NOW + timedelta(seconds=n)))
+        said.append(record_message(store, conversation, sender, f"{conversation}{n}", NOW + timedelta(seconds=n)))
 
-    a = conversation_messages(database_url, "a")
+    a = conversation_messages(store, "a")
     assert [m.text for m in a] == ["a0", "a2", "a4", "a5"]
     assert [m.sender for m in a] == ["visitor", "bot", "system", "visitor"]
     assert [m.id for m in a] == sorted(m.id for m in a)
-    assert [m.text for m in conversation_messages(database_url, "b")] == ["b1", "b3"]
+    assert [m.text for m in conversation_messages(store, "b")] == ["b1", "b3"]
     assert a == [m for m in said if m.conversation_id == "a"]
-    assert conversation_messages(database_url, "nobody") == []
+    assert conversation_messages(store, "nobody") == []
 
 
-def test_ids_are_the_order_even_when_clocks_disagree(database_url: str) -> None:
-    later = record_message(database_url, "c", "visitor", "first", NOW + timedelta(minutes=5))
-    earlier = record_message(database_url, "c", "bot", "second", NOW)
+def test_ids_are_the_order_even_when_clocks_disagree(store: Store) -> None:
+    later = record_message(store, "c", "visitor", "first", NOW + timedelta(minutes=5))
+    earlier = record_message(store, "c", "bot", "second", NOW)
     assert earlier.id > later.id
-    assert [m.text for m in conversation_messages(database_url, "c")] == ["first", "second"]
+    assert [m.text for m in conversation_messages(store, "c")] == ["first", "second"]
 
 
-def test_a_client_catches_up_after_the_last_id_it_saw(database_url: str) -> None:
-    ids = [record_message(database_url, "c", "visitor", str(n), NOW).id for n in range(5)]
-    assert [m.text for m in conversation_messages(database_url, "c", after_id=ids[1])] == ["2", "3", "4"]
-    assert [m.text for m in conversation_messages(database_url, "c", after_id=ids[1], limit=2)] == ["2", "3"]
-    assert conversation_messages(database_url, "c", after_id=ids[-1]) == []
-    assert [m.text for m in conversation_messages(database_url, "c", limit=1)] == ["0"]
+def test_a_client_catches_up_after_the_last_id_it_saw(store: Store) -> None:
+    ids = [record_message(store, "c", "visitor", str(n), NOW).id for n in range(5)]
+    assert [m.text for m in conversation_messages(store, "c", after_id=ids[1])] == ["2", "3", "4"]
+    assert [m.text for m in conversation_messages(store, "c", after_id=ids[1], limit=2)] == ["2", "3"]
+    assert conversation_messages(store, "c", after_id=ids[-1]) == []
+    assert [m.text for m in conversation_messages(store, "c", limit=1)] == ["0"]
 
 
-def test_payloads_round_trip_as_json(database_url: str) -> None:
-    stored = record_message(database_url, "c", "bot", "", NOW, payload=PAYLOAD)
+def test_each_conversations_first_visitor_message_is_found(store: Store) -> None:
+    record_message(store, "a", "bot", "Hi! How can I help?", NOW)
+    record_message(store, "a", "visitor", "I was charged twice", NOW)
+    record_message(store, "a", "visitor", "hello?", NOW)
+    record_message(store, "b", "visitor", "reset my password", NOW)
+    record_message(store, "quiet", "bot", "Hi! How can I help?", NOW)
+    record_message(store, "other", "visitor", "not asked for", NOW)
+    assert first_visitor_texts(store, ["a", "b", "quiet", "nobody"]) == {"a": "I was charged twice", "b": "reset my password"}
+    assert first_visitor_texts(store, []) == {}
+
+
+def test_payloads_round_trip_as_json(store: Store) -> None:
+    stored = record_message(store, "c", "bot", "", NOW, payload=PAYLOAD)
     assert stored.payload == PAYLOAD and stored.text == ""
-    [read] = conversation_messages(database_url, "c")
+    [read] = conversation_messages(store, "c")
     assert read == stored
     assert read.payload == PAYLOAD
     assert read.created_at == NOW and read.created_at.utcoffset() == timedelta(0)
 
 
-def test_a_message_without_payload_keeps_none(database_url: str) -> None:
-    record_message(database_url, "c", "visitor", "hi", NOW)
-    [read] = conversation_messages(database_url, "c")
+def test_a_message_without_payload_keeps_none(store: Store) -> None:
+    record_message(store, "c", "visitor", "hi", NOW)
+    [read] = conversation_messages(store, "c")
     assert read.payload is None and read.author is None
 
 
-def test_agent_messages_carry_their_author(database_url: str) -> None:
-    record_message(database_url, "c", "agent", "Hello, Maria here", NOW, author=" Maria@Support.example ")
-    [read] = conversation_messages(database_url, "c")
+def test_agent_messages_carry_their_author(store: Store) -> None:
+    record_message(store, "c", "agent", "Hello, Maria here", NOW, author=" Maria@Support.example ")
+    [read] = conversation_messages(store, "c")
     assert (read.sender, read.author) == ("agent", "maria@support.example")
 
 
-def test_records_are_plain_copies(database_url: str) -> None:
-    stored = record_message(database_url, "c", "bot", "x", NOW, payload={"quick_replies": []})
+def test_records_are_plain_copies(store: Store) -> None:
+    stored = record_message(store, "c", "bot", "x", NOW, payload={"quick_replies": []})
     stored.payload["quick_replies"].append("tampered")  # type: ignore[index]
-    assert conversation_messages(database_url, "c")[0].payload == {"quick_replies": []}
+    assert conversation_messages(store, "c")[0].payload == {"quick_replies": []}
     with pytest.raises(AttributeError):
         stored.text = "changed"  # type: ignore[misc]
     assert isinstance(stored, MessageRecord)
@@ -110,65 +128,64 @@ KIND_CASES = [
 ]
 
 
-def stored_kinds(url: str) -> list:
-    with session_factory(url)() as session:
+def stored_kinds(store: Store) -> list:
+    with store.session() as session:
         return [tuple(row) for row in session.execute(
             select(Message.kind, Message.article_id).order_by(Message.id))]
 
 
-def test_the_kind_and_article_id_columns_are_filled_on_write(database_url: str) -> None:
+def test_the_kind_and_article_id_columns_are_filled_on_write(store: Store) -> None:
     expected = [(kind, article_id) for _, kind, article_id in KIND_CASES]
     assert [tuple(payload_columns(p).values()) for p, _, _ in KIND_CASES] == expected
-    record_message(database_url, "one", "bot", "answer", NOW, payload=KIND_CASES[0][0])
-    record_messages(database_url, "turn", [("bot", str(n), payload) for n, (payload, _, _) in enumerate(KIND_CASES[1:])], NOW)
-    record_message(database_url, "one", "visitor", "no payload", NOW)
-    record_message(database_url, "one", "agent", "hi", NOW, author="maria@support.example",
+    record_message(store, "one", "bot", "answer", NOW, payload=KIND_CASES[0][0])
+    record_messages(store, "turn", [NewMessage("bot", str(n), payload) for n, (payload, _, _) in enumerate(KIND_CASES[1:])], NOW)
+    record_message(store, "one", "visitor", "no payload", NOW)
+    record_message(store, "one", "agent", "hi", NOW, author="maria@support.example",
                    payload={"metadata": {"deskmate": {"type": "agent_message", "agent_name": "Maria"}}})
-    assert stored_kinds(database_url) == expected + [(None, None), ("agent_message", None)]
+    assert stored_kinds(store) == expected + [(None, None), ("agent_message", None)]
 
 
 @pytest.mark.parametrize(
     "call, problem",
     [
-        (lambda url: record_message(url, "c", "customer", "hi", NOW), "sender"),
-        (lambda url: record_message(url, "c", "Bot", "hi", NOW), "sender"),
-        (lambda url: record_message(url, " ", "visitor", "hi", NOW), "conversation_id"),
-        (lambda url: record_message(url, "x" * 256, "visitor", "hi", NOW), "conversation_id"),
-        (lambda url: record_message(url, "c", "visitor", None, NOW), "text"),
-        (lambda url: record_message(url, "c", "visitor", "hi", datetime(2026, 11, 18, 10)), "timezone-aware"),
-        (lambda url: record_message(url, "c", "bot", "hi", NOW, payload={"at": NOW}), "JSON"),
-        (lambda url: record_message(url, "c", "bot", "hi", NOW, payload=["a list"]), "JSON object"),
-        (lambda url: record_message(url, "c", "agent", "hi", NOW), "author"),
-        (lambda url: record_message(url, "c", "agent", "hi", NOW, author="maria"), "author"),
-        (lambda url: conversation_messages(url, "c", limit=0), "limit"),
+        (lambda store: record_message(store, "c", "customer", "hi", NOW), "sender"),
+        (lambda store: record_message(store, "c", "Bot", "hi", NOW), "sender"),
+        (lambda store: record_message(store, " ", "visitor", "hi", NOW), "conversation_id"),
+        (lambda store: record_message(store, "x" * 256, "visitor", "hi", NOW), "conversation_id"),
+        (lambda store: record_message(store, "c", "visitor", None, NOW), "text"),
+        (lambda store: record_message(store, "c", "visitor", "hi", datetime(2026, 11, 18, 10)), "timezone-aware"),
+        (lambda store: record_message(store, "c", "bot", "hi", NOW, payload={"at": NOW}), "JSON"),
+        (lambda store: record_message(store, "c", "bot", "hi", NOW, payload=["a list"]), "JSON object"),
+        (lambda store: record_message(store, "c", "agent", "hi", NOW), "author"),
+        (lambda store: record_message(store, "c", "agent", "hi", NOW, author="maria"), "author"),
+        (lambda store: conversation_messages(store, "c", limit=0), "limit"),
     ],
 )
 def test_invalid_input_is_refused_before_reaching_the_database(
-    database_url: str, call: Callable[[str], Any], problem: str
+    store: Store, call: Callable[[Store], Any], problem: str
 ) -> None:
     with pytest.raises(ValueError, match=problem):
-        call(database_url)
-    assert conversation_messages(database_url, "c") == []
+        call(store)
+    assert conversation_messages(store, "c") == []
 
 
-def test_the_database_refuses_an_unknown_sender_even_when_code_skips_the_check(database_url: str) -> None:
-    migrate(database_url)
-    with session_factory(database_url)() as session:
+def test_the_database_refuses_an_unknown_sender_even_when_code_skips_the_check(store: Store) -> None:
+    with store.session() as session:
         session.add(Message(conversation_id="c", sender="robot", text="hi", created_at=NOW))
         with pytest.raises(IntegrityError):
             session.commit()
 
 
-CALLS: Dict[str, Callable[[str], object]] = {
-    "record_message": lambda url: record_message(url, "c", "visitor", "hi", NOW),
-    "conversation_messages": lambda url: conversation_messages(url, "c"),
+CALLS: Dict[str, Callable[[Store], object]] = {
+    "record_message": lambda store: record_message(store, "c", "visitor", "hi", NOW),
+    "conversation_messages": lambda store: conversation_messages(store, "c"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
+def test_an_unreachable_database_raises_store_unavailable(name: str, unreachable_store: Store) -> None:
     with pytest.raises(StoreUnavailableError):
-        CALLS[name](UNREACHABLE_DATABASE_URL)
+        CALLS[name](unreachable_store)
 
 
 def _upgrade_to(url: str, revision: str) -> None:
@@ -198,11 +215,15 @@ def test_migrate_brings_a_0001_database_to_0002_keeping_its_rows(database_url: s
     migrate(database_url)
 
     assert current_revision(database_url) == head_revision()
-    assert [t.conversation_id for t in queue(database_url, NOW)] == ["old"]
-    assert get_ticket(database_url, 1) is not None
-    record_message(database_url, "old", "visitor", "still there?", NOW)
-    add_staff(database_url, "ann@help.example", "Ann", "agent", "correct horse battery", NOW)
-    assert authenticate(database_url, "ann@help.example", "correct horse battery") is not None
+    store = Store(database_url)
+    try:
+        assert [t.conversation_id for t in queue(store, NOW)] == ["old"]
+        assert get_ticket(store, 1) is not None
+        record_message(store, "old", "visitor", "still there?", NOW)
+        add_staff(store, "ann@help.example", "Ann", "agent", "correct horse battery", NOW)
+        assert authenticate(store, "ann@help.example", "correct horse battery") is not None
+    finally:
+        store.dispose()
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:

@@ -12,15 +12,16 @@ from sqlalchemy import Boolean, Column, DateTime, Integer, SmallInteger, String,
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import declarative_base
 
+from bot.protocol import ClosedHow
 from bot.settings import PROJECT_ROOT
 from bot.store import customers, feedback, seed, tickets
 from bot.store.database import (
+    Store,
     StoreUnavailableError,
     current_revision,
     head_revision,
     make_engine,
     migrate,
-    session_factory,
 )
 from bot.store.models import Base, Feedback
 from tests.conftest import UNREACHABLE_DATABASE_URL
@@ -55,9 +56,25 @@ def test_the_models_match_the_migrated_schema(database_url: str) -> None:
         engine.dispose()
 
 
-def test_the_store_migrates_on_first_use_instead_of_creating_tables(database_url: str) -> None:
-    feedback.record_feedback(database_url, "conv", "a", True)
-    assert current_revision(database_url) == head_revision()
+def test_the_store_never_creates_tables_only_migrations_do(database_url: str) -> None:
+    # Migrations run once, at start-up (``migrate``): using the store neither migrates nor creates tables.
+    store = Store(database_url)
+    try:
+        with pytest.raises(StoreUnavailableError):
+            feedback.record_feedback(store, "conv", "a", True, NOW)
+        assert current_revision(database_url) is None
+        engine = make_engine(database_url)
+        try:
+            assert "feedback" not in inspect(engine).get_table_names()
+        finally:
+            engine.dispose()
+
+        migrate(database_url)
+        assert current_revision(database_url) == head_revision()
+        feedback.record_feedback(store, "conv", "a", True, NOW)
+        assert [(r.article_id, r.helpful) for r in feedback.feedback_for(store, "conv")] == [("a", True)]
+    finally:
+        store.dispose()
 
 
 LegacyBase = declarative_base()
@@ -86,13 +103,17 @@ def test_a_database_made_before_migrations_keeps_its_feedback(database_url: str)
     engine.dispose()
 
     migrate(database_url)
-    rows = feedback.feedback_for(database_url, "old")
+    store = Store(database_url)
+    try:
+        rows = feedback.feedback_for(store, "old")
+    finally:
+        store.dispose()
     assert [(r.article_id, r.helpful, r.created_at) for r in rows] == [("refund-policy", True, NOW)]
     assert current_revision(database_url) == head_revision()
 
 
-def test_the_database_refuses_a_csat_score_outside_one_to_five(database_url: str) -> None:
-    with session_factory(database_url)() as session:
+def test_the_database_refuses_a_csat_score_outside_one_to_five(store: Store) -> None:
+    with store.session() as session:
         session.add(Feedback(conversation_id="c", csat=6))
         with pytest.raises(IntegrityError):
             session.commit()
@@ -109,42 +130,56 @@ def test_a_sqlite_store_is_shared_safely_between_processes(tmp_path: Path) -> No
         engine.dispose()
 
 
-PUBLIC_CALLS: Dict[str, Callable[[str], object]] = {
+# The functions that take a database URL (migrations, schema revision).
+URL_CALLS: Dict[str, Callable[[str], object]] = {
     "migrate": migrate,
-    "session_factory": session_factory,
-    "record_feedback": lambda url: feedback.record_feedback(url, "c", "a", True),
-    "feedback_for": lambda url: feedback.feedback_for(url, "c"),
-    "find_customer": lambda url: customers.find_customer(url, "free@demo.example"),
-    "all_customers": customers.all_customers,
-    "seed_demo_customers": lambda url: seed.seed_demo_customers(url, PROJECT_ROOT / "kb" / "demo_customers.yml", NOW),
-    "open_ticket": lambda url: tickets.open_ticket(
-        url,
-        tickets.TicketRequest(conversation_id="c", plan="free", priority="normal", reason="requested", sla_due_at=NOW),
-        NOW,
-    ),
-    "get_ticket": lambda url: tickets.get_ticket(url, 1),
-    "open_ticket_for_conversation": lambda url: tickets.open_ticket_for_conversation(url, "c"),
-    "tickets_for_customer": lambda url: tickets.tickets_for_customer(url, 1),
-    "tickets_for_conversation": lambda url: tickets.tickets_for_conversation(url, "c"),
-    "ticket_events": lambda url: tickets.ticket_events(url, 1),
-    "assign_ticket": lambda url: tickets.assign_ticket(url, 1, "ann@help.example", NOW),
-    "record_agent_reply": lambda url: tickets.record_agent_reply(url, 1, "ann@help.example", NOW),
-    "resolve_ticket": lambda url: tickets.resolve_ticket(url, 1, "bot", NOW),
-    "hand_back_ticket": lambda url: tickets.hand_back_ticket(url, 1, "bot", NOW),
     "current_revision": current_revision,
 }
 
+# The functions that take a Store (built without connecting: each call connects).
+STORE_CALLS: Dict[str, Callable[[Store], object]] = {
+    "record_feedback": lambda store: feedback.record_feedback(store, "c", "a", True, NOW),
+    "feedback_for": lambda store: feedback.feedback_for(store, "c"),
+    "find_customer": lambda store: customers.find_customer(store, "free@demo.example"),
+    "all_customers": customers.all_customers,
+    "seed_demo_customers": lambda store: seed.seed_demo_customers(store, PROJECT_ROOT / "kb" / "demo_customers.yml", NOW),
+    "open_ticket": lambda store: tickets.open_ticket(
+        store,
+        tickets.TicketRequest(conversation_id="c", plan="free", priority="normal", reason="requested", sla_due_at=NOW),
+        NOW,
+    ),
+    "get_ticket": lambda store: tickets.get_ticket(store, 1),
+    "open_ticket_for_conversation": lambda store: tickets.open_ticket_for_conversation(store, "c"),
+    "tickets_for_customer": lambda store: tickets.tickets_for_customer(store, 1),
+    "tickets_for_conversation": lambda store: tickets.tickets_for_conversation(store, "c"),
+    "ticket_events": lambda store: tickets.ticket_events(store, 1),
+    "assign_ticket": lambda store: tickets.assign_ticket(store, 1, "ann@help.example", NOW),
+    "record_agent_reply": lambda store: tickets.record_agent_reply(store, 1, "ann@help.example", NOW),
+    "close_ticket (resolved)": lambda store: tickets.close_ticket(store, 1, "bot", NOW, how=ClosedHow.RESOLVED),
+    "close_ticket (handed back)": lambda store: tickets.close_ticket(store, 1, "bot", NOW, how=ClosedHow.HANDED_BACK),
+}
 
-@pytest.mark.parametrize("name", sorted(PUBLIC_CALLS))
-def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
+
+@pytest.mark.parametrize("name", sorted(URL_CALLS))
+def test_an_unreachable_database_url_raises_store_unavailable(name: str) -> None:
     with pytest.raises(StoreUnavailableError):
-        PUBLIC_CALLS[name](UNREACHABLE_DATABASE_URL)
+        URL_CALLS[name](UNREACHABLE_DATABASE_URL)
+
+
+@pytest.mark.parametrize("name", sorted(STORE_CALLS))
+def test_an_unreachable_database_raises_store_unavailable(name: str, unreachable_store: Store) -> None:
+    with pytest.raises(StoreUnavailableError):
+        STORE_CALLS[name](unreachable_store)
 
 
 def test_an_unreadable_sqlite_file_raises_store_unavailable(tmp_path: Path) -> None:
     (tmp_path / "store.db").write_text("this is not a database")
-    with pytest.raises(StoreUnavailableError):
-        customers.all_customers(f"sqlite:///{tmp_path / 'store.db'}")
+    store = Store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        with pytest.raises(StoreUnavailableError):
+            customers.all_customers(store)
+    finally:
+        store.dispose()
 
 
 def test_the_migration_creates_the_unique_open_ticket_index(database_url: str) -> None:
@@ -190,7 +225,12 @@ def test_migration_0005_backfills_kind_and_article_id_from_the_payloads(database
     migrate(database_url)
 
     assert current_revision(database_url) == head_revision()
-    assert stored_kinds(database_url) == [(kind, article_id) for _, kind, article_id in KIND_CASES] + [(None, None)]
+    store = Store(database_url)
+    try:
+        kinds = stored_kinds(store)
+    finally:
+        store.dispose()
+    assert kinds == [(kind, article_id) for _, kind, article_id in KIND_CASES] + [(None, None)]
     engine = make_engine(database_url)
     try:
         with engine.connect() as connection:

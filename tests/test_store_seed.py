@@ -10,24 +10,25 @@ import pytest
 from bot.handoff.policy import SupportPolicy
 from bot.settings import PROJECT_ROOT
 from bot.store.customers import all_customers, find_customer
+from bot.store.database import Store
 from bot.store.seed import SeedFileError, load_demo_customers, seed_demo_customers
 
 DEMO_FILE = PROJECT_ROOT / "kb" / "demo_customers.yml"
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 
 
-def test_seeding_twice_keeps_five_demo_customers(database_url: str) -> None:
-    first = seed_demo_customers(database_url, DEMO_FILE, NOW)
-    second = seed_demo_customers(database_url, DEMO_FILE, NOW + timedelta(days=1))
-    assert len(first) == len(second) == len(all_customers(database_url)) == 5
+def test_seeding_twice_keeps_five_demo_customers(store: Store) -> None:
+    first = seed_demo_customers(store, DEMO_FILE, NOW)
+    second = seed_demo_customers(store, DEMO_FILE, NOW + timedelta(days=1))
+    assert len(first) == len(second) == len(all_customers(store)) == 5
     assert [c.id for c in first] == [c.id for c in second]
     assert [c.created_at for c in second] == [NOW] * 5, "updated in place, not re-created"
-    premium = find_customer(database_url, "premium@demo.example")
+    premium = find_customer(store, "premium@demo.example")
     assert premium is not None and premium.renews_at == NOW + timedelta(days=1 + 12)
 
 
-def test_the_demo_customers_cover_every_case_at_the_demo_prices(database_url: str) -> None:
-    customers = {c.email: c for c in seed_demo_customers(database_url, DEMO_FILE, NOW)}
+def test_the_demo_customers_cover_every_case_at_the_demo_prices(store: Store) -> None:
+    customers = {c.email: c for c in seed_demo_customers(store, DEMO_FILE, NOW)}
     summary = {e: (c.plan, c.billing_period, c.price, c.currency, c.status) for e, c in customers.items()}
     assert summary == {
         "free@demo.example": ("free", None, Decimal("0.00"), "USD", "active"),
@@ -77,7 +78,7 @@ def test_a_broken_demo_file_is_refused_naming_the_file_and_the_entry(tmp_path: P
     assert str(path) in str(caught.value) and problem in str(caught.value)
 
 
-def test_a_broken_demo_file_writes_nothing(database_url: str, tmp_path: Path) -> None:
+def test_a_broken_demo_file_writes_nothing(store: Store, tmp_path: Path) -> None:
     path = tmp_path / "demo_customers.yml"
     path.write_text(
         "customers:\n"
@@ -85,5 +86,5 @@ def test_a_broken_demo_file_writes_nothing(database_url: str, tmp_path: Path) ->
         "  - {email: b@demo.example, name: B, plan: free, price: 'lots', currency: USD, status: active}\n"
     )
     with pytest.raises(SeedFileError):
-        seed_demo_customers(database_url, path, NOW)
-    assert all_customers(database_url) == []
+        seed_demo_customers(store, path, NOW)
+    assert all_customers(store) == []

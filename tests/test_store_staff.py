@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 import bot.store.staff as staff_module
-from bot.store.database import StoreUnavailableError, session_factory
+from bot.store.database import Store, StoreUnavailableError
 from bot.store.models import Staff
 from bot.store.staff import (
     StaffExistsError,
@@ -26,46 +26,45 @@ from bot.store.staff import (
     set_password,
     verify_password,
 )
-from tests.conftest import UNREACHABLE_DATABASE_URL
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 PASSWORD = "correct horse battery"
 
 
-def stored_hash(url: str, email: str) -> str:
-    with session_factory(url)() as session:
+def stored_hash(store: Store, email: str) -> str:
+    with store.session() as session:
         return session.scalars(select(Staff.password_hash).where(Staff.email == email)).one()
 
 
-def test_the_right_password_signs_in(database_url: str) -> None:
-    added = add_staff(database_url, " Maria@Support.Example ", "Maria", "agent", PASSWORD, NOW)
+def test_the_right_password_signs_in(store: Store) -> None:
+    added = add_staff(store, " Maria@Support.Example ", "Maria", "agent", PASSWORD, NOW)
     assert (added.email, added.name, added.role, added.disabled, added.created_at) == (
         "maria@support.example", "Maria", "agent", False, NOW
     )
-    assert authenticate(database_url, "maria@support.example", PASSWORD) == added
-    assert authenticate(database_url, "MARIA@support.example ", PASSWORD) == added
-    assert get_staff(database_url, "Maria@Support.Example") == added
+    assert authenticate(store, "maria@support.example", PASSWORD) == added
+    assert authenticate(store, "MARIA@support.example ", PASSWORD) == added
+    assert get_staff(store, "Maria@Support.Example") == added
 
 
-def test_a_wrong_password_an_unknown_email_and_a_disabled_account_are_refused(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
-    add_staff(database_url, "lead@support.example", "Lee", "lead", PASSWORD, NOW)
-    assert authenticate(database_url, "maria@support.example", PASSWORD + "!") is None
-    assert authenticate(database_url, "maria@support.example", PASSWORD.upper()) is None
-    assert authenticate(database_url, "maria@support.example", "") is None
-    assert authenticate(database_url, "nobody@support.example", PASSWORD) is None
+def test_a_wrong_password_an_unknown_email_and_a_disabled_account_are_refused(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+    add_staff(store, "lead@support.example", "Lee", "lead", PASSWORD, NOW)
+    assert authenticate(store, "maria@support.example", PASSWORD + "!") is None
+    assert authenticate(store, "maria@support.example", PASSWORD.upper()) is None
+    assert authenticate(store, "maria@support.example", "") is None
+    assert authenticate(store, "nobody@support.example", PASSWORD) is None
 
-    disabled = set_disabled(database_url, "lead@support.example")
-    assert disabled.disabled and get_staff(database_url, "lead@support.example") == disabled
-    assert authenticate(database_url, "lead@support.example", PASSWORD) is None
-    set_disabled(database_url, "lead@support.example", False)
-    assert authenticate(database_url, "lead@support.example", PASSWORD) is not None
+    disabled = set_disabled(store, "lead@support.example")
+    assert disabled.disabled and get_staff(store, "lead@support.example") == disabled
+    assert authenticate(store, "lead@support.example", PASSWORD) is None
+    set_disabled(store, "lead@support.example", False)
+    assert authenticate(store, "lead@support.example", PASSWORD) is not None
 
 
-def test_the_hash_is_scrypt_self_describing_and_salted(database_url: str) -> None:
-    add_staff(database_url, "ann@support.example", "Ann", "agent", PASSWORD, NOW)
-    add_staff(database_url, "bo@support.example", "Bo", "agent", PASSWORD, NOW)
-    ann, bo = stored_hash(database_url, "ann@support.example"), stored_hash(database_url, "bo@support.example")
+def test_the_hash_is_scrypt_self_describing_and_salted(store: Store) -> None:
+    add_staff(store, "ann@support.example", "Ann", "agent", PASSWORD, NOW)
+    add_staff(store, "bo@support.example", "Bo", "agent", PASSWORD, NOW)
+    ann, bo = stored_hash(store, "ann@support.example"), stored_hash(store, "bo@support.example")
     assert PASSWORD not in ann and ann != PASSWORD
     assert ann != bo, "the same password hashes differently for two people"
     scheme, n, r, p, salt, key = ann.split("$")
@@ -73,28 +72,28 @@ def test_the_hash_is_scrypt_self_describing_and_salted(database_url: str) -> Non
     assert len(base64.b64decode(salt)) == 16 and len(base64.b64decode(key)) == 32
     expected = hashlib.scrypt(PASSWORD.encode(), salt=base64.b64decode(salt), n=16384, r=8, p=1, dklen=32)
     assert base64.b64decode(key) == expected
-    assert not any(PASSWORD in str(value) for value in vars(get_staff(database_url, "ann@support.example")).values())
+    assert not any(PASSWORD in str(value) for value in vars(get_staff(store, "ann@support.example")).values())
     assert "password_hash" not in StaffRecord.__dataclass_fields__
 
 
-def test_a_duplicate_email_is_refused_whatever_its_case(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_a_duplicate_email_is_refused_whatever_its_case(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     with pytest.raises(StaffExistsError):
-        add_staff(database_url, "MARIA@support.example", "Other Maria", "lead", "another password", NOW)
-    assert get_staff(database_url, "maria@support.example").name == "Maria"  # type: ignore[union-attr]
-    assert authenticate(database_url, "maria@support.example", PASSWORD) is not None
+        add_staff(store, "MARIA@support.example", "Other Maria", "lead", "another password", NOW)
+    assert get_staff(store, "maria@support.example").name == "Maria"  # type: ignore[union-attr]
+    assert authenticate(store, "maria@support.example", PASSWORD) is not None
 
 
-def test_the_database_refuses_a_duplicate_even_when_code_skips_the_check(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
-    with session_factory(database_url)() as session:
+def test_the_database_refuses_a_duplicate_even_when_code_skips_the_check(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+    with store.session() as session:
         session.add(Staff(email="maria@support.example", name="M", role="agent", password_hash="x", created_at=NOW))
         with pytest.raises(IntegrityError):
             session.commit()
 
 
-def test_a_race_lost_to_another_process_is_reported_as_existing(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_a_race_lost_to_another_process_is_reported_as_existing(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     # The other process's row is invisible to this one's check, not to the unique constraint.
     def blind_check(*columns: object) -> object:
         query = select(*columns)
@@ -102,7 +101,7 @@ def test_a_race_lost_to_another_process_is_reported_as_existing(database_url: st
 
     monkeypatch.setattr(staff_module, "select", blind_check)
     with pytest.raises(StaffExistsError):
-        add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+        add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
 
 
 @pytest.mark.parametrize(
@@ -115,55 +114,55 @@ def test_a_race_lost_to_another_process_is_reported_as_existing(database_url: st
         ("maria@support.example", "  ", "agent", PASSWORD, "name"),
     ],
 )
-def test_invalid_accounts_are_refused(database_url: str, email: str, name: str, role: str, password: str, problem: str) -> None:
+def test_invalid_accounts_are_refused(store: Store, email: str, name: str, role: str, password: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
-        add_staff(database_url, email, name, role, password, NOW)
-    assert get_staff(database_url, email) is None
+        add_staff(store, email, name, role, password, NOW)
+    assert get_staff(store, email) is None
 
 
-def test_a_ten_character_password_is_long_enough(database_url: str) -> None:
-    add_staff(database_url, "ann@support.example", "Ann", "agent", "0123456789", NOW)
-    assert authenticate(database_url, "ann@support.example", "0123456789") is not None
+def test_a_ten_character_password_is_long_enough(store: Store) -> None:
+    add_staff(store, "ann@support.example", "Ann", "agent", "0123456789", NOW)
+    assert authenticate(store, "ann@support.example", "0123456789") is not None
 
 
-def test_a_new_password_replaces_the_old_one(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_a_new_password_replaces_the_old_one(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     with pytest.raises(ValueError, match="10 characters"):
-        set_password(database_url, "maria@support.example", "too short")
-    set_password(database_url, "Maria@support.example", "a brand new secret")
-    assert authenticate(database_url, "maria@support.example", PASSWORD) is None
-    assert authenticate(database_url, "maria@support.example", "a brand new secret") is not None
+        set_password(store, "maria@support.example", "too short")
+    set_password(store, "Maria@support.example", "a brand new secret")
+    assert authenticate(store, "maria@support.example", PASSWORD) is None
+    assert authenticate(store, "maria@support.example", "a brand new secret") is not None
     with pytest.raises(StaffNotFoundError):
-        set_password(database_url, "nobody@support.example", "a brand new secret")
+        set_password(store, "nobody@support.example", "a brand new secret")
     with pytest.raises(StaffNotFoundError):
-        set_disabled(database_url, "nobody@support.example")
+        set_disabled(store, "nobody@support.example")
 
 
-def test_a_hash_with_older_parameters_verifies_and_is_upgraded(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_a_hash_with_older_parameters_verifies_and_is_upgraded(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     salt = b"0123456789abcdef"
     old_key = hashlib.scrypt(PASSWORD.encode(), salt=salt, n=2**12, r=8, p=1, dklen=32)
     old = f"scrypt$4096$8$1${base64.b64encode(salt).decode()}${base64.b64encode(old_key).decode()}"
-    with session_factory(database_url)() as session, session.begin():
+    with store.session() as session, session.begin():
         session.scalars(select(Staff)).one().password_hash = old
 
-    assert authenticate(database_url, "maria@support.example", "wrong password") is None
-    assert stored_hash(database_url, "maria@support.example") == old, "only a verified password is re-hashed"
-    assert authenticate(database_url, "maria@support.example", PASSWORD) is not None
-    upgraded = stored_hash(database_url, "maria@support.example")
+    assert authenticate(store, "maria@support.example", "wrong password") is None
+    assert stored_hash(store, "maria@support.example") == old, "only a verified password is re-hashed"
+    assert authenticate(store, "maria@support.example", PASSWORD) is not None
+    upgraded = stored_hash(store, "maria@support.example")
     assert upgraded.startswith("scrypt$16384$8$1$") and verify_password(PASSWORD, upgraded)
 
 
-def test_an_unusable_stored_hash_refuses_the_sign_in(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_an_unusable_stored_hash_refuses_the_sign_in(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     for corrupt in ("plain text", "scrypt$3$8$1$AAAA$AAAA", "scrypt$16384$8$1$***$AAAA", "bcrypt$x$y$z$a$b"):
-        with session_factory(database_url)() as session, session.begin():
+        with store.session() as session, session.begin():
             session.scalars(select(Staff)).one().password_hash = corrupt
-        assert authenticate(database_url, "maria@support.example", PASSWORD) is None
+        assert authenticate(store, "maria@support.example", PASSWORD) is None
 
 
-def test_an_unknown_email_costs_a_key_derivation_too(monkeypatch: pytest.MonkeyPatch, database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_an_unknown_email_costs_a_key_derivation_too(monkeypatch: pytest.MonkeyPatch, store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     derivations = []
     real = staff_module._scrypt
     monkeypatch.setattr(staff_module, "_scrypt", lambda *args: derivations.append(args[2]) or real(*args))
@@ -171,18 +170,18 @@ def test_an_unknown_email_costs_a_key_derivation_too(monkeypatch: pytest.MonkeyP
         ("maria@support.example", PASSWORD), ("maria@support.example", "wrong password"), ("nobody@x.example", PASSWORD)
     ]:
         derivations.clear()
-        authenticate(database_url, email, password)
+        authenticate(store, email, password)
         assert derivations == [staff_module.CURRENT_PARAMETERS], email
 
 
-def test_timing_does_not_tell_which_emails_exist(database_url: str) -> None:
-    add_staff(database_url, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
+def test_timing_does_not_tell_which_emails_exist(store: Store) -> None:
+    add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
 
     def best_of(email: str) -> float:
         times = []
         for _ in range(5):
             start = time.perf_counter()
-            authenticate(database_url, email, "wrong password")
+            authenticate(store, email, "wrong password")
             times.append(time.perf_counter() - start)
         return min(times)
 
@@ -196,16 +195,16 @@ def test_hash_password_never_repeats_itself() -> None:
     assert not verify_password("nope, not it", first)
 
 
-CALLS: Dict[str, Callable[[str], object]] = {
-    "add_staff": lambda url: add_staff(url, "a@b.example", "A", "agent", PASSWORD, NOW),
-    "get_staff": lambda url: get_staff(url, "a@b.example"),
-    "authenticate": lambda url: authenticate(url, "a@b.example", PASSWORD),
-    "set_password": lambda url: set_password(url, "a@b.example", PASSWORD),
-    "set_disabled": lambda url: set_disabled(url, "a@b.example"),
+CALLS: Dict[str, Callable[[Store], object]] = {
+    "add_staff": lambda store: add_staff(store, "a@b.example", "A", "agent", PASSWORD, NOW),
+    "get_staff": lambda store: get_staff(store, "a@b.example"),
+    "authenticate": lambda store: authenticate(store, "a@b.example", PASSWORD),
+    "set_password": lambda store: set_password(store, "a@b.example", PASSWORD),
+    "set_disabled": lambda store: set_disabled(store, "a@b.example"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
-def test_an_unreachable_database_raises_store_unavailable(name: str) -> None:
+def test_an_unreachable_database_raises_store_unavailable(name: str, unreachable_store: Store) -> None:
     with pytest.raises(StoreUnavailableError):
-        CALLS[name](UNREACHABLE_DATABASE_URL)
+        CALLS[name](unreachable_store)

@@ -11,12 +11,11 @@ from typing import List
 import pytest
 from rasa.shared.nlu.training_data.formats.rasa_yaml import RasaYAMLReader
 
-from bot.kb.articles import parse_article
+from bot.kb.articles import load_articles, parse_article
 from bot.kb.check import check_kb
-from bot.kb.edits import add_article_question, article_choices
-from bot.nlu.edits import add_intent_example, intent_choices
-from bot.settings import PROJECT_ROOT
-from bot.training_edits import (
+from bot.lead.kb_edits import add_article_question, choices_of
+from bot.lead.nlu_edits import add_intent_example, intent_choices
+from bot.lead.training_edits import (
     DuplicateExampleError,
     InvalidExampleError,
     TrainingDataEditError,
@@ -24,6 +23,7 @@ from bot.training_edits import (
     UnknownTargetError,
     UnsafeExampleError,
 )
+from bot.settings import PROJECT_ROOT
 
 # Text a visitor may well type that YAML or Rasa treat specially.
 AWKWARD_TEXTS = [
@@ -308,12 +308,12 @@ def test_edits_from_several_processes_at_once_are_all_kept(tmp_path: Path) -> No
 def test_article_choices_are_ids_and_titles_sorted_by_title(tmp_path: Path) -> None:
     kb_dir = hand_written_kb(tmp_path)
 
-    assert article_choices(kb_dir) == [
+    assert choices_of(load_articles(kb_dir)) == [
         ("other-one", "Other other-one"),
         ("other-two", "Other other-two"),
         ("sample", "Sample: an article"),
     ]
-    titles = [title for _, title in article_choices(PROJECT_ROOT / "kb")]
+    titles = [title for _, title in choices_of(load_articles(PROJECT_ROOT / "kb"))]
     assert titles == sorted(titles, key=str.casefold) and len(titles) == len(list((PROJECT_ROOT / "kb").glob("**/*.md")))
 
 

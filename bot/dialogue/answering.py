@@ -13,20 +13,28 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from bot.dialogue.input_check import InputProblem, input_problem
 from bot.kb.articles import Article
-from bot.kb.importer import RETRIEVAL_INTENT, article_id_from_intent_key
 from bot.kb.library import KnowledgeBase
 from bot.kb.search import ArticleSearch, SearchHit
 from bot.nlu.spacy_pipeline import load_pipeline
+from bot.protocol import (
+    ARTICLE_ENTITY,
+    RETRIEVAL_INTENT,
+    ArticleGuess,
+    Guesses,
+    IntentGuess,
+    article_id_from_intent_key,
+)
 from bot.settings import Settings
-
-ARTICLE_ENTITY = "article_id"
 
 # How many search hits take part in the fused score.
 FUSION_CANDIDATES = 5
+# How many of the model's guesses are kept on a reply for the agent's handover.
+GUESSES = 3
+DEFAULT_FALLBACK_INTENT = "nlu_fallback"
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,8 @@ class ParsedMessage:
     chosen_article_id: Optional[str] = None
     # The response selector's articles with its confidences, best first.
     article_ranking: Tuple[Tuple[str, float], ...] = ()
+    # The classifier's intents with their confidences, best first.
+    intent_ranking: Tuple[Tuple[str, float], ...] = ()
 
     @classmethod
     def from_parse_data(cls, data: Dict[str, Any]) -> "ParsedMessage":
@@ -63,7 +73,23 @@ class ParsedMessage:
                 for article_id in [article_id_from_intent_key(item.get("intent_response_key") or "")]
                 if article_id
             ),
+            intent_ranking=tuple(
+                (str(item.get("name")), float(item.get("confidence") or 0.0))
+                for item in data.get("intent_ranking") or []
+                if item.get("name")
+            ),
         )
+
+    def guesses(self) -> Guesses:
+        """The model's three best intents (not the fallback) and articles, for the agent's handover."""
+        intents: List[IntentGuess] = [
+            {"name": name, "confidence": round(confidence, 4)}
+            for name, confidence in self.intent_ranking if name != DEFAULT_FALLBACK_INTENT
+        ]
+        articles: List[ArticleGuess] = [
+            {"article_id": article_id, "confidence": round(confidence, 4)} for article_id, confidence in self.article_ranking
+        ]
+        return {"intents": intents[:GUESSES], "articles": articles[:GUESSES]}
 
 
 @dataclass(frozen=True)
@@ -92,7 +118,7 @@ class Unreadable:
     problem: InputProblem
 
 
-Decision = Any  # one of Answer, Suggest, Rephrase, Unreadable
+Decision = Union[Answer, Suggest, Rephrase, Unreadable]
 
 
 def fused_ranking(
@@ -119,6 +145,25 @@ def pick_article(
     best, score = ranking[0]
     runner_up = ranking[1][1] if len(ranking) > 1 else 0.0
     return best if score >= threshold and score - runner_up >= margin else None
+
+
+@dataclass(frozen=True)
+class AnswerGate:
+    """When an article is answered: fused score >= ``threshold`` and ahead of the runner-up by ``margin``.
+
+    The fused score is the selector's confidence (0..1) plus ``search_weight``
+    times the KB-search similarity (0..1). The shipped values are the settings'
+    (chosen on tests/eval/dev.yml, README "Tuning"); bench/sweep_thresholds.py
+    tries others with the same decision.
+    """
+
+    search_weight: float
+    threshold: float
+    margin: float
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "AnswerGate":
+        return cls(settings.search_weight, settings.answer_threshold, settings.answer_margin)
 
 
 @dataclass
@@ -155,8 +200,19 @@ class Answerer:
         except Exception:  # noqa: BLE001 (a failed warm-up only costs time later)
             logger.exception("kb search warm-up failed")
 
-    def decide(self, parsed: ParsedMessage) -> Decision:
-        """How to reply to a question-like message."""
+    def search_limit(self) -> int:
+        """How many search hits one decision needs (the fused score's candidates and the suggestions)."""
+        return max(FUSION_CANDIDATES, self.settings.suggest_count)
+
+    def decide(
+        self, parsed: ParsedMessage, gate: Optional[AnswerGate] = None, hits: Optional[List[SearchHit]] = None
+    ) -> Decision:
+        """How to reply to a question-like message.
+
+        ``gate``: the answer thresholds (default: the settings'); ``hits``: the
+        message's search hits when already known (``search_limit()`` of them),
+        else searched here, once, and only when the message needs it.
+        """
         if parsed.chosen_article_id:
             chosen = self.kb.get(parsed.chosen_article_id)
             if chosen is not None:
@@ -164,15 +220,13 @@ class Answerer:
         problem = input_problem(parsed.text, self.settings.max_message_chars)
         if problem is not None:
             return Unreadable(problem)
+        gate = gate or AnswerGate.from_settings(self.settings)
         # One search per message serves both the answer gate and the suggestions.
-        hits = self.search(parsed.text, limit=max(FUSION_CANDIDATES, self.settings.suggest_count))
+        if hits is None:
+            hits = self.search(parsed.text, limit=self.search_limit())
         if parsed.intent == RETRIEVAL_INTENT:
             article_id = pick_article(
-                parsed.article_ranking,
-                hits[:FUSION_CANDIDATES],
-                self.settings.search_weight,
-                self.settings.answer_threshold,
-                self.settings.answer_margin,
+                parsed.article_ranking, hits[:FUSION_CANDIDATES], gate.search_weight, gate.threshold, gate.margin
             )
             article = self.kb.get(article_id) if article_id else None
             if article is not None:

@@ -2,21 +2,21 @@
 
 Wording lives in domain.yml responses; this module adds what is dynamic:
 article answers served from kb/, buttons, and the machine-readable
-``custom`` payload that names the article each answer came from.
+``deskmate`` payload (bot.protocol) that names the article each answer came
+from, the articles offered, and what the model guessed when it was unsure.
 """
 from __future__ import annotations
 
-import json
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Literal, Optional
 
 from bot.dialogue.answering import Answer, Decision, Rephrase, Suggest, Unreadable
 from bot.dialogue.input_check import InputProblem
 from bot.kb.articles import Article
+from bot.protocol import PAYLOAD_KEY, ArticlePayload, Button, ChoicesPayload, Guesses, intent_payload
 
 Message = Dict[str, Any]
 
-TALK_TO_PERSON = {"title": "Talk to a person", "payload": "/request_human"}
-PAYLOAD_KEY = "deskmate"
+TALK_TO_PERSON: Button = {"title": "Talk to a person", "payload": intent_payload("request_human")}
 
 UNREADABLE_RESPONSES = {
     InputProblem.EMPTY: "utter_empty_message",
@@ -25,27 +25,19 @@ UNREADABLE_RESPONSES = {
 }
 
 
-def intent_payload(intent: str, **entities: str) -> str:
-    """A button payload that Rasa reads as ``intent`` with ``entities``."""
-    return f"/{intent}{json.dumps(entities, separators=(',', ':'))}" if entities else f"/{intent}"
-
-
-def article_button(article: Article) -> Dict[str, str]:
+def article_button(article: Article) -> Button:
     """A button that answers ``article`` when pressed."""
     return {"title": article.title, "payload": intent_payload("faq", article_id=article.id)}
 
 
-def article_answer(article: Article, kind: str = "article") -> Message:
+def article_answer(article: Article, kind: Literal["article", "contact"] = "article") -> Message:
     """The article's text, carrying its id machine-readably (``custom`` and metadata).
 
     ``kind`` is "article" for an answer to the question asked, "contact" when
     the article is shown as the way to reach the support team.
     """
-    return {
-        "text": article.body,
-        "json_message": {PAYLOAD_KEY: {"type": kind, "article_id": article.id, "title": article.title}},
-        "article_id": article.id,
-    }
+    payload: ArticlePayload = {"type": kind, "article_id": article.id, "title": article.title}
+    return {"text": article.body, "json_message": {PAYLOAD_KEY: payload}, "article_id": article.id}
 
 
 def article_messages(article: Article) -> List[Message]:
@@ -62,30 +54,39 @@ def article_messages(article: Article) -> List[Message]:
     ]
 
 
-def suggestion_messages(response: str, articles: Iterable[Article], kind: str = "suggestions") -> List[Message]:
+def suggestion_messages(
+    response: str,
+    articles: Iterable[Article],
+    kind: Literal["suggestions", "rephrase", "related"] = "suggestions",
+    guesses: Optional[Guesses] = None,
+) -> List[Message]:
     """``response`` with a button per article, then "Talk to a person".
 
     ``kind`` names the situation machine-readably: "suggestions" (not sure
     what was asked), "rephrase" (nothing close), "related" (after an answer
-    that did not help).
+    that did not help). ``guesses``: what the model made of the message,
+    kept with the reply for an agent who may take over.
     """
     articles = list(articles)
+    payload: ChoicesPayload = {"type": kind, "article_ids": [a.id for a in articles]}
+    if guesses is not None:
+        payload["guesses"] = guesses
     message: Message = {
         "response": response,
         "buttons": [article_button(a) for a in articles] + [TALK_TO_PERSON],
-        "json_message": {PAYLOAD_KEY: {"type": kind, "article_ids": [a.id for a in articles]}},
+        "json_message": {PAYLOAD_KEY: payload},
     }
     return [message]
 
 
-def decision_messages(decision: Decision, max_chars: int) -> List[Message]:
-    """The messages that carry out ``decision``."""
+def decision_messages(decision: Decision, max_chars: int, guesses: Optional[Guesses] = None) -> List[Message]:
+    """The messages that carry out ``decision`` (``guesses`` are kept on a fallback reply)."""
     if isinstance(decision, Answer):
         return article_messages(decision.article)
     if isinstance(decision, Suggest):
-        return suggestion_messages("utter_not_sure", (hit.article for hit in decision.hits))
+        return suggestion_messages("utter_not_sure", (hit.article for hit in decision.hits), guesses=guesses)
     if isinstance(decision, Rephrase):
-        return suggestion_messages("utter_rephrase", (), kind="rephrase")
+        return suggestion_messages("utter_rephrase", (), kind="rephrase", guesses=guesses)
     if isinstance(decision, Unreadable):
         return [{"response": UNREADABLE_RESPONSES[decision.problem], "max_chars": max_chars}]
     raise TypeError(f"unknown decision {decision!r}")

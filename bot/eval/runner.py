@@ -7,17 +7,12 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence
-
-import aiohttp
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 from bot.eval.cases import KINDS, USERS, EvalCase, Outcome
 from bot.identity import TOKEN_METADATA_KEY
-from bot.dialogue.messages import PAYLOAD_KEY
-
-
-class BotUnreachableError(RuntimeError):
-    """The Rasa server did not answer."""
+from bot.protocol import MessageKind, rasa_payload
+from bot.rasa_client import REST_CHANNEL, RasaClient
 
 
 class EvalSetupError(RuntimeError):
@@ -57,15 +52,15 @@ class Summary:
     failures: List[Dict[str, Any]] = field(default_factory=list)
 
 
-def outcome_from_replies(replies: Sequence[Dict[str, Any]], intent: Optional[str]) -> Outcome:
+def outcome_from_replies(replies: Sequence[Mapping[str, Any]], intent: Optional[str]) -> Outcome:
     """Read the answered article and any handoff from the bot's REST replies."""
     article = None
     handoff = False
     for reply in replies:
-        payload = (reply.get("custom") or {}).get(PAYLOAD_KEY) or {}
-        if payload.get("type") == "article" and article is None:
+        payload = rasa_payload(reply)
+        if payload.get("type") == MessageKind.ARTICLE.value and article is None:
             article = payload.get("article_id")
-        if payload.get("type") == "handoff":
+        if payload.get("type") == MessageKind.HANDOFF.value:
             handoff = True
     return Outcome(intent=intent, article=article, handoff=handoff)
 
@@ -77,36 +72,6 @@ def percentile(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     index = max(0, min(len(ordered) - 1, round(share * len(ordered) + 0.5) - 1))
     return ordered[index]
-
-
-class BotClient:
-    """Talks to the Rasa server: REST channel for messages, HTTP API for NLU results."""
-
-    def __init__(self, session: aiohttp.ClientSession, rasa_url: str, token: str) -> None:
-        self._session = session
-        self._url = rasa_url.rstrip("/")
-        self._token = token
-
-    async def send(self, sender: str, text: str, metadata: Optional[Dict[str, Any]] = None) -> List[Dict[str, Any]]:
-        """Send one message through the REST channel; the bot's replies."""
-        body = {"sender": sender, "message": text, "metadata": metadata or {}}
-        try:
-            async with self._session.post(f"{self._url}/webhooks/rest/webhook", json=body) as response:
-                response.raise_for_status()
-                return await response.json()
-        except aiohttp.ClientError as error:
-            raise BotUnreachableError(f"the bot at {self._url} did not answer: {error}") from error
-
-    async def latest_parse(self, sender: str) -> Dict[str, Any]:
-        """The NLU result of the conversation's latest user message."""
-        url = f"{self._url}/conversations/{sender}/tracker"
-        try:
-            async with self._session.get(url, params={"token": self._token, "include_events": "NONE"}) as response:
-                response.raise_for_status()
-                tracker = await response.json()
-        except aiohttp.ClientError as error:
-            raise BotUnreachableError(f"the bot's HTTP API at {self._url} did not answer: {error}") from error
-        return tracker.get("latest_message") or {}
 
 
 def demo_user_tokens(demo_customers_file: Path, secret: str) -> Dict[str, str]:
@@ -121,8 +86,12 @@ def demo_user_tokens(demo_customers_file: Path, secret: str) -> Dict[str, str]:
     return tokens
 
 
-async def run_case(client: BotClient, case: EvalCase, tokens: Optional[Mapping[str, str]] = None) -> CaseResult:
-    """Send one case in a new conversation (as ``case.user``) and score it."""
+async def run_case(client: RasaClient, case: EvalCase, tokens: Optional[Mapping[str, str]] = None) -> CaseResult:
+    """Send one case in a new conversation (as ``case.user``) through Rasa's REST channel and score it.
+
+    Raises BotUnavailableError when the bot does not answer, EvalSetupError
+    when no demo customer can play ``case.user``.
+    """
     sender = f"eval-{uuid.uuid4().hex}"
     metadata: Dict[str, Any] = {}
     if case.user != "anonymous":
@@ -131,7 +100,7 @@ async def run_case(client: BotClient, case: EvalCase, tokens: Optional[Mapping[s
             raise EvalSetupError(f"no active demo customer on the {case.user} plan to run a case as")
         metadata[TOKEN_METADATA_KEY] = token
     started = time.perf_counter()
-    replies = await client.send(sender, case.text, metadata)
+    replies = await client.send(sender, case.text, metadata, channel=REST_CHANNEL)
     latency_ms = (time.perf_counter() - started) * 1000
     parse = await client.latest_parse(sender)
     intent = (parse.get("intent") or {}).get("name")
@@ -156,18 +125,21 @@ async def run_cases(
     cases: Sequence[EvalCase],
     rasa_url: str,
     token: str,
-    progress: bool = False,
+    progress: Optional[Callable[[int, int], None]] = None,
     user_tokens: Optional[Mapping[str, str]] = None,
+    progress_every: int = 25,
 ) -> List[CaseResult]:
-    """Run every case, one after another, each in its own conversation (``user_tokens``: see demo_user_tokens)."""
+    """Run every case, one after another, each in its own conversation (``user_tokens``: see demo_user_tokens).
+
+    ``progress(done, total)`` is called every ``progress_every`` cases and at the end.
+    Raises BotUnavailableError, EvalSetupError.
+    """
     results: List[CaseResult] = []
-    timeout = aiohttp.ClientTimeout(total=60)
-    async with aiohttp.ClientSession(timeout=timeout) as session:
-        client = BotClient(session, rasa_url, token)
+    async with RasaClient(rasa_url, token, timeout_seconds=60) as client:
         for number, case in enumerate(cases, start=1):
             results.append(await run_case(client, case, user_tokens))
-            if progress and (number % 25 == 0 or number == len(cases)):
-                print(f"  {number}/{len(cases)} cases", flush=True)
+            if progress is not None and (number % progress_every == 0 or number == len(cases)):
+                progress(number, len(cases))
     return results
 
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import datetime
 from typing import Any, Dict, Optional
 
@@ -11,15 +10,19 @@ import socketio
 from aiohttp import web
 from aiohttp_session import get_session
 
-from bot.gateway.conversations import Agent, NotYourTicketError
+from bot.gateway.errors import RequestError
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
-from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, STORE
+from bot.gateway.router import staff_view
 from bot.gateway.staff_auth import CSRF_HEADER, STAFF_KEY, check_csrf, csrf_token, require_staff
-from bot.store.database import StoreError
-from bot.store.tickets import TicketRecord, TicketStateError, get_ticket, queue, ticket_counts, tickets_for_customer
+from bot.handoff.handover import build_handover
+from bot.handoff.lifecycle import Agent
+from bot.protocol import ClosedHow
+from bot.store.messages import conversation_messages, first_visitor_texts
+from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, queue, ticket_counts, tickets_for_customer
 
-logger = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4000
+QUEUE_ROW_CHARS = 140
 
 
 def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") -> Dict[str, Any]:
@@ -40,16 +43,8 @@ def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") ->
         "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
         "overdue": ticket.is_open and ticket.first_agent_reply_at is None and ticket.sla_due_at < now,
         "first_agent_reply_at": ticket.first_agent_reply_at.isoformat() if ticket.first_agent_reply_at else None,
-        "first_message": first_message,
+        "first_message": first_message[:QUEUE_ROW_CHARS],
     }
-
-
-def first_visitor_text(ticket: TicketRecord) -> str:
-    """The visitor's first words, for the queue row."""
-    for entry in (ticket.handover or {}).get("transcript") or []:
-        if entry.get("from") == "visitor":
-            return str(entry.get("text") or "")[:140]
-    return ""
 
 
 async def inbox_page(request: web.Request) -> web.Response:
@@ -63,85 +58,80 @@ async def inbox_page(request: web.Request) -> web.Response:
 async def queue_api(request: web.Request) -> web.Response:
     """Open and assigned tickets by priority then due time, and counts per state."""
     await require_staff(request, api=True)
-    url = request.app[SETTINGS].resolved_database_url()
-    now = request.app[CONVERSATIONS].handoff.now()
-    tickets = await asyncio.to_thread(queue, url, now)
-    counts = await asyncio.to_thread(ticket_counts, url)
-    return web.json_response(
-        {"now": now.isoformat(), "counts": counts, "tickets": [ticket_view(t, now, first_visitor_text(t)) for t in tickets]}
-    )
+    store, now = request.app[STORE], request.app[CLOCK]()
+    tickets = await asyncio.to_thread(queue, store, now)
+    counts = await asyncio.to_thread(ticket_counts, store)
+    first = await asyncio.to_thread(first_visitor_texts, store, [t.conversation_id for t in tickets])
+    return web.json_response({
+        "now": now.isoformat(), "counts": counts,
+        "tickets": [ticket_view(t, now, first.get(t.conversation_id, "")) for t in tickets],
+    })
 
 
 def _ticket_id(request: web.Request) -> int:
     try:
         return int(request.match_info["ticket_id"])
     except ValueError:
-        raise web.HTTPNotFound(text='{"error": "no such ticket"}', content_type="application/json") from None
+        raise TicketNotFoundError("no such ticket") from None
 
 
 async def ticket_api(request: web.Request) -> web.Response:
-    """One ticket: the handover, every message, the customer's earlier tickets."""
+    """One ticket: the handover (built from the stored conversation), every message, the customer's earlier tickets."""
     await require_staff(request, api=True)
-    url = request.app[SETTINGS].resolved_database_url()
-    now = request.app[CONVERSATIONS].handoff.now()
-    ticket = await asyncio.to_thread(get_ticket, url, _ticket_id(request))
+    store, now = request.app[STORE], request.app[CLOCK]()
+    ticket = await asyncio.to_thread(get_ticket, store, _ticket_id(request))
     if ticket is None:
-        return web.json_response({"error": "no such ticket"}, status=404)
-    messages = await request.app[CONVERSATIONS].history(ticket.conversation_id)
+        raise TicketNotFoundError("no such ticket")
+    messages = await asyncio.to_thread(conversation_messages, store, ticket.conversation_id)
     earlier = []
     if ticket.customer_id is not None:
-        others = await asyncio.to_thread(tickets_for_customer, url, ticket.customer_id, 11)
+        others = await asyncio.to_thread(tickets_for_customer, store, ticket.customer_id, 11)
         earlier = [
             {"id": t.id, "number": t.number, "status": t.status, "reason": t.reason, "created_at": t.created_at.isoformat()}
             for t in others if t.id != ticket.id
         ][:10]
-    return web.json_response(
-        {"ticket": ticket_view(ticket, now, first_visitor_text(ticket)), "handover": ticket.handover,
-         "messages": messages, "earlier_tickets": earlier}
-    )
+    first = next((m.text for m in messages if m.sender == "visitor"), "")
+    return web.json_response({
+        "ticket": ticket_view(ticket, now, first), "handover": build_handover(ticket, messages),
+        "messages": [staff_view(m) for m in messages], "earlier_tickets": earlier,
+    })
 
 
-async def _act(request: web.Request, action: str) -> web.Response:
+async def _agent(request: web.Request) -> Agent:
     staff = await require_staff(request, api=True)
     await check_csrf(request, request.headers.get(CSRF_HEADER))
-    agent = Agent(email=staff["email"], name=staff["name"])
-    service = request.app[CONVERSATIONS]
-    ticket_id = _ticket_id(request)
-    try:
-        if action == "claim":
-            ticket = await service.claim(ticket_id, agent)
-        elif action == "reply":
-            body = await request.json() if request.can_read_body else {}
-            text = str((body or {}).get("text") or "").strip()
-            if not text or len(text) > MAX_REPLY_CHARS:
-                return web.json_response({"error": f"a reply is 1 to {MAX_REPLY_CHARS} characters"}, status=400)
-            ticket = await service.agent_reply(ticket_id, agent, text)
-        else:
-            ticket = await service.close(ticket_id, agent, hand_back=action == "handback")
-    except (NotYourTicketError, LookupError) as error:
-        return web.json_response({"error": str(error)}, status=404)
-    except TicketStateError as error:
-        return web.json_response({"error": str(error)}, status=409)
-    except StoreError:
-        logger.exception("agent action %s on ticket %s failed", action, ticket_id)
-        return web.json_response({"error": "the database is unavailable; nothing was changed"}, status=503)
-    return web.json_response({"ticket": ticket_view(ticket, service.handoff.now(), first_visitor_text(ticket))})
+    return Agent(email=staff["email"], name=staff["name"])
+
+
+def _answer(request: web.Request, ticket: TicketRecord) -> web.Response:
+    return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK]())})
 
 
 async def claim_api(request: web.Request) -> web.Response:
-    return await _act(request, "claim")
+    agent = await _agent(request)
+    return _answer(request, await request.app[DESK].claim(_ticket_id(request), agent))
 
 
 async def reply_api(request: web.Request) -> web.Response:
-    return await _act(request, "reply")
+    agent = await _agent(request)
+    try:
+        body = await request.json() if request.can_read_body else {}
+    except ValueError:
+        raise RequestError("send JSON: {\"text\": \"...\"}") from None
+    text = str((body or {}).get("text") or "").strip() if isinstance(body, dict) else ""
+    if not text or len(text) > MAX_REPLY_CHARS:
+        raise RequestError(f"a reply is 1 to {MAX_REPLY_CHARS} characters")
+    return _answer(request, await request.app[DESK].reply(_ticket_id(request), agent, text))
 
 
 async def resolve_api(request: web.Request) -> web.Response:
-    return await _act(request, "resolve")
+    agent = await _agent(request)
+    return _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.RESOLVED))
 
 
 async def handback_api(request: web.Request) -> web.Response:
-    return await _act(request, "handback")
+    agent = await _agent(request)
+    return _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.HANDED_BACK))
 
 
 async def articles_api(request: web.Request) -> web.Response:

@@ -11,7 +11,8 @@ import secrets
 
 from aiohttp import web
 
-from bot.gateway.keys import CONVERSATIONS, SETTINGS
+from bot.gateway.errors import RequestError
+from bot.gateway.keys import ROUTER, SETTINGS
 
 MAX_SENDER_CHARS = 200
 
@@ -24,15 +25,15 @@ async def post_message(request: web.Request) -> web.Response:
     try:
         body = await request.json()
     except ValueError:
-        return web.json_response({"error": "the body must be JSON"}, status=400)
+        raise RequestError("the body must be JSON") from None
     sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
     if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-        return web.json_response({"error": f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters"}, status=400)
+        raise RequestError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
     if not isinstance(message, str):
-        return web.json_response({"error": "'message' must be a string"}, status=400)
+        raise RequestError("'message' must be a string")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
     conversation = f"api:{sender.strip()}"
-    replies = await request.app[CONVERSATIONS].visitor_message(conversation, message, metadata)
+    replies = await request.app[ROUTER].visitor_message(conversation, message, metadata)
     return web.json_response({"conversation_id": conversation, "messages": replies})
 
 

@@ -1,10 +1,17 @@
-"""The gateway application: widget, demo page, JSON API, agent inbox, socket.io, on one aiohttp server."""
+"""The gateway application: widget, demo page, JSON API, agent inbox, lead console, socket.io, on one aiohttp server.
+
+Built in the aiohttp-demos shape: ``make_app`` wires routes and the socket.io
+server; the services (store, Rasa client, handoff, router) are built at
+start-up in ``cleanup_ctx`` and kept under ``web.AppKey``s (bot/gateway/keys.py);
+one middleware maps domain errors to ``{"error": ...}`` responses
+(bot/gateway/errors.py); the clock is injected once (``CLOCK``).
+"""
 from __future__ import annotations
 
+import asyncio
 import logging
-from datetime import datetime
 from pathlib import Path
-from typing import Any, AsyncIterator, Callable, Optional
+from typing import AsyncIterator, Optional
 
 import aiohttp_jinja2
 import jinja2
@@ -13,22 +20,25 @@ from aiohttp import web
 from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
+from bot.clock import Clock, clock_for
 from bot.dialogue.answering import Answerer
 from bot.gateway.agent_api import add_agent_routes, register_agent_socket
 from bot.gateway.api import add_api_routes
-from bot.gateway.conversations import ConversationService
+from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
-from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, ROUTER, SETTINGS, SIO, STORE
 from bot.gateway.lead_console import add_lead_routes
-from bot.gateway.relay import RasaRelay
+from bot.gateway.router import ConversationRouter
 from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.visitor_socket import register_visitor_events
+from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.policy import SupportPolicy
-from bot.handoff.service import HandoffService, fixed_clock, utc_clock
+from bot.handoff.service import HandoffService
 from bot.identity import issue_token
+from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.customers import all_customers, find_customer
-from bot.store.database import migrate
+from bot.store.database import Store, migrate
 
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
@@ -43,7 +53,7 @@ CSP = (
 
 
 @web.middleware
-async def security_headers(request: web.Request, handler: Callable[[web.Request], Any]) -> web.StreamResponse:
+async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     """No sniffing, no framing by strangers, only our own scripts on our pages."""
     response = await handler(request)
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
@@ -58,7 +68,7 @@ async def demo_page(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS]
     customers = []
     if settings.demo_mode:
-        records = await _to_thread(all_customers, settings.resolved_database_url())
+        records = await asyncio.to_thread(all_customers, request.app[STORE])
         customers = [{"email": c.email, "name": c.name, "plan": c.plan, "status": c.status} for c in records]
     return aiohttp_jinja2.render_template(
         "demo.html", request, {"demo_mode": settings.demo_mode, "demo_customers": customers, "widget_url": "/widget/widget.js"}
@@ -71,7 +81,7 @@ async def demo_token(request: web.Request) -> web.Response:
     if not settings.demo_mode:
         raise web.HTTPNotFound()
     email = request.query.get("email", "")
-    customer = await _to_thread(find_customer, settings.resolved_database_url(), email) if email else None
+    customer = await asyncio.to_thread(find_customer, request.app[STORE], email) if email else None
     if customer is None:
         return web.json_response({"error": "no such demo customer"}, status=404)
     return web.json_response({"token": issue_token(settings.resolved_identity_secret(), customer.email)})
@@ -82,16 +92,36 @@ async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _to_thread(function: Callable[..., Any], *args: Any) -> Any:
-    import asyncio
+async def services(app: web.Application) -> AsyncIterator[None]:
+    """Build the process's services at start-up (migrating the store first), close them at shutdown."""
+    settings = app[SETTINGS]
+    url = settings.resolved_database_url()
+    await asyncio.to_thread(migrate, url)
+    store = Store(url)
+    bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token(), settings.bot_timeout_seconds)
+    handoff = HandoffService(
+        store, settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file), app[CLOCK]
+    )
+    hub = Hub(app[SIO])
+    desk = TicketDesk(handoff, hub)
+    app[STORE] = store
+    app[HANDOFF] = handoff
+    app[DESK] = desk
+    app[ROUTER] = ConversationRouter(store, bot, desk, hub)
+    app[ANSWERER] = Answerer(settings)
+    yield
+    await bot.close()
+    store.dispose()
 
-    return await asyncio.to_thread(function, *args)
 
+def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
+    """The gateway, wired to the bot at ``settings.rasa_url`` and the store at its database URL.
 
-def make_app(settings: Settings, clock: Optional[Callable[[], datetime]] = None) -> web.Application:
-    """The gateway, wired to the bot at ``settings.rasa_url`` and the store at its database URL."""
-    app = web.Application(middlewares=[security_headers], client_max_size=64 * 1024)
+    ``clock`` defaults to the settings' (``fixed_now``, else the real one).
+    """
+    app = web.Application(middlewares=[security_headers, domain_errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
+    app[CLOCK] = clock or clock_for(settings.fixed_now)
     setup_sessions(
         app,
         EncryptedCookieStorage(
@@ -108,28 +138,10 @@ def make_app(settings: Settings, clock: Optional[Callable[[], datetime]] = None)
     )
     sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", max_http_buffer_size=64 * 1024)
     sio.attach(app)
-    hub = Hub(sio)
-    if clock is None:
-        clock = fixed_clock(datetime.fromisoformat(settings.fixed_now)) if settings.fixed_now else utc_clock
-    handoff = HandoffService(
-        settings.resolved_database_url(),
-        settings.resolved_identity_secret(),
-        SupportPolicy.load(settings.support_policy_file),
-        clock,
-    )
-    relay = RasaRelay(settings.rasa_url, settings.resolved_rasa_token(), settings.bot_timeout_seconds)
-    service = ConversationService(settings.resolved_database_url(), relay, handoff, hub)
-    app[CONVERSATIONS] = service
-    app[ANSWERER] = Answerer(settings)
-    register_visitor_events(sio, service, hub)
+    app[SIO] = sio
+    register_visitor_events(sio, app)
     register_agent_socket(sio)
-
-    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        await _to_thread(migrate, settings.resolved_database_url())
-        yield
-        await relay.close()
-
-    app.cleanup_ctx.append(lifecycle)
+    app.cleanup_ctx.append(services)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)

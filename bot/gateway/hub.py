@@ -1,4 +1,4 @@
-"""Live delivery over socket.io: to a visitor's conversation, and to the agents.
+"""Live delivery over socket.io: to a visitor's conversation, and to the agents (the handoff's ``Delivery``).
 
 Rooms carry the routing: every socket of a conversation (tabs, reloads)
 joins the room named after the conversation id; every signed-in staff
@@ -12,6 +12,8 @@ from typing import Any, Dict
 
 import socketio
 
+from bot.protocol import WidgetMessage, for_visitor
+
 BOT_MESSAGE_EVENT = "bot_uttered"  # Rasa's socketio channel's name for it
 AGENT_NAMESPACE = "/agent"
 AGENTS_ROOM = "agents"
@@ -23,9 +25,9 @@ class Hub:
     def __init__(self, sio: socketio.AsyncServer) -> None:
         self.sio = sio
 
-    async def send_to_visitor(self, conversation_id: str, message: Dict[str, Any]) -> None:
-        """A message to every open widget of a conversation."""
-        await self.sio.emit(BOT_MESSAGE_EVENT, message, room=conversation_id)
+    async def send_to_visitor(self, conversation_id: str, message: WidgetMessage) -> None:
+        """A message to every open widget of a conversation (never with what is kept for staff only)."""
+        await self.sio.emit(BOT_MESSAGE_EVENT, for_visitor(message), room=conversation_id)
 
     async def notify_agents(self, event: str, data: Dict[str, Any]) -> None:
         """Tell every signed-in agent that something changed (they fetch what they show)."""

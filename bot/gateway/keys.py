@@ -1,12 +1,27 @@
-"""Typed keys of the gateway application's state (aiohttp's ``web.AppKey``)."""
+"""Typed keys of the gateway application's state (aiohttp's ``web.AppKey``).
+
+``SETTINGS``, ``CLOCK`` and ``SIO`` are set by ``make_app``; the services are
+built at start-up in its ``cleanup_ctx`` (and closed at shutdown).
+"""
 from __future__ import annotations
 
+import socketio
 from aiohttp import web
 
+from bot.clock import Clock
 from bot.dialogue.answering import Answerer
-from bot.gateway.conversations import ConversationService
+from bot.gateway.router import ConversationRouter
+from bot.handoff.lifecycle import TicketDesk
+from bot.handoff.service import HandoffService
 from bot.settings import Settings
+from bot.store.database import Store
 
 SETTINGS = web.AppKey("settings", Settings)
-CONVERSATIONS = web.AppKey("conversations", ConversationService)
+CLOCK: "web.AppKey[Clock]" = web.AppKey("clock")
+SIO = web.AppKey("sio", socketio.AsyncServer)
+STORE = web.AppKey("store", Store)
+HANDOFF = web.AppKey("handoff", HandoffService)
+DESK = web.AppKey("desk", TicketDesk)
+ROUTER = web.AppKey("router", ConversationRouter)
+# The knowledge base and its search index (re-read when kb/ changes): the inbox's and lead console's articles.
 ANSWERER = web.AppKey("answerer", Answerer)

@@ -13,18 +13,19 @@ import logging
 import time
 from collections import OrderedDict
 from datetime import date
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import aiohttp_jinja2
 from aiohttp import web
 
-from bot.gateway.keys import CONVERSATIONS, SETTINGS
+from bot.gateway.errors import PeriodError, RequestError
+from bot.gateway.keys import CLOCK, STORE
 from bot.gateway.lead_inbox import add_inbox_routes
-from bot.gateway.lead_range import RangeError, json_error, report_range
+from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
 from bot.reports import DEFINITIONS, build_report, render
-from bot.reports.charts import CHARTS, UnknownChartError, render_chart
+from bot.reports.charts import CHARTS, render_chart
 from bot.store.database import StoreError
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ class ReportCache:
         self._size = size
         self._entries: "OrderedDict[Tuple[date, date], Tuple[float, Dict[str, Any]]]" = OrderedDict()
 
-    def get(self, key: Tuple[date, date]) -> Any:
+    def get(self, key: Tuple[date, date]) -> Optional[Dict[str, Any]]:
         entry = self._entries.get(key)
         if entry is None or time.monotonic() - entry[0] > self._ttl:
             return None
@@ -62,12 +63,11 @@ REPORTS = web.AppKey("lead_reports", ReportCache)
 async def _report(request: web.Request, since: date, until: date, fresh: bool = False) -> Dict[str, Any]:
     """The period's report: computed now for the page and downloads (``fresh``), else cached for charts."""
     cache = request.app[REPORTS]
-    report = None if fresh else cache.get((since, until))
-    if report is None:
-        settings = request.app[SETTINGS]
-        now = request.app[CONVERSATIONS].handoff.now()
-        report = await asyncio.to_thread(build_report, settings.resolved_database_url(), since, until, now)
-        cache.put((since, until), report)
+    cached = None if fresh else cache.get((since, until))
+    if cached is not None:
+        return cached
+    report = await asyncio.to_thread(build_report, request.app[STORE], since, until, request.app[CLOCK]())
+    cache.put((since, until), report)
     return report
 
 
@@ -85,7 +85,7 @@ async def lead_page(request: web.Request) -> web.Response:
         report = await _report(request, since, until, fresh=True)
         query = f"since={since}&until={until}"
         context.update(report=report, charts={name: f"/lead/charts/{name}.svg?{query}" for name in CHARTS})
-    except RangeError as error:
+    except PeriodError as error:
         context["error"] = f"Cannot show that period: {error}."
         status = 400
     except StoreError:
@@ -100,14 +100,9 @@ async def report_download(request: web.Request) -> web.Response:
     await require_lead(request, api=True)
     fmt = request.query.get("format", "csv")
     if fmt not in FORMATS:
-        return json_error(400, f"format must be one of {', '.join(FORMATS)}")
-    try:
-        since, until = report_range(request)
-        report = await _report(request, since, until, fresh=True)
-    except RangeError as error:
-        return json_error(400, str(error))
-    except StoreError:
-        return json_error(503, "the database is unavailable")
+        raise RequestError(f"format must be one of {', '.join(FORMATS)}")
+    since, until = report_range(request)
+    report = await _report(request, since, until, fresh=True)
     filename = f"deskmate-report-{since}-{until}.{'txt' if fmt == 'text' else fmt}"
     return web.Response(
         text=render(report, fmt), content_type=FORMATS[fmt], charset="utf-8",
@@ -118,16 +113,9 @@ async def report_download(request: web.Request) -> web.Response:
 async def chart(request: web.Request) -> web.Response:
     """One chart of the period's report, as SVG."""
     await require_lead(request, api=True)
-    try:
-        since, until = report_range(request)
-        report = await _report(request, since, until)
-        svg = await asyncio.to_thread(render_chart, request.match_info["name"], report)
-    except UnknownChartError:
-        raise web.HTTPNotFound() from None
-    except RangeError as error:
-        return json_error(400, str(error))
-    except StoreError:
-        return json_error(503, "the database is unavailable")
+    since, until = report_range(request)
+    report = await _report(request, since, until)
+    svg = await asyncio.to_thread(render_chart, request.match_info["name"], report)
     return web.Response(body=svg, content_type="image/svg+xml", headers={"Cache-Control": "private, max-age=60"})
 
 

@@ -1,39 +1,29 @@
 """The lead console's inbox: missed messages grouped by similarity, and each one's decision.
 
-A decision may edit kb/ or data/nlu/ (one added line, ``bot.kb.edits`` /
-``bot.nlu.edits``) and is then recorded (``bot.store.inbox``); a refused
-edit records nothing.
+A decision (``bot.lead.decisions``) may edit kb/ or data/nlu/ (one added
+line) and is then recorded; a refused edit records nothing.
 """
 from __future__ import annotations
 
 import asyncio
-import logging
 from datetime import date
-from typing import Any, Dict, Tuple
+from typing import Any, Dict
 
 from aiohttp import web
 
-from bot.gateway.keys import ANSWERER, CONVERSATIONS, SETTINGS
-from bot.gateway.lead_range import RangeError, json_error, report_range
+from bot.gateway.errors import RequestError
+from bot.gateway.keys import ANSWERER, CLOCK, SETTINGS, STORE
+from bot.gateway.lead_range import report_range
 from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
-from bot.kb.edits import add_article_question, choices_of
-from bot.nlu.edits import add_intent_example, intent_choices
-from bot.reports.grouping import MissGroup, group_misses
-from bot.reports.misses import Miss, collect_misses
+from bot.lead.decisions import Workspace, decide
+from bot.lead.grouping import MissGroup, group_misses
+from bot.lead.kb_edits import choices_of
+from bot.lead.misses import Miss, collect_misses
+from bot.lead.nlu_edits import intent_choices
+from bot.lead.training_edits import TrainingDataEditError
+from bot.protocol import InboxAction
 from bot.settings import Settings
-from bot.store.database import StoreError
-from bot.store.inbox import (
-    AlreadyDecidedError,
-    DecisionRecord,
-    MessageNotFoundError,
-    decision_for,
-    new_article_requests,
-    record_decision,
-)
-from bot.store.messages import get_message
-from bot.training_edits import DuplicateExampleError, TrainingDataEditError
-
-logger = logging.getLogger(__name__)
+from bot.store.inbox import DecisionRecord, new_article_requests
 
 
 def decision_view(decision: DecisionRecord) -> Dict[str, Any]:
@@ -72,11 +62,11 @@ def group_view(group: MissGroup, misses: Dict[int, Miss], titles: Dict[str, str]
 
 def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str, Any]:
     settings: Settings = request.app[SETTINGS]
-    url = settings.resolved_database_url()
+    store = request.app[STORE]
     search = request.app[ANSWERER].article_search()
     # Grouping is quadratic: only the newest undecided misses (deciding them brings older ones up).
     limit = settings.miss_group_limit
-    misses = collect_misses(url, since, until, limit=limit)
+    misses = collect_misses(store, since, until, limit=limit)
     groups = group_misses(misses, search, settings.miss_group_distance)
     by_id = {m.message_id: m for m in misses}
     # The gateway's knowledge base (re-read when kb/ changes), not a parse of every article per request.
@@ -88,50 +78,15 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
         "groups": [group_view(g, by_id, titles, settings.suggest_min_score) for g in groups],
         "articles": [{"id": article_id, "title": title} for article_id, title in articles],
         "intents": intent_choices(settings.nlu_dir),
-        "new_articles": [decision_view(d) for d in new_article_requests(url)],
+        "new_articles": [decision_view(d) for d in new_article_requests(store)],
     }
 
 
 async def misses_api(request: web.Request) -> web.Response:
     """What the knowledge base lacks in the period: undecided misses grouped by similarity, biggest first."""
     await require_lead(request, api=True)
-    try:
-        since, until = report_range(request)
-        payload = await asyncio.to_thread(_misses_payload, request, since, until)
-    except RangeError as error:
-        return json_error(400, str(error))
-    except StoreError:
-        logger.exception("lead inbox: the misses could not be read")
-        return json_error(503, "the database is unavailable")
-    return web.json_response(payload)
-
-
-def _display_path(path: Any, settings: Settings) -> str:
-    try:
-        return str(path.relative_to(settings.project_root))
-    except ValueError:
-        return str(path)
-
-
-def _decide(settings: Settings, message_id: int, action: str, target: str, text: str, lead: str,
-            now: Any) -> Tuple[DecisionRecord, str]:
-    """Carry out a lead's decision: edit kb/ or data/nlu/ if asked, then record it. Returns (decision, summary)."""
-    url = settings.resolved_database_url()
-    message = get_message(url, message_id)
-    if message is None or message.sender != "visitor":
-        raise MessageNotFoundError(f"there is no visitor message {message_id}")
-    earlier = decision_for(url, message_id)
-    if earlier is not None:
-        raise AlreadyDecidedError(f"{earlier.decided_by} already decided this message ({earlier.action})")
-    summary = {"new_article": "Marked: needs a new article.", "dismiss": "Dismissed."}.get(action, "")
-    if action == "article":
-        path = add_article_question(settings.kb_dir, target, text)
-        summary = f"Added to {_display_path(path, settings)}. Retrain to use it."
-    elif action == "intent":
-        path = add_intent_example(settings.nlu_dir, target, text)
-        summary = f"Added to intent {target} in {_display_path(path, settings)}. Retrain to use it."
-    decision = record_decision(url, message_id, action, target or None, text, lead, now)
-    return decision, summary
+    since, until = report_range(request)
+    return web.json_response(await asyncio.to_thread(_misses_payload, request, since, until))
 
 
 async def decide_api(request: web.Request) -> web.Response:
@@ -141,34 +96,31 @@ async def decide_api(request: web.Request) -> web.Response:
     try:
         message_id = int(request.match_info["message_id"])
         body = await request.json()
-        action = str(body.get("action") or "")
+        action_name = str(body.get("action") or "")
         target = str(body.get("target") or "")
         text = str(body.get("text") or "")
     except (ValueError, AttributeError):
-        return json_error(400, "send JSON: {action, target, text}")
-    if action not in ("article", "intent", "new_article", "dismiss"):
-        return json_error(400, "action must be article, intent, new_article or dismiss")
-    if action in ("article", "intent") and not target:
-        return json_error(400, f"choose the {action} to add the phrasing to")
+        raise RequestError("send JSON: {action, target, text}") from None
+    try:
+        action = InboxAction(action_name)
+    except ValueError:
+        raise RequestError("action must be article, intent, new_article or dismiss") from None
+    if action in (InboxAction.ARTICLE, InboxAction.INTENT) and not target:
+        raise RequestError(f"choose the {action.value} to add the phrasing to")
     settings: Settings = request.app[SETTINGS]
-    now = request.app[CONVERSATIONS].handoff.now()
+    store = request.app[STORE]
+    workspace = Workspace(settings.kb_dir, settings.nlu_dir, settings.project_root)
     try:
         decision, summary = await asyncio.to_thread(
-            _decide, settings, message_id, action, target, text, staff["email"], now
+            decide, store, workspace, message_id, action, target, text, staff["email"], request.app[CLOCK]()
         )
-    except (AlreadyDecidedError, DuplicateExampleError) as error:
-        return json_error(409, str(error))
-    except MessageNotFoundError as error:
-        return json_error(404, str(error))
-    except (TrainingDataEditError, ValueError) as error:
-        return json_error(400, str(error))
-    except StoreError:
-        logger.exception("lead inbox: decision on message %s failed", message_id)
-        return json_error(503, "the database is unavailable; try again")
+    except TrainingDataEditError:
+        raise  # refused with its reason: 400, or 409 for a duplicate (the error middleware)
+    except ValueError as error:
+        raise RequestError(str(error)) from error
     payload: Dict[str, Any] = {"decision": decision_view(decision), "summary": summary}
-    if action == "new_article":
-        url = settings.resolved_database_url()
-        payload["new_articles"] = [decision_view(d) for d in await asyncio.to_thread(new_article_requests, url)]
+    if action is InboxAction.NEW_ARTICLE:
+        payload["new_articles"] = [decision_view(d) for d in await asyncio.to_thread(new_article_requests, store)]
     return web.json_response(payload)
 
 

@@ -6,31 +6,26 @@ from typing import Tuple
 
 from aiohttp import web
 
-from bot.gateway.keys import CONVERSATIONS
+from bot.gateway.errors import PeriodError
+from bot.gateway.keys import CLOCK
 
 DEFAULT_DAYS = 30
 MAX_DAYS = 366
 
 
-class RangeError(ValueError):
-    """The dates asked for cannot make a report."""
-
-
 def report_range(request: web.Request) -> Tuple[date, date]:
-    """``since`` and ``until`` from the query (ISO dates); by default the last 30 days to today."""
-    today = request.app[CONVERSATIONS].handoff.now().date()
+    """``since`` and ``until`` from the query (ISO dates); by default the last 30 days to today.
+
+    Raises PeriodError (400) for dates that are not ISO dates, backwards, or more than 366 days apart.
+    """
+    today = request.app[CLOCK]().date()
     try:
         until = date.fromisoformat(request.query["until"]) if request.query.get("until") else today
         since = date.fromisoformat(request.query["since"]) if request.query.get("since") else until - timedelta(days=DEFAULT_DAYS - 1)
     except ValueError:
-        raise RangeError("dates must look like 2026-11-23") from None
+        raise PeriodError("dates must look like 2026-11-23") from None
     if since > until:
-        raise RangeError(f"the start ({since}) is after the end ({until})")
+        raise PeriodError(f"the start ({since}) is after the end ({until})")
     if (until - since).days >= MAX_DAYS:
-        raise RangeError(f"at most {MAX_DAYS} days at a time; download the CSV per period for more")
+        raise PeriodError(f"at most {MAX_DAYS} days at a time; download the CSV per period for more")
     return since, until
-
-
-def json_error(status: int, message: str) -> web.Response:
-    """A JSON error the console's script shows as is."""
-    return web.json_response({"error": message}, status=status)

@@ -11,12 +11,10 @@ from typing import Any, Dict, Optional
 
 from aiohttp import web
 
-from bot.gateway.keys import SETTINGS
-from bot.gateway.lead_range import json_error
+from bot.gateway.errors import json_error
+from bot.gateway.keys import SETTINGS, STORE
 from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
-from bot.settings import Settings
-from bot.store.database import StoreError
-from bot.store.retrain_jobs import JobRecord, RetrainBusyError, latest_job
+from bot.store.retrain_jobs import JobRecord, latest_job
 from bot.training.retrain import start_retrain
 
 logger = logging.getLogger(__name__)
@@ -46,29 +44,20 @@ def job_view(job: Optional[JobRecord]) -> Optional[Dict[str, Any]]:
 async def retrain_status_api(request: web.Request) -> web.Response:
     """The latest retraining job (running or finished), or null."""
     await require_lead(request, api=True)
-    try:
-        job = await asyncio.to_thread(latest_job, request.app[SETTINGS].resolved_database_url())
-    except StoreError:
-        return json_error(503, "the database is unavailable")
+    job = await asyncio.to_thread(latest_job, request.app[STORE])
     return web.json_response({"job": job_view(job)})
 
 
 async def retrain_start_api(request: web.Request) -> web.Response:
-    """Start retraining in the background (one job at a time, across every gateway process)."""
+    """Start retraining in the background (one job at a time, across every gateway process: else 409)."""
     staff = await require_lead(request, api=True)
     await check_csrf(request, request.headers.get(CSRF_HEADER))
-    settings: Settings = request.app[SETTINGS]
     try:
-        await asyncio.to_thread(start_retrain, settings, staff["email"])
-        job = await asyncio.to_thread(latest_job, settings.resolved_database_url())
-    except RetrainBusyError as error:
-        return json_error(409, f"a retraining is already running: {error}")
-    except StoreError:
-        logger.exception("lead console: retraining could not start")
-        return json_error(503, "the database is unavailable; nothing was started")
+        await asyncio.to_thread(start_retrain, request.app[SETTINGS], request.app[STORE], staff["email"])
     except OSError as error:
         logger.exception("lead console: retraining could not start")
         return json_error(500, f"the retraining process could not start: {error}")
+    job = await asyncio.to_thread(latest_job, request.app[STORE])
     return web.json_response({"job": job_view(job)}, status=202)
 
 

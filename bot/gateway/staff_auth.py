@@ -15,7 +15,7 @@ import aiohttp_jinja2
 from aiohttp import web
 from aiohttp_session import get_session, new_session
 
-from bot.gateway.keys import SETTINGS
+from bot.gateway.keys import STORE
 from bot.store.database import StoreError
 from bot.store.staff import authenticate
 
@@ -33,7 +33,7 @@ async def csrf_token(request: web.Request) -> str:
     return session[CSRF_KEY]
 
 
-async def check_csrf(request: web.Request, submitted: Optional[str]) -> None:
+async def check_csrf(request: web.Request, submitted: object) -> None:
     """Refuse a state change without the session's CSRF token (403)."""
     session = await get_session(request)
     expected = session.get(CSRF_KEY)
@@ -88,9 +88,8 @@ async def login(request: web.Request) -> web.Response:
     await check_csrf(request, form.get(CSRF_FIELD))
     email = str(form.get("email") or "").strip()
     password = str(form.get("password") or "")
-    settings = request.app[SETTINGS]
     try:
-        staff = await asyncio.to_thread(authenticate, settings.resolved_database_url(), email, password)
+        staff = await asyncio.to_thread(authenticate, request.app[STORE], email, password)
         error = None if staff else "Wrong e-mail or password."
     except StoreError:
         staff, error = None, "Sign-in is unavailable right now (database). Please try again shortly."

@@ -16,9 +16,10 @@ import uuid
 from typing import Any, Dict, Optional
 
 import socketio
+from aiohttp import web
 
-from bot.gateway.conversations import ConversationService
-from bot.gateway.hub import Hub
+from bot.gateway.keys import DESK, ROUTER
+from bot.gateway.router import visitor_view
 
 logger = logging.getLogger(__name__)
 
@@ -38,8 +39,8 @@ def _metadata(data: Dict[str, Any]) -> Dict[str, Any]:
     return metadata if isinstance(metadata, dict) else {}
 
 
-def register_visitor_events(sio: socketio.AsyncServer, service: ConversationService, hub: Hub) -> None:
-    """Attach the widget's events to the default namespace."""
+def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> None:
+    """Attach the widget's events to the default namespace (services are read from ``app`` when an event comes)."""
 
     async def conversation_of(sid: str, data: Any) -> Optional[str]:
         """The conversation this socket confirmed, if the message names it (else None: refused)."""
@@ -49,7 +50,7 @@ def register_visitor_events(sio: socketio.AsyncServer, service: ConversationServ
         if conversation is None or (claimed is not None and claimed != conversation):
             logger.warning("gateway: a socket tried to write to a conversation it did not open")
             return None
-        return conversation
+        return str(conversation)
 
     @sio.on("session_request")
     async def session_request(sid: str, data: Any) -> None:
@@ -58,23 +59,23 @@ def register_visitor_events(sio: socketio.AsyncServer, service: ConversationServ
         await sio.save_session(sid, {CONVERSATION_KEY: conversation})
         await sio.enter_room(sid, conversation)
         await sio.emit("session_confirm", conversation, room=sid)
-        history = await service.history(conversation)
+        history = await app[ROUTER].history(conversation)
         if history:
-            await sio.emit("deskmate_history", {"messages": history}, room=sid)
+            await sio.emit("deskmate_history", {"messages": [visitor_view(m) for m in history]}, room=sid)
 
     @sio.on("user_uttered")
     async def user_uttered(sid: str, data: Any) -> None:
         conversation = await conversation_of(sid, data)
         if conversation is None or not isinstance(data.get("message"), str):
             return
-        replies = await service.visitor_message(conversation, data["message"], _metadata(data))
+        replies = await app[ROUTER].visitor_message(conversation, data["message"], _metadata(data))
         for reply in replies:
-            await hub.send_to_visitor(conversation, reply)
+            await app[ROUTER].hub.send_to_visitor(conversation, reply)
 
     @sio.on("deskmate_rating")
     async def rating(sid: str, data: Any) -> None:
         conversation = await conversation_of(sid, data)
         stars = data.get("stars") if isinstance(data, dict) else None
-        if conversation is None or not isinstance(stars, int) or not 1 <= stars <= 5:
+        if conversation is None or not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
             return
-        await hub.send_to_visitor(conversation, await service.rate(conversation, stars))
+        await app[ROUTER].hub.send_to_visitor(conversation, await app[DESK].rate(conversation, stars))

@@ -1,100 +1,39 @@
-"""What an agent needs so the visitor never repeats themselves, read from the conversation.
+"""What an agent needs so the visitor never repeats themselves, read from the stored conversation.
 
-Built from Rasa's tracker events at the moment a ticket opens: the
-transcript, the customer, why the bot stepped aside, the bot's top guesses
-(intents and articles, with confidences) for each message it could not
-answer, and the articles it already showed.
+The store is the one record of a conversation: the handover is built from its
+messages whenever an agent opens the ticket, never copied from Rasa's tracker.
+At opening the ticket keeps only what is true of that moment
+(``opening_facts``: why, who the customer was, whether their sign-in
+verified); the rest comes from the messages up to the turn that handed the
+conversation over: every message the bot could not answer, with the model's
+guesses that the bot stored on its own reply, and every article it showed.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Dict, Iterable, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
 
-from bot.kb.importer import RETRIEVAL_INTENT, article_id_from_intent_key
+from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, payload_of
 from bot.store.customers import CustomerRecord
-
-PAYLOAD_KEY = "deskmate"
-# Bot messages of these kinds mean the bot could not answer the message before them.
-UNANSWERED_KINDS = ("suggestions", "rephrase")
-GUESSES = 3
-# Long conversations: the agent sees the latest turns (the whole history stays in Rasa's tracker store).
-MAX_TRANSCRIPT_ENTRIES = 200
+from bot.store.messages import MessageRecord
+from bot.store.tickets import TicketRecord
 
 
-def deskmate_payload(event: Mapping[str, Any]) -> Dict[str, Any]:
-    """The machine-readable ``deskmate`` payload of a bot event, if any."""
-    custom = (event.get("data") or {}).get("custom") or {}
-    payload = custom.get(PAYLOAD_KEY) if isinstance(custom, dict) else None
-    return payload if isinstance(payload, dict) else {}
+class FailedMessage(TypedDict):
+    """A visitor message the bot could not answer and what the model guessed it was."""
+
+    text: str
+    intents: List[Dict[str, Any]]  # [{"name", "confidence"}], best first, at most three
+    articles: List[Dict[str, Any]]  # [{"article_id", "confidence"}], best first, at most three
 
 
-def _when(event: Mapping[str, Any]) -> Optional[str]:
-    stamp = event.get("timestamp")
-    if not isinstance(stamp, (int, float)):
-        return None
-    return datetime.fromtimestamp(stamp, timezone.utc).isoformat()
+class Handover(TypedDict):
+    """The handover as the inbox receives it (``GET /agent/api/tickets/{id}``)."""
 
-
-def top_guesses(parse_data: Mapping[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
-    """The classifier's three best intents and the selector's three best articles."""
-    intents = [
-        {"name": item.get("name"), "confidence": round(float(item.get("confidence") or 0.0), 4)}
-        for item in (parse_data.get("intent_ranking") or [])
-        if item.get("name") != "nlu_fallback"
-    ][:GUESSES]
-    selector = ((parse_data.get("response_selector") or {}).get(RETRIEVAL_INTENT) or {}).get("ranking") or []
-    articles = [
-        {"article_id": article_id, "confidence": round(float(item.get("confidence") or 0.0), 4)}
-        for item in selector
-        for article_id in [article_id_from_intent_key(item.get("intent_response_key") or "")]
-        if article_id
-    ][:GUESSES]
-    return {"intents": intents, "articles": articles}
-
-
-def transcript(events: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Who said what, oldest first, with the article each bot answer came from."""
-    entries: List[Dict[str, Any]] = []
-    for event in events:
-        kind = event.get("event")
-        if kind == "user":
-            entries.append({"from": "visitor", "text": event.get("text") or "", "at": _when(event)})
-        elif kind == "bot":
-            entry: Dict[str, Any] = {"from": "bot", "text": event.get("text") or "", "at": _when(event)}
-            payload = deskmate_payload(event)
-            if payload.get("type"):
-                entry["kind"] = payload["type"]
-            if payload.get("article_id"):
-                entry["article_id"] = payload["article_id"]
-            entries.append(entry)
-    return entries[-MAX_TRANSCRIPT_ENTRIES:]
-
-
-def failed_messages(events: List[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """The visitor's messages the bot could not answer, each with its top guesses."""
-    failures: List[Dict[str, Any]] = []
-    last_user: Optional[Mapping[str, Any]] = None
-    for event in events:
-        if event.get("event") == "user":
-            last_user = event
-        elif event.get("event") == "bot" and last_user is not None:
-            if deskmate_payload(event).get("type") in UNANSWERED_KINDS:
-                failures.append({"text": last_user.get("text") or "", **top_guesses(last_user.get("parse_data") or {})})
-                last_user = None
-    return failures
-
-
-def articles_shown(events: Iterable[Mapping[str, Any]]) -> List[str]:
-    """Every article the bot answered or offered, in order, without repeats."""
-    shown: List[str] = []
-    for event in events:
-        if event.get("event") != "bot":
-            continue
-        payload = deskmate_payload(event)
-        for article_id in [payload.get("article_id"), *(payload.get("article_ids") or [])]:
-            if article_id and article_id not in shown:
-                shown.append(str(article_id))
-    return shown
+    reason: str  # a TicketReason value
+    customer: Dict[str, Any]  # customer_summary: {"anonymous": True} or the customer's plan and dates
+    identity: str  # why a visitor is anonymous ("no token", "expired", ...), or "verified"
+    failed_messages: List[FailedMessage]
+    articles_shown: List[str]
 
 
 def customer_summary(customer: Optional[CustomerRecord]) -> Dict[str, Any]:
@@ -114,36 +53,71 @@ def customer_summary(customer: Optional[CustomerRecord]) -> Dict[str, Any]:
     }
 
 
-def pending_bot_events(messages: Iterable[Mapping[str, Any]]) -> List[Dict[str, Any]]:
-    """Messages an action has dispatched this turn, as the bot events Rasa will record."""
-    return [
-        {"event": "bot", "text": message.get("text") or "", "data": {"custom": message.get("custom") or {}}}
-        for message in messages
-        if message.get("text") or message.get("custom")
-    ]
+def opening_facts(reason: TicketReason, customer: Optional[CustomerRecord], identity_note: str) -> Dict[str, Any]:
+    """What the ticket keeps of the moment it opened (``tickets.handover``): reason, customer, identity."""
+    return {"reason": reason.value, "customer": customer_summary(customer), "identity": identity_note}
 
 
-def build_handover(
-    events: List[Mapping[str, Any]],
-    customer: Optional[CustomerRecord],
-    reason: str,
-    identity_note: str,
-    latest_failed: bool = False,
-) -> Dict[str, Any]:
-    """The handover an agent reads first (stored on the ticket as JSON).
+def _handed_over_at(messages: Sequence[MessageRecord], ticket_id: int) -> int:
+    """How many messages lead up to the ticket: up to the bot's handoff message naming it (all when none does)."""
+    for index, message in enumerate(messages):
+        payload = payload_of(message.payload or {})
+        if payload.get("type") == MessageKind.HANDOFF.value and payload.get("ticket") == ticket_id:
+            return index + 1
+    return len(messages)
 
-    ``latest_failed``: the visitor's latest message is one the bot could not
-    answer (the ticket replaces the suggestions it would have shown).
-    """
-    failures = failed_messages(events)
-    users = [event for event in events if event.get("event") == "user"]
-    if latest_failed and users and not (failures and failures[-1]["text"] == (users[-1].get("text") or "")):
-        failures.append({"text": users[-1].get("text") or "", **top_guesses(users[-1].get("parse_data") or {})})
+
+def _guesses(payload: Mapping[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
+    found = payload.get("guesses")
+    guesses: Mapping[str, Any] = found if isinstance(found, Mapping) else {}
     return {
-        "reason": reason,
-        "customer": customer_summary(customer),
-        "identity": identity_note,
-        "transcript": transcript(events),
-        "failed_messages": failures,
-        "articles_shown": articles_shown(events),
+        "intents": [dict(g) for g in guesses.get("intents") or [] if isinstance(g, Mapping)],
+        "articles": [dict(g) for g in guesses.get("articles") or [] if isinstance(g, Mapping)],
+    }
+
+
+def failed_messages(messages: Sequence[MessageRecord]) -> List[FailedMessage]:
+    """The visitor's messages the bot could not answer (it offered choices, asked to rephrase, or
+    handed over instead), each with the guesses the bot stored on that reply."""
+    fallback = {kind.value for kind in FALLBACK_KINDS}
+    failures: List[FailedMessage] = []
+    last_visitor: Optional[MessageRecord] = None
+    for message in messages:
+        if message.sender == Sender.VISITOR.value:
+            last_visitor = message
+            continue
+        payload = payload_of(message.payload or {})
+        unanswered = payload.get("type") in fallback or (
+            payload.get("type") == MessageKind.HANDOFF.value and "guesses" in payload
+        )
+        if message.sender == Sender.BOT.value and last_visitor is not None and unanswered:
+            guesses = _guesses(payload)
+            failures.append({"text": last_visitor.text, "intents": guesses["intents"], "articles": guesses["articles"]})
+            last_visitor = None
+    return failures
+
+
+def articles_shown(messages: Sequence[MessageRecord]) -> List[str]:
+    """Every article the bot answered or offered, in order, without repeats."""
+    shown: List[str] = []
+    for message in messages:
+        if message.sender != Sender.BOT.value:
+            continue
+        payload = payload_of(message.payload or {})
+        for article_id in [payload.get("article_id"), *(payload.get("article_ids") or [])]:
+            if isinstance(article_id, str) and article_id and article_id not in shown:
+                shown.append(article_id)
+    return shown
+
+
+def build_handover(ticket: TicketRecord, messages: Sequence[MessageRecord]) -> Handover:
+    """The handover of ``ticket`` from its conversation's stored ``messages`` (oldest first)."""
+    facts: Dict[str, Any] = ticket.handover or {}
+    before = messages[: _handed_over_at(messages, ticket.id)]
+    return {
+        "reason": str(facts.get("reason") or ticket.reason),
+        "customer": dict(facts.get("customer") or {"anonymous": True}),
+        "identity": str(facts.get("identity") or ""),
+        "failed_messages": failed_messages(before),
+        "articles_shown": articles_shown(before),
     }

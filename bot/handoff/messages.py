@@ -1,9 +1,9 @@
-"""Bot messages about tickets (keyword arguments for ``dispatcher.utter_message``).
+"""Bot messages about tickets, for the action server (keyword arguments for ``dispatcher.utter_message``).
 
 Wording lives in domain.yml; this module picks the response and fills in
 the ticket number and times from the support policy. The first message of
-a handoff carries a machine-readable ``handoff`` payload for the gateway
-and the eval command.
+a handoff carries the machine-readable ``handoff`` payload (bot.protocol)
+for the gateway, the eval command and the agent's handover.
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any, Dict, List, Optional
 
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import TicketOutcome, Visitor, reply_promise
+from bot.protocol import PAYLOAD_KEY, Guesses, HandoffPayload
 from bot.store.tickets import TicketRecord
 
 Message = Dict[str, Any]
-PAYLOAD_KEY = "deskmate"
 
 LOOKUP_PROBLEM_RESPONSES = {
     "unknown_customer": "utter_account_not_found",
@@ -22,9 +22,12 @@ LOOKUP_PROBLEM_RESPONSES = {
 }
 
 
-def handoff_payload(ticket: TicketRecord, created: bool, outcome: Optional[TicketOutcome] = None) -> Dict[str, Any]:
-    """The ``custom`` payload naming the ticket a conversation was handed to (and the reply promise)."""
-    payload: Dict[str, Any] = {
+def handoff_payload(
+    ticket: TicketRecord, created: bool, outcome: Optional[TicketOutcome] = None, guesses: Optional[Guesses] = None
+) -> HandoffPayload:
+    """The payload naming the ticket a conversation was handed to, the reply promise, and (when the
+    ticket replaced suggestions) the model's guesses for the message, kept for the agent."""
+    payload: HandoffPayload = {
         "type": "handoff",
         "ticket": ticket.id,
         "priority": ticket.priority,
@@ -35,10 +38,12 @@ def handoff_payload(ticket: TicketRecord, created: bool, outcome: Optional[Ticke
     if outcome is not None:
         payload["reply_time"] = outcome.rules.describe_first_reply()
         payload["agents_working"] = outcome.agents_working
-    return {PAYLOAD_KEY: payload}
+    if guesses is not None:
+        payload["guesses"] = guesses
+    return payload
 
 
-def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy) -> List[Message]:
+def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy, guesses: Optional[Guesses] = None) -> List[Message]:
     """What the visitor is told once the bot tried to open a ticket."""
     ticket = outcome.ticket
     if outcome.failed or ticket is None:
@@ -52,7 +57,8 @@ def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy) -> List[Messa
         response = "utter_ticket_opened"
     else:
         response = "utter_ticket_opened_out_of_hours"
-    return [{"response": response, **words, "json_message": handoff_payload(ticket, outcome.created, outcome)}]
+    payload = handoff_payload(ticket, outcome.created, outcome, guesses)
+    return [{"response": response, **words, "json_message": {PAYLOAD_KEY: payload}}]
 
 
 def lookup_problem_message(visitor: Visitor) -> Optional[Message]:

@@ -18,11 +18,11 @@ from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
+from bot.protocol import Priority, values
+from bot.yaml_files import read_yaml
 
 FALLBACK_PLAN = "anonymous"
-PRIORITIES = ("high", "normal")
+PRIORITIES = values(Priority)
 HOURS_KINDS = ("business", "always")
 DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # How far ahead to look for an opening before calling the policy broken
@@ -78,7 +78,7 @@ class PlanPolicy:
     @property
     def escalates_at_once(self) -> bool:
         """High-priority plans get a person at the first sign of trouble, not after a second try."""
-        return self.priority == "high"
+        return self.priority == Priority.HIGH.value
 
     def describe_first_reply(self) -> str:
         """The first-reply target in words, e.g. "5 minutes" or "1 business day"."""
@@ -99,13 +99,7 @@ class SupportPolicy:
     @classmethod
     def load(cls, path: Path) -> "SupportPolicy":
         """Read and validate the policy at ``path``; raises PolicyError naming the file and the problem."""
-        path = Path(path)
-        try:
-            raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-        except OSError as error:
-            raise PolicyError(f"{path}: cannot read the support policy: {error.strerror or error}") from error
-        except YAMLError as error:
-            raise PolicyError(f"{path}: not valid YAML: {error}") from error
+        raw = read_yaml(path, PolicyError, "the support policy")
         try:
             return cls.from_mapping(raw)
         except PolicyError as error:

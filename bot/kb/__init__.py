@@ -1,1 +1,1 @@
-"""The knowledge base: articles under kb/, their checks, search and training data."""
+"""The knowledge base: articles under kb/ (parsing, live reload), their check, and the KB search."""

@@ -86,11 +86,13 @@ def parse_article(path: Path, text: Optional[str] = None) -> Article:
         raise ArticleFormatError(path, 2, "front matter must be a mapping of keys")
 
     # ruamel counts from 0 and the front matter starts on the file's line 2.
-    key_lines = {str(key): data.lc.key(key)[0] + 2 for key in data}
+    mapping: Any = data  # ruamel's CommentedMap: line numbers in .lc
+    key_lines = {str(key): mapping.lc.key(key)[0] + 2 for key in data}
     questions = data.get("questions")
     question_lines: Tuple[int, ...] = ()
     if isinstance(questions, list):
-        question_lines = tuple(questions.lc.item(i)[0] + 2 for i in range(len(questions)))
+        items: Any = questions  # ruamel's CommentedSeq
+        question_lines = tuple(items.lc.item(i)[0] + 2 for i in range(len(questions)))
     return Article(
         id=str(data.get("id") or "").strip(),
         title=str(data.get("title") or "").strip(),

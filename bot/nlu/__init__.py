@@ -1,1 +1,1 @@
-"""The project's own NLU pieces: its spaCy pipeline and Rasa components."""
+"""The project's spaCy pipeline (blank English, lookup lemmatizer, entity ruler), built offline into var/spacy/."""

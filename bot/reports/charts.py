@@ -120,6 +120,11 @@ def _percent_series(periods: List[Dict[str, Any]], pick: Callable[[Dict[str, Any
     return [float("nan") if value is None else value * 100 for value in values]
 
 
+def _sla_share(priority: str) -> Callable[[Dict[str, Any]], Optional[float]]:
+    """A period's share of first replies within SLA for ``priority`` (None without replies)."""
+    return lambda period: period["first_reply_sla"].get(priority, {}).get("share")
+
+
 def rates_chart(report: Dict[str, Any]) -> bytes:
     """Containment, fallback rate and first replies within SLA per day (lines, percent)."""
     series: List[Tuple[str, Callable[[Dict[str, Any]], Optional[float]]]] = [
@@ -127,8 +132,7 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
         ("fallback rate", lambda d: d["fallback_rate"]),
     ]
     for priority in sorted(report["total"]["first_reply_sla"]):
-        series.append((f"within SLA ({priority})",
-                       lambda d, p=priority: d["first_reply_sla"].get(p, {}).get("share")))
+        series.append((f"within SLA ({priority})", _sla_share(priority)))
 
     def draw(axes: Any, x: List[int], periods: List[Dict[str, Any]]) -> None:
         for colour, (label, pick) in zip(COLOURS, series):

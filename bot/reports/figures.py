@@ -11,13 +11,15 @@ a ticket's on the date it was opened, feedback on the date it was given.
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
-from typing import Any, Dict, Iterable, Optional
+from typing import Any, Dict, Optional
 
 from sqlalchemy import Date, and_, case, cast, exists, func, literal_column, null, select, text, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.selectable import CTE, Select
 
-from bot.store.database import session_factory, store_errors
+from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, MessageKind, Sender, TicketStatus, values
+from bot.store.database import Store, store_errors
 from bot.store.models import TICKET_PRIORITIES, Feedback, Message, Ticket
 from bot.store.period import in_period, period_bounds
 
@@ -39,8 +41,8 @@ DEFINITIONS: Dict[str, str] = {
     "overdue_now": "Open or assigned tickets without a first agent reply whose first-reply due time has passed.",
 }
 
-ANSWER_TYPES = ("article", "suggestions", "rephrase")
-FALLBACK_TYPES = ("suggestions", "rephrase")
+ANSWER_TYPES = values(ANSWER_KINDS)
+FALLBACK_TYPES = values(FALLBACK_KINDS)
 CSAT_GROUPS = ("bot_only", "agent")
 
 
@@ -122,7 +124,7 @@ def _finish(period: Dict[str, Any]) -> Dict[str, Any]:
     return period
 
 
-def _conversations(start: Optional[datetime], end: Optional[datetime]):
+def _conversations(start: Optional[datetime], end: Optional[datetime]) -> CTE:
     """Per conversation with a visitor message whose first message is in [start, end): its id and first_at.
 
     Messages before ``start`` cannot belong to such a conversation (its first message is not earlier),
@@ -132,7 +134,7 @@ def _conversations(start: Optional[datetime], end: Optional[datetime]):
     No upper bound on the messages read: a conversation that began before ``end`` counts whole.
     """
     first_at = func.min(Message.created_at)
-    conditions = [func.sum(case((Message.sender == "visitor", 1), else_=0)) > 0]
+    conditions = [func.sum(case((Message.sender == Sender.VISITOR.value, 1), else_=0)) > 0]
     query = select(Message.conversation_id.label("conversation_id"), first_at.label("first_at"))
     if start is not None:
         earlier = aliased(Message, name="earlier")
@@ -146,7 +148,7 @@ def _conversations(start: Optional[datetime], end: Optional[datetime]):
     return query.group_by(Message.conversation_id).having(and_(*conditions)).cte("conversation")
 
 
-def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]):
+def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]) -> Select:
     """Bot replies to a visitor question (article, suggestions, rephrase) per day of their conversation,
     kind and (for articles) article id: one pass over the messages for answers, fallbacks and articles.
 
@@ -154,11 +156,11 @@ def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]):
     sort by day carry a few short rows per conversation, not every message.
     """
     kind = Message.kind  # payload.metadata.deskmate.type, stored as a column (migration 0005)
-    article_id = case((kind == "article", Message.article_id))
+    article_id = case((kind == MessageKind.ARTICLE.value, Message.article_id))
     replies = (
         select(Message.conversation_id.label("conversation_id"), kind.label("kind"),
                article_id.label("article_id"), func.count().label("n"))
-        .where(Message.sender == "bot", kind.in_(ANSWER_TYPES))
+        .where(Message.sender == Sender.BOT.value, kind.in_(ANSWER_TYPES))
     )
     if start is not None:
         # Every message of a conversation that began at or after start is at or after start too.
@@ -175,7 +177,7 @@ def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]):
     )
 
 
-def build_report(url: str, since: Optional[date] = None, until: Optional[date] = None,
+def build_report(store: Store, since: Optional[date] = None, until: Optional[date] = None,
                  now: Optional[datetime] = None) -> Dict[str, Any]:
     """Every figure per UTC day from ``since`` to ``until`` (inclusive; None: no bound) and in total.
 
@@ -193,7 +195,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
     def period(day: Any) -> Dict[str, Any]:
         return days.setdefault(_day_key(day), _empty_period())
 
-    with store_errors("compute the report"), session_factory(url)() as session:
+    with store_errors("compute the report"), store.session() as session:
         dialect = session.get_bind().dialect.name
         if dialect == "postgresql" and (session.get_bind().dialect.server_version_info or (0,)) >= (11,):
             # The estimates of these aggregates over a million messages make PostgreSQL JIT-compile
@@ -219,7 +221,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
             p["bot_answers"] += n
             if row.kind in FALLBACK_TYPES:
                 p["fallbacks"] += n
-            if row.kind == "article":
+            if row.kind == MessageKind.ARTICLE.value:
                 _article(p, row.article_id or "(none)")["answers"] += n
 
         # Helpful / not helpful, on the day the verdict was given.
@@ -270,7 +272,7 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
             counts["within_sla"] += int(row.within or 0)
 
         # Right now, whatever the dates.
-        waiting = Ticket.status.in_(("open", "assigned"))
+        waiting = Ticket.status.in_(values([TicketStatus.OPEN, TicketStatus.ASSIGNED]))
         backlog, overdue = session.execute(
             select(
                 func.count(),
@@ -291,7 +293,3 @@ def build_report(url: str, since: Optional[date] = None, until: Optional[date] =
         "now": {"open_backlog": int(backlog or 0), "overdue_now": int(overdue or 0)},
     }
 
-
-def day_keys(report: Dict[str, Any]) -> Iterable[str]:
-    """The days the report has figures for, oldest first."""
-    return [d["date"] for d in report["days"]]

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.database import StoreIntegrityError, session_factory, store_errors
+from bot.store.database import Store, StoreIntegrityError, store_errors
 from bot.store.models import BILLING_PERIODS, CUSTOMER_STATUSES, Customer
 
 # Loose on purpose: enough to tell an e-mail address from a customer number.
@@ -108,12 +108,12 @@ def customer_record(row: Customer) -> CustomerRecord:
     )
 
 
-def find_customer(url: str, key: str) -> Optional[CustomerRecord]:
+def find_customer(store: Store, key: str) -> Optional[CustomerRecord]:
     """The customer whose id (digits) or e-mail address (any case) is ``key``; None when nobody matches."""
     key = key.strip()
     if not key:
         return None
-    with store_errors("look up a customer"), session_factory(url)() as session:
+    with store_errors("look up a customer"), store.session() as session:
         if key.isdigit():
             row = session.get(Customer, int(key))
         else:
@@ -140,25 +140,24 @@ def _upsert(session: Session, data: CustomerData, now: datetime) -> Customer:
     return row
 
 
-def upsert_customer(url: str, data: CustomerData, now: datetime) -> CustomerRecord:
+def upsert_customer(store: Store, data: CustomerData, now: datetime) -> CustomerRecord:
     """Create the customer with ``data.email``, or update it in place; ``now`` stamps a new row."""
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    factory = session_factory(url)
     with store_errors("save a customer"):
         try:
-            with factory() as session, session.begin():
+            with store.session() as session, session.begin():
                 return customer_record(_upsert(session, data, now))
         except IntegrityError as error:
             # Another process inserted the same e-mail in between: update its row instead.
             try:
-                with factory() as session, session.begin():
+                with store.session() as session, session.begin():
                     return customer_record(_upsert(session, data, now))
             except IntegrityError:
                 raise StoreIntegrityError(f"customer {data.email} could not be saved: {error.orig}") from error
 
 
-def all_customers(url: str) -> List[CustomerRecord]:
+def all_customers(store: Store) -> List[CustomerRecord]:
     """Every customer, in the order they were created."""
-    with store_errors("list customers"), session_factory(url)() as session:
+    with store_errors("list customers"), store.session() as session:
         return [customer_record(row) for row in session.scalars(select(Customer).order_by(Customer.id))]

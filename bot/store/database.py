@@ -4,7 +4,6 @@ from __future__ import annotations
 import fcntl
 import logging
 from contextlib import contextmanager
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Optional
 
@@ -183,18 +182,32 @@ def head_revision() -> str:
     return head
 
 
-@lru_cache(maxsize=8)
-def session_factory(url: str) -> "sessionmaker[Session]":
-    """A session factory for ``url``; the database is migrated on first use in this process.
+class Store:
+    """One process's handle on Deskmate's database: an engine and its session factory, built once.
 
-    Raises StoreUnavailableError when the database cannot be reached (nothing
-    is cached then, so the next call tries again).
+    Every store function takes it as its first argument. It never migrates:
+    the schema is brought up to date once, at start-up (``migrate``: `make
+    run`, the gateway's start, `python -m bot db upgrade`, the test fixtures).
+    ``url`` is a SQLAlchemy URL (``sqlite:///path`` or ``postgresql://...``).
     """
-    engine = make_engine(url)
-    try:
-        with store_errors("migrate the database"):
-            _upgrade(engine, url)
-    except StoreError:
-        engine.dispose()
-        raise
-    return sessionmaker(engine, future=True, expire_on_commit=False)
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        self._sessions: "sessionmaker[Session]" = sessionmaker(self.engine, future=True, expire_on_commit=False)
+
+    @property
+    def dialect(self) -> str:
+        """The backend's name: "sqlite" or "postgresql"."""
+        return str(self.engine.dialect.name)
+
+    def session(self) -> Session:
+        """A new session (use ``with store.session() as s, s.begin():`` for a transaction)."""
+        return self._sessions()
+
+    def dispose(self) -> None:
+        """Close every pooled connection (at the end of the process, or of a test)."""
+        self.engine.dispose()
+
+    def __repr__(self) -> str:
+        return f"Store({make_url(self.url).render_as_string(hide_password=True)!r})"

@@ -15,8 +15,9 @@ from typing import List, Optional
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from bot.protocol import InboxAction, Sender, values
 from bot.store.customers import EMAIL_PATTERN, normalise_email
-from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
+from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
 from bot.store.models import INBOX_ACTIONS, InboxDecision, Message
 from bot.store.period import Moment, in_period, period_bounds
 
@@ -24,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 
 # Actions that name what the message was added to (an article id or an intent name).
-TARGETED_ACTIONS = ("article", "intent")
+TARGETED_ACTIONS = values([InboxAction.ARTICLE, InboxAction.INTENT])
 MAX_TARGET_CHARS = 100
 
 
@@ -74,7 +75,7 @@ def _checked_target(action: str, target: Optional[str]) -> Optional[str]:
 
 
 def record_decision(
-    url: str, message_id: int, action: str, target: Optional[str], text: str, decided_by: str, now: datetime
+    store: Store, message_id: int, action: str, target: Optional[str], text: str, decided_by: str, now: datetime
 ) -> DecisionRecord:
     """Store a lead's decision on a visitor's message.
 
@@ -98,11 +99,11 @@ def record_decision(
                         decided_by=decided_by, decided_at=now)
     with store_errors("record an inbox decision"):
         try:
-            with session_factory(url)() as session, session.begin():
+            with store.session() as session, session.begin():
                 message = session.get(Message, message_id)
                 if message is None:
                     raise MessageNotFoundError(f"there is no message {message_id}")
-                if message.sender != "visitor":
+                if message.sender != Sender.VISITOR.value:
                     raise ValueError(f"message {message_id} is not a visitor's message")
                 if session.scalar(select(InboxDecision.id).where(InboxDecision.message_id == message_id)):
                     raise AlreadyDecidedError(f"message {message_id} is already decided")
@@ -111,23 +112,23 @@ def record_decision(
                 record = decision_record(row)
         except IntegrityError as error:
             # Two leads deciding at once: the unique message_id refuses the second.
-            if decision_for(url, message_id) is not None:
+            if decision_for(store, message_id) is not None:
                 raise AlreadyDecidedError(f"message {message_id} is already decided") from error
             raise StoreIntegrityError(f"the decision could not be stored: {error.orig}") from error
     logger.info("store: message %s decided %s by %s", message_id, action, decided_by)
     return record
 
 
-def decision_for(url: str, message_id: int) -> Optional[DecisionRecord]:
+def decision_for(store: Store, message_id: int) -> Optional[DecisionRecord]:
     """The decision on message ``message_id``, or None."""
     query = select(InboxDecision).where(InboxDecision.message_id == message_id)
-    with store_errors("read an inbox decision"), session_factory(url)() as session:
+    with store_errors("read an inbox decision"), store.session() as session:
         row = session.scalars(query).first()
         return decision_record(row) if row is not None else None
 
 
 def decisions(
-    url: str, action: Optional[str] = None,
+    store: Store, action: Optional[str] = None,
     since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 1000,
 ) -> List[DecisionRecord]:
     """Decisions (only ``action``'s if given) taken in the period, newest first, at most ``limit``.
@@ -143,10 +144,10 @@ def decisions(
     if action is not None:
         query = query.where(InboxDecision.action == action)
     query = query.order_by(InboxDecision.decided_at.desc(), InboxDecision.id.desc()).limit(limit)
-    with store_errors("read inbox decisions"), session_factory(url)() as session:
+    with store_errors("read inbox decisions"), store.session() as session:
         return [decision_record(row) for row in session.scalars(query)]
 
 
-def new_article_requests(url: str, since: Optional[Moment] = None, until: Optional[Moment] = None) -> List[DecisionRecord]:
+def new_article_requests(store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None) -> List[DecisionRecord]:
     """The messages leads marked "needs a new article" in the period, newest first (for the report)."""
-    return decisions(url, "new_article", since, until, limit=10_000)
+    return decisions(store, InboxAction.NEW_ARTICLE.value, since, until, limit=10_000)

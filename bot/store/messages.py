@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from bot.protocol import Sender, payload_of
 from bot.store.customers import EMAIL_PATTERN, normalise_email
-from bot.store.database import session_factory, store_errors
+from bot.store.database import Store, store_errors
 from bot.store.models import MESSAGE_ARTICLE_ID_CHARS, MESSAGE_KIND_CHARS, MESSAGE_SENDERS, Message
 
 MAX_CONVERSATION_ID_CHARS = 255
@@ -71,9 +72,7 @@ def _checked_payload(payload: Optional[Mapping[str, Any]]) -> Optional[Dict[str,
 
 
 def _deskmate_string(payload: Optional[Mapping[str, Any]], key: str, limit: int) -> Optional[str]:
-    metadata = payload.get("metadata") if isinstance(payload, Mapping) else None
-    deskmate = metadata.get("deskmate") if isinstance(metadata, Mapping) else None
-    value = deskmate.get(key) if isinstance(deskmate, Mapping) else None
+    value = payload_of(payload).get(key) if isinstance(payload, Mapping) else None
     return value[:limit] if isinstance(value, str) else None
 
 
@@ -93,7 +92,7 @@ def payload_columns(payload: Optional[Mapping[str, Any]]) -> Dict[str, Optional[
 def _checked_author(sender: str, author: Optional[str]) -> Optional[str]:
     """The stored form of ``author``: required (an e-mail) for agent messages, optional otherwise."""
     if author is None:
-        if sender == "agent":
+        if sender == Sender.AGENT.value:
             raise ValueError("an agent message needs its author (the agent's e-mail)")
         return None
     author = normalise_email(author)
@@ -103,7 +102,7 @@ def _checked_author(sender: str, author: Optional[str]) -> Optional[str]:
 
 
 def record_message(
-    url: str,
+    store: Store,
     conversation_id: str,
     sender: str,
     text: str,
@@ -119,7 +118,7 @@ def record_message(
     cannot be written.
     """
     row = new_message_row(conversation_id, sender, text, now, payload, author)
-    with store_errors("record a message"), session_factory(url)() as session, session.begin():
+    with store_errors("record a message"), store.session() as session, session.begin():
         session.add(row)
         session.flush()
         return message_record(row)
@@ -142,21 +141,34 @@ def new_message_row(
                    text=text, payload=checked, created_at=now, **payload_columns(checked))
 
 
-def record_messages(
-    url: str, conversation_id: str, messages: Sequence[Tuple[str, str, Optional[Mapping[str, Any]]]], now: datetime
-) -> List[MessageRecord]:
-    """Store several (sender, text, payload) messages of one turn in one transaction, in order."""
-    rows = [new_message_row(conversation_id, sender, text, now, payload) for sender, text, payload in messages]
+@dataclass(frozen=True)
+class NewMessage:
+    """A message to store: ``sender`` (a ``Sender`` value), ``text``, its widget-format ``payload``
+    (``{"quick_replies": [...], "metadata": {"deskmate": {...}}}``) and, for agents, ``author`` (an e-mail)."""
+
+    sender: str
+    text: str
+    payload: Optional[Mapping[str, Any]] = None
+    author: Optional[str] = None
+
+    def row(self, conversation_id: str, now: datetime) -> Message:
+        """The checked, unsaved row (raises ValueError on bad input)."""
+        return new_message_row(conversation_id, self.sender, self.text, now, self.payload, self.author)
+
+
+def record_messages(store: Store, conversation_id: str, messages: Sequence[NewMessage], now: datetime) -> List[MessageRecord]:
+    """Store several messages of one turn in one transaction, in order; raises ValueError, StoreUnavailableError."""
+    rows = [message.row(conversation_id, now) for message in messages]
     if not rows:
         return []
-    with store_errors("record messages"), session_factory(url)() as session, session.begin():
+    with store_errors("record messages"), store.session() as session, session.begin():
         session.add_all(rows)
         session.flush()
         return [message_record(row) for row in rows]
 
 
 def conversation_messages(
-    url: str, conversation_id: str, after_id: Optional[int] = None, limit: int = 1000
+    store: Store, conversation_id: str, after_id: Optional[int] = None, limit: int = 1000
 ) -> List[MessageRecord]:
     """The conversation's messages, oldest first: at most ``limit``, only those after ``after_id`` if given.
 
@@ -168,12 +180,29 @@ def conversation_messages(
     if after_id is not None:
         query = query.where(Message.id > after_id)
     query = query.order_by(Message.id).limit(limit)
-    with store_errors("read a conversation's messages"), session_factory(url)() as session:
+    with store_errors("read a conversation's messages"), store.session() as session:
         return [message_record(row) for row in session.scalars(query)]
 
 
-def get_message(url: str, message_id: int) -> Optional[MessageRecord]:
+def get_message(store: Store, message_id: int) -> Optional[MessageRecord]:
     """Message ``message_id``, or None. Raises StoreUnavailableError when the database cannot be read."""
-    with store_errors("read a message"), session_factory(url)() as session:
+    with store_errors("read a message"), store.session() as session:
         row = session.get(Message, message_id)
         return message_record(row) if row is not None else None
+
+
+def first_visitor_texts(store: Store, conversation_ids: Sequence[str]) -> Dict[str, str]:
+    """Each conversation's first visitor message (its text), for the agents' queue rows; missing ones left out.
+
+    Raises StoreUnavailableError when the database cannot be read.
+    """
+    if not conversation_ids:
+        return {}
+    first = (
+        select(func.min(Message.id))
+        .where(Message.conversation_id.in_(list(conversation_ids)), Message.sender == Sender.VISITOR.value)
+        .group_by(Message.conversation_id)
+    )
+    query = select(Message.conversation_id, Message.text).where(Message.id.in_(first))
+    with store_errors("read the queue's first messages"), store.session() as session:
+        return {conversation_id: text for conversation_id, text in session.execute(query)}

@@ -30,6 +30,8 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import declarative_base, relationship
 from sqlalchemy.types import TypeDecorator
 
+from bot.protocol import InboxAction, Priority, Sender, TicketStatus, values
+
 # Fixed constraint names, so that migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -39,14 +41,15 @@ NAMING_CONVENTION = {
     "pk": "pk_%(table_name)s",
 }
 
-Base = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+# Any to mypy: SQLAlchemy 1.4 has no type information here.
+Base: Any = declarative_base(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 CUSTOMER_STATUSES = ("active", "paused", "cancelled")
 BILLING_PERIODS = ("monthly", "annual")
-TICKET_STATUSES = ("open", "assigned", "resolved")
-TICKET_PRIORITIES = ("high", "normal")
+TICKET_STATUSES = values(TicketStatus)
+TICKET_PRIORITIES = values(Priority)
 OPEN_TICKET_WHERE = "status != 'resolved'"
-MESSAGE_SENDERS = ("visitor", "bot", "agent", "system")
+MESSAGE_SENDERS = values(Sender)
 # messages.kind and messages.article_id (migration 0005).
 MESSAGE_KIND_CHARS = 20
 MESSAGE_ARTICLE_ID_CHARS = 100
@@ -290,7 +293,7 @@ class Staff(Base):
         return f"Staff({self.id}, {self.email!r}, {self.role!r}, disabled={self.disabled})"
 
 
-INBOX_ACTIONS = ("article", "intent", "new_article", "dismiss")
+INBOX_ACTIONS = values(InboxAction)
 RETRAIN_STATUSES = ("running", "loaded", "refused", "failed")
 
 

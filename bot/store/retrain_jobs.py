@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.database import StoreError, session_factory, store_errors
+from bot.store.database import Store, StoreError, store_errors
 from bot.store.models import RETRAIN_STATUSES, RetrainJob
 
 logger = logging.getLogger(__name__)
@@ -121,10 +121,10 @@ def _running_row(session: Session) -> Optional[RetrainJob]:
     return session.scalars(select(RetrainJob).where(RetrainJob.status == "running")).first()
 
 
-def reap_stale(url: str, stale_after: timedelta = DEFAULT_STALE_AFTER) -> Optional[JobRecord]:
+def reap_stale(store: Store, stale_after: timedelta = DEFAULT_STALE_AFTER) -> Optional[JobRecord]:
     """Mark the running job "failed" when its process is dead; that job (as now stored), else None."""
     now = _now()
-    with store_errors("check the running retraining job"), session_factory(url)() as session, session.begin():
+    with store_errors("check the running retraining job"), store.session() as session, session.begin():
         row = _running_row(session)
         if row is None:
             return None
@@ -142,7 +142,7 @@ def reap_stale(url: str, stale_after: timedelta = DEFAULT_STALE_AFTER) -> Option
 
 
 def start_job(
-    url: str,
+    store: Store,
     requested_by: str,
     now: Optional[datetime] = None,
     detail: Optional[Mapping[str, Any]] = None,
@@ -157,11 +157,10 @@ def start_job(
     if not requested_by.strip():
         raise ValueError("requested_by is empty")
     now = now or _now()
-    factory = session_factory(url)
     for attempt in range(2):
         with store_errors("start a retraining job"):
             try:
-                with factory() as session, session.begin():
+                with store.session() as session, session.begin():
                     row = RetrainJob(
                         status="running", stage="queued", progress=0, detail=dict(detail or {}),
                         model_path=None, requested_by=requested_by, created_at=now, updated_at=now,
@@ -171,9 +170,9 @@ def start_job(
                     record = _record(row)
             except IntegrityError:
                 # Another job is running: unless its process is dead (then written off, and one more try).
-                if attempt == 0 and reap_stale(url, stale_after) is not None:
+                if attempt == 0 and reap_stale(store, stale_after) is not None:
                     continue
-                with factory() as session:
+                with store.session() as session:
                     running = _running_row(session)
                     raise RetrainBusyError(_record(running) if running is not None else None) from None
         logger.info("store: retraining job %s started by %s", record.id, requested_by)
@@ -182,7 +181,7 @@ def start_job(
 
 
 def update(
-    url: str,
+    store: Store,
     job_id: int,
     stage: Optional[str] = None,
     progress: Optional[int] = None,
@@ -192,7 +191,7 @@ def update(
 
     With no argument it only refreshes ``updated_at`` (the heartbeat).
     """
-    with store_errors("update a retraining job"), session_factory(url)() as session, session.begin():
+    with store_errors("update a retraining job"), store.session() as session, session.begin():
         row = session.get(RetrainJob, job_id)
         if row is None:
             raise JobNotFoundError(f"no retraining job {job_id}")
@@ -208,7 +207,7 @@ def update(
 
 
 def finish(
-    url: str,
+    store: Store,
     job_id: int,
     status: str,
     detail: Optional[Mapping[str, Any]] = None,
@@ -218,7 +217,7 @@ def finish(
     if status not in FINAL_STATUSES:
         raise ValueError(f"status must be one of {', '.join(FINAL_STATUSES)}, got {status!r}")
     now = _now()
-    with store_errors("finish a retraining job"), session_factory(url)() as session, session.begin():
+    with store_errors("finish a retraining job"), store.session() as session, session.begin():
         row = session.get(RetrainJob, job_id)
         if row is None:
             raise JobNotFoundError(f"no retraining job {job_id}")
@@ -240,17 +239,17 @@ def finish(
     return record
 
 
-def latest_job(url: str) -> Optional[JobRecord]:
+def latest_job(store: Store) -> Optional[JobRecord]:
     """The newest job (running or not), or None; a running job whose process died is reported failed."""
-    reap_stale(url)
-    with store_errors("read the retraining jobs"), session_factory(url)() as session:
+    reap_stale(store)
+    with store_errors("read the retraining jobs"), store.session() as session:
         row = session.scalars(select(RetrainJob).order_by(RetrainJob.id.desc()).limit(1)).first()
         return _record(row) if row is not None else None
 
 
-def get_job(url: str, job_id: int) -> Optional[JobRecord]:
+def get_job(store: Store, job_id: int) -> Optional[JobRecord]:
     """Job ``job_id``, or None; a running job whose process died is reported failed."""
-    reap_stale(url)
-    with store_errors("read a retraining job"), session_factory(url)() as session:
+    reap_stale(store)
+    with store_errors("read a retraining job"), store.session() as session:
         row = session.get(RetrainJob, job_id)
         return _record(row) if row is not None else None

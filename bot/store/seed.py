@@ -6,10 +6,10 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from ruamel.yaml import YAML
-from ruamel.yaml.error import YAMLError
 
 from bot.store.customers import CustomerData, CustomerRecord, upsert_customer
+from bot.store.database import Store
+from bot.yaml_files import read_yaml
 
 FIELDS = {
     "email", "name", "plan", "billing_period", "price", "currency", "status", "renews_in_days", "trial_ends_in_days",
@@ -63,13 +63,7 @@ def _customer(where: str, raw: Any, now: datetime) -> CustomerData:
 
 def load_demo_customers(path: Path, now: datetime) -> List[CustomerData]:
     """The customers described in ``path``, with dates counted from ``now``; raises SeedFileError."""
-    path = Path(path)
-    try:
-        raw = YAML(typ="safe").load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise SeedFileError(f"{path}: cannot read: {error.strerror or error}") from error
-    except YAMLError as error:
-        raise SeedFileError(f"{path}: not valid YAML: {error}") from error
+    raw = read_yaml(path, SeedFileError, "the demo customers")
     entries = raw.get("customers") if isinstance(raw, dict) else None
     if not isinstance(entries, list) or not entries:
         raise SeedFileError(f"{path}: expected a non-empty list under 'customers'")
@@ -81,7 +75,7 @@ def load_demo_customers(path: Path, now: datetime) -> List[CustomerData]:
     return customers
 
 
-def seed_demo_customers(url: str, path: Path, now: datetime) -> List[CustomerRecord]:
+def seed_demo_customers(store: Store, path: Path, now: datetime) -> List[CustomerRecord]:
     """Create or update the demo customers of ``path`` (matched by e-mail); running it again changes no count.
 
     Raises SeedFileError for a bad file (before writing anything) and
@@ -90,4 +84,4 @@ def seed_demo_customers(url: str, path: Path, now: datetime) -> List[CustomerRec
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     customers = load_demo_customers(path, now)
-    return [upsert_customer(url, customer, now) for customer in customers]
+    return [upsert_customer(store, customer, now) for customer in customers]

@@ -16,13 +16,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import NamedTuple, Optional
+from typing import Callable, List, NamedTuple, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.customers import EMAIL_PATTERN, normalise_email
-from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
+from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
 from bot.store.models import STAFF_ROLES, Staff
 
 logger = logging.getLogger(__name__)
@@ -147,7 +147,7 @@ def staff_record(row: Staff) -> StaffRecord:
     )
 
 
-def add_staff(url: str, email: str, name: str, role: str, password: str, now: datetime) -> StaffRecord:
+def add_staff(store: Store, email: str, name: str, role: str, password: str, now: datetime) -> StaffRecord:
     """Create a staff account (``role`` agent or lead); the e-mail is stored trimmed and lower-cased.
 
     Raises ValueError on invalid input (a password needs at least 10
@@ -164,10 +164,9 @@ def add_staff(url: str, email: str, name: str, role: str, password: str, now: da
     if now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
     password_hash = hash_password(password)
-    factory = session_factory(url)
     with store_errors("add a staff account"):
         try:
-            with factory() as session, session.begin():
+            with store.session() as session, session.begin():
                 if session.scalars(select(Staff.id).where(Staff.email == email)).first() is not None:
                     raise StaffExistsError(f"{email} already has a staff account")
                 row = Staff(email=email, name=name, role=role, password_hash=password_hash, created_at=now, disabled=False)
@@ -176,53 +175,61 @@ def add_staff(url: str, email: str, name: str, role: str, password: str, now: da
                 record = staff_record(row)
         except IntegrityError as error:
             # Another process added the same e-mail in between, or the database refused the row.
-            if get_staff(url, email) is not None:
+            if get_staff(store, email) is not None:
                 raise StaffExistsError(f"{email} already has a staff account") from error
             raise StoreIntegrityError(f"staff account {email} could not be added: {error.orig}") from error
     logger.info("store: staff account %s (%s) added", record.email, record.role)
     return record
 
 
-def get_staff(url: str, email: str) -> Optional[StaffRecord]:
+def get_staff(store: Store, email: str) -> Optional[StaffRecord]:
     """The staff account with that e-mail (any case), or None."""
     query = select(Staff).where(Staff.email == normalise_email(email))
-    with store_errors("look up a staff account"), session_factory(url)() as session:
+    with store_errors("look up a staff account"), store.session() as session:
         row = session.scalars(query).first()
         return staff_record(row) if row is not None else None
 
 
-def set_password(url: str, email: str, password: str) -> None:
+def _change_account(store: Store, email: str, action: str, apply: Callable[[Staff], None]) -> StaffRecord:
+    """Lock the account of ``email``, apply the change, return it. Raises StaffNotFoundError."""
+    email = normalise_email(email)
+    with store_errors(action), store.session() as session, session.begin():
+        row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
+        if row is None:
+            raise StaffNotFoundError(f"no staff account for {email}")
+        apply(row)
+        session.flush()
+        return staff_record(row)
+
+
+def set_password(store: Store, email: str, password: str) -> None:
     """Replace the account's password. Raises ValueError for a short password, StaffNotFoundError."""
     _check_password(password)
     password_hash = hash_password(password)
-    email = normalise_email(email)
-    with store_errors("set a staff password"), session_factory(url)() as session, session.begin():
-        row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
-        if row is None:
-            raise StaffNotFoundError(f"no staff account for {email}")
+
+    def apply(row: Staff) -> None:
         row.password_hash = password_hash
-    logger.info("store: password of %s changed", email)
+
+    _change_account(store, email, "set a staff password", apply)
+    logger.info("store: password of %s changed", normalise_email(email))
 
 
-def set_disabled(url: str, email: str, disabled: bool = True) -> StaffRecord:
+def set_disabled(store: Store, email: str, disabled: bool = True) -> StaffRecord:
     """Disable (or re-enable) the account: a disabled account cannot sign in. Raises StaffNotFoundError."""
-    email = normalise_email(email)
-    with store_errors("change a staff account"), session_factory(url)() as session, session.begin():
-        row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
-        if row is None:
-            raise StaffNotFoundError(f"no staff account for {email}")
+
+    def apply(row: Staff) -> None:
         row.disabled = disabled
-        session.flush()
-        record = staff_record(row)
+
+    record = _change_account(store, email, "change a staff account", apply)
     logger.info("store: staff account %s %s", email, "disabled" if disabled else "enabled")
     return record
 
 
-def _upgrade_hash(url: str, staff_id: int, old_hash: str, password: str) -> None:
+def _upgrade_hash(store: Store, staff_id: int, old_hash: str, password: str) -> None:
     """Re-hash a verified password made with older parameters (best effort: a failure only logs)."""
     new_hash = hash_password(password)
     try:
-        with store_errors("upgrade a password hash"), session_factory(url)() as session, session.begin():
+        with store_errors("upgrade a password hash"), store.session() as session, session.begin():
             row = session.get(Staff, staff_id, with_for_update=True)
             # Unless the password changed meanwhile.
             if row is not None and row.password_hash == old_hash:
@@ -231,7 +238,7 @@ def _upgrade_hash(url: str, staff_id: int, old_hash: str, password: str) -> None
         logger.warning("store: could not upgrade the password hash of staff account %s", staff_id)
 
 
-def authenticate(url: str, email: str, password: str) -> Optional[StaffRecord]:
+def authenticate(store: Store, email: str, password: str) -> Optional[StaffRecord]:
     """The account if ``password`` is right for ``email`` and it is not disabled; None otherwise.
 
     An unknown e-mail costs the same key derivation as a real check, so
@@ -239,7 +246,7 @@ def authenticate(url: str, email: str, password: str) -> Optional[StaffRecord]:
     StoreUnavailableError when the database cannot be read.
     """
     query = select(Staff).where(Staff.email == normalise_email(email))
-    with store_errors("sign a staff member in"), session_factory(url)() as session:
+    with store_errors("sign a staff member in"), store.session() as session:
         row = session.scalars(query).first()
         stored = row.password_hash if row is not None else None
         record = staff_record(row) if row is not None else None
@@ -256,5 +263,11 @@ def authenticate(url: str, email: str, password: str) -> Optional[StaffRecord]:
     if not matches or record.disabled:
         return None
     if parsed.parameters != CURRENT_PARAMETERS or len(parsed.key) != KEY_BYTES:
-        _upgrade_hash(url, record.id, stored, password)
+        _upgrade_hash(store, record.id, stored, password)
     return record
+
+
+def list_staff(store: Store) -> List[StaffRecord]:
+    """Every staff account, by e-mail. Raises StoreUnavailableError."""
+    with store_errors("list the staff accounts"), store.session() as session:
+        return [staff_record(row) for row in session.scalars(select(Staff).order_by(Staff.email))]

@@ -12,18 +12,21 @@ import logging
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from sqlalchemy import case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.store.database import StoreError, StoreIntegrityError, session_factory, store_errors
+from bot.protocol import ClosedHow, Sender, TicketReason, TicketStatus, values
+from bot.store.customers import normalise_email
+from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
+from bot.store.messages import MessageRecord, NewMessage, message_record, new_message_row
 from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
 
-TICKET_REASONS = ("requested", "low_confidence", "premium_problem", "not_helpful", "bot_unavailable")
+TICKET_REASONS = values(TicketReason)
 ACTOR_PATTERN = re.compile(r"^(bot|visitor|agent:\S+)$")
 
 
@@ -113,7 +116,7 @@ class TicketRecord:
     @property
     def is_open(self) -> bool:
         """Whether the ticket still awaits or has an agent (not resolved)."""
-        return self.status != "resolved"
+        return self.status != TicketStatus.RESOLVED.value
 
 
 @dataclass(frozen=True)
@@ -162,20 +165,18 @@ def _event_record(row: TicketEvent) -> TicketEventRecord:
 
 
 def _open_row(session: Session, conversation_id: str) -> Optional[Ticket]:
-    query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status != "resolved")
+    query = select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status != TicketStatus.RESOLVED.value)
     return session.scalars(query).first()
 
 
-def record_visitor_message(url: str, conversation_id: str, text: str, now: datetime) -> Optional[TicketRecord]:
+def record_visitor_message(store: Store, conversation_id: str, text: str, now: datetime) -> Optional[TicketRecord]:
     """Store a visitor's message and, in the same transaction, read the conversation's open ticket.
 
     The gateway's hot path: the message is stored before it is routed, and
     the open ticket decides where it goes, in one database round trip.
     """
-    from bot.store.messages import new_message_row  # (messages imports this module's records)
-
-    row = new_message_row(conversation_id, "visitor", text, now)
-    with store_errors("record a visitor message"), session_factory(url)() as session, session.begin():
+    row = new_message_row(conversation_id, Sender.VISITOR.value, text, now)
+    with store_errors("record a visitor message"), store.session() as session, session.begin():
         session.add(row)
         ticket = _open_row(session, conversation_id)
         return ticket_record(ticket) if ticket is not None else None
@@ -188,7 +189,7 @@ def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> T
         plan=request.plan,
         priority=request.priority,
         reason=request.reason,
-        status="open",
+        status=TicketStatus.OPEN.value,
         created_at=now,
         sla_due_at=request.sla_due_at,
         handover=dict(request.handover),
@@ -201,7 +202,7 @@ def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> T
     return row
 
 
-def open_ticket(url: str, request: TicketRequest, now: datetime) -> OpenedTicket:
+def open_ticket(store: Store, request: TicketRequest, now: datetime) -> OpenedTicket:
     """Open a ticket for the conversation, or return the one it already has (``created`` False).
 
     Safe under races: when another process opened one in between, the
@@ -210,17 +211,16 @@ def open_ticket(url: str, request: TicketRequest, now: datetime) -> OpenedTicket
     database refuses the ticket for another reason (e.g. an unknown customer).
     """
     _check_aware("now", now)
-    factory = session_factory(url)
     with store_errors("open a ticket"):
         try:
-            with factory() as session, session.begin():
+            with store.session() as session, session.begin():
                 existing = _open_row(session, request.conversation_id)
                 if existing is not None:
                     return OpenedTicket(ticket_record(existing), created=False)
                 row = _insert_ticket(session, request, now)
                 record = ticket_record(row)
         except IntegrityError as error:
-            with factory() as session:
+            with store.session() as session:
                 existing = _open_row(session, request.conversation_id)
                 if existing is None:
                     raise StoreIntegrityError(f"the ticket could not be opened: {error.orig}") from error
@@ -230,43 +230,31 @@ def open_ticket(url: str, request: TicketRequest, now: datetime) -> OpenedTicket
     return OpenedTicket(record, created=True)
 
 
-def get_ticket(url: str, ticket_id: int) -> Optional[TicketRecord]:
+def get_ticket(store: Store, ticket_id: int) -> Optional[TicketRecord]:
     """The ticket numbered ``ticket_id``, or None."""
-    with store_errors("read a ticket"), session_factory(url)() as session:
+    with store_errors("read a ticket"), store.session() as session:
         row = session.get(Ticket, ticket_id)
         return ticket_record(row) if row is not None else None
 
 
-def open_ticket_for_conversation(url: str, conversation_id: str) -> Optional[TicketRecord]:
+def open_ticket_for_conversation(store: Store, conversation_id: str) -> Optional[TicketRecord]:
     """The conversation's ticket that is not resolved yet, or None."""
-    with store_errors("read a ticket"), session_factory(url)() as session:
+    with store_errors("read a ticket"), store.session() as session:
         row = _open_row(session, conversation_id)
         return ticket_record(row) if row is not None else None
 
 
-def tickets_for_customer(url: str, customer_id: int, limit: int = 5) -> List[TicketRecord]:
+def tickets_for_customer(store: Store, customer_id: int, limit: int = 5) -> List[TicketRecord]:
     """The customer's latest tickets, newest first."""
     query = select(Ticket).where(Ticket.customer_id == customer_id).order_by(Ticket.id.desc()).limit(limit)
-    with store_errors("list a customer's tickets"), session_factory(url)() as session:
+    with store_errors("list a customer's tickets"), store.session() as session:
         return [ticket_record(row) for row in session.scalars(query)]
 
 
-def tickets_for_conversation(url: str, conversation_id: str) -> List[TicketRecord]:
+def tickets_for_conversation(store: Store, conversation_id: str) -> List[TicketRecord]:
     """Every ticket of the conversation, newest first."""
     query = select(Ticket).where(Ticket.conversation_id == conversation_id).order_by(Ticket.id.desc())
-    with store_errors("list a conversation's tickets"), session_factory(url)() as session:
-        return [ticket_record(row) for row in session.scalars(query)]
-
-
-def customer_tickets_except(url: str, customer_id: int, ticket_id: int, limit: int = 10) -> List[TicketRecord]:
-    """The customer's other tickets (all but ``ticket_id``), newest first, at most ``limit``."""
-    query = (
-        select(Ticket)
-        .where(Ticket.customer_id == customer_id, Ticket.id != ticket_id)
-        .order_by(Ticket.id.desc())
-        .limit(limit)
-    )
-    with store_errors("list a customer's other tickets"), session_factory(url)() as session:
+    with store_errors("list a conversation's tickets"), store.session() as session:
         return [ticket_record(row) for row in session.scalars(query)]
 
 
@@ -278,7 +266,7 @@ _PRIORITY_RANK = case(
 )
 
 
-def queue(url: str, now: datetime) -> List[TicketRecord]:
+def queue(store: Store, now: datetime) -> List[TicketRecord]:
     """The agents' queue: open and assigned tickets, high priority first, then by due time, then by number.
 
     Priority always comes first: a high-priority ticket due later is ahead of
@@ -288,51 +276,65 @@ def queue(url: str, now: datetime) -> List[TicketRecord]:
     _check_aware("now", now)
     query = (
         select(Ticket)
-        .where(Ticket.status != "resolved")
+        .where(Ticket.status != TicketStatus.RESOLVED.value)
         .order_by(_PRIORITY_RANK, Ticket.sla_due_at, Ticket.id)
     )
-    with store_errors("read the ticket queue"), session_factory(url)() as session:
+    with store_errors("read the ticket queue"), store.session() as session:
         return [ticket_record(row) for row in session.scalars(query)]
 
 
-def ticket_counts(url: str) -> Dict[str, int]:
+def ticket_counts(store: Store) -> Dict[str, int]:
     """How many tickets are in each state: keys open, assigned and resolved, always all three."""
     query = select(Ticket.status, func.count()).group_by(Ticket.status)
     counts = {status: 0 for status in TICKET_STATUSES}
-    with store_errors("count tickets"), session_factory(url)() as session:
+    with store_errors("count tickets"), store.session() as session:
         for status, count in session.execute(query):
             counts[status] = int(count)
     return counts
 
 
-def ticket_events(url: str, ticket_id: int) -> List[TicketEventRecord]:
+def ticket_events(store: Store, ticket_id: int) -> List[TicketEventRecord]:
     """Everything that happened to the ticket, oldest first."""
     query = select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id)
-    with store_errors("read a ticket's events"), session_factory(url)() as session:
+    with store_errors("read a ticket's events"), store.session() as session:
         return [_event_record(row) for row in session.scalars(query)]
 
 
+@dataclass(frozen=True)
+class TicketChange:
+    """A ticket after a change, and the messages stored with it (in the same transaction), in order."""
+
+    ticket: TicketRecord
+    messages: Tuple[MessageRecord, ...] = ()
+
+
 def _change(
-    url: str,
+    store: Store,
     ticket_id: int,
     actor: str,
     now: datetime,
     action: str,
-    apply: Callable[[Session, Ticket], None],
-) -> TicketRecord:
-    """Lock the ticket, refuse if resolved, apply the change (which records its events), return the result."""
+    apply: Callable[[Session, Ticket], Sequence[NewMessage]],
+) -> TicketChange:
+    """Lock the ticket, refuse if resolved, apply the change (which records its events), store the
+    messages it returns in the ticket's conversation, all in one transaction; the result.
+
+    Nothing is stored when the ticket is resolved (TicketStateError) or unknown (TicketNotFoundError):
+    a caller delivers the messages only after this returns.
+    """
     _check_aware("now", now)
     _check_actor(actor)
-    with store_errors(action), session_factory(url)() as session, session.begin():
+    with store_errors(action), store.session() as session, session.begin():
         # FOR UPDATE on PostgreSQL; SQLite transactions here already hold the write lock.
         row = session.scalars(select(Ticket).where(Ticket.id == ticket_id).with_for_update()).first()
         if row is None:
             raise TicketNotFoundError(f"there is no ticket #{ticket_id}")
-        if row.status == "resolved":
+        if row.status == TicketStatus.RESOLVED.value:
             raise TicketStateError(f"ticket #{ticket_id} is already resolved: cannot {action}")
-        apply(session, row)
+        message_rows = [message.row(row.conversation_id, now) for message in apply(session, row)]
+        session.add_all(message_rows)
         session.flush()
-        return ticket_record(row)
+        return TicketChange(ticket_record(row), tuple(message_record(m) for m in message_rows))
 
 
 def _event(session: Session, row: Ticket, kind: str, actor: str, now: datetime, **detail: Any) -> None:
@@ -346,64 +348,74 @@ def _agent_actor(agent: str) -> str:
     return f"agent:{agent}"
 
 
-def assign_ticket(url: str, ticket_id: int, assignee: str, now: datetime, actor: Optional[str] = None) -> TicketRecord:
+def _assign(session: Session, row: Ticket, assignee: str, who: str, now: datetime) -> None:
+    previous = row.assignee
+    row.assignee = normalise_email(assignee)
+    row.status = TicketStatus.ASSIGNED.value
+    _event(session, row, "assigned", who, now, assignee=row.assignee, previous=previous)
+
+
+def assign_ticket(
+    store: Store, ticket_id: int, assignee: str, now: datetime, actor: Optional[str] = None,
+    notice: Optional[NewMessage] = None,
+) -> TicketChange:
     """Give the ticket to the agent ``assignee`` (an e-mail); ``actor`` defaults to that agent.
 
-    Raises TicketNotFoundError, or TicketStateError when it is resolved.
+    ``notice`` (e.g. "Maria joined") is stored in the same transaction. Raises
+    TicketNotFoundError, or TicketStateError when it is resolved.
     """
     who = actor or _agent_actor(assignee)
     _agent_actor(assignee)  # the assignee is checked even when someone else assigns
 
-    def apply(session: Session, row: Ticket) -> None:
-        previous = row.assignee
-        row.assignee = assignee.strip()
-        row.status = "assigned"
-        _event(session, row, "assigned", who, now, assignee=row.assignee, previous=previous)
+    def apply(session: Session, row: Ticket) -> Sequence[NewMessage]:
+        _assign(session, row, assignee, who, now)
+        return [notice] if notice else []
 
-    return _change(url, ticket_id, who, now, "assign the ticket", apply)
+    return _change(store, ticket_id, who, now, "assign the ticket", apply)
 
 
-def record_agent_reply(url: str, ticket_id: int, agent: str, now: datetime) -> TicketRecord:
-    """Note that the agent ``agent`` (an e-mail) replied; the first reply's time is kept once.
+def record_agent_reply(
+    store: Store, ticket_id: int, agent: str, now: datetime,
+    reply: Optional[NewMessage] = None, joined: Optional[NewMessage] = None,
+) -> TicketChange:
+    """The agent ``agent`` (an e-mail) replies: one transaction stores the reply (``reply``) and notes it.
 
-    An unassigned ticket is assigned to the agent who replies. Raises
-    TicketNotFoundError, or TicketStateError when it is resolved.
+    A ticket assigned to nobody or to someone else is first taken by the agent
+    who replies (with ``joined``, e.g. "Maria joined", stored before the
+    reply); the first reply's time is kept once. Raises TicketNotFoundError,
+    or TicketStateError when the ticket is resolved, before anything is stored.
     """
     who = _agent_actor(agent)
 
-    def apply(session: Session, row: Ticket) -> None:
-        if row.assignee is None:
-            row.assignee = agent.strip()
-            row.status = "assigned"
-            _event(session, row, "assigned", who, now, assignee=row.assignee, previous=None)
+    def apply(session: Session, row: Ticket) -> Sequence[NewMessage]:
+        messages: List[NewMessage] = []
+        if row.assignee != normalise_email(agent):
+            _assign(session, row, agent, who, now)
+            messages += [joined] if joined else []
         first = row.first_agent_reply_at is None
         if first:
             row.first_agent_reply_at = now
         _event(session, row, "agent_reply", who, now, first=first)
+        return messages + ([reply] if reply else [])
 
-    return _change(url, ticket_id, who, now, "record an agent reply", apply)
-
-
-def resolve_ticket(url: str, ticket_id: int, actor: str, now: datetime, note: Optional[str] = None) -> TicketRecord:
-    """Close the ticket as resolved. Raises TicketNotFoundError, or TicketStateError when already resolved."""
-
-    def apply(session: Session, row: Ticket) -> None:
-        row.status = "resolved"
-        row.resolved_at = now
-        _event(session, row, "resolved", actor, now, **({"note": note} if note else {}))
-
-    return _change(url, ticket_id, actor, now, "resolve the ticket", apply)
+    return _change(store, ticket_id, who, now, "record an agent reply", apply)
 
 
-def hand_back_ticket(url: str, ticket_id: int, actor: str, now: datetime) -> TicketRecord:
-    """The agent hands the conversation back to the bot: the ticket is resolved (kind "handed_back").
+def close_ticket(
+    store: Store, ticket_id: int, actor: str, now: datetime, how: ClosedHow = ClosedHow.RESOLVED,
+    note: Optional[str] = None, notices: Sequence[NewMessage] = (),
+) -> TicketChange:
+    """Resolve the ticket, or hand the conversation back to the bot (``how``; event "resolved" or
+    "handed_back"), storing ``notices`` in the same transaction.
 
     Raises TicketNotFoundError, or TicketStateError when already resolved.
     """
 
-    def apply(session: Session, row: Ticket) -> None:
-        row.status = "resolved"
+    def apply(session: Session, row: Ticket) -> Sequence[NewMessage]:
+        row.status = TicketStatus.RESOLVED.value
         row.resolved_at = now
-        _event(session, row, "handed_back", actor, now)
+        _event(session, row, how.value, actor, now, **({"note": note} if note else {}))
+        return notices
 
-    return _change(url, ticket_id, actor, now, "hand the ticket back", apply)
+    action = "hand the ticket back" if how is ClosedHow.HANDED_BACK else "resolve the ticket"
+    return _change(store, ticket_id, actor, now, action, apply)

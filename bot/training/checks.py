@@ -28,11 +28,12 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from ruamel.yaml import YAML
 
 from bot.eval.runner import Summary
+from bot.rasa_client import BotUnavailableError
 from bot.settings import Settings
 from bot.training.environment import child_env
+from bot.yaml_files import read_yaml
 
 # progress(check name, percent of all the checks done (0-100), a short message)
 ProgressCallback = Callable[[str, int, str], None]
@@ -67,12 +68,7 @@ class Floors:
 
 def load_floors(path: Path) -> Floors:
     """Read a floors file; every field is required and is a fraction between 0 and 1."""
-    try:
-        data = YAML(typ="safe").load(Path(path).read_text(encoding="utf-8"))
-    except OSError as error:
-        raise FloorsFileError(f"cannot read the floors file {path}: {error}") from error
-    except Exception as error:  # ruamel's parser errors have no common base worth naming
-        raise FloorsFileError(f"{path} is not valid YAML: {error}") from error
+    data = read_yaml(path, FloorsFileError, "the floors file")
     if not isinstance(data, dict):
         raise FloorsFileError(f"{path}: expected a mapping of floors")
     names = [f.name for f in fields(Floors)]
@@ -322,9 +318,9 @@ class _Runner:
 
     def eval(self) -> Tuple[str, Dict[str, Any], Dict[str, float]]:
         from bot.eval.cases import EvalFileError, load_cases
-        from bot.eval.runner import BotUnreachableError, EvalSetupError, demo_user_tokens, summarise
+        from bot.eval.runner import EvalSetupError, demo_user_tokens, run_cases, summarise
         from bot.launcher import BotProcesses, StartupError
-        from bot.store.database import StoreError, migrate
+        from bot.store.database import Store, StoreError, migrate
         from bot.store.seed import SeedFileError, seed_demo_customers
 
         settings = self.settings
@@ -346,7 +342,11 @@ class _Runner:
         )
         try:
             migrate(store_url)
-            seed_demo_customers(store_url, settings.demo_customers_file, clock)
+            store = Store(store_url)
+            try:
+                seed_demo_customers(store, settings.demo_customers_file, clock)
+            finally:
+                store.dispose()
         except (StoreError, SeedFileError) as error:
             return f"could not prepare the private store: {error}", {}, floors_dict
         bot = BotProcesses(
@@ -359,38 +359,29 @@ class _Runner:
         self.report("eval", 0, "starting a private action server and Rasa server with the model")
         try:
             try:
-                bot.start_actions()
-                bot.start_rasa(self.model)
-                bot.wait_ready(timeout=600)
+                bot.start(self.model, timeout=600)
             except StartupError as error:
-                log = bot.log_dir / "rasa.log"
+                log = self.work_dir / "servers" / "rasa.log"
                 tail = " | ".join(_last_lines(log.read_text(errors="replace"), 3)) if log.exists() else ""
                 return f"the model's bot did not start: {error} {tail}".strip(), {}, floors_dict
             self.report("eval", 0.25, f"running {len(cases)} cases")
             tokens = demo_user_tokens(settings.demo_customers_file, settings.resolved_identity_secret())
+
+            def done(number: int, total: int) -> None:
+                self.report("eval", 0.25 + 0.75 * number / total, f"{number}/{total} cases")
+
             try:
-                results = asyncio.run(self._run_cases(cases, bot.rasa_url, tokens))
-            except (BotUnreachableError, EvalSetupError) as error:
+                results = asyncio.run(run_cases(
+                    cases, bot.rasa_url, settings.resolved_rasa_token(), progress=done, user_tokens=tokens,
+                    progress_every=10,
+                ))
+            except (BotUnavailableError, EvalSetupError) as error:
                 return f"the eval could not run: {error}", {}, floors_dict
         finally:
             bot.stop()
         summary = summarise(cases, results)
         failures = floor_failures(summary, floors)
         return "; ".join(failures), figures_of(summary), floors_dict
-
-    async def _run_cases(self, cases: Sequence[Any], rasa_url: str, tokens: Dict[str, str]) -> List[Any]:
-        import aiohttp
-
-        from bot.eval.runner import BotClient, run_case
-
-        results = []
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
-            client = BotClient(session, rasa_url, self.settings.resolved_rasa_token())
-            for number, case in enumerate(cases, start=1):
-                results.append(await run_case(client, case, tokens))
-                if number % 10 == 0 or number == len(cases):
-                    self.report("eval", 0.25 + 0.75 * number / len(cases), f"{number}/{len(cases)} cases")
-        return results
 
 
 def run_checks(

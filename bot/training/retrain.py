@@ -22,6 +22,7 @@ written off (bot/store/retrain_jobs.py) instead of blocking retraining forever.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -34,19 +35,26 @@ import sys
 import tarfile
 import threading
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ruamel.yaml import YAML
 
+from bot.rasa_client import BotUnavailableError, RasaClient
 from bot.settings import Settings
 from bot.store import retrain_jobs
+from bot.store.database import Store
 from bot.store.retrain_jobs import HEARTBEAT_SECONDS, JobRecord
-from bot.training.checks import CHECK_TITLES, ANSI, CheckReport, run_checks
+from bot.training.checks import ANSI, CHECK_TITLES, CheckReport, run_checks
 from bot.training.environment import CODE_ROOT, child_env
+from bot.training.models import (
+    TrainingError,
+    model_name,
+    models_dir,
+    prune_models,
+    rasa_executable,
+    training_fingerprint,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +66,6 @@ EPOCH_COMPONENTS = {"DIETClassifier", "ResponseSelector", "TEDPolicy", "UnexpecT
 KEEP_JOB_DIRS = 3
 
 Echo = Callable[[str], None]
-
-
-class TrainingError(RuntimeError):
-    """`rasa train` failed."""
 
 
 class LoadError(RuntimeError):
@@ -139,14 +143,16 @@ class TrainingProgress:
 
 
 def train_candidate(settings: Settings, out_dir: Path, on_progress: Callable[[int, str], None]) -> Path:
-    """``rasa train --out out_dir`` in the project; the new model. Raises TrainingError."""
-    from bot.launcher import rasa_executable
+    """``rasa train --out out_dir`` in the project, named after its training fingerprint; the new model.
 
+    Raises TrainingError.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     log_path = out_dir / "train.log"
     parser = TrainingProgress(epoch_components(settings.project_root / "config.yml"))
+    name = model_name(training_fingerprint(settings))
     process = subprocess.Popen(
-        [rasa_executable(), "train", "--out", str(out_dir)],
+        [rasa_executable(), "train", "--out", str(out_dir), "--fixed-model-name", name[: -len(".tar.gz")]],
         cwd=settings.project_root, env=child_env(settings),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
     )
@@ -178,10 +184,10 @@ def train_candidate(settings: Settings, out_dir: Path, on_progress: Callable[[in
     if code != 0:
         hits = [line for line in tail if "ERROR" in line or "Error" in line] or tail[-1:]
         raise TrainingError(f"`rasa train` failed (exit code {code}): {hits[-1][:300] if hits else 'no output'} (log: {log_path})")
-    models = sorted(out_dir.glob("*.tar.gz"), key=lambda p: p.stat().st_mtime)
-    if not models:
+    model = out_dir / name
+    if not model.is_file():
         raise TrainingError(f"`rasa train` wrote no model into {out_dir} (log: {log_path})")
-    return models[-1]
+    return model
 
 
 def model_id(model: Path) -> Optional[str]:
@@ -195,26 +201,8 @@ def model_id(model: Path) -> Optional[str]:
     return None
 
 
-def _request(method: str, url: str, body: Optional[Dict[str, Any]] = None, timeout: float = 10.0) -> Tuple[int, bytes]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (the settings' Rasa URL)
-            return response.status, response.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
-def server_status(settings: Settings) -> Optional[Dict[str, Any]]:
-    """The running Rasa server's /status (its model file and id), or None when no server answers."""
-    url = f"{settings.rasa_url.rstrip('/')}/status?" + urllib.parse.urlencode({"token": settings.resolved_rasa_token()})
-    try:
-        status, body = _request("GET", url)
-    except (urllib.error.URLError, OSError):
-        return None
-    if status != 200:
-        raise LoadError(f"the Rasa server's /status answered HTTP {status}: {body[:200]!r}")
-    return json.loads(body)
+def _rasa(settings: Settings) -> RasaClient:
+    return RasaClient(settings.rasa_url, settings.resolved_rasa_token(), timeout_seconds=10)
 
 
 def load_into_server(settings: Settings, model: Path, timeout: float = 900.0) -> Optional[Dict[str, Any]]:
@@ -224,20 +212,23 @@ def load_into_server(settings: Settings, model: Path, timeout: float = 900.0) ->
     load into). Raises LoadError when the server refuses the model or then
     reports another one.
     """
-    if server_status(settings) is None:
-        return None
-    base = settings.rasa_url.rstrip("/")
-    token = urllib.parse.urlencode({"token": settings.resolved_rasa_token()})
-    try:
-        status, body = _request("PUT", f"{base}/model?{token}", {"model_file": str(model.resolve())}, timeout=timeout)
-    except (urllib.error.URLError, OSError) as error:
-        raise LoadError(f"the Rasa server did not answer while loading the model: {error}") from error
-    if status not in (200, 204):
-        raise LoadError(f"the Rasa server refused the model (HTTP {status}): {body[:300].decode(errors='replace')}")
-    live = server_status(settings)
-    expected = model_id(model)
+
+    async def load() -> Optional[Dict[str, Any]]:
+        async with _rasa(settings) as client:
+            try:
+                await client.status()
+            except BotUnavailableError:
+                return None
+            try:
+                await client.load_model(model, timeout_seconds=timeout)
+                return await client.status()
+            except BotUnavailableError as error:
+                raise LoadError(f"the Rasa server did not take the model: {error}") from error
+
+    live = asyncio.run(load())
     if live is None:
-        raise LoadError("the Rasa server stopped answering after loading the model")
+        return None
+    expected = model_id(model)
     if live.get("model_file") != model.name or (expected and live.get("model_id") != expected):
         raise LoadError(
             f"the Rasa server reports model {live.get('model_file')} ({live.get('model_id')}), "
@@ -248,7 +239,7 @@ def load_into_server(settings: Settings, model: Path, timeout: float = 900.0) ->
 
 def install_model(settings: Settings, candidate: Path) -> Path:
     """Copy the candidate into models/ (atomically, newest there), where ``latest_model`` finds it."""
-    models = settings.project_root / "models"
+    models = models_dir(settings)
     models.mkdir(parents=True, exist_ok=True)
     target = models / candidate.name
     scratch = models / f".{candidate.name}.{os.getpid()}.part"
@@ -270,16 +261,16 @@ def _prune_job_dirs(settings: Settings, keep: int = KEEP_JOB_DIRS) -> None:
 class _Heartbeat(threading.Thread):
     """Refreshes the job's row while it runs, so that it is not taken for dead."""
 
-    def __init__(self, url: str, job_id: int) -> None:
+    def __init__(self, store: Store, job_id: int) -> None:
         super().__init__(daemon=True, name=f"retrain-heartbeat-{job_id}")
-        self._url = url
+        self._store = store
         self._job_id = job_id
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(HEARTBEAT_SECONDS):
             try:
-                retrain_jobs.update(self._url, self._job_id)
+                retrain_jobs.update(self._store, self._job_id)
             except Exception:  # the next beat tries again
                 logger.warning("retrain: heartbeat of job %s failed", self._job_id, exc_info=True)
 
@@ -290,11 +281,11 @@ class _Heartbeat(threading.Thread):
 class _Reporter:
     """Writes stage and progress to the job's row (at most once a second) and echoes them."""
 
-    def __init__(self, url: str, job_id: int, echo: Optional[Echo]) -> None:
-        self.url = url
+    def __init__(self, store: Store, job_id: int, echo: Optional[Echo]) -> None:
+        self.store = store
         self.job_id = job_id
         self.echo = echo
-        self._last = (None, -1, None)
+        self._last: Tuple[Optional[str], int, Optional[str]] = (None, -1, None)
         self._last_write = 0.0
 
     def __call__(self, stage: str, progress: int, message: str, force: bool = False) -> None:
@@ -307,22 +298,20 @@ class _Reporter:
         now = time.monotonic()
         if force or changed_stage or now - self._last_write >= 1.0:
             self._last_write = now
-            retrain_jobs.update(self.url, self.job_id, stage=stage, progress=progress, detail={"message": message})
+            retrain_jobs.update(self.store, self.job_id, stage=stage, progress=progress, detail={"message": message})
 
 
 def _scale(span: Tuple[int, int], percent: int) -> int:
     return int(span[0] + (span[1] - span[0]) * percent / 100)
 
 
-def run_job(settings: Settings, job_id: int, echo: Optional[Echo] = None) -> JobRecord:
+def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] = None) -> JobRecord:
     """Do retraining job ``job_id`` (already started with ``start_job``); the finished job."""
-    url = settings.resolved_database_url()
     work = job_dir(settings, job_id)
-    report = _Reporter(url, job_id, echo)
-    heartbeat = _Heartbeat(url, job_id)
+    report = _Reporter(store, job_id, echo)
+    heartbeat = _Heartbeat(store, job_id)
     final: Optional[JobRecord] = None
-    retrain_jobs.update(
-        url, job_id, stage="starting", detail={"pid": os.getpid(), "host": socket.gethostname(), "dir": str(work)}
+    retrain_jobs.update(store, job_id, stage="starting", detail={"pid": os.getpid(), "host": socket.gethostname(), "dir": str(work)}
     )
     heartbeat.start()
     try:
@@ -340,7 +329,7 @@ def run_job(settings: Settings, job_id: int, echo: Optional[Echo] = None) -> Job
             echo(checks.format())
         if not checks.passed:
             final = retrain_jobs.finish(
-                url, job_id, "refused",
+                store, job_id, "refused",
                 detail={
                     "checks": checks.as_dict(),
                     "reason": checks.reason,
@@ -365,8 +354,9 @@ def run_job(settings: Settings, job_id: int, echo: Optional[Echo] = None) -> Job
             message = f"{installed.name} passed every check and is now answering."
         shutil.rmtree(work / "check", ignore_errors=True)
         candidate.unlink(missing_ok=True)  # the copy in models/ is the model now
+        prune_models(models_dir(settings), settings.models_to_keep, protect=[installed])
         final = retrain_jobs.finish(
-            url, job_id, "loaded",
+            store, job_id, "loaded",
             detail={"checks": checks.as_dict(), "live": live, "message": message},
             model_path=str(installed),
         )
@@ -375,7 +365,7 @@ def run_job(settings: Settings, job_id: int, echo: Optional[Echo] = None) -> Job
         what = "stopped" if isinstance(error, (KeyboardInterrupt, SystemExit)) else "failed"
         logger.exception("retrain: job %s %s", job_id, what)
         final = retrain_jobs.finish(
-            url, job_id, "failed",
+            store, job_id, "failed",
             detail={"error": f"{type(error).__name__}: {error}", "message": f"Retraining {what}: {error}. The current model keeps answering."},
         )
         if isinstance(error, Exception):
@@ -384,19 +374,18 @@ def run_job(settings: Settings, job_id: int, echo: Optional[Echo] = None) -> Job
     finally:
         heartbeat.stop()
         if final is None:  # pragma: no cover (every path above finishes the job)
-            retrain_jobs.finish(url, job_id, "failed", detail={"error": "the job ended without a result"})
+            retrain_jobs.finish(store, job_id, "failed", detail={"error": "the job ended without a result"})
         if echo and final is not None:
             echo(f"job {job_id}: {final.status}: {final.detail.get('message', '')}")
 
 
-def start_retrain(settings: Settings, requested_by: str) -> int:
+def start_retrain(settings: Settings, store: Store, requested_by: str) -> int:
     """Record a retraining job and start it in a detached process; its id.
 
     Raises RetrainBusyError when a job is already running. Returns at once:
-    follow the job with ``get_job(url, id)`` / ``latest_job(url)``.
+    follow the job with ``get_job(store, id)`` / ``latest_job(store)``.
     """
-    url = settings.resolved_database_url()
-    job = retrain_jobs.start_job(url, requested_by)
+    job = retrain_jobs.start_job(store, requested_by)
     log = job_log(settings, job.id)
     try:
         log.parent.mkdir(parents=True, exist_ok=True)
@@ -412,11 +401,11 @@ def start_retrain(settings: Settings, requested_by: str) -> int:
                 close_fds=True,
             )
     except BaseException as error:
-        retrain_jobs.finish(url, job.id, "failed", detail={"error": f"could not start the job: {error}"})
+        retrain_jobs.finish(store, job.id, "failed", detail={"error": f"could not start the job: {error}"})
         raise
     # Reap it when it ends, so that a finished job leaves no zombie behind.
     threading.Thread(target=process.wait, daemon=True, name=f"retrain-wait-{job.id}").start()
-    retrain_jobs.update(url, job.id, detail={"pid": process.pid, "host": socket.gethostname(), "log": str(log)})
+    retrain_jobs.update(store, job.id, detail={"pid": process.pid, "host": socket.gethostname(), "log": str(log)})
     return job.id
 
 

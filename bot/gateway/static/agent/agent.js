@@ -61,7 +61,6 @@
     ticketError: $("dm-ticket-error"),
     ticketNotice: $("dm-ticket-notice"),
     conversation: $("dm-conversation"),
-    conversationSource: $("dm-conversation-source"),
     messages: $("dm-messages"),
     reply: $("dm-reply"),
     replyText: $("dm-reply-text"),
@@ -577,7 +576,7 @@
     renderHead(ticket);
     renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
     renderWhy(ticket, handover);
-    renderMessages(Array.isArray(detail.messages) ? detail.messages : [], handover.transcript);
+    renderMessages(Array.isArray(detail.messages) ? detail.messages : []);
     renderReplyState();
   }
 
@@ -737,21 +736,9 @@
     return Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
   }
 
-  /** The handover's transcript in the shape of messages (when the gateway kept none). */
-  function transcriptMessages(transcript) {
-    return (Array.isArray(transcript) ? transcript : []).map(function (entry, index) {
-      var item = entry || {};
-      var payload = {};
-      if (item.kind) payload.type = item.kind;
-      if (item.article_id) payload.article_id = item.article_id;
-      return { id: "t" + index, from: item.from, text: item.text, at: item.at, metadata: { deskmate: payload } };
-    });
-  }
-
-  function renderMessages(messages, transcript) {
-    var fromTranscript = !messages.length && Array.isArray(transcript) && transcript.length > 0;
-    var list = fromTranscript ? transcriptMessages(transcript) : messages;
-    var key = [state.selectedId, fromTranscript ? "t" : "m", list.length, state.articles ? "a" : "-"]
+  function renderMessages(messages) {
+    var list = messages;
+    var key = [state.selectedId, list.length, state.articles ? "a" : "-"]
       .concat(list.map(function (m) {
         return str(m && m.id);
       }))
@@ -762,8 +749,6 @@
 
     var box = ui.conversation;
     var nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-    ui.conversationSource.hidden = !fromTranscript;
-    ui.conversationSource.textContent = fromTranscript ? "Transcript captured when the ticket opened." : "";
 
     var fragment = document.createDocumentFragment();
     list.forEach(function (message) {

@@ -34,7 +34,7 @@ from scipy import sparse
 from sklearn.cluster import AgglomerativeClustering
 
 from bot.kb.search import ArticleSearch
-from bot.reports.misses import MISS_SOURCES, Miss
+from bot.lead.misses import MISS_SOURCES, Miss
 
 
 @dataclass(frozen=True)

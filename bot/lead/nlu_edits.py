@@ -12,7 +12,7 @@ from ruamel.yaml.comments import CommentedMap
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import LiteralScalarString
 
-from bot.training_edits import (
+from bot.lead.training_edits import (
     UneditableFileError,
     UnsafeExampleError,
     clean_example,

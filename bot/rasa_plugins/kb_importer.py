@@ -22,26 +22,12 @@ from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
 from bot.kb.articles import Article, load_articles
-
-RETRIEVAL_INTENT = "faq"
-
-
-def article_intent(article_id: str) -> str:
-    """The retrieval intent key of an article, e.g. ``faq/double-charge``."""
-    return f"{RETRIEVAL_INTENT}/{article_id}"
+from bot.protocol import article_intent
 
 
 def article_response(article_id: str) -> str:
     """The response name of an article, e.g. ``utter_faq/double-charge``."""
     return f"utter_{article_intent(article_id)}"
-
-
-def article_id_from_intent_key(intent_response_key: str) -> Optional[str]:
-    """``faq/double-charge`` -> ``double-charge``; anything else -> None."""
-    prefix = f"{RETRIEVAL_INTENT}/"
-    if intent_response_key and intent_response_key.startswith(prefix):
-        return intent_response_key[len(prefix) :]
-    return None
 
 
 def training_data_from_articles(articles: List[Article]) -> TrainingData:

@@ -24,17 +24,19 @@ from typing import Any, Dict, List, Optional, Tuple
 from sqlalchemy import Integer, String, cast, exists, false, func, literal, null, select, union_all
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.selectable import Select
 
-from bot.store.database import session_factory, store_errors
+from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, values
+from bot.store.database import Store, store_errors
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
 from bot.store.period import Moment, in_period, period_bounds
 
 MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
-FALLBACK_TYPES = ("suggestions", "rephrase")
+FALLBACK_TYPES = values(FALLBACK_KINDS)
 # Tickets that say nothing of the knowledge base: the bot never saw the message.
-IGNORED_TICKET_REASONS = ("bot_unavailable",)
+IGNORED_TICKET_REASONS = values([TicketReason.BOT_UNAVAILABLE])
 # The bot was unsure twice in a row and handed over (bot.handoff.service).
-UNSURE_TICKET_REASON = "low_confidence"
+UNSURE_TICKET_REASON = TicketReason.LOW_CONFIDENCE.value
 # The gateway stores a pressed button as its payload, which always starts with "/".
 BUTTON_PREFIX = "/"
 
@@ -59,13 +61,13 @@ def _deskmate(message: Any, key: str) -> ColumnElement:
 def _typed(message: Any) -> List[ColumnElement]:
     """A visitor's own words: not a button press, not blank."""
     return [
-        message.sender == "visitor",
+        message.sender == Sender.VISITOR.value,
         ~message.text.startswith(BUTTON_PREFIX),
         func.length(func.trim(message.text)) > 0,
     ]
 
 
-def _low_confidence(start: Optional[datetime]):
+def _low_confidence(start: Optional[datetime]) -> Select:
     bot, earlier = aliased(Message), aliased(Message)
     # From each fallback reply to the message just before it: the visitor's
     # message it answered (the gateway stores a turn's replies right after it).
@@ -84,11 +86,11 @@ def _low_confidence(start: Optional[datetime]):
         )
         # ``kind`` is the stored reply type (indexed with created_at): no JSON parsing.
         # A reply comes after its message: older replies cannot answer one in the period.
-        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == "bot", *in_period(bot.created_at, start, None))
+        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == Sender.BOT.value, *in_period(bot.created_at, start, None))
     )
 
 
-def _not_helpful(start: Optional[datetime]):
+def _not_helpful(start: Optional[datetime]) -> Select:
     bot, earlier = aliased(Message), aliased(Message)
     # Per verdict (few rows), by the (conversation_id, id) index: the article's
     # latest answer in the conversation, then the typed message before it. A
@@ -97,8 +99,8 @@ def _not_helpful(start: Optional[datetime]):
         select(func.max(bot.id))
         .where(
             bot.conversation_id == Feedback.conversation_id,
-            bot.sender == "bot",
-            bot.kind == "article",
+            bot.sender == Sender.BOT.value,
+            bot.kind == MessageKind.ARTICLE.value,
             bot.article_id == Feedback.article_id,
         )
         .correlate(Feedback)
@@ -120,7 +122,7 @@ def _not_helpful(start: Optional[datetime]):
     )
 
 
-def _handoff(start: Optional[datetime]):
+def _handoff(start: Optional[datetime]) -> Select:
     first = aliased(Message)
     first_typed_id = (
         select(func.min(first.id))
@@ -138,7 +140,7 @@ def _handoff(start: Optional[datetime]):
     )
 
 
-def _unsure_handoff(start: Optional[datetime]):
+def _unsure_handoff(start: Optional[datetime]) -> Select:
     last = aliased(Message)
     # "Bot unsure twice": the second unsure message gets the handoff, not
     # suggestions, so the fallback source never sees it; it is the last typed
@@ -159,7 +161,7 @@ def _unsure_handoff(start: Optional[datetime]):
 
 
 def collect_misses(
-    url: str, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 5000
+    store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 5000
 ) -> List[Miss]:
     """The newest ``limit`` undecided missed messages sent in the period, newest first, each once.
 
@@ -191,7 +193,7 @@ def collect_misses(
         .outerjoin(bot, bot.id == hits.c.bot_message_id)
     )
     misses: Dict[int, Dict[str, Any]] = {}
-    with store_errors("collect the missed messages"), session_factory(url)() as session:
+    with store_errors("collect the missed messages"), store.session() as session:
         for row in session.execute(query):
             miss = misses.setdefault(row.id, {
                 "message_id": row.id, "conversation_id": row.conversation_id, "text": row.text,

@@ -7,7 +7,7 @@ from typing import Iterable, List, Tuple
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError, article_paths, parse_article
-from bot.training_edits import (
+from bot.lead.training_edits import (
     UneditableFileError,
     clean_example,
     dump_yaml,
@@ -30,11 +30,6 @@ def _load_articles(kb_dir: Path) -> List[Article]:
 def choices_of(articles: Iterable[Article]) -> List[Tuple[str, str]]:
     """(id, title) of ``articles``, sorted by title, for a drop-down."""
     return sorted(((a.id, a.title) for a in articles), key=lambda pair: (pair[1].casefold(), pair[0]))
-
-
-def article_choices(kb_dir: Path) -> List[Tuple[str, str]]:
-    """(id, title) of every article in ``kb_dir``, sorted by title, for a drop-down."""
-    return choices_of(_load_articles(kb_dir))
 
 
 def _with_question(path: Path, text: str, question: str) -> str:

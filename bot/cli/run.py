@@ -1,0 +1,115 @@
+"""Starting Deskmate: the whole stack (`make run`), or the gateway alone."""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+from urllib.parse import urlparse
+
+from bot.cli.operations import cmd_db_upgrade, cmd_demo_seed
+from bot.settings import get_settings
+
+
+def prepare_store() -> None:
+    """Migrate the store and, in demo mode, seed the demo customers (`make run`); exits 1 on failure."""
+    print("Migrating the database ...", flush=True)
+    if cmd_db_upgrade(argparse.Namespace()) != 0:
+        raise SystemExit(1)
+    if get_settings().demo_mode:
+        print("Seeding the demo customers ...", flush=True)
+        if cmd_demo_seed(argparse.Namespace()) != 0:
+            raise SystemExit(1)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Train if no model matches the data, start the action server, the Rasa server and the gateway; stop on Ctrl-C."""
+    from bot.launcher import BotProcesses, StartupError
+    from bot.training.models import TrainingError, ensure_model, latest_model
+
+    settings = get_settings()
+    port = urlparse(settings.rasa_url).port or 5005
+    log_dir = settings.var_dir / "log"
+    bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port, log_dir=log_dir)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Also SIGINT: a shell starts background jobs with SIGINT ignored, and
+    # Python then installs no KeyboardInterrupt handler of its own.
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    prepare_store()
+    try:
+        print(f"Starting the action server on 127.0.0.1:{settings.action_port} ...", flush=True)
+        bot.start_actions()
+        model = latest_model(settings) if args.no_train else ensure_model(settings)
+        print(f"Starting the Rasa server with {model.name} (this takes about a minute) ...", flush=True)
+        bot.start_rasa(model)
+        bot.start_gateway(settings.gateway_host, settings.gateway_port)
+        started = time.monotonic()
+        bot.wait_ready()
+        print(
+            "\nDeskmate is running (Ctrl-C stops it).\n"
+            f"  Open the demo:     {bot.gateway_url}/   (agent inbox: {bot.gateway_url}/agent;\n"
+            "                     add an agent with `.venv/bin/python -m bot staff add EMAIL --role agent`)\n"
+            f"  Lead console:      {bot.gateway_url}/lead   (reports, missed questions, retraining;\n"
+            "                     add a lead with `.venv/bin/python -m bot staff add EMAIL --role lead`)\n"
+            f"  Rasa REST channel: {settings.rasa_url}/webhooks/rest/webhook\n"
+            f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal, through the gateway)\n"
+            f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
+            "-d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
+            f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log, {log_dir}/gateway.log\n"
+            f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
+            flush=True,
+        )
+        while True:
+            exited = bot.first_exited()
+            if exited:
+                print(f"the {exited} server stopped unexpectedly (see {log_dir}/{exited}.log); shutting down", file=sys.stderr)
+                return 1
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping Deskmate ...", flush=True)
+        return 0
+    except (StartupError, TrainingError) as error:
+        print(f"Deskmate could not start: {error}", file=sys.stderr)
+        for name in bot.processes:
+            log = log_dir / f"{name}.log"
+            if log.exists():
+                tail = log.read_text(errors="replace").splitlines()[-15:]
+                print(f"--- last lines of {log} ---", *tail, sep="\n", file=sys.stderr)
+        return 1
+    finally:
+        # A second Ctrl-C must not interrupt the orderly stop.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        bot.stop()
+        print("Stopped.", flush=True)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the gateway (widget, agent inbox, lead console, JSON API) in the foreground; it migrates the store first."""
+    from aiohttp import web
+
+    from bot.gateway.app import make_app
+
+    settings = get_settings()
+    host = args.host or settings.gateway_host
+    port = args.port or settings.gateway_port
+    print(f"Deskmate gateway on http://{host}:{port}/ (agent inbox: /agent, lead console: /lead)", flush=True)
+    web.run_app(make_app(settings), host=host, port=port, print=None)
+    return 0
+
+
+def add_commands(commands: Any) -> None:
+    """Register this module's sub-commands on ``commands`` (argparse sub-parsers)."""
+    run = commands.add_parser("run", help="start Deskmate: action server, Rasa server and gateway")
+    run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")
+    run.set_defaults(handler=cmd_run)
+
+    serve = commands.add_parser("serve", help="run the gateway: widget, agent inbox, JSON API")
+    serve.add_argument("--host", help="interface (default: DESKMATE_GATEWAY_HOST)")
+    serve.add_argument("--port", type=int, help="port (default: DESKMATE_GATEWAY_PORT)")
+    serve.set_defaults(handler=cmd_serve)

@@ -1,0 +1,41 @@
+"""What the visitor is told about their ticket by the gateway (the bot's own wording is in domain.yml).
+
+Staff appear to visitors by display name only: never an e-mail address.
+"""
+from __future__ import annotations
+
+BOT_UNAVAILABLE = (
+    "Sorry, the assistant isn't answering right now. Your message is saved, "
+    "and a person from our support team will follow up here."
+)
+BOT_AND_TICKETS_UNAVAILABLE = (
+    "Sorry, the assistant isn't answering right now, and I couldn't pass your message to the team "
+    "either. Please try again in a few minutes."
+)
+RATING_REQUEST = "How did we do? Please rate the help you got."
+RATING_THANKS = "Thanks for your rating!"
+
+
+def bot_unavailable_with_ticket(ticket_number: str) -> str:
+    """The bot is down and a ticket makes sure a person follows up."""
+    return f"{BOT_UNAVAILABLE} Your ticket is {ticket_number}."
+
+
+def with_team(ticket_number: str) -> str:
+    """A message sent while the ticket waits for an agent: it is added to the ticket."""
+    return (
+        f"This conversation is with our support team now (ticket {ticket_number}). "
+        "I've added your message to it, and they'll reply here."
+    )
+
+
+def agent_joined(agent_name: str) -> str:
+    return f"{agent_name} joined the conversation."
+
+
+def resolved(agent_name: str) -> str:
+    return f"{agent_name} marked your request as resolved."
+
+
+def handed_back(agent_name: str) -> str:
+    return f"{agent_name} handed the conversation back to the assistant."
