@@ -22,7 +22,8 @@ HELPFUL_INTENTS = {"feedback_helpful", "affirm"}
 
 
 class ActionRecordFeedback(Action):
-    """Store the verdict on the last answer; when it did not help, offer more."""
+    """Store the verdict on the last answer (once per answer; never for an article not answered here);
+    when it did not help, offer more."""
 
     def name(self) -> Text:
         return "action_record_feedback"
@@ -37,9 +38,15 @@ class ActionRecordFeedback(Action):
             "last_article"
         )
         try:
-            await asyncio.to_thread(record_feedback, store(), tracker.sender_id, article_id, helpful, people.now())
+            verdict = await asyncio.to_thread(record_feedback, store(), tracker.sender_id, article_id, helpful, people.now())
         except StoreError:
             logger.warning("feedback for a conversation was not stored")
+        else:
+            if verdict is None:
+                # No answer of that article in this conversation (a typed or forged verdict):
+                # nothing is recorded, and a plain yes or no gets a plain answer.
+                dispatcher.utter_message(response="utter_ok" if helpful else "utter_deny_ack")
+                return [SlotSet("awaiting_feedback", False)]
 
         if helpful:
             dispatcher.utter_message(response="utter_glad_it_helped")

@@ -12,6 +12,7 @@ from actions.runtime import handoff
 from bot.handoff.rules import Signal, Situation, should_open_ticket
 from bot.protocol import PAYLOAD_KEY, SubscriptionPayload, TicketsPayload
 from bot.store.database import StoreError
+from bot.store.staff import staff_names
 
 
 def previous_user_intent(tracker: Tracker) -> Optional[str]:
@@ -91,6 +92,8 @@ class ActionCheckTicketStatus(Action):
         visitor = await identify(dispatcher, tracker, service)
         try:
             tickets = await asyncio.to_thread(service.tickets_of, tracker.sender_id, visitor)
+            # Visitors are told who has their ticket by display name, never by e-mail.
+            names = await asyncio.to_thread(staff_names, service.store, [t.assignee for t in tickets if t.assignee])
         except StoreError:
             dispatcher.utter_message(response="utter_tickets_unavailable")
             return []
@@ -101,7 +104,7 @@ class ActionCheckTicketStatus(Action):
             return []
         lines = [
             f"{t.number}: {t.status}, opened {service.policy.describe_moment(t.created_at)}"
-            + (f", with {t.assignee}" if t.assignee and t.status != "resolved" else "")
+            + (f", with {names.get(t.assignee, 'an agent')}" if t.assignee and t.status != "resolved" else "")
             for t in tickets
         ]
         payload: TicketsPayload = {"type": "tickets", "tickets": [{"id": t.id, "status": t.status} for t in tickets]}

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from sqlalchemy.engine import make_url
 
 from bot.rasa_client import answers
+from bot.rasa_plugins.action_server import token_header
 from bot.settings import Settings
 from bot.training.models import rasa_executable
 
@@ -45,13 +46,17 @@ def tracker_store_config(url: str) -> Dict[str, object]:
 
 
 def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
-    """endpoints.yml for this run: the action server's actual port, the tracker store from the settings.
+    """endpoints.yml for this run: the action server's actual port and token, the tracker store from the settings.
 
-    The file may hold the tracker database's password, so it is private (mode 600) and under var/.
+    The file holds the action server's token and may hold the tracker database's password, so it is
+    private (mode 600) and under var/.
     """
     yaml = YAML(typ="rt")
     data = yaml.load((settings.project_root / "endpoints.yml").read_text()) or {}
-    data.setdefault("action_endpoint", {})["url"] = f"http://{LOOPBACK}:{action_port}/webhook"
+    action_endpoint = data.setdefault("action_endpoint", {})
+    action_endpoint["url"] = f"http://{LOOPBACK}:{action_port}/webhook"
+    # Only Rasa may call the actions: it sends the action server's token (bot/rasa_plugins/action_server.py).
+    action_endpoint["headers"] = {"Authorization": token_header(settings.resolved_action_token())}
     data["tracker_store"] = tracker_store_config(settings.resolved_tracker_database_url())
     target.parent.mkdir(parents=True, exist_ok=True)
     target.touch(mode=0o600, exist_ok=True)
@@ -113,12 +118,12 @@ class BotProcesses:
         )
 
     def start_actions(self) -> None:
-        """Start the action server (rasa-sdk) on 127.0.0.1."""
+        """Start the action server (rasa-sdk behind the action token) on 127.0.0.1."""
         ensure_port_free(self.action_port, "action server")
         self._spawn(
             "actions",
-            [rasa_executable(), "run", "actions", "--actions", "actions", "--port", str(self.action_port)],
-            {"SANIC_HOST": LOOPBACK, "ACTION_SERVER_SANIC_WORKERS": "1"},
+            [sys.executable, "-m", "bot", "actions", "--port", str(self.action_port)],
+            {"DESKMATE_ACTION_TOKEN": self.settings.resolved_action_token()},
         )
 
     def start_rasa(self, model: Path) -> None:

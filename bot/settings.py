@@ -9,7 +9,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, List, Optional
 
 from pydantic import BaseSettings, Field
 
@@ -63,6 +63,24 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     # How long the gateway waits for the bot before telling the visitor and opening a ticket.
     bot_timeout_seconds: float = 6.0
+    # Web pages allowed to open the widget's socket besides the gateway's own (comma-separated
+    # origins, e.g. "https://www.example.com,https://help.example.com"); the staff socket: own only.
+    allowed_origins: str = ""
+    # What a widget may send first when it opens (rasa-webchat's initPayload): answered with the
+    # greeting, never counted as a missed question (comma-separated).
+    start_payloads: str = "/get_started"
+    # Rate limits (the `limits` library's notation, e.g. "30/minute"), near Chatwoot's widget limits:
+    # new conversations per client address, messages per conversation and per client address.
+    rate_new_conversations: str = "30/minute"
+    rate_messages_per_conversation: str = "60/minute"
+    rate_messages_per_ip: str = "60/minute"
+    # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    trust_forwarded_for: bool = False
+    # Redis (redis://host:6379/0) shared by several gateways: rate-limit counters and the
+    # per-conversation lock. Empty: this process's memory (one gateway).
+    redis_url: str = ""
+    # Shared by Rasa and the action server (only Rasa may call actions); generated into var/ when empty.
+    action_token: str = Field(default="", description="generated into var/ when empty")
     # Signs and encrypts staff session cookies (32 url-safe base64 bytes); generated into var/ when empty.
     session_key: str = Field(default="", description="generated into var/ when empty")
     # Mark staff session cookies Secure: turn on whenever the gateway is served over HTTPS.
@@ -121,6 +139,18 @@ class Settings(BaseSettings):
 
         text = self.session_key or self._generated_secret("session-key", lambda: base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())
         return base64.urlsafe_b64decode(text)
+
+    def resolved_action_token(self) -> str:
+        """The action server's bearer token: the setting, or one generated once into var/."""
+        return self.action_token or self._generated_secret("action-token")
+
+    def origins(self) -> List[str]:
+        """``allowed_origins`` as a list (empty: only the gateway's own origin)."""
+        return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]
+
+    def start_payload_list(self) -> List[str]:
+        """``start_payloads`` as a list."""
+        return [payload.strip() for payload in self.start_payloads.split(",") if payload.strip()]
 
     def resolved_api_token(self) -> str:
         """The JSON API's bearer token: the setting, or one generated once into var/."""

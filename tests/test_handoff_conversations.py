@@ -112,7 +112,7 @@ def test_an_answer_that_did_not_help_then_more_help_opens_a_not_helpful_ticket(b
     sender = new_sender()
     *_, last = talk(
         bot_settings,
-        ['/faq{"article_id":"invoices"}', '/feedback_not_helpful{"article_id":"invoices"}', "/request_human"],
+        ["where can i find my invoices", '/feedback_not_helpful{"article_id":"invoices"}', "/request_human"],
         sender=sender, token=token_for(bot_settings, "free@demo.example"),
     )
     assert handoff_of(last)
@@ -124,7 +124,7 @@ def test_premium_answer_that_did_not_help_opens_a_ticket_at_once(bot_settings: S
     sender = new_sender()
     _, verdict = talk(
         bot_settings,
-        ['/faq{"article_id":"invoices"}', '/feedback_not_helpful{"article_id":"invoices"}'],
+        ["where can i find my invoices", '/feedback_not_helpful{"article_id":"invoices"}'],
         sender=sender, token=token_for(bot_settings, "premium@demo.example"),
     )
     assert handoff_of(verdict) and handoff_of(verdict)["priority"] == "high"

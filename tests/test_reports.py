@@ -68,6 +68,7 @@ def generate(store: Store, seed: int = 20261102, conversations: int = 60) -> Tal
             continue
         tally.conversations[key] += 1
         had_ticket = False
+        rated_ticket = None
         for turn in range(rng.randint(1, 3)):
             at += timedelta(minutes=1)
             record_message(store, cid, "visitor", f"question {turn}", at, {"metadata": {}})
@@ -106,7 +107,10 @@ def generate(store: Store, seed: int = 20261102, conversations: int = 60) -> Tal
                 tally.sla[key][(priority, "replied")] += 1
                 tally.sla[key][(priority, "within")] += reply_at <= due
             if rng.random() < 0.5:
-                close_ticket(store, ticket.id, f"agent:{AGENT}", at + timedelta(hours=1), how=ClosedHow.RESOLVED)
+                closed_at = at + timedelta(hours=1)
+                close_ticket(store, ticket.id, f"agent:{AGENT}", closed_at, how=ClosedHow.RESOLVED)
+                record_message(store, cid, "bot", "How did we do?", closed_at, deskmate("rating_request", ticket=ticket.id))
+                rated_ticket = ticket.id
             else:
                 tally.backlog += 1
                 tally.overdue += (not replied) and due < NOW
@@ -114,8 +118,11 @@ def generate(store: Store, seed: int = 20261102, conversations: int = 60) -> Tal
             tally.contained[key] += 1
         if rng.random() < 0.5:
             stars = rng.randint(1, 5)
-            record_csat(store, cid, stars, at + timedelta(hours=2))
-            tally.csat[key][("agent" if had_ticket else "bot_only", stars)] += 1
+            # Only a rating the bot asked for counts (once per ticket); any other is refused.
+            stored = record_csat(store, cid, rated_ticket, stars, at + timedelta(hours=2))
+            assert (stored is not None) == (rated_ticket is not None)
+            if stored is not None:
+                tally.csat[key][("agent", stars)] += 1
     return tally
 
 
@@ -190,7 +197,8 @@ def test_every_figure_matches_the_generated_history(store: Store, history: Tally
     total = report["total"]
     assert total["conversations"] > 40 and 0 < total["containment"] < 1 and 0 < total["fallback_rate"] < 1
     assert len(total["tickets_by_reason"]) >= 3 and history.overdue > 0 and history.backlog > history.overdue
-    assert total["csat"]["agent"]["count"] > 0 and total["csat"]["bot_only"]["count"] > 0
+    # The bot asks for a rating when a ticket closes: no bot-only conversation has one (issue 11).
+    assert total["csat"]["agent"]["count"] > 0 and total["csat"]["bot_only"]["count"] == 0
 
 
 def test_date_filters_keep_only_those_days(store: Store, history: Tally) -> None:

@@ -14,7 +14,7 @@ from sqlalchemy.orm import declarative_base
 
 from bot.protocol import ClosedHow
 from bot.settings import PROJECT_ROOT
-from bot.store import customers, feedback, seed, tickets
+from bot.store import customers, feedback, messages, seed, tickets
 from bot.store.database import (
     Store,
     StoreUnavailableError,
@@ -71,6 +71,8 @@ def test_the_store_never_creates_tables_only_migrations_do(database_url: str) ->
 
         migrate(database_url)
         assert current_revision(database_url) == head_revision()
+        messages.record_message(store, "conv", "bot", "the answer", NOW,
+                                {"metadata": {"deskmate": {"type": "article", "article_id": "a"}}})
         feedback.record_feedback(store, "conv", "a", True, NOW)
         assert [(r.article_id, r.helpful) for r in feedback.feedback_for(store, "conv")] == [("a", True)]
     finally:

@@ -103,11 +103,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_actions(args: argparse.Namespace) -> int:
+    """Run the action server (Rasa's custom actions) on 127.0.0.1, answering the Rasa server only."""
+    from bot.rasa_plugins.action_server import serve
+
+    settings = get_settings()
+    serve("actions", "127.0.0.1", args.port or settings.action_port, settings.resolved_action_token())
+    return 0
+
+
 def add_commands(commands: Any) -> None:
     """Register this module's sub-commands on ``commands`` (argparse sub-parsers)."""
     run = commands.add_parser("run", help="start Deskmate: action server, Rasa server and gateway")
     run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")
     run.set_defaults(handler=cmd_run)
+
+    actions = commands.add_parser("actions", help="run the action server (127.0.0.1; Rasa's calls only)")
+    actions.add_argument("--port", type=int, help="port (default: DESKMATE_ACTION_PORT)")
+    actions.set_defaults(handler=cmd_actions)
 
     serve = commands.add_parser("serve", help="run the gateway: widget, agent inbox, JSON API")
     serve.add_argument("--host", help="interface (default: DESKMATE_GATEWAY_HOST)")

@@ -10,6 +10,7 @@ import socketio
 from aiohttp import web
 from aiohttp_session import get_session
 
+from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import RequestError
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
 from bot.gateway.keys import ANSWERER, CLOCK, DESK, STORE
@@ -147,8 +148,8 @@ def register_agent_socket(sio: socketio.AsyncServer) -> None:
     @sio.on("connect", namespace=AGENT_NAMESPACE)
     async def connect(sid: str, environ: Dict[str, Any], auth: Optional[Dict[str, Any]] = None) -> bool:
         request = environ.get("aiohttp.request")
-        if request is None:
-            return False
+        if request is None or not origin_allowed(environ.get("HTTP_ORIGIN"), environ):
+            return False  # the staff socket: the gateway's own pages only
         staff = (await get_session(request)).get(STAFF_KEY)
         if not isinstance(staff, dict):
             return False

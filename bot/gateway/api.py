@@ -3,7 +3,9 @@
 ``POST /api/messages`` with ``Authorization: Bearer <DESKMATE_API_TOKEN>``
 and ``{"sender": "...", "message": "...", "metadata": {"user_token": "..."}}``
 answers ``{"conversation_id": "api:<sender>", "messages": [...]}`` (the
-widget's message format). Routing and storage are the widget's.
+widget's message format). Routing, storage and cleaning are the widget's; a
+conversation over its rate limit gets 429 with Retry-After (seconds), a
+message that could not be stored 503 (send it again).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import secrets
 
 from aiohttp import web
 
+from bot.dialogue.input_check import clean_text
 from bot.gateway.errors import RequestError
 from bot.gateway.keys import ROUTER, SETTINGS
 
@@ -32,7 +35,7 @@ async def post_message(request: web.Request) -> web.Response:
     if not isinstance(message, str):
         raise RequestError("'message' must be a string")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    conversation = f"api:{sender.strip()}"
+    conversation = f"api:{clean_text(sender).strip()}"
     replies = await request.app[ROUTER].visitor_message(conversation, message, metadata)
     return web.json_response({"conversation_id": conversation, "messages": replies})
 

@@ -24,9 +24,12 @@ from bot.clock import Clock, clock_for
 from bot.dialogue.answering import Answerer
 from bot.gateway.agent_api import add_agent_routes, register_agent_socket
 from bot.gateway.api import add_api_routes
+from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, ROUTER, SETTINGS, SIO, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, SIO, STORE
+from bot.gateway.limits import RateLimits
+from bot.gateway.locks import ConversationLocks
 from bot.gateway.lead_console import add_lead_routes
 from bot.gateway.router import ConversationRouter
 from bot.gateway.staff_auth import add_auth_routes
@@ -104,13 +107,18 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     )
     hub = Hub(app[SIO])
     desk = TicketDesk(handoff, hub)
+    limits = RateLimits(settings)
+    # A conversation's lock outlives the longest turn: the bot's timeout, with room for the store.
+    locks = ConversationLocks(settings.redis_url, hold_seconds=settings.bot_timeout_seconds + 30)
     app[STORE] = store
     app[HANDOFF] = handoff
     app[DESK] = desk
-    app[ROUTER] = ConversationRouter(store, bot, desk, hub)
+    app[LIMITS] = limits
+    app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, settings.start_payload_list())
     app[ANSWERER] = Answerer(settings)
     yield
     await bot.close()
+    await locks.close()
     store.dispose()
 
 
@@ -136,7 +144,12 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(str(HERE / "templates")), autoescape=jinja2.select_autoescape(default=True)
     )
-    sio = socketio.AsyncServer(async_mode="aiohttp", cors_allowed_origins="*", max_http_buffer_size=64 * 1024)
+    # Only the gateway's own pages and the allow-listed sites may open a socket from a browser (OWASP ASVS).
+    allowed = settings.origins()
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", max_http_buffer_size=64 * 1024,
+        cors_allowed_origins=lambda origin, environ: origin_allowed(origin, environ, allowed),
+    )
     sio.attach(app)
     app[SIO] = sio
     register_visitor_events(sio, app)

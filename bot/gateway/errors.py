@@ -2,8 +2,9 @@
 
 A domain error (the store's, the leads' edits', the retraining's) maps to
 400 (the request cannot be carried out as sent), 404 (no such thing), 409
-(the state does not allow it: already decided, resolved, running) or 503
-(the database or the bot is unavailable: nothing was changed). aiohttp's own
+(the state does not allow it: already decided, resolved, running), 429 (a
+rate limit, with Retry-After in seconds) or 503 (the database or the bot is
+unavailable: nothing was changed). aiohttp's own
 HTTP exceptions (sign-in redirects, 401, 403) pass through unchanged.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Awaitable, Callable, Tuple, Type
 
 from aiohttp import web
 
+from bot.gateway.limits import RateLimitedError
 from bot.lead.training_edits import DuplicateExampleError, TrainingDataEditError
 from bot.rasa_client import BotUnavailableError
 from bot.reports.charts import UnknownChartError
@@ -65,6 +67,10 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
         return await handler(request)
     except web.HTTPException:
         raise
+    except RateLimitedError as error:
+        response = json_error(429, str(error))
+        response.headers["Retry-After"] = str(error.retry_after)
+        return response
     except Exception as error:  # noqa: BLE001 (mapped below; anything else is re-raised as a 500)
         status = status_of(error)
         if status == 500:

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.clock import Clock
 from bot.dialogue.answering import Answerer
+from bot.gateway.limits import RateLimits
 from bot.gateway.router import ConversationRouter
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.service import HandoffService
@@ -23,5 +24,6 @@ STORE = web.AppKey("store", Store)
 HANDOFF = web.AppKey("handoff", HandoffService)
 DESK = web.AppKey("desk", TicketDesk)
 ROUTER = web.AppKey("router", ConversationRouter)
+LIMITS = web.AppKey("limits", RateLimits)
 # The knowledge base and its search index (re-read when kb/ changes): the inbox's and lead console's articles.
 ANSWERER = web.AppKey("answerer", Answerer)

@@ -1,29 +1,59 @@
-"""Routing a visitor's message: stored first, then to the bot or to the team; the gateway is the only router.
+"""Routing a visitor's message: cleaned, stored first, then to the bot or to the team; the gateway is the only router.
 
 The store decides: while the conversation has an open ticket the message
 goes to the agents (and, while the ticket waits for one, the visitor is told
 it was added), otherwise to Rasa through the ``deskmate`` channel, with the
-visitor's identity token only when it verifies. When the bot does not
-answer, the visitor is told so, the message is kept, and a ticket makes sure
-a person follows up. The bot's replies are stored with the model's guesses;
-the visitor receives them without.
+visitor's identity token only when it verifies. The messages of one
+conversation are taken one at a time, in the order received
+(``ConversationLocks``), and each is answered before the next.
+
+Visitor text is text: a message that starts with "/" reaches Rasa as a
+command (an intent payload) only when it is a button the bot offered in
+this conversation, or a start payload (answered with the greeting);
+anything else reaches it as words. When the bot does not answer, the
+visitor is told so, the message is kept, and a ticket makes sure a person
+follows up; when it answers again and no agent has taken that ticket, the
+conversation goes back to the bot by itself. An empty answer is not an
+outage. The bot's replies are stored with the model's guesses; the visitor
+receives them without.
 """
 from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, Mapping
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
+from bot.dialogue.input_check import clean_text
 from bot.gateway.hub import Hub
+from bot.gateway.limits import RateLimits
+from bot.gateway.locks import ConversationLocks
+from bot.handoff import texts
 from bot.handoff.lifecycle import QUEUE_CHANGED, TICKET_MESSAGE, TicketDesk
 from bot.identity import TOKEN_METADATA_KEY
-from bot.protocol import MessageKind, Sender, WidgetMessage, for_visitor, from_rasa, kind_of, stored_payload, widget_message_of
+from bot.protocol import (
+    ClosedHow,
+    MessageKind,
+    Sender,
+    TicketReason,
+    TicketStatus,
+    WidgetMessage,
+    for_visitor,
+    from_rasa,
+    intent_payload,
+    kind_of,
+    stored_payload,
+    widget_message,
+    widget_message_of,
+)
 from bot.rasa_client import BotUnavailableError, RasaClient
 from bot.store.database import Store
-from bot.store.messages import MessageRecord, NewMessage, conversation_messages, record_messages
-from bot.store.tickets import record_visitor_message
+from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
+from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
 
 logger = logging.getLogger(__name__)
+
+COMMAND_PREFIX = "/"
+GREETING_PAYLOAD = intent_payload("greet")
 
 
 def visitor_view(record: MessageRecord) -> Dict[str, Any]:
@@ -50,48 +80,125 @@ def staff_view(record: MessageRecord) -> Dict[str, Any]:
     }
 
 
+def as_words(text: str) -> str:
+    """A command-like text as plain words for NLU: the leading slashes go ("/restart" reads "restart")."""
+    words = text.strip().lstrip(COMMAND_PREFIX).strip()
+    # A text of slashes alone stays a symbol (never an empty message, never a command).
+    return words or text.strip().replace(COMMAND_PREFIX, "\u2215")
+
+
 class ConversationRouter:
     """Routes each visitor message; every piece of conversation state is read from the store."""
 
-    def __init__(self, store: Store, bot: RasaClient, desk: TicketDesk, hub: Hub) -> None:
+    def __init__(
+        self, store: Store, bot: RasaClient, desk: TicketDesk, hub: Hub, limits: RateLimits,
+        locks: ConversationLocks, start_payloads: Sequence[str],
+    ) -> None:
         self.store = store
         self.bot = bot
         self.desk = desk
         self.handoff = desk.handoff
         self.hub = hub
+        self.limits = limits
+        self.locks = locks
+        self.start_payloads = frozenset(start_payloads)
 
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
         return await asyncio.to_thread(conversation_messages, self.store, conversation_id)
 
-    async def _store(self, conversation_id: str, sender: Sender, replies: List[WidgetMessage]) -> None:
-        """The messages of one turn, in one transaction."""
-        if not replies:
-            return
-        rows = [NewMessage(sender.value, reply["text"], stored_payload(reply)) for reply in replies]
-        await asyncio.to_thread(record_messages, self.store, conversation_id, rows, self.handoff.now())
+    async def visitor_message(
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None
+    ) -> List[WidgetMessage]:
+        """Take one visitor message: count it against the limits, clean it, store it, route it.
 
-    async def visitor_message(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
-        """Store the visitor's message, then route it; what the visitor is told (already stored)."""
-        ticket = await asyncio.to_thread(record_visitor_message, self.store, conversation_id, text, self.handoff.now())
+        The replies (already stored) go live to every open widget of the
+        conversation and are returned, as the visitor sees them. ``address``:
+        the client's address for the per-address limit (None for the JSON
+        API, whose callers are servers). Raises RateLimitedError before
+        anything is stored, StoreError when the message cannot be stored
+        (then nothing was accepted: the visitor must send it again).
+        """
+        self.limits.message(conversation_id, address)
+        text = clean_text(text)
+        async with self.locks.hold(conversation_id):
+            replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
+            for reply in replies:
+                await self.hub.send_to_visitor(conversation_id, reply)
+        return replies
+
+    async def _route(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
+        now = self.handoff.now()
+        ticket = await asyncio.to_thread(record_visitor_message, self.store, conversation_id, text, now)
         if ticket is not None:
+            back = await self._back_from_outage(conversation_id, ticket, text, metadata)
+            if back is not None:
+                return back
             await self.hub.notify_agents(TICKET_MESSAGE, {"ticket": ticket.id})
             acknowledged = self.desk.acknowledgement(ticket)
-            await self._store(conversation_id, Sender.BOT, acknowledged)
+            await self._store(conversation_id, acknowledged)
             return acknowledged
+        replies = await self._ask_bot(conversation_id, text, metadata)
+        if replies is None:
+            visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
+            replies = await asyncio.to_thread(self.desk.bot_unreachable, conversation_id, visitor)
+        await self._store(conversation_id, replies)
+        if any(kind_of(reply) is MessageKind.HANDOFF for reply in replies):
+            await self.hub.notify_agents(QUEUE_CHANGED, {})
+        return replies
+
+    async def _back_from_outage(
+        self, conversation_id: str, ticket: TicketRecord, text: str, metadata: Mapping[str, Any]
+    ) -> Optional[List[WidgetMessage]]:
+        """The bot's replies when it answers again and nobody took the ticket its outage opened; else None."""
+        if ticket.reason != TicketReason.BOT_UNAVAILABLE.value or ticket.status != TicketStatus.OPEN.value:
+            return None
+        replies = await self._ask_bot(conversation_id, text, metadata)
+        if replies is None:
+            return None
+        notice = widget_message(
+            texts.bot_back(ticket.number), {"type": "resolved", "how": ClosedHow.HANDED_BACK.value, "ticket": ticket.id}
+        )
+        try:
+            await asyncio.to_thread(
+                close_ticket, self.store, ticket.id, "bot", self.handoff.now(), ClosedHow.HANDED_BACK,
+                "the bot answered again", [NewMessage(Sender.SYSTEM.value, notice["text"], stored_payload(notice))],
+            )
+        except Exception:  # noqa: BLE001 (an agent took or closed it meanwhile: the team keeps it)
+            logger.info("gateway: ticket %s changed meanwhile; it stays with the team", ticket.number)
+            return None
+        await self.hub.notify_agents(QUEUE_CHANGED, {"ticket": ticket.id})
+        await self._store(conversation_id, replies)
+        return [notice, *replies]
+
+    async def _ask_bot(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Optional[List[WidgetMessage]]:
+        """The bot's replies (an empty answer becomes a request to rephrase); None when it is unreachable."""
         # Only a token that verifies travels on; the actions check it again and look the customer up.
         verified = not self.handoff.identity(metadata).anonymous
         forwarded = {TOKEN_METADATA_KEY: metadata[TOKEN_METADATA_KEY]} if verified else {}
         try:
-            replies = from_rasa(list(await self.bot.send(conversation_id, text, forwarded)))
-            if not replies:
-                # Every turn of this bot says something; silence means the action server failed.
-                raise BotUnavailableError("the bot answered nothing")
+            said = await self._for_bot(conversation_id, text)
+            replies = from_rasa(list(await self.bot.send(conversation_id, said, forwarded)))
         except BotUnavailableError as error:
-            logger.error("gateway: %s; opening a ticket so a person follows up", error)
-            visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
-            replies = await asyncio.to_thread(self.desk.bot_unreachable, conversation_id, visitor)
-        await self._store(conversation_id, Sender.BOT, replies)
-        if any(kind_of(reply) is MessageKind.HANDOFF for reply in replies):
-            await self.hub.notify_agents(QUEUE_CHANGED, {})
-        return [for_visitor(reply) for reply in replies]
+            logger.error("gateway: %s", error)
+            return None
+        if not replies:
+            return [widget_message(texts.NO_ANSWER, {"type": "notice"})]
+        return replies
+
+    async def _for_bot(self, conversation_id: str, text: str) -> str:
+        """What Rasa receives for ``text``: a command only when the bot offered it or it starts a conversation."""
+        command = text.strip()
+        if not command.startswith(COMMAND_PREFIX):
+            return text
+        if command in self.start_payloads:
+            return GREETING_PAYLOAD
+        offered = await asyncio.to_thread(offered_payloads, self.store, conversation_id)
+        return command if command in offered else as_words(text)
+
+    async def _store(self, conversation_id: str, replies: List[WidgetMessage]) -> None:
+        """The bot's messages of one turn, in one transaction."""
+        if not replies:
+            return
+        rows = [NewMessage(Sender.BOT.value, reply["text"], stored_payload(reply)) for reply in replies]
+        await asyncio.to_thread(record_messages, self.store, conversation_id, rows, self.handoff.now())

@@ -1,11 +1,13 @@
-"""The widget's socket.io events: Rasa's socketio channel protocol, plus history and ratings.
+"""The widget's socket.io events: Rasa's socketio channel protocol, plus history, ratings and notices.
 
 ``session_request`` / ``session_confirm`` with session persistence (the
 session id is the conversation id, kept by the widget across reloads),
 ``user_uttered`` in, ``bot_uttered`` out, as Rasa's own channel does, so
 the stock rasa-webchat widget works unchanged. Deskmate's own widget also
-gets ``deskmate_history`` after confirming a session and may send
-``deskmate_rating``.
+gets ``deskmate_history`` after confirming a session, ``deskmate_notice``
+(``{"text", "retry_after"}``) when a new conversation is refused for now,
+and may send ``deskmate_rating``. Anything malformed gets a plain answer to
+that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
 
@@ -18,8 +20,14 @@ from typing import Any, Dict, Optional
 import socketio
 from aiohttp import web
 
-from bot.gateway.keys import DESK, ROUTER
+from bot.gateway.clients import client_address
+from bot.gateway.hub import BOT_MESSAGE_EVENT
+from bot.gateway.keys import DESK, LIMITS, ROUTER, SETTINGS
+from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import visitor_view
+from bot.handoff import texts
+from bot.protocol import widget_message
+from bot.store.database import StoreError
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +35,8 @@ logger = logging.getLogger(__name__)
 # never chosen by the visitor (anything else gets a fresh one).
 SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 CONVERSATION_KEY = "conversation_id"
+ADDRESS_KEY = "address"
+NOTICE_EVENT = "deskmate_notice"
 
 
 def _metadata(data: Dict[str, Any]) -> Dict[str, Any]:
@@ -42,6 +52,10 @@ def _metadata(data: Dict[str, Any]) -> Dict[str, Any]:
 def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> None:
     """Attach the widget's events to the default namespace (services are read from ``app`` when an event comes)."""
 
+    async def tell(sid: str, text: str) -> None:
+        """A notice to this socket alone (not stored: it answers nothing the visitor said)."""
+        await sio.emit(BOT_MESSAGE_EVENT, widget_message(text, {"type": "notice"}), room=sid)
+
     async def conversation_of(sid: str, data: Any) -> Optional[str]:
         """The conversation this socket confirmed, if the message names it (else None: refused)."""
         session = await sio.get_session(sid)
@@ -52,30 +66,69 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             return None
         return str(conversation)
 
+    @sio.on("connect")
+    async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
+        request = environ.get("aiohttp.request")
+        address = client_address(request, app[SETTINGS].trust_forwarded_for) if request is not None else "unknown"
+        await sio.save_session(sid, {ADDRESS_KEY: address})
+
     @sio.on("session_request")
     async def session_request(sid: str, data: Any) -> None:
+        session = await sio.get_session(sid)
         requested = data.get("session_id") if isinstance(data, dict) else None
-        conversation = requested if isinstance(requested, str) and SESSION_ID.match(requested) else uuid.uuid4().hex
-        await sio.save_session(sid, {CONVERSATION_KEY: conversation})
+        if isinstance(requested, str) and SESSION_ID.match(requested):
+            conversation = requested
+        else:
+            try:
+                app[LIMITS].new_conversation(str(session.get(ADDRESS_KEY, "unknown")))
+            except RateLimitedError as refused:
+                await sio.emit(NOTICE_EVENT, {"text": str(refused), "retry_after": refused.retry_after}, room=sid)
+                return
+            conversation = uuid.uuid4().hex
+        await sio.save_session(sid, {**session, CONVERSATION_KEY: conversation})
         await sio.enter_room(sid, conversation)
         await sio.emit("session_confirm", conversation, room=sid)
-        history = await app[ROUTER].history(conversation)
+        try:
+            history = await app[ROUTER].history(conversation)
+        except StoreError:
+            logger.error("gateway: the history of a conversation could not be read")
+            return
         if history:
             await sio.emit("deskmate_history", {"messages": [visitor_view(m) for m in history]}, room=sid)
 
     @sio.on("user_uttered")
     async def user_uttered(sid: str, data: Any) -> None:
         conversation = await conversation_of(sid, data)
-        if conversation is None or not isinstance(data.get("message"), str):
+        if conversation is None:
             return
-        replies = await app[ROUTER].visitor_message(conversation, data["message"], _metadata(data))
-        for reply in replies:
-            await app[ROUTER].hub.send_to_visitor(conversation, reply)
+        if not isinstance(data, dict) or not isinstance(data.get("message"), str):
+            await tell(sid, texts.TEXT_ONLY)
+            return
+        address = (await sio.get_session(sid)).get(ADDRESS_KEY)
+        try:
+            # The replies go to every open widget of the conversation, this one included.
+            await app[ROUTER].visitor_message(conversation, data["message"], _metadata(data), address=address)
+        except RateLimitedError as refused:
+            await tell(sid, str(refused))
+        except StoreError:
+            logger.error("gateway: a visitor message could not be stored; the visitor was asked to send it again")
+            await tell(sid, texts.NOT_RECEIVED)
 
     @sio.on("deskmate_rating")
     async def rating(sid: str, data: Any) -> None:
         conversation = await conversation_of(sid, data)
-        stars = data.get("stars") if isinstance(data, dict) else None
-        if conversation is None or not isinstance(stars, int) or isinstance(stars, bool) or not 1 <= stars <= 5:
+        if conversation is None or not isinstance(data, dict):
             return
-        await app[ROUTER].hub.send_to_visitor(conversation, await app[DESK].rate(conversation, stars))
+        stars, ticket = data.get("stars"), data.get("ticket")
+        if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
+            await tell(sid, "A rating is 1 to 5 stars.")
+            return
+        try:
+            thanks = await app[DESK].rate(conversation, ticket, stars)
+        except StoreError:
+            await tell(sid, texts.NOT_RECEIVED)
+            return
+        if thanks is None:
+            await tell(sid, texts.NOTHING_TO_RATE)
+            return
+        await app[ROUTER].hub.send_to_visitor(conversation, thanks)

@@ -110,10 +110,17 @@ class TicketDesk:
         await self._deliver(change.ticket.conversation_id, [notice, ask], ticket_id)
         return change.ticket
 
-    async def rate(self, conversation_id: str, stars: int) -> WidgetMessage:
-        """Store the visitor's 1-5 rating; the thank-you message (stored). Raises ValueError, StoreError."""
+    async def rate(self, conversation_id: str, ticket_id: object, stars: object) -> Optional[WidgetMessage]:
+        """Store the visitor's 1-5 rating of a ticket; the thank-you message (stored).
+
+        None when the bot never asked this conversation to rate that ticket
+        (nothing is stored); a second rating of a ticket replaces the first.
+        Raises ValueError (stars not 1-5), StoreError.
+        """
         now = self.handoff.now()
-        await asyncio.to_thread(record_csat, self.store, conversation_id, stars, now)
+        if await asyncio.to_thread(record_csat, self.store, conversation_id, ticket_id, stars, now) is None:
+            return None
+        assert isinstance(stars, int)
         thanks = widget_message(texts.RATING_THANKS, {"type": "rating_recorded", "stars": stars})
         await asyncio.to_thread(
             record_message, self.store, conversation_id, Sender.BOT.value, thanks["text"], now, stored_payload(thanks)

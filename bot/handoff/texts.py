@@ -39,3 +39,17 @@ def resolved(agent_name: str) -> str:
 
 def handed_back(agent_name: str) -> str:
     return f"{agent_name} handed the conversation back to the assistant."
+
+
+NO_ANSWER = "Sorry, I have no answer to that. Could you put it in other words? Or ask for a person."
+NOT_RECEIVED = (
+    "Sorry, I couldn't receive your message just now because of a problem on our side. "
+    "Please send it again in a moment."
+)
+NOTHING_TO_RATE = "There is nothing to rate here yet: a rating is asked for when the team has helped you."
+TEXT_ONLY = "I can only read text messages. Please type your question."
+
+
+def bot_back(ticket_number: str) -> str:
+    """The bot answers again after an outage, and no agent had taken the ticket it opened."""
+    return f"The assistant is answering again, so I've closed ticket {ticket_number}. You can still ask for a person."

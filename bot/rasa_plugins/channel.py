@@ -6,13 +6,20 @@ article answer with paragraphs arrives in pieces, its id on the last. The
 gateway needs one message per bot utterance with its machine-readable
 payload, as Rasa's socketio widgets get it. Named in credentials.yml; it
 answers at /webhooks/deskmate/webhook on the Rasa server (127.0.0.1 only).
+
+Unlike the REST channel it tells a failure from silence: when handling the
+message fails (the action server is down, an action raised) it answers 503,
+so the gateway knows the bot is in trouble; an empty list means the bot had
+nothing to say.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, Text
 
+import aiohttp
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
@@ -20,6 +27,21 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 logger = logging.getLogger(__name__)
+
+
+async def actions_answer(request: Request, timeout_seconds: float = 2.0) -> bool:
+    """Whether the Rasa server's action server answers its health page (True when none is configured)."""
+    endpoint = getattr(getattr(request.app.ctx, "agent", None), "action_endpoint", None)
+    url = getattr(endpoint, "url", None)
+    if not url:
+        return True
+    health = url.rsplit("/", 1)[0] + "/health"
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as session:
+            async with session.get(health) as answer:
+                return answer.status == 200
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+        return False
 
 
 class WholeMessageCollector(CollectingOutputChannel):
@@ -70,8 +92,14 @@ class DeskmateInput(RestInput):
                 await on_new_message(message)
             except CancelledError:
                 logger.error("deskmate channel: a message timed out")
-            except Exception:  # noqa: BLE001 (Rasa's REST channel does the same: answer what was said)
+                return response.json({"error": "the message timed out", "messages": collector.messages}, status=503)
+            except Exception:  # noqa: BLE001 (told to the gateway: the bot failed, which is not "no answer")
                 logger.exception("deskmate channel: a message failed")
+                return response.json({"error": "the bot failed on this message", "messages": collector.messages},
+                                     status=503)
+            if not collector.messages and not await actions_answer(request):
+                # Rasa logs a failed custom action and carries on with nothing to say: that is an outage.
+                return response.json({"error": "the action server does not answer", "messages": []}, status=503)
             return response.json(collector.messages)
 
         return webhook

@@ -44,12 +44,28 @@ def csv_rows(report: Dict[str, Any]) -> Iterator[Tuple[str, str, str, Any]]:
         yield request["decided_at"][:10], "needs_new_article", request["decided_by"], request["text"]
 
 
+# A cell a spreadsheet would read as a formula (OWASP, "CSV Injection"): = + - @, tab, CR.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def safe_cell(value: Any) -> Any:
+    """A CSV cell that no spreadsheet runs: text starting with a formula character gets a leading ``'``.
+
+    Numbers stay numbers. (defusedcsv does the same for = + - @ but leaves
+    tab and CR, which OWASP lists too; hence this one function.)
+    """
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
 def render_csv(report: Dict[str, Any]) -> str:
+    """The report as CSV, one row per day, figure and key; every cell spreadsheet-safe (``safe_cell``)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for day, figure, key, value in csv_rows(report):
-        writer.writerow((day, figure, key, "" if value is None else value))
+        writer.writerow([safe_cell("" if cell is None else cell) for cell in (day, figure, key, value)])
     return out.getvalue()
 
 

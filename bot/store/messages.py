@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from sqlalchemy import func, select
 
@@ -206,3 +206,20 @@ def first_visitor_texts(store: Store, conversation_ids: Sequence[str]) -> Dict[s
     query = select(Message.conversation_id, Message.text).where(Message.id.in_(first))
     with store_errors("read the queue's first messages"), store.session() as session:
         return {conversation_id: text for conversation_id, text in session.execute(query)}
+
+
+def offered_payloads(store: Store, conversation_id: str) -> FrozenSet[str]:
+    """Every button payload (``/intent{...}``) the bot offered in the conversation (its quick replies).
+
+    Raises StoreUnavailableError when the database cannot be read.
+    """
+    query = select(Message.payload).where(
+        Message.conversation_id == conversation_id, Message.sender == Sender.BOT.value, Message.payload.is_not(None)
+    )
+    offered = set()
+    with store_errors("read the buttons offered in a conversation"), store.session() as session:
+        for payload in session.scalars(query):
+            for reply in (payload or {}).get("quick_replies") or []:
+                if isinstance(reply, dict) and isinstance(reply.get("payload"), str):
+                    offered.add(reply["payload"])
+    return frozenset(offered)

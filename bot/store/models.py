@@ -129,7 +129,11 @@ class Feedback(Base):
     """A visitor's verdict on one answer (helpful or not), and later a CSAT score."""
 
     __tablename__ = "feedback"
-    __table_args__ = (CheckConstraint("csat BETWEEN 1 AND 5", name="csat_range"),)
+    __table_args__ = (
+        CheckConstraint("csat BETWEEN 1 AND 5", name="csat_range"),
+        Index("uq_feedback_answer_message_id", "answer_message_id", unique=True),
+        Index("uq_feedback_ticket_id", "ticket_id", unique=True),
+    )
 
     id = Column(Integer, primary_key=True)
     conversation_id = Column(String(255), nullable=False, index=True)
@@ -137,6 +141,9 @@ class Feedback(Base):
     helpful = Column(Boolean, nullable=True)
     csat = Column(SmallInteger, nullable=True)
     created_at = Column(UTCDateTime(), nullable=False, default=utcnow)
+    # The answer a verdict is about, the ticket a rating is about: one row each (migration 0006).
+    answer_message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=True)
 
     def __repr__(self) -> str:
         return f"Feedback({self.conversation_id!r}, {self.article_id!r}, helpful={self.helpful})"

@@ -16,7 +16,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable, List, NamedTuple, Optional
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -271,3 +271,13 @@ def list_staff(store: Store) -> List[StaffRecord]:
     """Every staff account, by e-mail. Raises StoreUnavailableError."""
     with store_errors("list the staff accounts"), store.session() as session:
         return [staff_record(row) for row in session.scalars(select(Staff).order_by(Staff.email))]
+
+
+def staff_names(store: Store, emails: Iterable[str]) -> Dict[str, str]:
+    """Display names of the staff accounts among ``emails`` (what a visitor may be told), by e-mail."""
+    wanted = sorted({normalise_email(email) for email in emails if email})
+    if not wanted:
+        return {}
+    query = select(Staff.email, Staff.name).where(Staff.email.in_(wanted))
+    with store_errors("read staff names"), store.session() as session:
+        return {email: name for email, name in session.execute(query)}

@@ -479,6 +479,14 @@
 
     socket.on('deskmate_history', (data) => renderHistory(data && data.messages));
 
+    // The gateway refused a new conversation for now (too many from this connection): say so, ask again later.
+    socket.on('deskmate_notice', (data) => {
+      const text = data && typeof data.text === 'string' ? data.text : 'The chat is busy. Please try again shortly.';
+      const wait = data && Number.isFinite(data.retry_after) ? Math.max(1, data.retry_after) : 30;
+      setConnection(text);
+      setTimeout(() => { if (socket.connected && !ready) socket.emit('session_request', { session_id: sessionId }); }, wait * 1000);
+    });
+
     socket.on('bot_uttered', (msg) => {
       hideTyping();
       showMessage(msg, true);

@@ -1,0 +1,73 @@
+"""Rate limits at the gateway's doors, with the ``limits`` library (moving windows; Redis or memory).
+
+Defaults near Chatwoot's widget limits: 30 new conversations per client
+address a minute, 60 messages per conversation and 60 per client address a
+minute (``Settings.rate_*``). Counters live in Redis when ``redis_url`` is set,
+so every gateway process shares them, else in this process. A message over a
+limit is refused before it is stored (nothing accepted is ever dropped), and
+the caller says how long to wait. If Redis is unreachable the limits are not
+enforced (logged): rate limiting must never silence the bot.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from typing import Optional
+
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import MovingWindowRateLimiter
+
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class RateLimitedError(Exception):
+    """Over a rate limit: ``retry_after`` whole seconds until the next message is accepted (429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class RateLimits:
+    """The gateway's limits: new conversations per address, messages per conversation and per address."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._storage = storage_from_string(settings.redis_url or "memory://")
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._new_conversations = parse(settings.rate_new_conversations)
+        self._per_conversation = parse(settings.rate_messages_per_conversation)
+        self._per_address = parse(settings.rate_messages_per_ip)
+
+    def _hit(self, limit: RateLimitItem, *keys: str) -> Optional[int]:
+        """None when allowed (and counted), else the seconds to wait."""
+        try:
+            if self._limiter.hit(limit, *keys):
+                return None
+            reset_at, _remaining = self._limiter.get_window_stats(limit, *keys)
+        except Exception as error:  # noqa: BLE001 (Redis down: serve, and say so in the log)
+            logger.error("rate limits: not enforced, their storage failed: %s", error)
+            return None
+        return max(1, math.ceil(reset_at - time.time()))
+
+    def new_conversation(self, address: str) -> None:
+        """Count a new conversation from ``address``; raises RateLimitedError over the limit."""
+        wait = self._hit(self._new_conversations, "new-conversation", address)
+        if wait is not None:
+            raise RateLimitedError(
+                f"Too many new conversations from your connection. Please wait {wait} s and try again.", wait
+            )
+
+    def message(self, conversation_id: str, address: Optional[str]) -> None:
+        """Count a message of ``conversation_id`` (and of ``address``, for widget visitors); raises RateLimitedError."""
+        waits = [self._hit(self._per_conversation, "conversation", conversation_id)]
+        if address is not None:
+            waits.append(self._hit(self._per_address, "address", address))
+        wait = max((w for w in waits if w is not None), default=None)
+        if wait is not None:
+            raise RateLimitedError(
+                f"You're sending messages faster than I can read them. Please wait {wait} s, then send it again.", wait
+            )
