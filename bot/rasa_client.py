@@ -68,9 +68,10 @@ class RasaClient:
         params = {**(query or {}), **({"token": self._token} if api and self._token else {})} or None
         what = f"{method} {path}"
         try:
+            # Only a call with its own limit passes a timeout: an explicit None would lift the session's.
+            extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
             async with self._http().request(
-                method, f"{self.base_url}{path}", json=body, params=params,
-                timeout=aiohttp.ClientTimeout(total=timeout) if timeout else None,
+                method, f"{self.base_url}{path}", json=body, params=params, **extra
             ) as response:
                 if response.status >= 400:
                     detail = (await response.text())[:300]

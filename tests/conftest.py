@@ -199,3 +199,28 @@ def project_copy_settings(root: Path, project_settings: Settings, **overrides: o
     )
     values.update(overrides)
     return Settings(**values)
+
+
+AGENT_PASSWORD = "correct horse battery"
+AGENT_EMAIL = "maria@support.example"
+
+
+@pytest.fixture(scope="session")
+def agent_maria(bot_store: Store) -> str:
+    """A staff account (agent Maria) in the running bot's store."""
+    from bot.store.staff import add_staff
+
+    add_staff(bot_store, AGENT_EMAIL, "Maria", "agent", AGENT_PASSWORD, BOT_CLOCK)
+    return AGENT_EMAIL
+
+
+@pytest.fixture
+def gateway_settings(bot_settings: Settings, agent_maria: str) -> Settings:
+    """The gateway in front of the running test bot, sharing its store and clock (as in production)."""
+    return bot_settings.copy(update={"fixed_now": BOT_CLOCK.isoformat()})
+
+
+@pytest.fixture
+def bot_down_settings(gateway_settings: Settings) -> Settings:
+    """The same gateway with nothing listening where the bot should be."""
+    return gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{free_port()}", "bot_timeout_seconds": 2.0})

@@ -36,12 +36,14 @@ def test_staff_add_creates_an_account_that_can_sign_in_and_refuses_a_duplicate(t
         assert authenticate(store, "maria@lumio.example", "a long enough password").name == "Maria"
     finally:
         store.dispose()
-    again = run_cli(env, "staff", "add", "maria@lumio.example", "--role", "lead", "--password-stdin", stdin="another password!\n")
+    again = run_cli(env, "staff", "add", "maria@lumio.example", "--role", "lead", "--name", "M",
+                    "--password-stdin", stdin="another password!\n")
     assert again.returncode == 2 and "cannot add" in again.stderr
 
 
 def test_a_short_password_is_refused_with_a_clear_message(tmp_path: Path) -> None:
-    result = run_cli(cli_env(tmp_path), "staff", "add", "x@lumio.example", "--role", "agent", "--password-stdin", stdin="short\n")
+    result = run_cli(cli_env(tmp_path), "staff", "add", "x@lumio.example", "--role", "agent", "--name", "X",
+                     "--password-stdin", stdin="short\n")
     assert result.returncode == 2 and "10 characters" in result.stderr
 
 
@@ -56,3 +58,27 @@ def test_demo_seed_then_token_names_the_customer(tmp_path: Path) -> None:
     assert verify_token(secret, token.stdout.strip()).customer_key == "premium@demo.example"
     unknown = run_cli(env, "demo", "token", "nobody@demo.example")
     assert unknown.returncode == 1 and "demo seed" in unknown.stderr
+
+
+def test_staff_accounts_are_listed_disabled_enabled_and_their_passwords_changed(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    added = run_cli(env, "staff", "add", "ann@lumio.example", "--role", "agent", "--name", "Ann",
+                    "--password-stdin", stdin="first password here\n")
+    assert added.returncode == 0, added.stderr
+    assert "ann@lumio.example" in run_cli(env, "staff", "list").stdout
+    assert run_cli(env, "staff", "disable", "ann@lumio.example").returncode == 0
+    assert "(disabled)" in run_cli(env, "staff", "list").stdout
+    store = Store(env["DESKMATE_DATABASE_URL"])
+    try:
+        assert authenticate(store, "ann@lumio.example", "first password here") is None
+        assert run_cli(env, "staff", "enable", "ann@lumio.example").returncode == 0
+        changed = run_cli(env, "staff", "password", "ann@lumio.example", "--password-stdin", stdin="second password here\n")
+        assert changed.returncode == 0, changed.stderr
+        assert authenticate(store, "ann@lumio.example", "first password here") is None
+        assert authenticate(store, "ann@lumio.example", "second password here").name == "Ann"
+    finally:
+        store.dispose()
+    missing = run_cli(env, "staff", "disable", "nobody@lumio.example")
+    assert missing.returncode == 2 and "nobody@lumio.example" in missing.stderr
+    no_name = run_cli(env, "staff", "add", "bo@lumio.example", "--role", "agent", "--password-stdin", stdin="x" * 12 + "\n")
+    assert no_name.returncode == 2 and "--name" in no_name.stderr

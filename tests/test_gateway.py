@@ -2,107 +2,18 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Dict, Optional, Tuple
 
 import pytest
 import socketio
-from aiohttp.test_utils import TestClient, TestServer
 
-from bot.gateway.app import make_app
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
-from bot.store.staff import add_staff
 from bot.store.tickets import tickets_for_conversation
-from tests.conftest import BOT_CLOCK, free_port
+from tests.conftest import AGENT_PASSWORD, BOT_CLOCK
+from tests.conversation import Widget, post_message, sign_in, start
 from tests.socket_client import socket_client
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(scope="session")
-def agent_maria(bot_store: Store) -> str:
-    """A staff account in the running bot's store."""
-    add_staff(bot_store, "maria@support.example", "Maria", "agent", PASSWORD, BOT_CLOCK)
-    return "maria@support.example"
-
-
-@pytest.fixture
-def gateway_settings(bot_settings: Settings, agent_maria: str) -> Settings:
-    """The gateway in front of the running test bot, sharing its store (as in production)."""
-    return bot_settings.copy(update={"fixed_now": BOT_CLOCK.isoformat()})
-
-
-@pytest.fixture
-def bot_down_settings(gateway_settings: Settings) -> Settings:
-    """The same gateway with nothing listening where the bot should be."""
-    return gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{free_port()}", "bot_timeout_seconds": 2.0})
-
-
-async def start(settings: Settings) -> TestClient:
-    client = TestClient(TestServer(make_app(settings)))
-    await client.start_server()
-    return client
-
-
-async def post_message(client: TestClient, settings: Settings, sender: str, text: str) -> Dict[str, Any]:
-    response = await client.post(
-        "/api/messages",
-        json={"sender": sender, "message": text},
-        headers={"Authorization": f"Bearer {settings.resolved_api_token()}"},
-    )
-    assert response.status == 200, await response.text()
-    return await response.json()
-
-
-class Widget:
-    """A socket.io client speaking the widget's side of the protocol."""
-
-    def __init__(self, base_url: str) -> None:
-        self.base_url = base_url
-        self.sio = socket_client()
-        self.received: "asyncio.Queue[Tuple[str, Any]]" = asyncio.Queue()
-        for event in ("session_confirm", "bot_uttered", "deskmate_history"):
-            self.sio.on(event, self._recorder(event))
-        self.session_id: Optional[str] = None
-
-    def _recorder(self, event: str):
-        async def record(data: Any) -> None:
-            await self.received.put((event, data))
-        return record
-
-    async def open(self, session_id: Optional[str] = None) -> str:
-        await self.sio.connect(self.base_url, transports=["websocket"])
-        await self.sio.emit("session_request", {"session_id": session_id})
-        self.session_id = await self.next("session_confirm")
-        return self.session_id
-
-    async def next(self, wanted: str, timeout: float = 15.0) -> Any:
-        while True:
-            event, data = await asyncio.wait_for(self.received.get(), timeout)
-            if event == wanted:
-                return data
-
-    async def say(self, text: str, session_id: Optional[str] = None) -> None:
-        await self.sio.emit("user_uttered", {"message": text, "session_id": session_id or self.session_id})
-
-    async def close(self) -> None:
-        await self.sio.disconnect()
-
-
-async def sign_in(client: TestClient, password: str = PASSWORD) -> str:
-    """Sign Maria in; the page's CSRF token."""
-    page = await client.get("/agent/login")
-    token = (await page.text()).split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    response = await client.post(
-        "/agent/login", data={"email": "maria@support.example", "password": password, "csrf_token": token},
-        allow_redirects=False,
-    )
-    assert response.status == 302, await response.text()
-    inbox = await client.get("/agent")
-    return (await inbox.text()).split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
-
 
 def test_the_json_api_needs_its_token(gateway_settings: Settings) -> None:
     async def run() -> None:
@@ -204,7 +115,7 @@ def test_only_signed_in_staff_reach_the_inbox(gateway_settings: Settings) -> Non
             assert (await client.post("/agent/api/tickets/1/claim")).status == 401
             page = await client.get("/agent/login")
             assert page.status == 200
-            no_csrf = await client.post("/agent/login", data={"email": "maria@support.example", "password": PASSWORD})
+            no_csrf = await client.post("/agent/login", data={"email": "maria@support.example", "password": AGENT_PASSWORD})
             assert no_csrf.status == 403
             with pytest.raises(AssertionError):
                 await sign_in(client, password="wrong password!")
@@ -388,6 +299,66 @@ def test_the_visitor_never_receives_staff_e_mails_or_the_models_guesses(gateway_
             assert "author" not in history[-1]
         finally:
             await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_bot_that_hangs_is_given_up_on_after_the_timeout_and_a_person_follows_up(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    async def run() -> None:
+        # A "Rasa" that accepts the connection and never answers.
+        hung = await asyncio.start_server(lambda reader, writer: asyncio.sleep(3600), "127.0.0.1", 0)
+        port = hung.sockets[0].getsockname()[1]
+        settings = gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{port}", "bot_timeout_seconds": 2.0})
+        client = await start(settings)
+        try:
+            started = asyncio.get_running_loop().time()
+            body = await post_message(client, settings, "hung-1", "how do I cancel")
+            assert asyncio.get_running_loop().time() - started < 10
+            [notice] = body["messages"]
+            assert "isn't answering" in notice["text"] and notice["metadata"]["deskmate"]["type"] == "handoff"
+            assert [t.reason for t in tickets_for_conversation(bot_store, "api:hung-1")] == ["bot_unavailable"]
+        finally:
+            await client.close()
+            hung.close()
+
+    asyncio.run(run())
+
+
+def test_an_api_channel_fetches_the_agents_reply_and_the_terminal_chat_shows_it(gateway_settings: Settings) -> None:
+    import sys
+
+    from bot.settings import PROJECT_ROOT
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        headers = {"Authorization": f"Bearer {gateway_settings.resolved_api_token()}"}
+        try:
+            body = await post_message(client, gateway_settings, "channel-7", "i want to talk to a human")
+            ticket = next(m["metadata"]["deskmate"]["ticket"] for m in body["messages"] if "ticket" in m["metadata"].get("deskmate", {}))
+            seen = await (await client.get("/api/messages", params={"sender": "channel-7"}, headers=headers)).json()
+            last = seen["messages"][-1]["id"]
+            csrf = await sign_in(client)
+            await client.post(f"/agent/api/tickets/{ticket}/reply", json={"text": "Hello from Maria"}, headers={"X-CSRF-Token": csrf})
+            new = await (await client.get("/api/messages", params={"sender": "channel-7", "after": str(last)}, headers=headers)).json()
+            assert [m["text"] for m in new["messages"]] == ["Maria joined the conversation.", "Hello from Maria"]
+            assert all("author" not in m for m in new["messages"])
+            refused = await client.get("/api/messages", params={"sender": "channel-7", "after": "x"}, headers=headers)
+            assert refused.status == 400 and "error" in await refused.json()
+            assert (await client.get("/api/messages", params={"sender": "channel-7"})).status == 401
+
+            # The terminal chat, through the same API, shows an answer and a pressed button's answer.
+            chat = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "chat", "--url", str(client.make_url("")).rstrip("/"),
+                cwd=PROJECT_ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )
+            out, err = await asyncio.wait_for(chat.communicate(b"how do i turn on subtitles\n1\n/quit\n"), 120)
+            assert chat.returncode == 0, err.decode()
+            text = out.decode()
+            assert "subtitles" in text.lower() and "[1] Yes" in text and "Glad that helped" in text
+        finally:
             await client.close()
 
     asyncio.run(run())

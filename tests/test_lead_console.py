@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import shutil
 import subprocess
@@ -305,3 +307,25 @@ def test_topics_marked_as_needing_an_article_are_listed_in_the_report_command(tm
     csv = subprocess.run([sys.executable, "-m", "bot", "report", "--format", "csv"],
                          cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert f"{NOW.date()},needs_new_article,{LEAD},{question}" in csv.stdout
+
+
+def test_visitor_text_in_the_csv_download_is_never_a_spreadsheet_formula(lead_settings: Settings, store: Store) -> None:
+    formulas = ['=HYPERLINK("http://evil.example","click")', "+1+1", "-2+3", "@SUM(A1:A2)", "\tx", "\rx"]
+    at = NOW - timedelta(days=1)
+    for number, text in enumerate(formulas):
+        message = record_message(store, f"web:formula-{number}", "visitor", text, at, {"metadata": {}})
+        record_decision(store, message.id, "new_article", None, text, LEAD, at)
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        since = (NOW - timedelta(days=3)).date().isoformat()
+        response = await client.get(f"/lead/report?format=csv&since={since}&until={NOW.date().isoformat()}")
+        assert response.status == 200
+        rows = list(csv.reader(io.StringIO(await response.text())))
+        cells = [cell for row in rows for cell in row]
+        for text in formulas[:4]:  # (decisions keep "\tx" and "\rx" trimmed)
+            assert "'" + text in cells, text
+        assert not any(cell.startswith(("=", "+", "@", "\t", "\r")) for cell in cells)
+        assert not any(cell.startswith("-") and not cell.lstrip("-").replace(".", "").isdigit() for cell in cells)
+
+    with_client(lead_settings, body)

@@ -386,6 +386,13 @@ def test_entity_like_text_is_refused_and_nothing_is_written(tmp_path: Path, text
         add_intent_example(nlu_dir, "greet", text)
 
     assert path.read_text(encoding="utf-8") == NLU_WITH_COMMENTS
+    kb_dir = tmp_path / "kb"
+    shutil.copytree(PROJECT_ROOT / "kb", kb_dir)
+    article = next(kb_dir.glob("**/plans-compare.md"))
+    before = article.read_text(encoding="utf-8")
+    with pytest.raises(UnsafeExampleError, match="entity annotation"):
+        add_article_question(kb_dir, "plans-compare", text)
+    assert article.read_text(encoding="utf-8") == before
 
 
 @pytest.mark.parametrize(

@@ -96,8 +96,7 @@ def cmd_staff_add(args: argparse.Namespace, store: Store) -> int:
     try:
         password = _new_password(args)
         staff = add_staff(
-            store, args.email, args.name or args.email.split("@")[0].capitalize(), args.role, password,
-            datetime.now(timezone.utc),
+            store, args.email, args.name, args.role, password, datetime.now(timezone.utc),
         )
     except (ValueError, StaffExistsError) as error:
         print(f"cannot add {args.email}: {error}", file=sys.stderr)
@@ -147,20 +146,15 @@ def cmd_staff_disable(args: argparse.Namespace, store: Store) -> int:
 @with_store
 def cmd_report(args: argparse.Namespace, store: Store) -> int:
     """Print the support leads' figures per UTC day and in total (text, csv or json)."""
-    from bot.reports import build_report, render
-    from bot.store.inbox import new_article_requests
+    from bot.reports import render, report_with_requests
 
     try:
         since = date.fromisoformat(args.since) if args.since else None
         until = date.fromisoformat(args.until) if args.until else None
-        report = build_report(store, since, until)
+        report = report_with_requests(store, since, until)
     except ValueError as error:
         print(f"cannot make the report: {error}", file=sys.stderr)
         return 2
-    report["needs_new_article"] = [
-        {"text": d.text, "decided_by": d.decided_by, "decided_at": d.decided_at.isoformat()}
-        for d in new_article_requests(store, since, until)
-    ]
     sys.stdout.write(render(report, args.format))
     return 0
 
@@ -181,7 +175,7 @@ def add_commands(commands: Any) -> None:
     staff_add = staff.add_parser("add", help="add an agent or a lead")
     staff_add.add_argument("email")
     staff_add.add_argument("--role", choices=("agent", "lead"), required=True)
-    staff_add.add_argument("--name", help="shown to visitors, e.g. Maria (default: from the e-mail)")
+    staff_add.add_argument("--name", required=True, help="the name visitors see, e.g. Maria (never the e-mail)")
     staff_add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
     staff_add.set_defaults(handler=cmd_staff_add)
     staff.add_parser("list", help="list the staff accounts").set_defaults(handler=cmd_staff_list)

@@ -53,13 +53,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(
             "\nDeskmate is running (Ctrl-C stops it).\n"
             f"  Open the demo:     {bot.gateway_url}/   (agent inbox: {bot.gateway_url}/agent;\n"
-            "                     add an agent with `.venv/bin/python -m bot staff add EMAIL --role agent`)\n"
+            "                     add an agent with `.venv/bin/python -m bot staff add EMAIL --role agent --name NAME`)\n"
             f"  Lead console:      {bot.gateway_url}/lead   (reports, missed questions, retraining;\n"
-            "                     add a lead with `.venv/bin/python -m bot staff add EMAIL --role lead`)\n"
-            f"  Rasa REST channel: {settings.rasa_url}/webhooks/rest/webhook\n"
+            "                     add a lead with `.venv/bin/python -m bot staff add EMAIL --role lead --name NAME`)\n"
             f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal, through the gateway)\n"
-            f"  or: curl -s {settings.rasa_url}/webhooks/rest/webhook "
-            "-d '{\"sender\": \"me\", \"message\": \"hi\"}'\n"
+            f"  JSON API:          POST {bot.gateway_url}/api/messages  (Bearer token in {settings.var_dir}/api-token)\n"
             f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log, {log_dir}/gateway.log\n"
             f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
             flush=True,

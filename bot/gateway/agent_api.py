@@ -10,8 +10,9 @@ import socketio
 from aiohttp import web
 from aiohttp_session import get_session
 
+from bot.dialogue.input_check import clean_text
 from bot.gateway.clients import origin_allowed
-from bot.gateway.errors import RequestError
+from bot.gateway.errors import RequestError, path_id
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
 from bot.gateway.keys import ANSWERER, CLOCK, DESK, STORE
 from bot.gateway.router import staff_view
@@ -70,10 +71,7 @@ async def queue_api(request: web.Request) -> web.Response:
 
 
 def _ticket_id(request: web.Request) -> int:
-    try:
-        return int(request.match_info["ticket_id"])
-    except ValueError:
-        raise TicketNotFoundError("no such ticket") from None
+    return path_id(request, "ticket_id", TicketNotFoundError)
 
 
 async def ticket_api(request: web.Request) -> web.Response:
@@ -104,13 +102,14 @@ async def _agent(request: web.Request) -> Agent:
     return Agent(email=staff["email"], name=staff["name"])
 
 
-def _answer(request: web.Request, ticket: TicketRecord) -> web.Response:
-    return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK]())})
+async def _answer(request: web.Request, ticket: TicketRecord) -> web.Response:
+    first = await asyncio.to_thread(first_visitor_texts, request.app[STORE], [ticket.conversation_id])
+    return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK](), first.get(ticket.conversation_id, ""))})
 
 
 async def claim_api(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    return _answer(request, await request.app[DESK].claim(_ticket_id(request), agent))
+    return await _answer(request, await request.app[DESK].claim(_ticket_id(request), agent))
 
 
 async def reply_api(request: web.Request) -> web.Response:
@@ -119,20 +118,23 @@ async def reply_api(request: web.Request) -> web.Response:
         body = await request.json() if request.can_read_body else {}
     except ValueError:
         raise RequestError("send JSON: {\"text\": \"...\"}") from None
-    text = str((body or {}).get("text") or "").strip() if isinstance(body, dict) else ""
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str):
+        raise RequestError('send JSON: {"text": "..."} (text as a string)')
+    text = clean_text(text).strip()
     if not text or len(text) > MAX_REPLY_CHARS:
         raise RequestError(f"a reply is 1 to {MAX_REPLY_CHARS} characters")
-    return _answer(request, await request.app[DESK].reply(_ticket_id(request), agent, text))
+    return await _answer(request, await request.app[DESK].reply(_ticket_id(request), agent, text))
 
 
 async def resolve_api(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    return _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.RESOLVED))
+    return await _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.RESOLVED))
 
 
 async def handback_api(request: web.Request) -> web.Response:
     agent = await _agent(request)
-    return _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.HANDED_BACK))
+    return await _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.HANDED_BACK))
 
 
 async def articles_api(request: web.Request) -> web.Response:

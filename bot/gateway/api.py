@@ -3,39 +3,65 @@
 ``POST /api/messages`` with ``Authorization: Bearer <DESKMATE_API_TOKEN>``
 and ``{"sender": "...", "message": "...", "metadata": {"user_token": "..."}}``
 answers ``{"conversation_id": "api:<sender>", "messages": [...]}`` (the
-widget's message format). Routing, storage and cleaning are the widget's; a
+widget's message format). ``GET /api/messages?sender=...&after=ID`` gives the
+conversation's messages after message ID (agent replies arrive there, as
+they do live on the widget's socket). Routing, storage and cleaning are the widget's; a
 conversation over its rate limit gets 429 with Retry-After (seconds), a
 message that could not be stored 503 (send it again).
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 from aiohttp import web
 
 from bot.dialogue.input_check import clean_text
-from bot.gateway.errors import RequestError
-from bot.gateway.keys import ROUTER, SETTINGS
+from bot.gateway.errors import MAX_ID, RequestError
+from bot.gateway.keys import ROUTER, SETTINGS, STORE
+from bot.gateway.router import visitor_view
+from bot.store.messages import conversation_messages
 
 MAX_SENDER_CHARS = 200
 
 
+def _authorised(request: web.Request) -> bool:
+    expected = f"Bearer {request.app[SETTINGS].resolved_api_token()}"
+    return secrets.compare_digest(request.headers.get("Authorization", ""), expected)
+
+
+def _conversation(sender: object) -> str:
+    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+        raise RequestError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
+    return f"api:{clean_text(sender).strip()}"
+
+
+async def get_messages(request: web.Request) -> web.Response:
+    """``GET /api/messages?sender=...&after=ID``: the conversation's messages after message ``after``
+    (0: all), as the visitor sees them, oldest first; the way a channel fetches agent replies."""
+    if not _authorised(request):
+        return web.json_response({"error": "missing or wrong API token"}, status=401)
+    conversation = _conversation(request.query.get("sender"))
+    after = request.query.get("after", "0")
+    if not after.isdigit() or int(after) > MAX_ID:
+        raise RequestError("'after' must be a message id (a whole number, 0 for all)")
+    records = await asyncio.to_thread(conversation_messages, request.app[STORE], conversation, int(after) or None)
+    return web.json_response({"conversation_id": conversation, "messages": [visitor_view(r) for r in records]})
+
+
 async def post_message(request: web.Request) -> web.Response:
     """Relay one message and answer with the replies."""
-    expected = f"Bearer {request.app[SETTINGS].resolved_api_token()}"
-    if not secrets.compare_digest(request.headers.get("Authorization", ""), expected):
+    if not _authorised(request):
         return web.json_response({"error": "missing or wrong API token"}, status=401)
     try:
         body = await request.json()
     except ValueError:
         raise RequestError("the body must be JSON") from None
     sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
-    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
-        raise RequestError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
+    conversation = _conversation(sender)
     if not isinstance(message, str):
         raise RequestError("'message' must be a string")
     metadata = body.get("metadata") if isinstance(body.get("metadata"), dict) else {}
-    conversation = f"api:{clean_text(sender).strip()}"
     replies = await request.app[ROUTER].visitor_message(conversation, message, metadata)
     return web.json_response({"conversation_id": conversation, "messages": replies})
 
@@ -43,3 +69,4 @@ async def post_message(request: web.Request) -> web.Response:
 def add_api_routes(app: web.Application) -> None:
     """Register the JSON API."""
     app.router.add_post("/api/messages", post_message)
+    app.router.add_get("/api/messages", get_messages)

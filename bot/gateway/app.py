@@ -100,6 +100,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     url = settings.resolved_database_url()
     await asyncio.to_thread(migrate, url)
+    settings.resolved_api_token()  # made at start-up, so var/api-token is there for the first API client
     store = Store(url)
     bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token(), settings.bot_timeout_seconds)
     handoff = HandoffService(

@@ -5,7 +5,8 @@ A domain error (the store's, the leads' edits', the retraining's) maps to
 (the state does not allow it: already decided, resolved, running), 429 (a
 rate limit, with Retry-After in seconds) or 503 (the database or the bot is
 unavailable: nothing was changed). aiohttp's own
-HTTP exceptions (sign-in redirects, 401, 403) pass through unchanged.
+HTTP exceptions (sign-in redirects, 401, 403, 404, 405, 413) pass through
+unchanged on pages and become ``{"error": ...}`` on the APIs.
 """
 from __future__ import annotations
 
@@ -32,6 +33,18 @@ class RequestError(ValueError):
     """The request is malformed or incomplete (400); the message says what to send."""
 
 
+# Ids are database integers: anything else (words, negative, beyond 64 bits) names nothing.
+MAX_ID = 2**63 - 1
+
+
+def path_id(request: web.Request, name: str, error: Type[Exception]) -> int:
+    """The whole-number id in the URL's ``{name}``; ``error`` ("no such ...", a 404) for anything else."""
+    raw = request.match_info[name]
+    if raw.isdigit() and 0 < int(raw) <= MAX_ID:
+        return int(raw)
+    raise error(f"no such {name.replace('_id', '').replace('_', ' ')}: {raw[:40]!r}")
+
+
 class PeriodError(RequestError):
     """The dates asked for cannot make a report (400)."""
 
@@ -55,6 +68,14 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+API_PREFIXES = ("/api/", "/agent/api/", "/lead/api/", "/lead/report", "/lead/charts/")
+
+
+def is_api(path: str) -> bool:
+    """Whether ``path`` is answered in JSON (the APIs, downloads and charts), not as a page."""
+    return path.startswith(API_PREFIXES)
+
+
 def status_of(error: BaseException) -> int:
     """The HTTP status a domain error maps to (500 for anything unexpected)."""
     return next((status for kinds, status in STATUS_OF if isinstance(error, kinds)), 500)
@@ -65,8 +86,16 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
     """Answer a domain error raised by ``handler`` with its status and ``{"error": message}``."""
     try:
         return await handler(request)
-    except web.HTTPException:
-        raise
+    except web.HTTPException as error:
+        if error.status < 400 or not is_api(request.path) or error.content_type == "application/json":
+            raise
+        # An API caller gets JSON for aiohttp's own errors too (404, 405, 413, a CSRF refusal).
+        plain = error.text if error.text and not error.text.startswith(f"{error.status}:") else error.reason
+        response = json_error(error.status, plain)
+        for header in ("Allow", "Retry-After"):
+            if header in error.headers:
+                response.headers[header] = error.headers[header]
+        return response
     except RateLimitedError as error:
         response = json_error(429, str(error))
         response.headers["Retry-After"] = str(error.retry_after)

@@ -24,7 +24,7 @@ from bot.gateway.lead_inbox import add_inbox_routes
 from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
-from bot.reports import DEFINITIONS, build_report, render
+from bot.reports import DEFINITIONS, build_report, render, report_with_requests
 from bot.reports.charts import CHARTS, render_chart
 from bot.store.database import StoreError
 
@@ -102,7 +102,7 @@ async def report_download(request: web.Request) -> web.Response:
     if fmt not in FORMATS:
         raise RequestError(f"format must be one of {', '.join(FORMATS)}")
     since, until = report_range(request)
-    report = await _report(request, since, until, fresh=True)
+    report = await asyncio.to_thread(report_with_requests, request.app[STORE], since, until, request.app[CLOCK]())
     filename = f"deskmate-report-{since}-{until}.{'txt' if fmt == 'text' else fmt}"
     return web.Response(
         text=render(report, fmt), content_type=FORMATS[fmt], charset="utf-8",

@@ -11,7 +11,7 @@ from typing import Any, Dict
 
 from aiohttp import web
 
-from bot.gateway.errors import RequestError
+from bot.gateway.errors import RequestError, path_id
 from bot.gateway.keys import ANSWERER, CLOCK, SETTINGS, STORE
 from bot.gateway.lead_range import report_range
 from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
@@ -23,7 +23,7 @@ from bot.lead.nlu_edits import intent_choices
 from bot.lead.training_edits import TrainingDataEditError
 from bot.protocol import InboxAction
 from bot.settings import Settings
-from bot.store.inbox import DecisionRecord, new_article_requests
+from bot.store.inbox import DecisionRecord, MessageNotFoundError, new_article_requests
 
 
 def decision_view(decision: DecisionRecord) -> Dict[str, Any]:
@@ -93,14 +93,15 @@ async def decide_api(request: web.Request) -> web.Response:
     """Decide one missed message: add it to an article or an intent, mark "needs a new article", or dismiss."""
     staff = await require_lead(request, api=True)
     await check_csrf(request, request.headers.get(CSRF_HEADER))
+    message_id = path_id(request, "message_id", MessageNotFoundError)
     try:
-        message_id = int(request.match_info["message_id"])
         body = await request.json()
-        action_name = str(body.get("action") or "")
-        target = str(body.get("target") or "")
-        text = str(body.get("text") or "")
-    except (ValueError, AttributeError):
+    except ValueError:
         raise RequestError("send JSON: {action, target, text}") from None
+    fields = [body.get(name) if isinstance(body, dict) else None for name in ("action", "target", "text")]
+    if not all(value is None or isinstance(value, str) for value in fields):
+        raise RequestError("send JSON: {action, target, text}, each a string")
+    action_name, target, text = (value or "" for value in fields)
     try:
         action = InboxAction(action_name)
     except ValueError:

@@ -73,7 +73,7 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.save_session(sid, {ADDRESS_KEY: address})
 
     @sio.on("session_request")
-    async def session_request(sid: str, data: Any) -> None:
+    async def session_request(sid: str, data: Any = None) -> None:
         session = await sio.get_session(sid)
         requested = data.get("session_id") if isinstance(data, dict) else None
         if isinstance(requested, str) and SESSION_ID.match(requested):
@@ -97,7 +97,7 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await sio.emit("deskmate_history", {"messages": [visitor_view(m) for m in history]}, room=sid)
 
     @sio.on("user_uttered")
-    async def user_uttered(sid: str, data: Any) -> None:
+    async def user_uttered(sid: str, data: Any = None) -> None:
         conversation = await conversation_of(sid, data)
         if conversation is None:
             return
@@ -115,7 +115,7 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await tell(sid, texts.NOT_RECEIVED)
 
     @sio.on("deskmate_rating")
-    async def rating(sid: str, data: Any) -> None:
+    async def rating(sid: str, data: Any = None) -> None:
         conversation = await conversation_of(sid, data)
         if conversation is None or not isinstance(data, dict):
             return

@@ -10,6 +10,7 @@ from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError,
 from bot.lead.training_edits import (
     UneditableFileError,
     clean_example,
+    refuse_entity_syntax,
     dump_yaml,
     locked,
     read_text,
@@ -53,11 +54,12 @@ def _with_question(path: Path, text: str, question: str) -> str:
 def add_article_question(kb_dir: Path, article_id: str, text: str) -> Path:
     """Append ``text`` to the ``questions`` of article ``article_id``; returns the file written.
 
-    Refused (a TrainingDataEditError) when the text is empty or too long, when
-    any article already has it (`bot kb check` would flag it), or when the
-    article is unknown.
+    Refused (a TrainingDataEditError) when the text is empty or too long or
+    looks like an entity annotation, when any article already has it (`bot kb
+    check` would flag it), or when the article is unknown.
     """
     question = clean_example(text)
+    refuse_entity_syntax(question)
     with locked(kb_dir):
         articles = _load_articles(kb_dir)
         target = next((a for a in articles if a.id == article_id), None)

@@ -16,6 +16,7 @@ from bot.lead.training_edits import (
     UneditableFileError,
     UnsafeExampleError,
     clean_example,
+    refuse_entity_syntax,
     dump_yaml,
     locked,
     read_text,
@@ -26,12 +27,6 @@ from bot.lead.training_edits import (
 )
 
 NLU_PATTERNS = ("*.yml", "*.yaml")
-# Rasa reads `[text](entity)`, `[text]{"entity": ...}` and `[text][{...}]` as
-# entity annotations; each needs one of these pairs, so text without them is
-# read as written.
-ENTITY_MARKERS = ("](", "]{", "][")
-
-
 @dataclass(frozen=True)
 class IntentBlock:
     """One ``- intent:`` item of a data/nlu file."""
@@ -123,11 +118,7 @@ def add_intent_example(nlu_dir: Path, intent: str, text: str) -> Path:
     is unknown.
     """
     example = clean_example(text)
-    markers = [marker for marker in ENTITY_MARKERS if marker in example]
-    if markers:
-        raise UnsafeExampleError(
-            f"'{example}' contains {' and '.join(repr(m) for m in markers)}, which Rasa reads as an entity annotation"
-        )
+    refuse_entity_syntax(example)
     with locked(nlu_dir):
         blocks = _intent_blocks(nlu_dir)
         targets = [block for block in blocks if block.intent == intent]

@@ -58,6 +58,22 @@ class UneditableFileError(TrainingDataEditError):
     """The file cannot be read, or cannot take the line without other changes."""
 
 
+# Rasa reads `[text](entity)`, `[text]{"entity": ...}` and `[text][{...}]` as
+# entity annotations; each needs one of these pairs, so text without them is
+# read as written.
+ENTITY_MARKERS = ("](", "]{", "][")
+
+
+def refuse_entity_syntax(example: str) -> None:
+    """Refuse (UnsafeExampleError) a phrasing that looks like an entity annotation: a lead's edit adds
+    the visitor's words as written, to articles and intents alike."""
+    markers = [marker for marker in ENTITY_MARKERS if marker in example]
+    if markers:
+        raise UnsafeExampleError(
+            f"'{example}' contains {' and '.join(repr(m) for m in markers)}, which Rasa reads as an entity annotation"
+        )
+
+
 def clean_example(text: str, max_chars: Optional[int] = None) -> str:
     """``text`` stripped, with every run of whitespace (newlines too) made one space."""
     cleaned = " ".join(str(text).split())

@@ -28,7 +28,7 @@ MAX_DAY_TICKS = 8
 MIN_DAY_SLOTS = 7  # a period of one or two days does not get bars as wide as the chart
 
 
-class UnknownChartError(KeyError):
+class UnknownChartError(LookupError):
     """No chart has that name."""
 
 
@@ -197,5 +197,5 @@ def render_chart(name: str, report: Dict[str, Any]) -> bytes:
     try:
         draw = CHARTS[name]
     except KeyError:
-        raise UnknownChartError(name) from None
+        raise UnknownChartError(f"no chart named {name!r} (charts: {', '.join(CHARTS)})") from None
     return draw(report)

@@ -293,3 +293,17 @@ def build_report(store: Store, since: Optional[date] = None, until: Optional[dat
         "now": {"open_backlog": int(backlog or 0), "overdue_now": int(overdue or 0)},
     }
 
+
+
+def report_with_requests(store: Store, since: Optional[date] = None, until: Optional[date] = None,
+                         now: Optional[datetime] = None) -> Dict[str, Any]:
+    """``build_report`` plus ``needs_new_article``: the questions leads marked so in the period
+    (text, who, when), as `python -m bot report` and the console's downloads give it."""
+    from bot.store.inbox import new_article_requests
+
+    report = build_report(store, since, until, now)
+    report["needs_new_article"] = [
+        {"text": d.text, "decided_by": d.decided_by, "decided_at": d.decided_at.isoformat()}
+        for d in new_article_requests(store, since, until)
+    ]
+    return report

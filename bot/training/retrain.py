@@ -49,6 +49,7 @@ from bot.training.checks import ANSI, CHECK_TITLES, CheckReport, run_checks
 from bot.training.environment import CODE_ROOT, child_env
 from bot.training.models import (
     TrainingError,
+    matching_model,
     model_name,
     models_dir,
     prune_models,
@@ -316,10 +317,16 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
     heartbeat.start()
     try:
         _prune_job_dirs(settings)
-        candidate = train_candidate(
-            settings, work, lambda percent, message: report("training", _scale(TRAIN_SPAN, percent), message)
-        )
-        report("training", TRAIN_SPAN[1], f"trained {candidate.name}", force=True)
+        # Nothing changed since a model was trained: check that one instead of training an identical twin.
+        existing = matching_model(models_dir(settings), training_fingerprint(settings))
+        if existing is not None:
+            candidate = existing
+            report("training", TRAIN_SPAN[1], f"the training data has not changed: checking {existing.name}", force=True)
+        else:
+            candidate = train_candidate(
+                settings, work, lambda percent, message: report("training", _scale(TRAIN_SPAN, percent), message)
+            )
+            report("training", TRAIN_SPAN[1], f"trained {candidate.name}", force=True)
 
         def on_check(name: str, percent: int, message: str) -> None:
             report(f"checking: {CHECK_TITLES[name]}", _scale(CHECK_SPAN, percent), message)
@@ -339,11 +346,12 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
             )
             return final
         report("loading", CHECK_SPAN[1], "copying the model into models/ and loading it into the running bot", force=True)
-        installed = install_model(settings, candidate)
+        installed = candidate if existing is not None else install_model(settings, candidate)
         try:
             live = load_into_server(settings, installed)
         except BaseException:
-            installed.unlink(missing_ok=True)  # a model the server would not take must not start next time either
+            if existing is None:
+                installed.unlink(missing_ok=True)  # a model the server would not take must not start next time either
             raise
         if live is None:
             message = (
@@ -353,7 +361,8 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
         else:
             message = f"{installed.name} passed every check and is now answering."
         shutil.rmtree(work / "check", ignore_errors=True)
-        candidate.unlink(missing_ok=True)  # the copy in models/ is the model now
+        if existing is None:
+            candidate.unlink(missing_ok=True)  # the copy in models/ is the model now
         prune_models(models_dir(settings), settings.models_to_keep, protect=[installed])
         final = retrain_jobs.finish(
             store, job_id, "loaded",
