@@ -154,14 +154,14 @@ class BotProcesses:
             {},
         )
 
-    def start_gateway(self, host: str, port: int) -> None:
-        """Start the gateway (widget, inbox, JSON API), talking to this run's Rasa server."""
+    def start_gateway(self, host: str, port: int, env: Optional[Dict[str, str]] = None) -> None:
+        """Start the gateway (widget, inbox, JSON API), talking to this run's Rasa server (``env``: more settings)."""
         ensure_port_free(port, "gateway")
         self.gateway_url = f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
         self._spawn(
             "gateway",
             [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)],
-            {"DESKMATE_RASA_URL": self.rasa_url},
+            {"DESKMATE_RASA_URL": self.rasa_url, **(env or {})},
         )
 
     def start(self, model: Path, timeout: float = 240.0) -> None:

@@ -83,8 +83,19 @@ class Settings(BaseSettings):
     action_token: str = Field(default="", description="generated into var/ when empty")
     # Signs and encrypts staff session cookies (32 url-safe base64 bytes); generated into var/ when empty.
     session_key: str = Field(default="", description="generated into var/ when empty")
-    # Mark staff session cookies Secure: turn on whenever the gateway is served over HTTPS.
+    # Mark staff session cookies Secure and __Host- prefixed: turn on whenever the gateway is served over HTTPS.
     secure_cookies: bool = False
+    # Staff sessions end after this long without a request, and this long after sign-in whatever happens.
+    staff_idle_minutes: int = Field(default=60, ge=1)
+    staff_session_hours: int = Field(default=12, ge=1)
+    # Guessing slowed: failed sign-ins counted over the window, per e-mail (an account or not) and per
+    # client address. Past free_failures each answer waits longer (1 s, 2 s, 4 s ... at most 30 s); at
+    # lock_failures the e-mail (or at address_lock_failures the address) is locked until the window
+    # has passed since its latest failure, or a lead unlocks it.
+    sign_in_window_minutes: int = Field(default=15, ge=1)
+    sign_in_free_failures: int = Field(default=3, ge=0)
+    sign_in_lock_failures: int = Field(default=10, ge=1)
+    sign_in_address_lock_failures: int = Field(default=30, ge=1)
     # Bearer token for the server-to-server JSON API (POST /api/messages); generated into var/ when empty.
     api_token: str = Field(default="", description="generated into var/ when empty")
 

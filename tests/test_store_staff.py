@@ -54,10 +54,10 @@ def test_a_wrong_password_an_unknown_email_and_a_disabled_account_are_refused(st
     assert authenticate(store, "maria@support.example", "") is None
     assert authenticate(store, "nobody@support.example", PASSWORD) is None
 
-    disabled = set_disabled(store, "lead@support.example")
+    disabled = set_disabled(store, "lead@support.example", True, NOW)
     assert disabled.disabled and get_staff(store, "lead@support.example") == disabled
     assert authenticate(store, "lead@support.example", PASSWORD) is None
-    set_disabled(store, "lead@support.example", False)
+    set_disabled(store, "lead@support.example", False, NOW)
     assert authenticate(store, "lead@support.example", PASSWORD) is not None
 
 
@@ -128,14 +128,14 @@ def test_a_ten_character_password_is_long_enough(store: Store) -> None:
 def test_a_new_password_replaces_the_old_one(store: Store) -> None:
     add_staff(store, "maria@support.example", "Maria", "agent", PASSWORD, NOW)
     with pytest.raises(ValueError, match="10 characters"):
-        set_password(store, "maria@support.example", "too short")
-    set_password(store, "Maria@support.example", "a brand new secret")
+        set_password(store, "maria@support.example", "too short", NOW)
+    set_password(store, "Maria@support.example", "a brand new secret", NOW)
     assert authenticate(store, "maria@support.example", PASSWORD) is None
     assert authenticate(store, "maria@support.example", "a brand new secret") is not None
     with pytest.raises(StaffNotFoundError):
-        set_password(store, "nobody@support.example", "a brand new secret")
+        set_password(store, "nobody@support.example", "a brand new secret", NOW)
     with pytest.raises(StaffNotFoundError):
-        set_disabled(store, "nobody@support.example")
+        set_disabled(store, "nobody@support.example", True, NOW)
 
 
 def test_a_hash_with_older_parameters_verifies_and_is_upgraded(store: Store) -> None:
@@ -199,8 +199,8 @@ CALLS: Dict[str, Callable[[Store], object]] = {
     "add_staff": lambda store: add_staff(store, "a@b.example", "A", "agent", PASSWORD, NOW),
     "get_staff": lambda store: get_staff(store, "a@b.example"),
     "authenticate": lambda store: authenticate(store, "a@b.example", PASSWORD),
-    "set_password": lambda store: set_password(store, "a@b.example", PASSWORD),
-    "set_disabled": lambda store: set_disabled(store, "a@b.example"),
+    "set_password": lambda store: set_password(store, "a@b.example", PASSWORD, NOW),
+    "set_disabled": lambda store: set_disabled(store, "a@b.example", True, NOW),
 }
 
 

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any, Callable
 
 from bot.settings import get_settings
+from bot.store.audit import audit
 from bot.store.database import Store, StoreError
 
 
@@ -78,6 +79,11 @@ def cmd_demo_token(args: argparse.Namespace, store: Store) -> int:
     return 0
 
 
+def _cli_actor() -> str:
+    """Who acts from the command line, for the audit trail."""
+    return f"cli:{getpass.getuser()}"
+
+
 def _new_password(args: argparse.Namespace) -> str:
     """The password from stdin (``--password-stdin``) or asked twice on the terminal; ValueError when they differ."""
     if args.password_stdin:
@@ -101,6 +107,7 @@ def cmd_staff_add(args: argparse.Namespace, store: Store) -> int:
     except (ValueError, StaffExistsError) as error:
         print(f"cannot add {args.email}: {error}", file=sys.stderr)
         return 2
+    audit(store, _cli_actor(), "staff_add", datetime.now(timezone.utc), staff.email, detail={"role": staff.role})
     print(f"added {staff.email} ({staff.role})")
     return 0
 
@@ -120,12 +127,41 @@ def cmd_staff_password(args: argparse.Namespace, store: Store) -> int:
     """Set a new password for a staff account."""
     from bot.store.staff import StaffNotFoundError, set_password
 
+    now = datetime.now(timezone.utc)
     try:
-        set_password(store, args.email, _new_password(args))
+        staff = set_password(store, args.email, _new_password(args), now)
     except (ValueError, StaffNotFoundError) as error:
         print(f"cannot change the password of {args.email}: {error}", file=sys.stderr)
         return 2
-    print(f"password of {args.email} changed")
+    audit(store, _cli_actor(), "staff_password", now, staff.email)
+    print(f"password of {staff.email} changed; its sessions are ended")
+    return 0
+
+
+@with_store
+def cmd_staff_role(args: argparse.Namespace, store: Store) -> int:
+    """Make a staff account an agent or a lead (its sessions end at once)."""
+    from bot.store.staff import StaffNotFoundError, set_role
+
+    now = datetime.now(timezone.utc)
+    try:
+        staff = set_role(store, args.email, args.role, now)
+    except (ValueError, StaffNotFoundError) as error:
+        print(f"cannot change the role of {args.email}: {error}", file=sys.stderr)
+        return 2
+    audit(store, _cli_actor(), "staff_role", now, staff.email, detail={"role": staff.role})
+    print(f"{staff.email} is now {staff.role}; its sessions are ended")
+    return 0
+
+
+@with_store
+def cmd_staff_unlock(args: argparse.Namespace, store: Store) -> int:
+    """Clear an e-mail's failed sign-ins, so that it may sign in again at once."""
+    from bot.store.sign_ins import clear_failures
+
+    cleared = clear_failures(store, args.email)
+    audit(store, _cli_actor(), "unlock", datetime.now(timezone.utc), args.email.strip().lower(), detail={"failures": cleared})
+    print(f"{args.email}: {cleared} failed sign-in(s) forgotten")
     return 0
 
 
@@ -134,12 +170,14 @@ def cmd_staff_disable(args: argparse.Namespace, store: Store) -> int:
     """Disable (``staff disable``) or re-enable (``staff enable``) a staff account's sign-in."""
     from bot.store.staff import StaffNotFoundError, set_disabled
 
+    now = datetime.now(timezone.utc)
     try:
-        staff = set_disabled(store, args.email, disabled=args.disable)
+        staff = set_disabled(store, args.email, args.disable, now)
     except StaffNotFoundError as error:
         print(error, file=sys.stderr)
         return 2
-    print(f"{staff.email} {'disabled' if staff.disabled else 'enabled'}")
+    audit(store, _cli_actor(), "staff_disable" if staff.disabled else "staff_enable", now, staff.email)
+    print(f"{staff.email} {'disabled (its sessions are ended)' if staff.disabled else 'enabled'}")
     return 0
 
 
@@ -187,6 +225,13 @@ def add_commands(commands: Any) -> None:
         toggle = staff.add_parser(verb, help=f"{verb} an account's sign-in")
         toggle.add_argument("email")
         toggle.set_defaults(handler=cmd_staff_disable, disable=disable)
+    role = staff.add_parser("role", help="make an account an agent or a lead")
+    role.add_argument("email")
+    role.add_argument("role", choices=("agent", "lead"))
+    role.set_defaults(handler=cmd_staff_role)
+    unlock = staff.add_parser("unlock", help="let an e-mail sign in again after too many failures")
+    unlock.add_argument("email")
+    unlock.set_defaults(handler=cmd_staff_unlock)
 
     report = commands.add_parser("report", help="figures for the support leads, per UTC day and in total")
     report.add_argument("--since", help="first day, YYYY-MM-DD (default: everything)")

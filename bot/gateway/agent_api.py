@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import Any, Dict, Optional
+import logging
+from datetime import datetime, timedelta
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
 
 import aiohttp_jinja2
 import socketio
@@ -12,17 +13,27 @@ from aiohttp_session import get_session
 
 from bot.dialogue.input_check import clean_text
 from bot.gateway.clients import origin_allowed
-from bot.gateway.errors import RequestError, path_id
+from bot.gateway.errors import RequestError, json_body, path_id
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, SETTINGS, SIO, STORE
 from bot.gateway.router import staff_view
-from bot.gateway.staff_auth import CSRF_HEADER, STAFF_KEY, check_csrf, csrf_token, require_staff
+from bot.gateway.staff_auth import (
+    CSRF_HEADER,
+    TOKEN_KEY,
+    audit_staff_action,
+    check_csrf,
+    csrf_token,
+    require_staff,
+    signed_in_staff,
+)
 from bot.handoff.handover import build_handover
 from bot.handoff.lifecycle import Agent
 from bot.protocol import ClosedHow
 from bot.store.messages import conversation_messages, first_visitor_texts
+from bot.store.sessions import live_sessions
 from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, queue, ticket_counts, tickets_for_customer
 
+logger = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4000
 QUEUE_ROW_CHARS = 140
 
@@ -96,45 +107,42 @@ async def ticket_api(request: web.Request) -> web.Response:
     })
 
 
-async def _agent(request: web.Request) -> Agent:
-    staff = await require_staff(request, api=True)
-    await check_csrf(request, request.headers.get(CSRF_HEADER))
-    return Agent(email=staff["email"], name=staff["name"])
-
-
 async def _answer(request: web.Request, ticket: TicketRecord) -> web.Response:
     first = await asyncio.to_thread(first_visitor_texts, request.app[STORE], [ticket.conversation_id])
     return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK](), first.get(ticket.conversation_id, ""))})
 
 
+async def _act(request: web.Request, action: str, run: Callable[[Agent, int], Awaitable[TicketRecord]]) -> web.Response:
+    """A signed-in agent's action on a ticket (CSRF checked); recorded in the audit trail once it happened."""
+    staff = await require_staff(request, api=True)
+    await check_csrf(request, request.headers.get(CSRF_HEADER))
+    ticket_id = _ticket_id(request)
+    ticket = await run(Agent(email=staff["email"], name=staff["name"]), ticket_id)
+    await audit_staff_action(request, staff, action, ticket.number)
+    return await _answer(request, ticket)
+
+
 async def claim_api(request: web.Request) -> web.Response:
-    agent = await _agent(request)
-    return await _answer(request, await request.app[DESK].claim(_ticket_id(request), agent))
+    return await _act(request, "claim", lambda agent, ticket_id: request.app[DESK].claim(ticket_id, agent))
 
 
 async def reply_api(request: web.Request) -> web.Response:
-    agent = await _agent(request)
-    try:
-        body = await request.json() if request.can_read_body else {}
-    except ValueError:
-        raise RequestError("send JSON: {\"text\": \"...\"}") from None
+    body = await json_body(request, '{"text": "..."}')
     text = body.get("text") if isinstance(body, dict) else None
     if not isinstance(text, str):
         raise RequestError('send JSON: {"text": "..."} (text as a string)')
     text = clean_text(text).strip()
     if not text or len(text) > MAX_REPLY_CHARS:
         raise RequestError(f"a reply is 1 to {MAX_REPLY_CHARS} characters")
-    return await _answer(request, await request.app[DESK].reply(_ticket_id(request), agent, text))
+    return await _act(request, "reply", lambda agent, ticket_id: request.app[DESK].reply(ticket_id, agent, text))
 
 
 async def resolve_api(request: web.Request) -> web.Response:
-    agent = await _agent(request)
-    return await _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.RESOLVED))
+    return await _act(request, "resolve", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.RESOLVED))
 
 
 async def handback_api(request: web.Request) -> web.Response:
-    agent = await _agent(request)
-    return await _answer(request, await request.app[DESK].close(_ticket_id(request), agent, ClosedHow.HANDED_BACK))
+    return await _act(request, "hand_back", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.HANDED_BACK))
 
 
 async def articles_api(request: web.Request) -> web.Response:
@@ -144,19 +152,60 @@ async def articles_api(request: web.Request) -> web.Response:
     return web.json_response({"articles": [{"id": a.id, "title": a.title, "body": a.body} for a in articles]})
 
 
+SOCKET_TOKEN_KEY = "token"
+# How often each gateway re-checks its staff sockets' sessions (a disabled agent is cut off within this).
+SOCKET_CHECK_SECONDS = 2.0
+
+
 def register_agent_socket(sio: socketio.AsyncServer) -> None:
-    """Live updates for signed-in staff only: the socket's session cookie is checked on connect."""
+    """Live updates for signed-in staff only: the session is checked on connect, and again every few seconds."""
 
     @sio.on("connect", namespace=AGENT_NAMESPACE)
     async def connect(sid: str, environ: Dict[str, Any], auth: Optional[Dict[str, Any]] = None) -> bool:
         request = environ.get("aiohttp.request")
         if request is None or not origin_allowed(environ.get("HTTP_ORIGIN"), environ):
             return False  # the staff socket: the gateway's own pages only
-        staff = (await get_session(request)).get(STAFF_KEY)
-        if not isinstance(staff, dict):
+        staff = await signed_in_staff(request)
+        token = (await get_session(request)).get(TOKEN_KEY)
+        if staff is None or staff["needs_second_factor"] or not isinstance(token, str):
             return False
+        await sio.save_session(sid, {SOCKET_TOKEN_KEY: token}, namespace=AGENT_NAMESPACE)
         await sio.enter_room(sid, AGENTS_ROOM, namespace=AGENT_NAMESPACE)
         return True
+
+
+async def _cut_ended_sessions(app: web.Application) -> None:
+    """Disconnect this process's staff sockets whose session ended (sign-out, disabled, role or password change)."""
+    sio, settings = app[SIO], app[SETTINGS]
+    sockets: Dict[str, str] = {}
+    for sid, _ in list(sio.manager.get_participants(AGENT_NAMESPACE, AGENTS_ROOM)):
+        token = (await sio.get_session(sid, namespace=AGENT_NAMESPACE)).get(SOCKET_TOKEN_KEY)
+        if isinstance(token, str):
+            sockets[sid] = token
+    if not sockets:
+        return
+    idle, absolute = timedelta(minutes=settings.staff_idle_minutes), timedelta(hours=settings.staff_session_hours)
+    live = await asyncio.to_thread(live_sessions, app[STORE], set(sockets.values()), app[CLOCK](), idle, absolute)
+    for sid, token in sockets.items():
+        if token not in live:
+            logger.info("agent socket %s disconnected: its session ended", sid)
+            await sio.disconnect(sid, namespace=AGENT_NAMESPACE)
+
+
+async def staff_socket_watch(app: web.Application) -> AsyncIterator[None]:
+    """A background task (cleanup_ctx) cutting off staff sockets whose session ended, every few seconds."""
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(SOCKET_CHECK_SECONDS)
+            try:
+                await _cut_ended_sessions(app)
+            except Exception:  # noqa: BLE001 (the next round tries again; a store outage must not kill the task)
+                logger.exception("agent sockets: the session check failed")
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
 
 
 def add_agent_routes(app: web.Application) -> None:

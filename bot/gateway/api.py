@@ -17,7 +17,7 @@ import secrets
 from aiohttp import web
 
 from bot.dialogue.input_check import clean_text
-from bot.gateway.errors import MAX_ID, RequestError
+from bot.gateway.errors import MAX_ID, RequestError, json_body
 from bot.gateway.keys import ROUTER, SETTINGS, STORE
 from bot.gateway.router import visitor_view
 from bot.store.messages import conversation_messages
@@ -31,9 +31,11 @@ def _authorised(request: web.Request) -> bool:
 
 
 def _conversation(sender: object) -> str:
-    if not isinstance(sender, str) or not sender.strip() or len(sender) > MAX_SENDER_CHARS:
+    """The conversation of an API sender (cleaned first: a sender of control characters alone is empty)."""
+    cleaned = clean_text(sender).strip() if isinstance(sender, str) else ""
+    if not cleaned or len(cleaned) > MAX_SENDER_CHARS:
         raise RequestError(f"'sender' must be a non-empty string of at most {MAX_SENDER_CHARS} characters")
-    return f"api:{clean_text(sender).strip()}"
+    return f"api:{cleaned}"
 
 
 async def get_messages(request: web.Request) -> web.Response:
@@ -53,10 +55,7 @@ async def post_message(request: web.Request) -> web.Response:
     """Relay one message and answer with the replies."""
     if not _authorised(request):
         return web.json_response({"error": "missing or wrong API token"}, status=401)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise RequestError("the body must be JSON") from None
+    body = await json_body(request, '{"sender": "...", "message": "...", "metadata": {...}}')
     sender, message = (body.get("sender"), body.get("message")) if isinstance(body, dict) else (None, None)
     conversation = _conversation(sender)
     if not isinstance(message, str):

@@ -22,7 +22,7 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.clock import Clock, clock_for
 from bot.dialogue.answering import Answerer
-from bot.gateway.agent_api import add_agent_routes, register_agent_socket
+from bot.gateway.agent_api import add_agent_routes, register_agent_socket, staff_socket_watch
 from bot.gateway.api import add_api_routes
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
@@ -33,7 +33,8 @@ from bot.gateway.locks import ConversationLocks
 from bot.gateway.lead_console import add_lead_routes
 from bot.gateway.router import ConversationRouter
 from bot.gateway.staff_auth import add_auth_routes
-from bot.gateway.visitor_socket import register_visitor_events
+from bot.gateway.staff_security import add_security_routes
+from bot.gateway.visitor_socket import PacketJson, register_visitor_events
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
@@ -46,7 +47,6 @@ from bot.store.database import Store, migrate
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "deskmate_staff"
-SESSION_MAX_AGE = 12 * 3600
 
 # Pages the gateway serves render only its own scripts and styles.
 CSP = (
@@ -135,11 +135,13 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
         app,
         EncryptedCookieStorage(
             settings.resolved_session_key(),
-            cookie_name=SESSION_COOKIE,
-            max_age=SESSION_MAX_AGE,
+            # Behind HTTPS: Secure, and the __Host- prefix (no Domain, Path=/) so no sibling site can set it.
+            cookie_name=f"__Host-{SESSION_COOKIE}" if settings.secure_cookies else SESSION_COOKIE,
+            max_age=settings.staff_session_hours * 3600,
             httponly=True,
             secure=settings.secure_cookies,
             samesite="Strict",
+            path="/",
         ),
     )
     aiohttp_jinja2.setup(
@@ -148,7 +150,8 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     # Only the gateway's own pages and the allow-listed sites may open a socket from a browser (OWASP ASVS).
     allowed = settings.origins()
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", max_http_buffer_size=64 * 1024,
+        # Packets up to 1 MB are read, so that an over-long message gets an answer, not a closed socket.
+        async_mode="aiohttp", max_http_buffer_size=1024 * 1024, json=PacketJson,
         cors_allowed_origins=lambda origin, environ: origin_allowed(origin, environ, allowed),
     )
     sio.attach(app)
@@ -156,12 +159,14 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     register_visitor_events(sio, app)
     register_agent_socket(sio)
     app.cleanup_ctx.append(services)
+    app.cleanup_ctx.append(staff_socket_watch)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)
     app.router.add_static("/widget/", HERE / "static", show_index=False)
     add_api_routes(app)
     add_auth_routes(app)
+    add_security_routes(app)
     add_agent_routes(app)
     add_lead_routes(app)
     return app

@@ -11,7 +11,7 @@ unchanged on pages and become ``{"error": ...}`` on the APIs.
 from __future__ import annotations
 
 import logging
-from typing import Awaitable, Callable, Tuple, Type
+from typing import Any, Awaitable, Callable, Tuple, Type
 
 from aiohttp import web
 
@@ -45,6 +45,15 @@ def path_id(request: web.Request, name: str, error: Type[Exception]) -> int:
     raise error(f"no such {name.replace('_id', '').replace('_', ' ')}: {raw[:40]!r}")
 
 
+async def json_body(request: web.Request, shape: str) -> Any:
+    """The request's JSON body; RequestError (400) naming ``shape`` for a body that is not JSON
+    (nested beyond what the parser can follow included)."""
+    try:
+        return await request.json() if request.can_read_body else None
+    except (ValueError, RecursionError):
+        raise RequestError(f"send JSON: {shape}") from None
+
+
 class PeriodError(RequestError):
     """The dates asked for cannot make a report (400)."""
 
@@ -68,7 +77,7 @@ def json_error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
-API_PREFIXES = ("/api/", "/agent/api/", "/lead/api/", "/lead/report", "/lead/charts/")
+API_PREFIXES = ("/api/", "/agent/api/", "/lead/api/", "/lead/report", "/lead/charts/", "/lead/audit.csv")
 
 
 def is_api(path: str) -> bool:

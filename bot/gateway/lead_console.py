@@ -23,6 +23,7 @@ from bot.gateway.keys import CLOCK, STORE
 from bot.gateway.lead_inbox import add_inbox_routes
 from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
+from bot.gateway.lead_security import add_security_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
 from bot.reports import DEFINITIONS, build_report, render, report_with_requests
 from bot.reports.charts import CHARTS, render_chart
@@ -127,3 +128,4 @@ def add_lead_routes(app: web.Application) -> None:
     app.router.add_get("/lead/charts/{name}.svg", chart)
     add_inbox_routes(app)
     add_retrain_routes(app)
+    add_security_routes(app)

@@ -11,10 +11,10 @@ from typing import Any, Dict
 
 from aiohttp import web
 
-from bot.gateway.errors import RequestError, path_id
+from bot.gateway.errors import RequestError, json_body, path_id
 from bot.gateway.keys import ANSWERER, CLOCK, SETTINGS, STORE
 from bot.gateway.lead_range import report_range
-from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
+from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead
 from bot.lead.decisions import Workspace, decide
 from bot.lead.grouping import MissGroup, group_misses
 from bot.lead.kb_edits import choices_of
@@ -94,10 +94,7 @@ async def decide_api(request: web.Request) -> web.Response:
     staff = await require_lead(request, api=True)
     await check_csrf(request, request.headers.get(CSRF_HEADER))
     message_id = path_id(request, "message_id", MessageNotFoundError)
-    try:
-        body = await request.json()
-    except ValueError:
-        raise RequestError("send JSON: {action, target, text}") from None
+    body = await json_body(request, "{action, target, text}")
     fields = [body.get(name) if isinstance(body, dict) else None for name in ("action", "target", "text")]
     if not all(value is None or isinstance(value, str) for value in fields):
         raise RequestError("send JSON: {action, target, text}, each a string")
@@ -119,6 +116,8 @@ async def decide_api(request: web.Request) -> web.Response:
         raise  # refused with its reason: 400, or 409 for a duplicate (the error middleware)
     except ValueError as error:
         raise RequestError(str(error)) from error
+    await audit_staff_action(request, staff, "decide_miss", f"message {message_id}", decision=action.value,
+                             article_or_intent=target or None)
     payload: Dict[str, Any] = {"decision": decision_view(decision), "summary": summary}
     if action is InboxAction.NEW_ARTICLE:
         payload["new_articles"] = [decision_view(d) for d in await asyncio.to_thread(new_article_requests, store)]

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from bot.gateway.errors import json_error
 from bot.gateway.keys import SETTINGS, STORE
-from bot.gateway.staff_auth import CSRF_HEADER, check_csrf, require_lead
+from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead
 from bot.store.retrain_jobs import JobRecord, latest_job
 from bot.training.retrain import start_retrain
 
@@ -58,6 +58,7 @@ async def retrain_start_api(request: web.Request) -> web.Response:
         logger.exception("lead console: retraining could not start")
         return json_error(500, f"the retraining process could not start: {error}")
     job = await asyncio.to_thread(latest_job, request.app[STORE])
+    await audit_staff_action(request, staff, "retrain", f"job {job.id}" if job else "job")
     return web.json_response({"job": job_view(job)}, status=202)
 
 

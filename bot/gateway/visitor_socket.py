@@ -39,6 +39,31 @@ ADDRESS_KEY = "address"
 NOTICE_EVENT = "deskmate_notice"
 
 
+UNREADABLE_EVENT = "deskmate_unreadable"
+MAX_MESSAGE_CHARS = 64 * 1024
+TOO_BIG = "That message is far too long for me to receive. Please send your question in a few sentences."
+NOT_YOURS = "That message names another conversation, so it was not sent."
+NO_CONVERSATION = "The chat is still connecting. Please send your message again in a moment."
+UNKNOWN = "I can't handle that. Please type your message in the chat."
+UNREADABLE = "I couldn't read that message (it was damaged on the way). Please send it again."
+
+
+class PacketJson:
+    """The JSON module socket.io decodes packets with: a packet that is not JSON (or nested beyond what the
+    parser follows) becomes the event ``deskmate_unreadable``, answered plainly, instead of an error in a log."""
+
+    @staticmethod
+    def dumps(value: Any, **options: Any) -> str:
+        return json.dumps(value, **options)
+
+    @staticmethod
+    def loads(text: Any, **options: Any) -> Any:
+        try:
+            return json.loads(text, **options)
+        except (ValueError, RecursionError):
+            return [UNREADABLE_EVENT]
+
+
 def _metadata(data: Dict[str, Any]) -> Dict[str, Any]:
     metadata = data.get("metadata") or data.get("customData") or {}
     if isinstance(metadata, str):
@@ -57,12 +82,16 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.emit(BOT_MESSAGE_EVENT, widget_message(text, {"type": "notice"}), room=sid)
 
     async def conversation_of(sid: str, data: Any) -> Optional[str]:
-        """The conversation this socket confirmed, if the message names it (else None: refused)."""
+        """The conversation this socket confirmed, if the message names it; else None, and the socket is told."""
         session = await sio.get_session(sid)
         conversation = session.get(CONVERSATION_KEY)
         claimed = data.get("session_id") if isinstance(data, dict) else None
-        if conversation is None or (claimed is not None and claimed != conversation):
+        if conversation is None:
+            await tell(sid, NO_CONVERSATION)
+            return None
+        if claimed is not None and claimed != conversation:
             logger.warning("gateway: a socket tried to write to a conversation it did not open")
+            await tell(sid, NOT_YOURS)
             return None
         return str(conversation)
 
@@ -73,7 +102,7 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.save_session(sid, {ADDRESS_KEY: address})
 
     @sio.on("session_request")
-    async def session_request(sid: str, data: Any = None) -> None:
+    async def session_request(sid: str, data: Any = None, *_: Any) -> None:
         session = await sio.get_session(sid)
         requested = data.get("session_id") if isinstance(data, dict) else None
         if isinstance(requested, str) and SESSION_ID.match(requested):
@@ -97,12 +126,15 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await sio.emit("deskmate_history", {"messages": [visitor_view(m) for m in history]}, room=sid)
 
     @sio.on("user_uttered")
-    async def user_uttered(sid: str, data: Any = None) -> None:
+    async def user_uttered(sid: str, data: Any = None, *_: Any) -> None:
         conversation = await conversation_of(sid, data)
         if conversation is None:
             return
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             await tell(sid, texts.TEXT_ONLY)
+            return
+        if len(data["message"]) > MAX_MESSAGE_CHARS:
+            await tell(sid, TOO_BIG)  # not accepted: the JSON API's 64 kB body limit, in characters
             return
         address = (await sio.get_session(sid)).get(ADDRESS_KEY)
         try:
@@ -115,11 +147,11 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await tell(sid, texts.NOT_RECEIVED)
 
     @sio.on("deskmate_rating")
-    async def rating(sid: str, data: Any = None) -> None:
+    async def rating(sid: str, data: Any = None, *_: Any) -> None:
         conversation = await conversation_of(sid, data)
-        if conversation is None or not isinstance(data, dict):
+        if conversation is None:
             return
-        stars, ticket = data.get("stars"), data.get("ticket")
+        stars, ticket = (data.get("stars"), data.get("ticket")) if isinstance(data, dict) else (None, None)
         if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
             await tell(sid, "A rating is 1 to 5 stars.")
             return
@@ -132,3 +164,12 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await tell(sid, texts.NOTHING_TO_RATE)
             return
         await app[ROUTER].hub.send_to_visitor(conversation, thanks)
+
+    @sio.on(UNREADABLE_EVENT)
+    async def unreadable(sid: str, *_: Any) -> None:
+        await tell(sid, UNREADABLE)
+
+    @sio.on("*")
+    async def anything_else(event: Any, sid: str, *_: Any) -> None:
+        logger.info("gateway: a widget sent an event it has no use for: %r", str(event)[:40])
+        await tell(sid, UNKNOWN)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from bot.lead.kb_edits import add_article_question
 from bot.lead.nlu_edits import add_intent_example
+from bot.lead.training_edits import clean_example
 from bot.protocol import InboxAction, Sender
 from bot.store.database import Store
 from bot.store.inbox import AlreadyDecidedError, DecisionRecord, MessageNotFoundError, decision_for, record_decision
@@ -51,6 +52,7 @@ def decide(
     earlier = decision_for(store, message_id)
     if earlier is not None:
         raise AlreadyDecidedError(f"{earlier.decided_by} already decided this message ({earlier.action})")
+    text = clean_example(text)  # the words a lead keeps, for every action: length and characters checked
     summary = SUMMARIES.get(action, "")
     if action is InboxAction.ARTICLE:
         path = add_article_question(workspace.kb_dir, target, text)

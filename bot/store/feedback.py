@@ -111,7 +111,7 @@ def record_csat(store: Store, conversation_id: str, ticket_id: Any, stars: Any, 
     if isinstance(stars, bool) or not isinstance(stars, int) or not 1 <= stars <= 5:
         raise ValueError(f"a rating is a whole number from 1 to 5, got {stars!r}")
     _aware(now)
-    if isinstance(ticket_id, bool) or not isinstance(ticket_id, int):
+    if isinstance(ticket_id, bool) or not isinstance(ticket_id, int) or not 0 < ticket_id < 2**63:
         return None
 
     def asked(session: Session) -> Optional[Dict[str, Any]]:

@@ -295,9 +295,67 @@ class Staff(Base):
     password_hash = Column(String(255), nullable=False)
     created_at = Column(UTCDateTime(), nullable=False)
     disabled = Column(Boolean(), nullable=False, default=False, server_default=false())
+    # The second factor (migration 0007): a TOTP secret (base32) and one-time recovery codes' SHA-256 hashes.
+    totp_secret = Column(String(64), nullable=True)
+    recovery_codes = Column(JSON, nullable=True)
 
     def __repr__(self) -> str:
         return f"Staff({self.id}, {self.email!r}, {self.role!r}, disabled={self.disabled})"
+
+
+class StaffSession(Base):
+    """A signed-in staff member's session: the cookie holds a random token, ``id`` is its SHA-256."""
+
+    __tablename__ = "staff_sessions"
+    __table_args__ = (Index("ix_staff_sessions_staff_id", "staff_id"),)
+
+    id = Column(String(64), primary_key=True)
+    staff_id = Column(Integer, ForeignKey("staff.id", ondelete="CASCADE"), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    last_seen_at = Column(UTCDateTime(), nullable=False)
+    address = Column(String(64), nullable=True)
+    user_agent = Column(String(300), nullable=True)
+    ended_at = Column(UTCDateTime(), nullable=True)
+    end_reason = Column(String(40), nullable=True)
+
+
+class SignInFailure(Base):
+    """A failed sign-in: the e-mail typed (an account or not) and the client's address."""
+
+    __tablename__ = "sign_in_failures"
+    __table_args__ = (
+        Index("ix_sign_in_failures_email_at", "email", "at"),
+        Index("ix_sign_in_failures_address_at", "address", "at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    email = Column(String(320), nullable=False)
+    address = Column(String(64), nullable=False)
+    at = Column(UTCDateTime(), nullable=False)
+
+
+class AuditEvent(Base):
+    """Who did what to what, when and from where (staff actions, sign-ins, changes)."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_at", "at"),)
+
+    id = Column(Integer, primary_key=True)
+    at = Column(UTCDateTime(), nullable=False)
+    actor = Column(String(330), nullable=False)
+    action = Column(String(40), nullable=False)
+    target = Column(String(330), nullable=True)
+    address = Column(String(64), nullable=True)
+    detail = Column(JSON, nullable=True)
+
+
+class TeamSetting(Base):
+    """A team-wide switch a lead sets (e.g. ``require_totp``)."""
+
+    __tablename__ = "team_settings"
+
+    key = Column(String(40), primary_key=True)
+    value = Column(JSON, nullable=True)
 
 
 INBOX_ACTIONS = values(InboxAction)

@@ -16,14 +16,14 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.customers import EMAIL_PATTERN, normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
-from bot.store.models import STAFF_ROLES, Staff
+from bot.store.models import STAFF_ROLES, Staff, StaffSession
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class StaffNotFoundError(StoreError, LookupError):
 
 @dataclass(frozen=True)
 class StaffRecord:
-    """A stored staff account (a plain copy, without the password hash)."""
+    """A stored staff account (a plain copy, without the password hash or second-factor secrets)."""
 
     id: int
     email: str
@@ -57,6 +57,7 @@ class StaffRecord:
     role: str
     created_at: datetime
     disabled: bool
+    totp_enabled: bool = False
 
 
 class _ScryptParameters(NamedTuple):
@@ -143,7 +144,8 @@ def _checked_email(email: str) -> str:
 def staff_record(row: Staff) -> StaffRecord:
     """A plain, frozen copy of a staff row, without its password hash."""
     return StaffRecord(
-        id=row.id, email=row.email, name=row.name, role=row.role, created_at=row.created_at, disabled=row.disabled
+        id=row.id, email=row.email, name=row.name, role=row.role, created_at=row.created_at, disabled=row.disabled,
+        totp_enabled=bool(row.totp_secret),
     )
 
 
@@ -190,37 +192,69 @@ def get_staff(store: Store, email: str) -> Optional[StaffRecord]:
         return staff_record(row) if row is not None else None
 
 
-def _change_account(store: Store, email: str, action: str, apply: Callable[[Staff], None]) -> StaffRecord:
-    """Lock the account of ``email``, apply the change, return it. Raises StaffNotFoundError."""
+def _change_account(
+    store: Store, email: str, action: str, apply: Callable[[Staff], None], now: datetime,
+    end_sessions: Optional[str] = None,
+) -> StaffRecord:
+    """Lock the account of ``email``, apply the change and, when ``end_sessions`` names why, end every
+    session of it in the same transaction; the account. Raises StaffNotFoundError."""
     email = normalise_email(email)
     with store_errors(action), store.session() as session, session.begin():
         row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
         if row is None:
             raise StaffNotFoundError(f"no staff account for {email}")
         apply(row)
+        if end_sessions:
+            session.execute(
+                update(StaffSession)
+                .where(StaffSession.staff_id == row.id, StaffSession.ended_at.is_(None))
+                .values(ended_at=now, end_reason=end_sessions)
+            )
         session.flush()
         return staff_record(row)
 
 
-def set_password(store: Store, email: str, password: str) -> None:
-    """Replace the account's password. Raises ValueError for a short password, StaffNotFoundError."""
+def set_password(store: Store, email: str, password: str, now: datetime) -> StaffRecord:
+    """Replace the account's password and end its sessions (they must sign in again).
+
+    Raises ValueError for a short password, StaffNotFoundError.
+    """
     _check_password(password)
     password_hash = hash_password(password)
 
     def apply(row: Staff) -> None:
         row.password_hash = password_hash
 
-    _change_account(store, email, "set a staff password", apply)
-    logger.info("store: password of %s changed", normalise_email(email))
+    record = _change_account(store, email, "set a staff password", apply, now, end_sessions="password changed")
+    logger.info("store: password of %s changed; its sessions ended", record.email)
+    return record
 
 
-def set_disabled(store: Store, email: str, disabled: bool = True) -> StaffRecord:
-    """Disable (or re-enable) the account: a disabled account cannot sign in. Raises StaffNotFoundError."""
+def set_role(store: Store, email: str, role: str, now: datetime) -> StaffRecord:
+    """Make the account an agent or a lead; its sessions end at once. Raises ValueError, StaffNotFoundError."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"role {role!r} is not one of {', '.join(STAFF_ROLES)}")
+
+    def apply(row: Staff) -> None:
+        row.role = role
+
+    record = _change_account(store, email, "change a staff role", apply, now, end_sessions="role changed")
+    logger.info("store: %s is now %s; its sessions ended", record.email, role)
+    return record
+
+
+def set_disabled(store: Store, email: str, disabled: bool, now: datetime) -> StaffRecord:
+    """Disable (or re-enable) the account: a disabled account cannot sign in, and its sessions end at once.
+
+    Raises StaffNotFoundError.
+    """
 
     def apply(row: Staff) -> None:
         row.disabled = disabled
 
-    record = _change_account(store, email, "change a staff account", apply)
+    record = _change_account(
+        store, email, "change a staff account", apply, now, end_sessions="account disabled" if disabled else None
+    )
     logger.info("store: staff account %s %s", email, "disabled" if disabled else "enabled")
     return record
 
@@ -281,3 +315,45 @@ def staff_names(store: Store, emails: Iterable[str]) -> Dict[str, str]:
     query = select(Staff.email, Staff.name).where(Staff.email.in_(wanted))
     with store_errors("read staff names"), store.session() as session:
         return {email: name for email, name in session.execute(query)}
+
+
+def recovery_code_hash(code: str) -> str:
+    """How a recovery code is stored: SHA-256 of the code without spaces or dashes, lower-cased.
+
+    The codes are long random strings, so a fast hash is enough (a password needs scrypt; these do not).
+    """
+    return hashlib.sha256("".join(code.split()).replace("-", "").lower().encode("utf-8")).hexdigest()
+
+
+def set_totp(store: Store, email: str, secret: Optional[str], recovery_codes: Sequence[str], now: datetime) -> StaffRecord:
+    """Turn the second factor on (``secret``, base32, and the recovery codes, stored hashed) or off (None).
+
+    Raises StaffNotFoundError.
+    """
+    hashes = [recovery_code_hash(code) for code in recovery_codes]
+
+    def apply(row: Staff) -> None:
+        row.totp_secret = secret
+        row.recovery_codes = hashes if secret else None
+
+    return _change_account(store, email, "set a staff second factor", apply, now)
+
+
+def totp_secret(store: Store, staff_id: int) -> Optional[str]:
+    """The account's TOTP secret (base32), or None without a second factor."""
+    with store_errors("read a second factor"), store.session() as session:
+        row = session.get(Staff, staff_id)
+        return row.totp_secret if row is not None else None
+
+
+def use_recovery_code(store: Store, staff_id: int, code: str) -> bool:
+    """Whether ``code`` is one of the account's unused recovery codes; a used one is struck off."""
+    wanted = recovery_code_hash(code)
+    with store_errors("use a recovery code"), store.session() as session, session.begin():
+        row = session.scalars(select(Staff).where(Staff.id == staff_id).with_for_update()).first()
+        codes = list(row.recovery_codes or []) if row is not None else []
+        if wanted not in codes:
+            return False
+        codes.remove(wanted)
+        row.recovery_codes = codes
+        return True
