@@ -28,7 +28,7 @@ from bot.store.database import Store, migrate
 from bot.store.messages import conversation_messages
 from bot.store.seed import seed_demo_customers
 from bot.store.tickets import assign_ticket, get_ticket, tickets_for_conversation
-from tests.conftest import BOT_CLOCK, POSTGRES_URL, free_port, service_missing
+from tests.conftest import BOT_CLOCK, POSTGRES_URL, free_port, postgres_schema
 from tests.conversation import Widget
 
 
@@ -123,20 +123,14 @@ def kill(bot: BotProcesses, name: str) -> None:
 @pytest.fixture(scope="module")
 def stack(project_settings: Settings, trained_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dict[str, Any]]:
     """A private Rasa server, action server and gateway; the store on PostgreSQL behind a cuttable proxy."""
-    from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
 
-    engine = create_engine(POSTGRES_URL, future=True)
-    try:
-        with engine.connect():
-            pass
-    except OperationalError as error:
-        service_missing(f"PostgreSQL not reachable at {POSTGRES_URL}: {error.orig}")
-    schema = f"faults_{uuid.uuid4().hex[:10]}"
-    with engine.begin() as connection:
-        connection.execute(text(f'CREATE SCHEMA "{schema}"'))
-    target = make_url(POSTGRES_URL)
+    with postgres_schema("faults") as schema:
+        yield from _stack(project_settings, trained_model, tmp_path_factory, schema, make_url(POSTGRES_URL))
+
+
+def _stack(project_settings: Settings, trained_model: Path, tmp_path_factory: pytest.TempPathFactory, schema: str,
+           target: Any) -> Iterator[Dict[str, Any]]:
     proxy = CuttableProxy(target.host or "127.0.0.1", target.port or 5432)
     url = f"{target.set(host='127.0.0.1', port=proxy.port).render_as_string(hide_password=False)}?options=-csearch_path%3D{schema}"
     migrate(url)
@@ -159,9 +153,6 @@ def stack(project_settings: Settings, trained_model: Path, tmp_path_factory: pyt
         bot.stop()
         store.dispose()
         proxy.close()
-        with engine.begin() as connection:
-            connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 async def said(widget: Widget, quiet: float = 2.0) -> List[Dict[str, Any]]:

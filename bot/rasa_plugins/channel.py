@@ -14,17 +14,17 @@ nothing to say.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, Text
 
-import aiohttp
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
+
+from bot.rasa_client import answers
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,7 @@ async def actions_answer(request: Request, timeout_seconds: float = 2.0) -> bool
     url = getattr(endpoint, "url", None)
     if not url:
         return True
-    health = url.rsplit("/", 1)[0] + "/health"
-    try:
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as session:
-            async with session.get(health) as answer:
-                return answer.status == 200
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
-        return False
+    return await answers(url.rsplit("/", 1)[0] + "/health", timeout_seconds)
 
 
 class WholeMessageCollector(CollectingOutputChannel):
