@@ -34,6 +34,7 @@ class MessageKind(str, Enum):
     RELATED = "related"  # after an answer that did not help: related articles
     HANDOFF = "handoff"  # the conversation was handed to the team (a ticket opened or found)
     NOTICE = "notice"  # the gateway tells the visitor something went wrong (bot down, no ticket)
+    BUSY = "busy"  # the bot is busy: "one moment", the answer still comes
     WITH_TEAM = "with_team"  # a visitor message added to a waiting ticket was acknowledged
     AGENT_JOINED = "agent_joined"
     AGENT_MESSAGE = "agent_message"
@@ -168,7 +169,7 @@ class HandoffPayload(_HandoffRequired, total=False):
 
 
 class NoticePayload(TypedDict):
-    type: Literal["notice"]
+    type: Literal["notice", "busy"]
 
 
 class TicketNoticePayload(TypedDict):

@@ -29,6 +29,14 @@ class BotUnavailableError(RuntimeError):
     """The Rasa server did not answer in time, or answered with an error."""
 
 
+class BotUnreachableError(BotUnavailableError):
+    """Nothing listens where the Rasa server should be (connection refused or dropped): it saw nothing."""
+
+
+class BotTimeoutError(BotUnavailableError):
+    """The Rasa server took the request and did not answer within the time-out."""
+
+
 class RasaClient:
     """Talks to the Rasa server at ``rasa_url`` (e.g. http://127.0.0.1:5005) with a bounded wait.
 
@@ -79,7 +87,11 @@ class RasaClient:
                 if response.status == 204:
                     return None
                 return await response.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as error:
+        except asyncio.TimeoutError as error:
+            raise BotTimeoutError(f"the bot at {self.base_url} did not answer {what} in time") from error
+        except (aiohttp.ClientConnectionError, ConnectionError) as error:
+            raise BotUnreachableError(f"the bot at {self.base_url} cannot be reached ({what}): {error.__class__.__name__}") from error
+        except (aiohttp.ClientError, ValueError) as error:
             raise BotUnavailableError(f"the bot at {self.base_url} did not answer {what}: {error.__class__.__name__}") from error
 
     async def send(

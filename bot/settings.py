@@ -61,8 +61,15 @@ class Settings(BaseSettings):
     # The gateway (`python -m bot serve`): Deskmate's one public door.
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
-    # How long the gateway waits for the bot before telling the visitor and opening a ticket.
-    bot_timeout_seconds: float = 6.0
+    # A busy bot is not a broken one. After busy_notice_seconds the visitor is told "one moment" and the
+    # answer still comes; only a bot that answers nothing for bot_timeout_seconds (hung), or that cannot
+    # be reached or keeps failing for outage_seconds, counts as down: then a ticket makes sure a person
+    # follows up. A gateway holds at most max_waiting_turns messages for the bot; past that, visitors
+    # are asked to send again shortly (nothing is accepted and then lost).
+    busy_notice_seconds: float = 3.0
+    bot_timeout_seconds: float = 120.0
+    outage_seconds: float = 30.0
+    max_waiting_turns: int = Field(default=300, ge=1)
     # Web pages allowed to open the widget's socket besides the gateway's own (comma-separated
     # origins, e.g. "https://www.example.com,https://help.example.com"); the staff socket: own only.
     allowed_origins: str = ""

@@ -234,4 +234,4 @@ def gateway_settings(bot_settings: Settings, agent_maria: str) -> Settings:
 @pytest.fixture
 def bot_down_settings(gateway_settings: Settings) -> Settings:
     """The same gateway with nothing listening where the bot should be."""
-    return gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{free_port()}", "bot_timeout_seconds": 2.0})
+    return gateway_settings.copy(update={"rasa_url": f"http://127.0.0.1:{free_port()}", "outage_seconds": 1.0})

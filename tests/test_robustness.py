@@ -384,3 +384,58 @@ def test_one_visitors_burst_of_a_hundred_messages_does_not_starve_another_visito
             await client.close()
 
     run(body())
+
+
+async def slow_rasa(target: str, delay: float) -> Any:
+    """A stand-in for an overloaded Rasa server: every request reaches the real one ``delay`` s late."""
+    from aiohttp import web
+
+    async def forward(request: web.Request) -> web.Response:
+        await asyncio.sleep(delay)
+        async with aiohttp.ClientSession() as http:
+            async with http.request(request.method, f"{target}{request.path_qs}", data=await request.read(),
+                                    headers={"Content-Type": request.content_type}) as answer:
+                return web.Response(body=await answer.read(), status=answer.status, content_type="application/json")
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    return runner, f"http://127.0.0.1:{port}"
+
+
+def test_a_busy_bot_is_not_an_outage_one_moment_then_the_answer_and_a_full_gateway_asks_to_retry(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    async def body() -> None:
+        runner, url = await slow_rasa(gateway_settings.rasa_url, delay=3.0)
+        settings = gateway_settings.copy(update={"rasa_url": url, "busy_notice_seconds": 1.0, "max_waiting_turns": 1})
+        client = await start(settings)
+        base = str(client.make_url("/"))
+        patient, latecomer = Widget(base), Widget(base)
+        try:
+            session = await patient.open()
+            await latecomer.open()
+            await patient.say("how do i turn on subtitles")
+            first = await patient.next("bot_uttered", timeout=10)
+            assert first["metadata"]["deskmate"]["type"] == "busy" and "One moment" in first["text"]
+            # The gateway holds as many messages as it may: a newcomer is asked to send again, nothing is stored.
+            await latecomer.say("where can i find my invoices")
+            refused = await latecomer.next("bot_uttered", timeout=10)
+            assert "send your message again in a few seconds" in refused["text"]
+            assert conversation_messages(bot_store, latecomer.session_id) == []
+            answer = await patient.next("bot_uttered", timeout=30)
+            assert answer["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+            assert tickets_for_conversation(bot_store, session) == [], "busy is not down: no ticket"
+            busy = await api(client, settings, "busy-api", {"sender": "busy-api", "message": "hi"})
+            assert busy.status == 200, "one at a time: the gateway takes the next message once the last is answered"
+        finally:
+            await patient.close()
+            await latecomer.close()
+            await client.close()
+            await runner.cleanup()
+
+    run(body())

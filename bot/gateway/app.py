@@ -31,7 +31,7 @@ from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SET
 from bot.gateway.limits import RateLimits
 from bot.gateway.locks import ConversationLocks
 from bot.gateway.lead_console import add_lead_routes
-from bot.gateway.router import ConversationRouter
+from bot.gateway.router import ConversationRouter, Patience
 from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.staff_security import add_security_routes
 from bot.gateway.visitor_socket import PacketJson, register_visitor_events
@@ -115,7 +115,9 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     app[HANDOFF] = handoff
     app[DESK] = desk
     app[LIMITS] = limits
-    app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, settings.start_payload_list())
+    patience = Patience(settings.busy_notice_seconds, settings.outage_seconds, settings.max_waiting_turns,
+                        tuple(settings.start_payload_list()))
+    app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, patience)
     app[ANSWERER] = Answerer(settings)
     yield
     await bot.close()

@@ -106,7 +106,7 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
                 response.headers[header] = error.headers[header]
         return response
     except RateLimitedError as error:
-        response = json_error(429, str(error))
+        response = json_error(error.status, str(error))
         response.headers["Retry-After"] = str(error.retry_after)
         return response
     except Exception as error:  # noqa: BLE001 (mapped below; anything else is re-raised as a 500)

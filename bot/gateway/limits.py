@@ -25,11 +25,13 @@ logger = logging.getLogger(__name__)
 
 
 class RateLimitedError(Exception):
-    """Over a rate limit: ``retry_after`` whole seconds until the next message is accepted (429)."""
+    """Over a rate limit: ``retry_after`` whole seconds until the next message is accepted (HTTP ``status``:
+    429 for a visitor over their limit, 503 for a gateway holding as many messages as it may)."""
 
-    def __init__(self, message: str, retry_after: int) -> None:
+    def __init__(self, message: str, retry_after: int, status: int = 429) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.status = status
 
 
 class RateLimits:

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+import time
+from dataclasses import dataclass
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.dialogue.input_check import clean_text
 from bot.gateway.hub import Hub
@@ -45,7 +47,8 @@ from bot.protocol import (
     widget_message,
     widget_message_of,
 )
-from bot.rasa_client import BotUnavailableError, RasaClient
+from bot.gateway.limits import RateLimitedError
+from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachableError, RasaClient
 from bot.store.database import Store
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
 from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
@@ -53,6 +56,19 @@ from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
 logger = logging.getLogger(__name__)
 
 COMMAND_PREFIX = "/"
+RETRY_SECONDS = 2.0  # between tries of a bot that cannot be reached
+BUSY_RETRY_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class Patience:
+    """How the router waits for the bot (``Settings``: busy_notice_seconds, outage_seconds,
+    max_waiting_turns, start_payloads); see ``ConversationRouter._ask_bot``."""
+
+    busy_notice_seconds: float = 3.0
+    outage_seconds: float = 30.0
+    max_waiting_turns: int = 300
+    start_payloads: Tuple[str, ...] = ("/get_started",)
 GREETING_PAYLOAD = intent_payload("greet")
 
 
@@ -92,7 +108,7 @@ class ConversationRouter:
 
     def __init__(
         self, store: Store, bot: RasaClient, desk: TicketDesk, hub: Hub, limits: RateLimits,
-        locks: ConversationLocks, start_payloads: Sequence[str],
+        locks: ConversationLocks, patience: "Patience",
     ) -> None:
         self.store = store
         self.bot = bot
@@ -101,7 +117,10 @@ class ConversationRouter:
         self.hub = hub
         self.limits = limits
         self.locks = locks
-        self.start_payloads = frozenset(start_payloads)
+        self.patience = patience
+        self.start_payloads = frozenset(patience.start_payloads)
+        self._waiting = 0  # messages of this gateway taken and not yet answered
+        self._failing_since: Optional[float] = None  # when the bot began failing (None: it answers)
 
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
@@ -120,11 +139,17 @@ class ConversationRouter:
         (then nothing was accepted: the visitor must send it again).
         """
         self.limits.message(conversation_id, address)
+        if self._waiting >= self.patience.max_waiting_turns:
+            raise RateLimitedError(texts.TOO_BUSY, BUSY_RETRY_SECONDS, status=503)
         text = clean_text(text)
-        async with self.locks.hold(conversation_id):
-            replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
-            for reply in replies:
-                await self.hub.send_to_visitor(conversation_id, reply)
+        self._waiting += 1
+        try:
+            async with self.locks.hold(conversation_id):
+                replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
+                for reply in replies:
+                    await self.hub.send_to_visitor(conversation_id, reply)
+        finally:
+            self._waiting -= 1
         return replies
 
     async def _route(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
@@ -172,19 +197,55 @@ class ConversationRouter:
         return [notice, *replies]
 
     async def _ask_bot(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Optional[List[WidgetMessage]]:
-        """The bot's replies (an empty answer becomes a request to rephrase); None when it is unreachable."""
+        """The bot's replies; None when it is down (a person must follow up).
+
+        Busy is not down: after ``busy_notice_seconds`` the visitor is told "one
+        moment" and the answer still comes. A bot that cannot be reached is
+        tried again until it has failed for ``outage_seconds``; one that fails
+        on a message says so (send it again) unless it has been failing that
+        long; one that hangs for ``bot_timeout_seconds`` is down. An empty
+        answer becomes a request to rephrase.
+        """
         # Only a token that verifies travels on; the actions check it again and look the customer up.
         verified = not self.handoff.identity(metadata).anonymous
         forwarded = {TOKEN_METADATA_KEY: metadata[TOKEN_METADATA_KEY]} if verified else {}
+        said = await self._for_bot(conversation_id, text)
+        notice = asyncio.create_task(self._busy_notice(conversation_id))
         try:
-            said = await self._for_bot(conversation_id, text)
-            replies = from_rasa(list(await self.bot.send(conversation_id, said, forwarded)))
-        except BotUnavailableError as error:
-            logger.error("gateway: %s", error)
-            return None
+            while True:
+                try:
+                    replies = from_rasa(list(await self.bot.send(conversation_id, said, forwarded)))
+                    self._failing_since = None
+                    break
+                except BotTimeoutError as error:
+                    logger.error("gateway: %s", error)
+                    return None
+                except BotUnavailableError as error:
+                    failing_for = self._failing(error)
+                    if failing_for >= self.patience.outage_seconds:
+                        return None
+                    if not isinstance(error, BotUnreachableError):
+                        # It saw the message and failed on it: trying again would have it twice.
+                        return [widget_message(texts.NOT_ANSWERED_NOW, {"type": "notice"})]
+                    await asyncio.sleep(min(RETRY_SECONDS, self.patience.outage_seconds - failing_for))
+        finally:
+            notice.cancel()
         if not replies:
             return [widget_message(texts.NO_ANSWER, {"type": "notice"})]
         return replies
+
+    def _failing(self, error: BotUnavailableError) -> float:
+        """Note a failure of the bot; for how many seconds it has been failing."""
+        now = time.monotonic()
+        if self._failing_since is None:
+            self._failing_since = now
+            logger.error("gateway: the bot fails: %s", error)
+        return now - self._failing_since
+
+    async def _busy_notice(self, conversation_id: str) -> None:
+        """After ``busy_notice_seconds`` of waiting: "one moment", to every open widget of the conversation."""
+        await asyncio.sleep(self.patience.busy_notice_seconds)
+        await self.hub.send_to_visitor(conversation_id, widget_message(texts.BUSY, {"type": "busy"}))
 
     async def _for_bot(self, conversation_id: str, text: str) -> str:
         """What Rasa receives for ``text``: a command only when the bot offered it or it starts a conversation."""

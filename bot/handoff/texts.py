@@ -41,6 +41,12 @@ def handed_back(agent_name: str) -> str:
     return f"{agent_name} handed the conversation back to the assistant."
 
 
+BUSY = "One moment please: lots of questions right now. Your message is in, and I'll answer it as soon as it's its turn."
+NOT_ANSWERED_NOW = (
+    "Sorry, I couldn't answer that just now because of a problem on our side. "
+    "Your message is saved: please send it again in a moment."
+)
+TOO_BUSY = "Lots of questions right now: please send your message again in a few seconds."
 NO_ANSWER = "Sorry, I have no answer to that. Could you put it in other words? Or ask for a person."
 NOT_RECEIVED = (
     "Sorry, I couldn't receive your message just now because of a problem on our side. "

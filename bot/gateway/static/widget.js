@@ -490,6 +490,9 @@
     socket.on('bot_uttered', (msg) => {
       hideTyping();
       showMessage(msg, true);
+      // "One moment, lots of questions": the answer is still on its way.
+      const kind = msg && msg.metadata && msg.metadata.deskmate && msg.metadata.deskmate.type;
+      if (kind === 'busy') showTyping();
       if (panel.hidden) bubble.classList.add('dm-bubble--unread');
     });
 
