@@ -269,6 +269,10 @@ def plant_misses(store: Store, texts: List[str], kind: str, guesses: List[str]) 
 
 
 def miss_row(driver: WebDriver, text: str) -> WebElement:
+    """The inbox row of a missed message, its group unfolded first (only the biggest groups start open)."""
+    for group in driver.find_elements(By.CSS_SELECTOR, '[data-testid="miss-group"]'):
+        if text in group.text and not group.find_element(By.CSS_SELECTOR, "details").get_attribute("open"):
+            group.find_element(By.CSS_SELECTOR, "summary").click()
     rows = [row for row in driver.find_elements(By.CSS_SELECTOR, '[data-testid="miss"]') if text in row.text]
     assert rows, f"no message {text!r} in the inbox"
     return rows[0]
@@ -295,6 +299,7 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
         image = lead.find_element(By.CSS_SELECTOR, f'[data-testid="chart-{chart}"]')
         wait(lead).until(lambda d: d.execute_script("return arguments[0].complete && arguments[0].naturalWidth", image))
     text_appears(lead, '[data-testid="miss-group"]', gift[0])
+    miss_row(lead, gift[0])
     gift_group = next(g for g in lead.find_elements(By.CSS_SELECTOR, '[data-testid="miss-group"]') if gift[0] in g.text)
     assert all(text in gift_group.text for text in gift) and email[0] not in gift_group.text
     text_appears(lead, '[data-testid="retrain-state"]', "")

@@ -174,6 +174,10 @@
     head.appendChild(el("span", "dm-group-count", group.count + (group.count === 1 ? " message" : " messages")));
     head.appendChild(el("span", "dm-small dm-muted", sourceText(group.sources)));
     item.appendChild(head);
+    // What the group is about, readable while its messages are folded away.
+    item.appendChild(el("p", "dm-group-examples", group.examples.map(function (text) {
+      return "\u201c" + text + "\u201d";
+    }).join("  \u00b7  ")));
 
     if (!group.guesses.length) {
       item.appendChild(el("p", "dm-small dm-muted", "No article comes close: probably a topic the knowledge base lacks."));
