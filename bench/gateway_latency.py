@@ -2,7 +2,7 @@
 
 With `make run` running (Rasa on DESKMATE_RASA_URL, the gateway on
 DESKMATE_GATEWAY_PORT), in one run on the same model:
-1. the same questions sent straight to Rasa's REST channel and through the
+1. the same questions sent straight to Rasa's deskmate channel and through the
    gateway's widget socket (a visitor's path), interleaved; p50 of each and
    the gateway's overhead (target: <= 15% at p50);
 2. an agent's reply (POST to the inbox API) until the visitor's socket
@@ -28,7 +28,7 @@ import socketio
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.rasa_client import REST_CHANNEL, RasaClient  # noqa: E402
+from bot.rasa_client import RasaClient  # noqa: E402
 from bot.settings import get_settings  # noqa: E402
 from bot.store.database import Store  # noqa: E402
 from tests.socket_client import socket_client  # noqa: E402  (the widget's side, also used by the tests)
@@ -65,7 +65,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
     # The same questions in the same order, and conversations of the same
     # length on both sides: Rasa loads a conversation's whole history every turn.
     direct_sender = f"bench-{uuid.uuid4().hex}"
-    async with RasaClient(settings.rasa_url) as rasa:
+    async with RasaClient(settings.rasa_url, settings.resolved_rasa_token()) as rasa:
         sio, inbox, session = await visitor()
         for index in range(rounds):
             text = QUESTIONS[index % len(QUESTIONS)]
@@ -74,7 +74,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
                 sio, inbox, session = await visitor()
                 direct_sender = f"bench-{uuid.uuid4().hex}"
             started = time.perf_counter()
-            await rasa.send(direct_sender, text, channel=REST_CHANNEL)
+            await rasa.send(direct_sender, text)
             direct.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             await sio.emit("user_uttered", {"message": text, "session_id": session})
@@ -84,7 +84,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
         await sio.disconnect()
     d50, g50 = statistics.median(direct), statistics.median(through)
     print("a new conversation per message:" if fresh else f"one conversation of {rounds} messages on each side:")
-    print(f"Rasa REST direct : p50 {d50:.1f} ms, p95 {p(direct, .95):.1f} ms ({rounds} messages)")
+    print(f"Rasa direct      : p50 {d50:.1f} ms, p95 {p(direct, .95):.1f} ms ({rounds} messages)")
     print(f"through gateway  : p50 {g50:.1f} ms, p95 {p(through, .95):.1f} ms (widget socket, first reply)")
     print(f"gateway overhead : {100 * (g50 - d50) / d50:+.1f}% at p50 (target <= 15%)")
 

@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from ruamel.yaml import YAML
 from sqlalchemy.engine import make_url
@@ -93,6 +93,8 @@ class BotProcesses:
     extra_env: Dict[str, str] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
     gateway_url: str = ""
+    # How each process was started (command, environment), so that ``restart`` can do it again.
+    commands: Dict[str, Tuple[List[str], Dict[str, str]]] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
@@ -103,6 +105,7 @@ class BotProcesses:
         return f"http://{LOOPBACK}:{self.action_port}"
 
     def _spawn(self, name: str, command: List[str], env: Dict[str, str]) -> None:
+        self.commands[name] = (command, env)
         output = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -151,7 +154,8 @@ class BotProcesses:
                 "--endpoints",
                 str(endpoints),
             ],
-            {},
+            # The deskmate channel checks callers against this (the same token as the HTTP API).
+            {"DESKMATE_RASA_TOKEN": self.settings.resolved_rasa_token()},
         )
 
     def start_gateway(self, host: str, port: int, env: Optional[Dict[str, str]] = None) -> None:
@@ -211,6 +215,30 @@ class BotProcesses:
                     pass
                 process.wait()
 
-    def first_exited(self) -> Optional[str]:
-        """The name of a process that has exited, if any."""
-        return next((name for name, p in self.processes.items() if p.poll() is not None), None)
+    def exited(self) -> List[str]:
+        """The names of the processes that have exited."""
+        return [name for name, p in self.processes.items() if p.poll() is not None]
+
+    def restart(self, name: str) -> None:
+        """Start an exited process again, the way it was started (same command, port and log)."""
+        if self.processes[name].poll() is None:
+            raise ValueError(f"the {name} server is still running")
+        command, env = self.commands[name]
+        self._spawn(name, command, env)
+
+
+@dataclass
+class Restarts:
+    """When to start a crashed server again: at once for a first crash, then after 2, 4 ... at most
+    ``max_delay`` seconds while it keeps crashing (crashes older than ``memory`` seconds are forgotten),
+    so a server that cannot start does not spin the machine."""
+
+    max_delay: float = 60.0
+    memory: float = 600.0
+    crashes: Dict[str, List[float]] = field(default_factory=dict)
+
+    def delay(self, name: str, now: float) -> float:
+        """Note a crash of ``name`` at ``now`` (monotonic seconds); how long to wait before the restart."""
+        recent = [at for at in self.crashes.get(name, []) if now - at < self.memory] + [now]
+        self.crashes[name] = recent
+        return 0.0 if len(recent) == 1 else min(2.0 ** (len(recent) - 1), self.max_delay)

@@ -1,8 +1,8 @@
 """The one HTTP client for a Rasa server: its channels, its HTTP API, and whether it is up.
 
-- ``send``: a visitor message through a channel: ``deskmate`` (the gateway's,
-  bot/rasa_plugins/channel.py: one reply per bot message, payload included)
-  or Rasa's stock ``rest`` (what eval and server-to-server clients use);
+- ``send``: a visitor message through the ``deskmate`` channel
+  (bot/rasa_plugins/channel.py: one reply per bot message, payload included;
+  the gateway, eval and benchmarks all use it), with the server's token;
 - ``latest_parse``: NLU's reading of a conversation's latest message (the eval);
 - ``status`` / ``load_model``: which model the server runs, and replacing it
   (retraining); the HTTP API needs the server's token.
@@ -22,7 +22,6 @@ import aiohttp
 from bot.protocol import RasaReply
 
 DESKMATE_CHANNEL = "deskmate"
-REST_CHANNEL = "rest"
 
 
 class BotUnavailableError(RuntimeError):
@@ -74,12 +73,14 @@ class RasaClient:
         query: Optional[Dict[str, str]] = None,
     ) -> Any:
         params = {**(query or {}), **({"token": self._token} if api and self._token else {})} or None
+        # The deskmate channel wants the same token as a bearer (bot/rasa_plugins/channel.py).
+        headers = {"Authorization": f"Bearer {self._token}"} if self._token else None
         what = f"{method} {path}"
         try:
             # Only a call with its own limit passes a timeout: an explicit None would lift the session's.
             extra = {"timeout": aiohttp.ClientTimeout(total=timeout)} if timeout else {}
             async with self._http().request(
-                method, f"{self.base_url}{path}", json=body, params=params, **extra
+                method, f"{self.base_url}{path}", json=body, params=params, headers=headers, **extra
             ) as response:
                 if response.status >= 400:
                     detail = (await response.text())[:300]
@@ -101,6 +102,15 @@ class RasaClient:
         body = {"sender": sender, "message": text, "metadata": dict(metadata or {})}
         replies = await self._json("POST", f"/webhooks/{channel}/webhook", body)
         return [cast(RasaReply, reply) for reply in replies if isinstance(reply, dict)] if isinstance(replies, list) else []
+
+    async def whole(self, channel: str = DESKMATE_CHANNEL, timeout_seconds: float = 5.0) -> bool:
+        """Whether the bot can answer questions, not only small talk: its channel's health page says
+        200 only while the Rasa server *and* its action server answer (bot/rasa_plugins/channel.py)."""
+        try:
+            await self._json("GET", f"/webhooks/{channel}/", timeout=timeout_seconds)
+        except BotUnavailableError:
+            return False
+        return True
 
     async def parse(self, text: str) -> Dict[str, Any]:
         """NLU's reading of ``text`` (``/model/parse``: intents, entities, response selector), no conversation."""

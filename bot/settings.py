@@ -70,6 +70,9 @@ class Settings(BaseSettings):
     bot_timeout_seconds: float = 120.0
     outage_seconds: float = 30.0
     max_waiting_turns: int = Field(default=300, ge=1)
+    # A gateway that stopped mid-turn leaves stored messages unanswered: the next one to start answers
+    # those sent in the last resume_window_minutes once the bot is whole (0: leave them).
+    resume_window_minutes: int = Field(default=60, ge=0)
     # Web pages allowed to open the widget's socket besides the gateway's own (comma-separated
     # origins, e.g. "https://www.example.com,https://help.example.com"); the staff socket: own only.
     allowed_origins: str = ""

@@ -4,12 +4,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Dict
 
 from bot.identity import verify_token
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
+from bot.store.sign_ins import failures_since, record_attempt
 from bot.store.staff import authenticate
 
 
@@ -82,3 +84,21 @@ def test_staff_accounts_are_listed_disabled_enabled_and_their_passwords_changed(
     assert missing.returncode == 2 and "nobody@lumio.example" in missing.stderr
     no_name = run_cli(env, "staff", "add", "bo@lumio.example", "--role", "agent", "--password-stdin", stdin="x" * 12 + "\n")
     assert no_name.returncode == 2 and "--name" in no_name.stderr
+
+
+def test_staff_unlock_clears_an_emails_or_an_addresss_failed_sign_ins(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(env, "db", "upgrade").returncode == 0
+    store = Store(env["DESKMATE_DATABASE_URL"])
+    now = datetime.now(timezone.utc)
+    try:
+        for n in range(3):
+            record_attempt(store, "ann@lumio.example", "203.0.113.9", now)
+            record_attempt(store, f"user{n}@lumio.example", "198.51.100.7", now)
+        by_email = run_cli(env, "staff", "unlock", "Ann@Lumio.example")
+        assert by_email.returncode == 0 and "3 failed sign-in(s) forgotten" in by_email.stdout
+        by_address = run_cli(env, "staff", "unlock", "--address", "198.51.100.7")
+        assert by_address.returncode == 0 and "3 failed sign-in(s) forgotten" in by_address.stdout
+        assert failures_since(store, "ann@lumio.example", "198.51.100.7", now - timedelta(hours=1))[:2] == (0, 0)
+    finally:
+        store.dispose()

@@ -235,6 +235,11 @@ def test_the_action_server_killed_is_an_outage_told_plainly_and_the_bot_comes_ba
             assert "isn't answering" in texts(told), "failing for longer than the outage time: a person follows up"
             [ticket] = tickets_for_conversation(store, widget.session_id)
             assert ticket.reason == "bot_unavailable"
+            # Small talk still works without the action server: no reason to hand back (and reopen on the next question).
+            await widget.say("hello")
+            await said(widget)
+            assert get_ticket(store, ticket.id).status == "open"
+            assert len(tickets_for_conversation(store, widget.session_id)) == 1
             bot.start_actions()
             await asyncio.to_thread(bot.wait_ready)
             await widget.say("how do i turn on subtitles")
@@ -300,3 +305,51 @@ def test_a_gateway_process_killed_loses_no_accepted_message_and_the_widget_picks
             await back.close()
 
     asyncio.run(body())
+
+
+def test_a_message_a_killed_gateway_stored_but_never_answered_is_answered_when_a_gateway_starts(
+    stack: Dict[str, Any]
+) -> None:
+    bot, store = stack["bot"], stack["store"]
+    rasa_group = bot.processes["rasa"].pid
+
+    async def body() -> None:
+        widget = Widget(bot.gateway_url)
+        session = await widget.open()
+        os.killpg(rasa_group, signal.SIGSTOP)  # the bot is slow: the message waits for it ...
+        try:
+            await widget.say("how do i reset my password")
+            await wait_until(lambda: [m.text for m in conversation_messages(store, session)] == ["how do i reset my password"],
+                             "the message to be stored")
+            kill(bot, "gateway")  # ... when its gateway dies
+        finally:
+            os.killpg(rasa_group, signal.SIGCONT)
+        await widget.close()
+        bot.start_gateway("127.0.0.1", stack["port"])
+        await asyncio.to_thread(bot.wait_ready)
+
+        def answered() -> bool:
+            return any((m.payload or {}).get("metadata", {}).get("deskmate", {}).get("article_id") == "password-reset"
+                       for m in conversation_messages(store, session) if m.sender == "bot")
+
+        await wait_until(answered, "the new gateway to answer it, nobody asking again")
+        back = Widget(bot.gateway_url)
+        try:
+            await back.open(session)
+            history = (await back.next("deskmate_history"))["messages"]
+            senders = [m["from"] for m in history]
+            assert senders[0] == "visitor" and set(senders[1:]) == {"bot"}, senders
+            assert [m.text for m in conversation_messages(store, session) if m.sender == "visitor"] == [
+                "how do i reset my password"], "asked once"
+            assert tickets_for_conversation(store, session) == []
+        finally:
+            await back.close()
+
+    asyncio.run(body())
+
+
+async def wait_until(condition: Any, what: str, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(0.2)

@@ -152,6 +152,13 @@ def test_a_wrong_period_is_explained_not_crashed(lead_settings: Settings) -> Non
         default = await client.get("/lead")
         assert default.status == 200
         assert f'value="{NOW.date().isoformat()}"' in await default.text()
+        # The calendar's ends (a day past 9999-12-31 does not exist): refused with a reason on every page and API.
+        for path in ("/lead", "/lead/report", "/lead/api/misses", "/lead/charts/volume.svg", "/lead/security",
+                     "/lead/audit.csv"):
+            for query in ("since=9999-12-30&until=9999-12-31", "until=9999-12-31", "since=0001-01-01&until=0001-01-02"):
+                far = await client.get(f"{path}?{query}")
+                assert far.status == 400, (path, query, far.status)
+                assert "dates must be between" in await far.text()
 
     with_client(lead_settings, body)
 

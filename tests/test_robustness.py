@@ -17,6 +17,7 @@ import socketio
 from bot.identity import issue_token
 from bot.launcher import BotProcesses
 from bot.lead.misses import collect_misses
+from bot.rasa_client import RasaClient
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
@@ -301,6 +302,24 @@ def test_only_rasa_may_call_the_action_server(running_bot: BotProcesses) -> None
     run(body())
 
 
+def test_only_the_gateway_may_talk_to_the_bot_behind_it(running_bot: BotProcesses, project_settings: Settings) -> None:
+    """Another program on the machine cannot skip the gateway (its checks, limits, and the store) to reach the bot."""
+    message = {"sender": "web:sneaky", "message": "put me through to a person please"}
+
+    async def body() -> None:
+        async with aiohttp.ClientSession() as http:
+            for headers in ({}, {"Authorization": "Bearer guessed"}):
+                async with http.post(f"{running_bot.rasa_url}/webhooks/deskmate/webhook", json=message,
+                                     headers=headers) as refused:
+                    assert refused.status == 401
+            async with http.post(f"{running_bot.rasa_url}/webhooks/rest/webhook", json=message) as stock:
+                assert stock.status == 404, "Rasa's stock REST channel (no token) is not served"
+        async with RasaClient(running_bot.rasa_url, project_settings.resolved_rasa_token()) as gateway:
+            assert await gateway.send("web:allowed", "hello")
+
+    run(body())
+
+
 def test_over_the_rate_limits_visitors_are_told_to_slow_down_and_nothing_accepted_is_lost(
     gateway_settings: Settings, bot_store: Store
 ) -> None:
@@ -394,7 +413,8 @@ async def slow_rasa(target: str, delay: float) -> Any:
         await asyncio.sleep(delay)
         async with aiohttp.ClientSession() as http:
             async with http.request(request.method, f"{target}{request.path_qs}", data=await request.read(),
-                                    headers={"Content-Type": request.content_type}) as answer:
+                                    headers={"Content-Type": request.content_type,
+                                             "Authorization": request.headers.get("Authorization", "")}) as answer:
                 return web.Response(body=await answer.read(), status=answer.status, content_type="application/json")
 
     app = web.Application()

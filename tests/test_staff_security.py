@@ -92,10 +92,12 @@ async def form_token(client: TestClient, path: str) -> str:
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
 
 
-async def sign_in(client: TestClient, email: str, password: str = PASSWORD) -> Any:
+async def sign_in(client: TestClient, email: str, password: str = PASSWORD, address: Optional[str] = None) -> Any:
+    """Post the sign-in form; ``address``: the client address a trusted proxy reports (X-Forwarded-For)."""
+    headers = {"X-Forwarded-For": address} if address else {}
     token = await form_token(client, "/agent/login")
     return await client.post("/agent/login", data={"email": email, "password": password, "csrf_token": token},
-                             allow_redirects=False)
+                             allow_redirects=False, headers=headers)
 
 
 async def inbox_csrf(client: TestClient) -> str:
@@ -143,6 +145,64 @@ def test_guessing_is_slowed_then_locked_the_same_for_every_email_and_a_lead_unlo
     assert actions.count("sign_in_failed") == 8 and actions.count("sign_in_locked") == 2
     assert "unlock" in actions and actions.count("sign_in") == 2
     assert all("guess" not in str(event.detail) for event in audit_events(team)), "never a password"
+
+
+def test_a_burst_of_parallel_guesses_gets_no_more_checks_than_the_lock_allows(
+    team: Store, tmp_path: Path, clock: Clock
+) -> None:
+    settings = settings_for(team, tmp_path)  # locked after 4 failures
+
+    async def body(browser: Callable[[], Awaitable[TestClient]]) -> None:
+        guessers = [await browser() for _ in range(12)]
+        tokens = [await form_token(g, "/agent/login") for g in guessers]
+        answers = await asyncio.gather(*(
+            g.post("/agent/login", data={"email": AGENT, "password": f"parallel guess {i}", "csrf_token": t},
+                   allow_redirects=False)
+            for i, (g, t) in enumerate(zip(guessers, tokens))
+        ))
+        statuses = [a.status for a in answers]
+        assert set(statuses) <= {401, 429} and statuses.count(401) <= 4, statuses
+        # Then one by one until locked: checked guesses (401) add up to the lock's 4, burst included.
+        for attempt in range(6):
+            status = (await sign_in(guessers[0], AGENT, f"sequential guess {attempt}")).status
+            if status == 429:
+                break
+            statuses.append(status)
+        assert statuses.count(401) == 4, statuses
+        assert (await sign_in(guessers[0], AGENT)).status == 429, "locked, the right password included"
+
+    run(settings, clock, body)
+
+
+def test_a_locked_network_address_is_told_as_such_and_a_lead_can_unlock_it(
+    team: Store, tmp_path: Path, clock: Clock
+) -> None:
+    # Behind a proxy that reports each client (X-Forwarded-For): guesses at many e-mails lock the address.
+    settings = settings_for(team, tmp_path, sign_in_lock_failures=10, sign_in_address_lock_failures=3,
+                            trust_forwarded_for=True)
+    sprayer, office = "203.0.113.9", "198.51.100.7"
+
+    async def body(browser: Callable[[], Awaitable[TestClient]]) -> None:
+        guesser = await browser()
+        for n in range(3):
+            assert (await sign_in(guesser, f"user{n}@support.example", "spring2026!", address=sprayer)).status == 401
+        locked = await sign_in(guesser, AGENT, address=sprayer)
+        assert locked.status == 429 and "from your network" in await locked.text()
+        assert (await sign_in(await browser(), AGENT, address=office)).status == 302, "other addresses are not locked"
+
+        lead = await browser()
+        assert (await sign_in(lead, LEAD, address=office)).status == 302
+        page = await (await lead.get("/lead/security")).text()
+        assert 'data-testid="locked-addresses"' in page and sprayer in page
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)  # type: ignore[union-attr]
+        unlocked = await lead.post("/lead/security/unlock-address", data={"address": sprayer, "csrf_token": token})
+        after = await unlocked.text()
+        assert unlocked.status == 200 and f"Sign-ins from {sprayer} are allowed again" in after
+        assert 'data-testid="locked-addresses"' not in after
+        assert (await sign_in(guesser, AGENT, address=sprayer)).status == 302
+
+    run(settings, clock, body)
+    assert any(e.action == "unlock" and e.target == sprayer for e in audit_events(team))
 
 
 def test_sign_out_ends_the_session_on_the_server_a_copied_cookie_included(team: Store, tmp_path: Path, clock: Clock) -> None:
@@ -234,8 +294,9 @@ async def set_up_totp(client: TestClient) -> tuple:
     assert 'src="data:image/svg+xml' in page, "the QR code is drawn by the gateway (no CDN)"
     wrong = await client.post("/agent/security/totp/confirm", data={"code": "000000", "csrf_token": token})
     assert wrong.status == 400
+    # The previous step's code (still within the drift allowed): the code signing in next is a newer one.
     done = await (await client.post("/agent/security/totp/confirm",
-                                    data={"code": pyotp.TOTP(secret).now(), "csrf_token": token})).text()
+                                    data={"code": pyotp.TOTP(secret).at(time.time() - 30), "csrf_token": token})).text()
     codes = re.findall(r"<li><code>([a-z0-9-]+)</code></li>", done)
     assert len(codes) == 8
     return secret, codes
@@ -257,9 +318,17 @@ def test_two_step_sign_in_is_checked_and_a_recovery_code_works_once(team: Store,
         token = await form_token(ann, "/agent/login/code")
         bad = await ann.post("/agent/login/code", data={"code": "123456", "csrf_token": token}, allow_redirects=False)
         assert bad.status == 401
-        good = await ann.post("/agent/login/code", data={"code": pyotp.TOTP(secret).now(), "csrf_token": token},
-                              allow_redirects=False)
+        current = pyotp.TOTP(secret).now()
+        good = await ann.post("/agent/login/code", data={"code": current, "csrf_token": token}, allow_redirects=False)
         assert good.status == 302 and (await ann.get("/agent/api/queue")).status == 200
+
+        # A code seen over a shoulder (or replayed from a log) does not work a second time (RFC 6238, 5.2).
+        thief = await browser()
+        assert (await sign_in(thief, AGENT)).headers["Location"] == "/agent/login/code"
+        token = await form_token(thief, "/agent/login/code")
+        replay = await thief.post("/agent/login/code", data={"code": current, "csrf_token": token}, allow_redirects=False)
+        assert replay.status == 401 and "used already" in await replay.text()
+        assert (await thief.get("/agent/api/queue")).status == 401
 
         for attempt in ("first", "second"):
             await ann.post("/agent/logout", data={"csrf_token": await inbox_csrf(ann)})
@@ -270,7 +339,7 @@ def test_two_step_sign_in_is_checked_and_a_recovery_code_works_once(team: Store,
 
     run(settings_for(team, tmp_path, sign_in_free_failures=5, sign_in_lock_failures=20), clock, body)
     actions = actions_of(team)
-    assert "second_factor_on" in actions and actions.count("second_factor_failed") == 2
+    assert "second_factor_on" in actions and actions.count("second_factor_failed") == 3
 
 
 def test_a_lead_can_require_two_step_sign_in_for_all_staff(team: Store, tmp_path: Path) -> None:

@@ -156,12 +156,17 @@ def cmd_staff_role(args: argparse.Namespace, store: Store) -> int:
 
 @with_store
 def cmd_staff_unlock(args: argparse.Namespace, store: Store) -> int:
-    """Clear an e-mail's failed sign-ins, so that it may sign in again at once."""
-    from bot.store.sign_ins import clear_failures
+    """Clear an e-mail's (or, with --address, a client address's) failed sign-ins: sign-in works again at once."""
+    from bot.store.sign_ins import clear_address_failures, clear_failures
 
-    cleared = clear_failures(store, args.email)
-    audit(store, _cli_actor(), "unlock", datetime.now(timezone.utc), args.email.strip().lower(), detail={"failures": cleared})
-    print(f"{args.email}: {cleared} failed sign-in(s) forgotten")
+    now = datetime.now(timezone.utc)
+    if args.address:
+        cleared = clear_address_failures(store, args.target.strip())
+        audit(store, _cli_actor(), "unlock", now, args.target.strip(), detail={"failures": cleared, "kind": "address"})
+    else:
+        cleared = clear_failures(store, args.target)
+        audit(store, _cli_actor(), "unlock", now, args.target.strip().lower(), detail={"failures": cleared})
+    print(f"{args.target}: {cleared} failed sign-in(s) forgotten")
     return 0
 
 
@@ -229,8 +234,9 @@ def add_commands(commands: Any) -> None:
     role.add_argument("email")
     role.add_argument("role", choices=("agent", "lead"))
     role.set_defaults(handler=cmd_staff_role)
-    unlock = staff.add_parser("unlock", help="let an e-mail sign in again after too many failures")
-    unlock.add_argument("email")
+    unlock = staff.add_parser("unlock", help="let an e-mail (or a client address) sign in again after too many failures")
+    unlock.add_argument("target", metavar="EMAIL_OR_ADDRESS")
+    unlock.add_argument("--address", action="store_true", help="TARGET is a client address (IP), not an e-mail")
     unlock.set_defaults(handler=cmd_staff_unlock)
 
     report = commands.add_parser("report", help="figures for the support leads, per UTC day and in total")

@@ -5,7 +5,11 @@ import argparse
 import signal
 import sys
 import time
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Dict, NoReturn
+
+if TYPE_CHECKING:
+    from bot.launcher import BotProcesses
 from urllib.parse import urlparse
 
 from bot.cli.operations import cmd_db_upgrade, cmd_demo_seed
@@ -23,8 +27,38 @@ def prepare_store() -> None:
             raise SystemExit(1)
 
 
+def supervise(bot: "BotProcesses", log_dir: Path, poll_seconds: float = 1.0) -> NoReturn:
+    """Keep every server running until Ctrl-C: one that stops is started again (``Restarts``' back-off).
+
+    Meanwhile the others carry on: the gateway tells visitors the bot is not
+    answering and opens tickets when the Rasa or the action server is down
+    (bot/gateway/router.py), and the widget reconnects to a restarted gateway.
+    """
+    from bot.launcher import Restarts
+
+    restarts = Restarts()
+    due: Dict[str, float] = {}
+    while True:
+        now = time.monotonic()
+        for name in bot.exited():
+            if name not in due:
+                delay = restarts.delay(name, now)
+                code = bot.processes[name].returncode
+                print(f"the {name} server stopped (exit code {code}; see {log_dir}/{name}.log); "
+                      f"starting it again{f' in {delay:.0f} s' if delay else ''}", file=sys.stderr, flush=True)
+                due[name] = now + delay
+            elif now >= due[name]:
+                del due[name]
+                bot.restart(name)
+                print(f"the {name} server is starting again", file=sys.stderr, flush=True)
+        time.sleep(poll_seconds)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train if no model matches the data, start the action server, the Rasa server and the gateway; stop on Ctrl-C."""
+    """Train if no model matches the data, start the action server, the Rasa server and the gateway; stop on Ctrl-C.
+
+    A server that stops while running is started again (``supervise``).
+    """
     from bot.launcher import BotProcesses, StartupError
     from bot.training.models import TrainingError, ensure_model, latest_model
 
@@ -62,12 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
             flush=True,
         )
-        while True:
-            exited = bot.first_exited()
-            if exited:
-                print(f"the {exited} server stopped unexpectedly (see {log_dir}/{exited}.log); shutting down", file=sys.stderr)
-                return 1
-            time.sleep(1)
+        supervise(bot, log_dir)
     except KeyboardInterrupt:
         print("\nStopping Deskmate ...", flush=True)
         return 0

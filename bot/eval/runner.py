@@ -12,7 +12,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 from bot.eval.cases import KINDS, USERS, EvalCase, Outcome
 from bot.identity import TOKEN_METADATA_KEY
 from bot.protocol import MessageKind, rasa_payload
-from bot.rasa_client import REST_CHANNEL, RasaClient
+from bot.rasa_client import RasaClient
 
 
 class EvalSetupError(RuntimeError):
@@ -53,7 +53,7 @@ class Summary:
 
 
 def outcome_from_replies(replies: Sequence[Mapping[str, Any]], intent: Optional[str]) -> Outcome:
-    """Read the answered article and any handoff from the bot's REST replies."""
+    """Read the answered article and any handoff from the bot's replies."""
     article = None
     handoff = False
     for reply in replies:
@@ -87,7 +87,7 @@ def demo_user_tokens(demo_customers_file: Path, secret: str) -> Dict[str, str]:
 
 
 async def run_case(client: RasaClient, case: EvalCase, tokens: Optional[Mapping[str, str]] = None) -> CaseResult:
-    """Send one case in a new conversation (as ``case.user``) through Rasa's REST channel and score it.
+    """Send one case in a new conversation (as ``case.user``) through the deskmate channel and score it.
 
     Raises BotUnavailableError when the bot does not answer, EvalSetupError
     when no demo customer can play ``case.user``.
@@ -100,7 +100,7 @@ async def run_case(client: RasaClient, case: EvalCase, tokens: Optional[Mapping[
             raise EvalSetupError(f"no active demo customer on the {case.user} plan to run a case as")
         metadata[TOKEN_METADATA_KEY] = token
     started = time.perf_counter()
-    replies = await client.send(sender, case.text, metadata, channel=REST_CHANNEL)
+    replies = await client.send(sender, case.text, metadata)
     latency_ms = (time.perf_counter() - started) * 1000
     parse = await client.latest_parse(sender)
     intent = (parse.get("intent") or {}).get("name")

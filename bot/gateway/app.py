@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from datetime import timedelta
 from pathlib import Path
 from typing import AsyncIterator, Optional
 
@@ -47,6 +49,7 @@ from bot.store.database import Store, migrate
 logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "deskmate_staff"
+RESUME_WAIT_SECONDS = 600  # how long a starting gateway waits for a whole bot before answering what was left
 
 # Pages the gateway serves render only its own scripts and styles.
 CSP = (
@@ -125,6 +128,35 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     store.dispose()
 
 
+async def resume_unanswered(app: web.Application) -> AsyncIterator[None]:
+    """A background task at start-up: once the bot is whole (Rasa *and* its action server answer), answer
+    the visitor messages a stopped gateway stored but never answered, sent in the last
+    ``resume_window_minutes``. After RESUME_WAIT_SECONDS without a whole bot it goes ahead anyway:
+    then the router's outage path opens tickets, and a person follows up."""
+    settings: Settings = app[SETTINGS]
+    if settings.resume_window_minutes <= 0:
+        yield
+        return
+    router: ConversationRouter = app[ROUTER]
+    since = app[CLOCK]() - timedelta(minutes=settings.resume_window_minutes)
+
+    async def resume() -> None:
+        deadline = time.monotonic() + RESUME_WAIT_SECONDS
+        while not await router.bot.whole() and time.monotonic() < deadline:
+            await asyncio.sleep(2)
+        try:
+            answered = await router.resume(since)
+        except Exception:  # noqa: BLE001 (logged; the visitors' next messages are answered as usual)
+            logger.exception("gateway: could not answer the messages a stopped gateway left")
+            return
+        if answered:
+            logger.warning("gateway: answered %d message(s) a stopped gateway had left unanswered", answered)
+
+    task = asyncio.create_task(resume())
+    yield
+    task.cancel()
+
+
 def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
     """The gateway, wired to the bot at ``settings.rasa_url`` and the store at its database URL.
 
@@ -162,6 +194,7 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     register_agent_socket(sio)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(staff_socket_watch)
+    app.cleanup_ctx.append(resume_unanswered)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)

@@ -1,17 +1,28 @@
 """Who is calling the gateway: the client's address and the page's origin, from a request."""
 from __future__ import annotations
 
+import ipaddress
 from typing import Iterable, Mapping, Optional
 
 from aiohttp import web
 
 
 def client_address(request: web.Request, trust_forwarded_for: bool) -> str:
-    """The client's IP address: the connection's, or the first X-Forwarded-For hop behind a trusted proxy."""
+    """The client's IP address: the connection's, or the one the trusted proxy saw.
+
+    Behind a trusted proxy (``trust_forwarded_for``) that is the *last*
+    X-Forwarded-For entry: the proxy appends the address that connected to
+    it, while every entry before it came from the client and can be forged
+    (a guesser would rotate it to dodge the per-address sign-in and rate
+    limits). Not an IP address there: the connection's address.
+    """
     if trust_forwarded_for:
-        forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-        if forwarded:
-            return forwarded
+        hops = [hop.strip() for hop in request.headers.get("X-Forwarded-For", "").split(",")]
+        if hops[-1]:
+            try:
+                return str(ipaddress.ip_address(hops[-1]))
+            except ValueError:
+                pass
     return request.remote or "unknown"
 
 

@@ -17,10 +17,11 @@ from aiohttp import web
 
 from bot.gateway.errors import PeriodError
 from bot.gateway.keys import CLOCK, SETTINGS, STORE
+from bot.gateway.lead_range import query_day
 from bot.gateway.staff_auth import CSRF_FIELD, audit_staff_action, check_csrf, csrf_token, require_lead
 from bot.reports.render import safe_cell
 from bot.store.audit import ACTIONS, AuditRecord, audit_events
-from bot.store.sign_ins import clear_failures, locked_emails
+from bot.store.sign_ins import clear_address_failures, clear_failures, locked_addresses, locked_emails
 from bot.store.team import REQUIRE_TOTP, set_team_setting, team_setting
 
 SHOWN_EVENTS = 500
@@ -30,11 +31,7 @@ AUDIT_CSV_HEADER = ("at", "actor", "action", "target", "address", "detail")
 
 def _filters(request: web.Request) -> Tuple[Optional[date], Optional[date], str, str]:
     """``since``, ``until`` (ISO dates, optional), ``actor`` and ``action`` from the query; PeriodError (400)."""
-    try:
-        since = date.fromisoformat(request.query["since"]) if request.query.get("since") else None
-        until = date.fromisoformat(request.query["until"]) if request.query.get("until") else None
-    except ValueError:
-        raise PeriodError("dates must look like 2026-11-23") from None
+    since, until = query_day(request, "since"), query_day(request, "until")
     if since and until and since > until:
         raise PeriodError(f"the start ({since}) is after the end ({until})")
     action = request.query.get("action", "")
@@ -61,6 +58,9 @@ async def security_page(request: web.Request, message: Optional[str] = None, sta
         "require_totp": bool(await asyncio.to_thread(team_setting, store, REQUIRE_TOTP, False)),
         "locked": await asyncio.to_thread(locked_emails, store, now - window, settings.sign_in_lock_failures),
         "lock_failures": settings.sign_in_lock_failures, "window": settings.sign_in_window_minutes,
+        "locked_addresses": await asyncio.to_thread(locked_addresses, store, now - window,
+                                                    settings.sign_in_address_lock_failures),
+        "address_lock_failures": settings.sign_in_address_lock_failures,
         "events": events, "capped": len(events) >= SHOWN_EVENTS, "actions": ACTIONS,
         "since": since.isoformat() if since else "", "until": until.isoformat() if until else "",
         "actor": actor, "action": action,
@@ -96,6 +96,17 @@ async def unlock(request: web.Request) -> web.Response:
     return await security_page(request, f"{email} may sign in again.")
 
 
+async def unlock_address(request: web.Request) -> web.Response:
+    """Forget a client address's failed sign-ins: everyone behind it may sign in again at once."""
+    staff = await require_lead(request, api=False)
+    form = await request.post()
+    await check_csrf(request, form.get(CSRF_FIELD))
+    address = str(form.get("address") or "").strip()[:64]
+    cleared = await asyncio.to_thread(clear_address_failures, request.app[STORE], address)
+    await audit_staff_action(request, staff, "unlock", address, failures=cleared, kind="address")
+    return await security_page(request, f"Sign-ins from {address} are allowed again.")
+
+
 def audit_csv(events: Any) -> str:
     """The audit trail as CSV, newest first; every cell spreadsheet-safe (``safe_cell``)."""
     out = io.StringIO()
@@ -125,4 +136,5 @@ def add_security_routes(app: web.Application) -> None:
     app.router.add_get("/lead/security", show)
     app.router.add_post("/lead/security/require-totp", require_totp)
     app.router.add_post("/lead/security/unlock", unlock)
+    app.router.add_post("/lead/security/unlock-address", unlock_address)
     app.router.add_get("/lead/audit.csv", download)

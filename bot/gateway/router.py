@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from bot.dialogue.input_check import clean_text
@@ -52,6 +53,7 @@ from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachable
 from bot.store.database import Store
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
 from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
+from bot.store.unanswered import unanswered_conversations, unanswered_messages
 
 logger = logging.getLogger(__name__)
 
@@ -163,6 +165,10 @@ class ConversationRouter:
             acknowledged = self.desk.acknowledgement(ticket)
             await self._store(conversation_id, acknowledged)
             return acknowledged
+        return await self._answer(conversation_id, text, metadata)
+
+    async def _answer(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
+        """The bot's answer to a stored message (or, when it is down, the ticket's notice), stored."""
         replies = await self._ask_bot(conversation_id, text, metadata)
         if replies is None:
             visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
@@ -172,11 +178,38 @@ class ConversationRouter:
             await self.hub.notify_agents(QUEUE_CHANGED, {})
         return replies
 
+    async def resume(self, since: datetime, limit: int = 500) -> int:
+        """Answer the visitor messages a stopped gateway stored but never answered (sent since ``since``).
+
+        Called once the bot is whole again after this gateway starts
+        (``resume_unanswered``). Each conversation is taken under its lock and
+        read again, so a message another gateway is answering right now is
+        left to it. The visitor's identity token was not stored (a secret):
+        these are answered as for an anonymous visitor. Returns how many
+        messages were answered. Raises StoreError.
+        """
+        answered = 0
+        for conversation_id in await asyncio.to_thread(unanswered_conversations, self.store, since, limit):
+            async with self.locks.hold(conversation_id):
+                for message in await asyncio.to_thread(unanswered_messages, self.store, conversation_id):
+                    for reply in await self._answer(conversation_id, message.text, {}):
+                        await self.hub.send_to_visitor(conversation_id, for_visitor(reply))
+                    answered += 1
+        return answered
+
     async def _back_from_outage(
         self, conversation_id: str, ticket: TicketRecord, text: str, metadata: Mapping[str, Any]
     ) -> Optional[List[WidgetMessage]]:
-        """The bot's replies when it answers again and nobody took the ticket its outage opened; else None."""
+        """The bot's replies when it answers again and nobody took the ticket its outage opened; else None.
+
+        Only a whole bot gets the conversation back: while the action server
+        is down Rasa still answers "hello" from its templates, and handing
+        back on that would close the ticket only to open another on the next
+        question.
+        """
         if ticket.reason != TicketReason.BOT_UNAVAILABLE.value or ticket.status != TicketStatus.OPEN.value:
+            return None
+        if not await self.bot.whole():
             return None
         replies = await self._ask_bot(conversation_id, text, metadata)
         if replies is None:

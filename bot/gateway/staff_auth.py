@@ -7,12 +7,13 @@
   account, a role or password change, and the idle and absolute time-outs end
   it at once, in every gateway process.
 - Failed sign-ins are counted per e-mail typed and per client address in the
-  store (bot/store/sign_ins.py): past a few each answer is slower, then the
+  store (bot/store/sign_ins.py), each attempt *before* it is checked, so
+  parallel guesses count too: past a few each answer is slower, then the
   e-mail (or address) is locked for a while; the message is the same whether
   or not the account exists. Failures and locks are logged (never a password)
-  and audited; a lead can unlock.
+  and audited; a lead can unlock an e-mail or an address.
 - With a second factor (TOTP, pyotp) the password step leads to a code step;
-  a recovery code works once instead. A lead may require it for all staff:
+  each authenticator code works once, a recovery code works once instead. A lead may require it for all staff:
   then an account without one can only reach /agent/security until it has one.
 
 Every form and every state-changing API call carries the session's CSRF token.
@@ -23,7 +24,7 @@ import asyncio
 import logging
 import secrets
 from datetime import datetime, timedelta
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, NamedTuple, Optional, Tuple
 
 import aiohttp_jinja2
 from aiohttp import web
@@ -35,8 +36,9 @@ from bot.settings import Settings
 from bot.store.audit import audit
 from bot.store.database import StoreError
 from bot.store.sessions import current_session, end_session, start_session
-from bot.store.sign_ins import failures_since, record_failure
-from bot.store.staff import StaffRecord, authenticate, get_staff, totp_secret, use_recovery_code
+from bot.gateway.second_factor import code_step
+from bot.store.sign_ins import failures_since, forget_attempt, record_attempt
+from bot.store.staff import StaffRecord, authenticate, claim_totp_step, get_staff, totp_secret, use_recovery_code
 from bot.store.team import REQUIRE_TOTP, team_setting
 
 logger = logging.getLogger(__name__)
@@ -170,34 +172,56 @@ async def login_page(request: web.Request) -> web.Response:
     return await _login_form(request, None, "", 200)
 
 
-async def _too_many(request: web.Request, email: str, now: datetime) -> Optional[int]:
-    """Seconds to wait before answering (growing with recent failures), or None when locked out."""
-    settings = request.app[SETTINGS]
+class Attempt(NamedTuple):
+    """A sign-in attempt already counted as failed: ``delay`` seconds before checking it, or ``locked``."""
+
+    id: int
+    delay: float
+    locked: Optional[str]  # "email" or "address" when this attempt may not be checked at all
+
+
+async def _open_attempt(request: web.Request, email: str) -> Attempt:
+    """Count the attempt first, then decide how long to make it wait (or refuse it) from the counts.
+
+    Counting before checking is what makes parallel guesses see each other:
+    the n-th of a burst sees n, so at most ``sign_in_lock_failures`` can be
+    checked in a window. Delay: 0 for the first ``sign_in_free_failures``
+    failures, then 1, 2, 4 ... seconds, at most ``MAX_DELAY_SECONDS``.
+    Raises StoreError.
+    """
+    settings, store, now = request.app[SETTINGS], request.app[STORE], request.app[CLOCK]()
+    address = _address(request)
+    attempt_id = await asyncio.to_thread(record_attempt, store, email, address, now)
     since = now - timedelta(minutes=settings.sign_in_window_minutes)
-    by_email, by_address, _latest = await asyncio.to_thread(failures_since, request.app[STORE], email, _address(request), since)
-    if by_email >= settings.sign_in_lock_failures or by_address >= settings.sign_in_address_lock_failures:
-        return None
-    over = by_email - settings.sign_in_free_failures
-    return 0 if over < 0 else min(2 ** over, MAX_DELAY_SECONDS)
+    by_email, by_address, _latest = await asyncio.to_thread(failures_since, store, email, address, since)
+    # Both counts include this attempt: "locked" means that many failures came before it.
+    locked = ("email" if by_email > settings.sign_in_lock_failures
+              else "address" if by_address > settings.sign_in_address_lock_failures else None)
+    if locked:
+        await asyncio.to_thread(forget_attempt, store, attempt_id)  # refused unchecked: not one more failure
+    over = by_email - 1 - settings.sign_in_free_failures
+    return Attempt(attempt_id, 0 if over < 0 else min(2 ** over, MAX_DELAY_SECONDS), locked)
 
 
 async def _refuse(request: web.Request, email: str, reason: str) -> web.Response:
-    """A failed sign-in: counted, logged (never the password), audited; the same words for every account."""
-    now = request.app[CLOCK]()
-    address = _address(request)
-    await asyncio.to_thread(record_failure, request.app[STORE], email, address, now)
-    logger.warning("staff sign-in failed for %r from %s (%s)", email[:100], address, reason)
+    """A failed sign-in (already counted): logged (never the password), audited; the same words for every account."""
+    logger.warning("staff sign-in failed for %r from %s (%s)", email[:100], _address(request), reason)
     await _audit(request, email[:320] or "(empty)", "sign_in_failed", email[:320], reason=reason)
     return await _login_form(request, WRONG, email, 401)
 
 
-async def _locked(request: web.Request, email: str) -> web.Response:
+async def _locked(request: web.Request, email: str, lock: str, template: str = "agent_login.html") -> web.Response:
     minutes = request.app[SETTINGS].sign_in_window_minutes
-    logger.warning("staff sign-in refused for %r from %s: locked after repeated failures", email[:100], _address(request))
-    await _audit(request, email[:320] or "(empty)", "sign_in_locked", email[:320])
-    message = (f"Too many failed sign-ins. Try again in {minutes} minutes, "
-               "or ask a support lead to unlock the account.")
-    return await _login_form(request, message, email, 429)
+    address = _address(request)
+    logger.warning("staff sign-in refused for %r from %s: %s locked after repeated failures", email[:100], address, lock)
+    await _audit(request, email[:320] or "(empty)", "sign_in_locked", email[:320], lock=lock)
+    if lock == "address":
+        message = (f"Too many failed sign-ins from your network. Try again in {minutes} minutes, "
+                   "or ask a support lead to unlock your network's address.")
+    else:
+        message = (f"Too many failed sign-ins. Try again in {minutes} minutes, "
+                   "or ask a support lead to unlock the account.")
+    return await _login_form(request, message, email, 429, template)
 
 
 async def _finish(request: web.Request, staff: StaffRecord) -> web.Response:
@@ -220,14 +244,15 @@ async def login(request: web.Request) -> web.Response:
     password = str(form.get("password") or "")
     store = request.app[STORE]
     try:
-        delay = await _too_many(request, email, request.app[CLOCK]())
-        if delay is None:
-            return await _locked(request, email)
-        if delay:
-            await asyncio.sleep(delay)
+        attempt = await _open_attempt(request, email)
+        if attempt.locked:
+            return await _locked(request, email, attempt.locked)
+        if attempt.delay:
+            await asyncio.sleep(attempt.delay)
         staff = await asyncio.to_thread(authenticate, store, email, password)
         if staff is None:
             return await _refuse(request, email, "wrong e-mail or password, or a disabled account")
+        await asyncio.to_thread(forget_attempt, store, attempt.id)
         if staff.totp_enabled:
             session = await new_session(request)
             session[PENDING_KEY] = {"id": staff.id, "email": staff.email, "at": request.app[CLOCK]().isoformat()}
@@ -264,29 +289,29 @@ async def code(request: web.Request) -> web.Response:
     pending = _pending(session, request.app[CLOCK]())
     if pending is None:
         raise web.HTTPFound("/agent/login")
-    import pyotp
-
-    store, email = request.app[STORE], str(pending["email"])
+    store, email, staff_id = request.app[STORE], str(pending["email"]), int(pending["id"])
     entered = "".join(str(form.get("code") or "").split())
     try:
-        delay = await _too_many(request, email, request.app[CLOCK]())
-        if delay is None:
+        attempt = await _open_attempt(request, email)
+        if attempt.locked:
             session.pop(PENDING_KEY, None)
-            return await _locked(request, email)
-        if delay:
-            await asyncio.sleep(delay)
-        secret = await asyncio.to_thread(totp_secret, store, int(pending["id"]))
-        valid = bool(secret and entered.isdigit() and pyotp.TOTP(secret).verify(entered, valid_window=1))
-        if not valid and entered:
-            valid = await asyncio.to_thread(use_recovery_code, store, int(pending["id"]), entered)
+            return await _locked(request, email, attempt.locked)
+        if attempt.delay:
+            await asyncio.sleep(attempt.delay)
+        step = code_step(await asyncio.to_thread(totp_secret, store, staff_id), entered)
+        replayed = step is not None and not await asyncio.to_thread(claim_totp_step, store, staff_id, step)
+        valid = step is not None and not replayed
+        if step is None and entered:
+            valid = await asyncio.to_thread(use_recovery_code, store, staff_id, entered)
         staff = await asyncio.to_thread(get_staff, store, email)
         if not valid or staff is None or staff.disabled:
-            now = request.app[CLOCK]()
-            await asyncio.to_thread(record_failure, store, email, _address(request), now)
-            logger.warning("staff second factor failed for %r from %s", email, _address(request))
-            await _audit(request, email, "second_factor_failed", email)
-            return await _login_form(request, "That code is not right (or too old). Try the current one.", "", 401,
-                                     "agent_login_code.html")
+            logger.warning("staff second factor failed for %r from %s%s", email, _address(request),
+                           " (a code used before)" if replayed else "")
+            await _audit(request, email, "second_factor_failed", email, **({"replayed": True} if replayed else {}))
+            message = ("That code was used already. Wait for the next one." if replayed
+                       else "That code is not right (or too old). Try the current one.")
+            return await _login_form(request, message, "", 401, "agent_login_code.html")
+        await asyncio.to_thread(forget_attempt, store, attempt.id)
         session.pop(PENDING_KEY, None)
         return await _finish(request, staff)
     except StoreError:

@@ -24,7 +24,8 @@ from bot.gateway.staff_auth import (
     home_for,
     require_staff,
 )
-from bot.store.staff import set_totp, totp_secret
+from bot.gateway.second_factor import code_step
+from bot.store.staff import claim_totp_step, set_totp, totp_secret
 from bot.store.team import REQUIRE_TOTP, team_setting
 
 SETUP_KEY = "totp_setup"
@@ -71,13 +72,6 @@ async def begin(request: web.Request) -> web.Response:
     return await _page(request, staff, setup_secret=secret, qr=qr_data_uri(secret, str(staff["email"])))
 
 
-def _code_ok(secret: Optional[str], code: object) -> bool:
-    import pyotp
-
-    entered = "".join(str(code or "").split())
-    return bool(secret and entered.isdigit() and pyotp.TOTP(secret).verify(entered, valid_window=1))
-
-
 async def confirm(request: web.Request) -> web.Response:
     """Save the secret once the app's code matches; show the recovery codes once."""
     staff = await require_staff(request, api=False, setup_ok=True)
@@ -87,11 +81,13 @@ async def confirm(request: web.Request) -> web.Response:
     secret = session.get(SETUP_KEY)
     if not isinstance(secret, str):
         return await _page(request, staff, 400, error="Start the set-up again.")
-    if not _code_ok(secret, form.get("code")):
+    step = code_step(secret, form.get("code"))
+    if step is None:
         return await _page(request, staff, 400, error="That code does not match. Try the current one.",
                            setup_secret=secret, qr=qr_data_uri(secret, str(staff["email"])))
     codes = recovery_codes()
     await asyncio.to_thread(set_totp, request.app[STORE], str(staff["email"]), secret, codes, request.app[CLOCK]())
+    await asyncio.to_thread(claim_totp_step, request.app[STORE], int(staff["id"]), step)  # this code is spent
     session.pop(SETUP_KEY, None)
     await audit_staff_action(request, staff, "second_factor_on", str(staff["email"]))
     return await _page(request, {**staff, "totp_enabled": True, "needs_second_factor": False},
@@ -106,8 +102,11 @@ async def turn_off(request: web.Request) -> web.Response:
     store = request.app[STORE]
     if await asyncio.to_thread(team_setting, store, REQUIRE_TOTP, False):
         return await _page(request, staff, 409, error="Your team requires two-step sign-in: it stays on.")
-    if not _code_ok(await asyncio.to_thread(totp_secret, store, int(staff["id"])), form.get("code")):
+    step = code_step(await asyncio.to_thread(totp_secret, store, int(staff["id"])), form.get("code"))
+    if step is None:
         return await _page(request, staff, 400, error="That code is not right.")
+    if not await asyncio.to_thread(claim_totp_step, store, int(staff["id"]), step):
+        return await _page(request, staff, 400, error="That code was used already. Wait for the next one.")
     await asyncio.to_thread(set_totp, store, str(staff["email"]), None, [], request.app[CLOCK]())
     await audit_staff_action(request, staff, "second_factor_off", str(staff["email"]))
     return await _page(request, {**staff, "totp_enabled": False}, message="Two-step sign-in is off.")

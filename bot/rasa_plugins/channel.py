@@ -4,17 +4,24 @@ Rasa's REST channel splits a text at blank lines into several messages and
 sends a message's custom payload as one more message after them, so an
 article answer with paragraphs arrives in pieces, its id on the last. The
 gateway needs one message per bot utterance with its machine-readable
-payload, as Rasa's socketio widgets get it. Named in credentials.yml; it
-answers at /webhooks/deskmate/webhook on the Rasa server (127.0.0.1 only).
+payload, as Rasa's socketio widgets get it. Named in credentials.yml (the
+only channel there); it answers at /webhooks/deskmate/webhook on the Rasa
+server (127.0.0.1 only), and only to a caller with the server's token
+(``Authorization: Bearer``, the same token as Rasa's HTTP API): another
+program on the machine cannot talk to the bot behind the gateway's back
+(open tickets, skip the input checks and limits).
 
 Unlike the REST channel it tells a failure from silence: when handling the
 message fails (the action server is down, an action raised) it answers 503,
 so the gateway knows the bot is in trouble; an empty list means the bot had
-nothing to say.
+nothing to say. ``GET /webhooks/deskmate/`` is 200 only while the action
+server answers too (503 otherwise): the gateway hands a conversation back
+after an outage only to a whole bot.
 """
 from __future__ import annotations
 
 import logging
+import secrets
 from asyncio import CancelledError
 from typing import Any, Awaitable, Callable, Dict, Text
 
@@ -25,6 +32,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_client import answers
+from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +75,20 @@ class DeskmateInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("deskmate_webhook", __name__)
+        # The launcher hands the Rasa server DESKMATE_RASA_TOKEN; else the one generated into var/.
+        expected = f"Bearer {Settings().resolved_rasa_token()}"
 
         @webhook.route("/", methods=["GET"])
         async def health(request: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+            # Whole only with its action server: without it Rasa still says "hello" but answers no question.
+            if not await actions_answer(request):
+                return response.json({"status": "the action server does not answer", "actions": False}, status=503)
+            return response.json({"status": "ok", "actions": True})
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
+            if not secrets.compare_digest(request.headers.get("Authorization", ""), expected):
+                return response.json({"error": "send the Rasa server's token: Authorization: Bearer TOKEN"}, status=401)
             collector = WholeMessageCollector()
             message = UserMessage(
                 self._extract_message(request),

@@ -11,6 +11,7 @@ from typing import Any, Optional
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Column,
@@ -298,6 +299,8 @@ class Staff(Base):
     # The second factor (migration 0007): a TOTP secret (base32) and one-time recovery codes' SHA-256 hashes.
     totp_secret = Column(String(64), nullable=True)
     recovery_codes = Column(JSON, nullable=True)
+    # The TOTP time step of the last code used (migration 0008): a code works once (RFC 6238 section 5.2).
+    totp_last_step = Column(BigInteger, nullable=True)
 
     def __repr__(self) -> str:
         return f"Staff({self.id}, {self.email!r}, {self.role!r}, disabled={self.disabled})"

@@ -12,7 +12,7 @@ Moment = Union[date, datetime]
 def period_bounds(since: Optional[Moment], until: Optional[Moment]) -> Tuple[Optional[datetime], Optional[datetime]]:
     """[start, end) in UTC: a date is a whole UTC day (``until`` included), a datetime that moment.
 
-    Raises ValueError for a naive datetime or an empty period (start not before end).
+    Raises ValueError for a naive datetime, an empty period (start not before end) or ``until`` = date.max.
     """
     def bound(value: Optional[Moment], next_day: bool) -> Optional[datetime]:
         if value is None:
@@ -21,7 +21,10 @@ def period_bounds(since: Optional[Moment], until: Optional[Moment]) -> Tuple[Opt
             if value.utcoffset() is None:
                 raise ValueError(f"naive datetime {value!r}: give a time zone")
             return value
-        return datetime.combine(value + timedelta(days=1 if next_day else 0), time(), tzinfo=timezone.utc)
+        try:
+            return datetime.combine(value + timedelta(days=1 if next_day else 0), time(), tzinfo=timezone.utc)
+        except OverflowError:
+            raise ValueError(f"{value} is past the last day a period can have") from None
 
     start, end = bound(since, False), bound(until, True)
     if start is not None and end is not None and start >= end:

@@ -18,7 +18,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.store.customers import EMAIL_PATTERN, normalise_email
@@ -335,6 +335,7 @@ def set_totp(store: Store, email: str, secret: Optional[str], recovery_codes: Se
     def apply(row: Staff) -> None:
         row.totp_secret = secret
         row.recovery_codes = hashes if secret else None
+        row.totp_last_step = None
 
     return _change_account(store, email, "set a staff second factor", apply, now)
 
@@ -344,6 +345,22 @@ def totp_secret(store: Store, staff_id: int) -> Optional[str]:
     with store_errors("read a second factor"), store.session() as session:
         row = session.get(Staff, staff_id)
         return row.totp_secret if row is not None else None
+
+
+def claim_totp_step(store: Store, staff_id: int, step: int) -> bool:
+    """Use up the TOTP time step ``step`` (Unix seconds // interval) of a code that matched.
+
+    False when a code of this step or a later one was used already (a replay,
+    RFC 6238 section 5.2); atomic across gateway processes (one conditional
+    UPDATE). Raises StoreUnavailableError.
+    """
+    query = (
+        update(Staff)
+        .where(Staff.id == staff_id, or_(Staff.totp_last_step.is_(None), Staff.totp_last_step < step))
+        .values(totp_last_step=step)
+    )
+    with store_errors("use an authenticator code"), store.session() as session, session.begin():
+        return bool(session.execute(query).rowcount)
 
 
 def use_recovery_code(store: Store, staff_id: int, code: str) -> bool:
