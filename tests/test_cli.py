@@ -12,7 +12,7 @@ from bot.identity import verify_token
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.sign_ins import failures_since, record_attempt
-from bot.store.staff import authenticate
+from bot.store.staff import authenticate, set_totp
 
 
 def run_cli(env: Dict[str, str], *args: str, stdin: str = "") -> subprocess.CompletedProcess:
@@ -100,5 +100,20 @@ def test_staff_unlock_clears_an_emails_or_an_addresss_failed_sign_ins(tmp_path: 
         by_address = run_cli(env, "staff", "unlock", "--address", "198.51.100.7")
         assert by_address.returncode == 0 and "3 failed sign-in(s) forgotten" in by_address.stdout
         assert failures_since(store, "ann@lumio.example", "198.51.100.7", now - timedelta(hours=1))[:2] == (0, 0)
+    finally:
+        store.dispose()
+
+
+def test_staff_reset_2fa_lets_someone_who_lost_their_phone_set_it_up_again(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    assert run_cli(env, "staff", "add", "ann@lumio.example", "--role", "agent", "--name", "Ann",
+                   "--password-stdin", stdin="first password here\n").returncode == 0
+    store = Store(env["DESKMATE_DATABASE_URL"])
+    try:
+        set_totp(store, "ann@lumio.example", "JBSWY3DPEHPK3PXP", ["aaaa-bbbb"], datetime.now(timezone.utc))
+        reset = run_cli(env, "staff", "reset-2fa", "Ann@Lumio.example")
+        assert reset.returncode == 0 and "two-step sign-in is off" in reset.stdout
+        assert authenticate(store, "ann@lumio.example", "first password here").totp_enabled is False
+        assert run_cli(env, "staff", "reset-2fa", "nobody@lumio.example").returncode == 2
     finally:
         store.dispose()

@@ -187,6 +187,23 @@ def cmd_staff_disable(args: argparse.Namespace, store: Store) -> int:
 
 
 @with_store
+def cmd_staff_reset_second_factor(args: argparse.Namespace, store: Store) -> int:
+    """Turn off someone's two-step sign-in (a lost phone and lost recovery codes): they sign in with the
+    password alone and set it up again (at once, if the team requires it)."""
+    from bot.store.staff import StaffNotFoundError, set_totp
+
+    now = datetime.now(timezone.utc)
+    try:
+        staff = set_totp(store, args.email, None, [], now)
+    except StaffNotFoundError as error:
+        print(error, file=sys.stderr)
+        return 2
+    audit(store, _cli_actor(), "second_factor_off", now, staff.email, detail={"reset": True})
+    print(f"{staff.email}: two-step sign-in is off; they set it up again at /agent/security")
+    return 0
+
+
+@with_store
 def cmd_report(args: argparse.Namespace, store: Store) -> int:
     """Print the support leads' figures per UTC day and in total (text, csv or json)."""
     from bot.reports import render, report_with_requests
@@ -234,6 +251,9 @@ def add_commands(commands: Any) -> None:
     role.add_argument("email")
     role.add_argument("role", choices=("agent", "lead"))
     role.set_defaults(handler=cmd_staff_role)
+    reset = staff.add_parser("reset-2fa", help="turn off someone's two-step sign-in (lost phone and recovery codes)")
+    reset.add_argument("email")
+    reset.set_defaults(handler=cmd_staff_reset_second_factor)
     unlock = staff.add_parser("unlock", help="let an e-mail (or a client address) sign in again after too many failures")
     unlock.add_argument("target", metavar="EMAIL_OR_ADDRESS")
     unlock.add_argument("--address", action="store_true", help="TARGET is a client address (IP), not an e-mail")
