@@ -45,8 +45,25 @@ def tracker_store_config(url: str) -> Dict[str, object]:
     return config
 
 
+def lock_store_config(redis_url: str) -> Dict[str, object]:
+    """Rasa's Redis lock store settings for a redis:// URL: one conversation is processed by one
+    Rasa server at a time, whichever servers share its tracker store."""
+    from urllib.parse import urlparse
+
+    parsed = urlparse(redis_url)
+    config: Dict[str, object] = {"type": "redis", "url": parsed.hostname or "127.0.0.1", "port": parsed.port or 6379,
+                                 "key_prefix": "deskmate"}
+    database = parsed.path.strip("/")
+    config["db"] = int(database) if database.isdigit() else 0
+    if parsed.password:
+        config["password"] = parsed.password
+    return config
+
+
 def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
-    """endpoints.yml for this run: the action server's actual port and token, the tracker store from the settings.
+    """endpoints.yml for this run: the action server's actual port and token, the tracker store from the
+    settings and, with ``settings.redis_url``, Rasa's Redis lock store (needed once several Rasa servers
+    share the tracker store).
 
     The file holds the action server's token and may hold the tracker database's password, so it is
     private (mode 600) and under var/.
@@ -58,6 +75,8 @@ def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
     # Only Rasa may call the actions: it sends the action server's token (bot/rasa_plugins/action_server.py).
     action_endpoint["headers"] = {"Authorization": token_header(settings.resolved_action_token())}
     data["tracker_store"] = tracker_store_config(settings.resolved_tracker_database_url())
+    if settings.redis_url:
+        data["lock_store"] = lock_store_config(settings.redis_url)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.touch(mode=0o600, exist_ok=True)
     target.chmod(0o600)
@@ -83,26 +102,48 @@ def ensure_port_free(port: int, what: str) -> None:
 
 @dataclass
 class BotProcesses:
-    """The action server and Rasa server of one run."""
+    """The servers of one run: action servers, Rasa servers and gateways, by name.
+
+    The first of each kind is named "actions", "rasa" and "gateway" and uses
+    ``action_port``, ``rasa_port`` and the port given; further ones are
+    "actions-2", "rasa-2", "gateway-2" ... (``run --rasa-servers`` and
+    ``--gateways``). Each Rasa server has its own action server.
+    """
 
     settings: Settings
     rasa_port: int
     action_port: int
     log_dir: Optional[Path] = None
-    # Extra environment for both servers (tests point DESKMATE_* at temporary copies).
+    # Extra environment for every server (tests point DESKMATE_* at temporary copies).
     extra_env: Dict[str, str] = field(default_factory=dict)
     processes: Dict[str, subprocess.Popen] = field(default_factory=dict)
-    gateway_url: str = ""
     # How each process was started (command, environment), so that ``restart`` can do it again.
     commands: Dict[str, Tuple[List[str], Dict[str, str]]] = field(default_factory=dict)
+    # Each server's readiness page (HTTP 200 once it answers), by name.
+    health: Dict[str, str] = field(default_factory=dict)
+    # Each Rasa server's and gateway's base URL, by name, in start order.
+    rasa_servers: Dict[str, str] = field(default_factory=dict)
+    gateways: Dict[str, str] = field(default_factory=dict)
 
     @property
     def rasa_url(self) -> str:
+        """The first Rasa server's URL."""
         return f"http://{LOOPBACK}:{self.rasa_port}"
 
     @property
+    def rasa_urls(self) -> List[str]:
+        """Every Rasa server's URL (the first one's even before it is started)."""
+        return list(self.rasa_servers.values()) or [self.rasa_url]
+
+    @property
     def action_url(self) -> str:
+        """The first action server's URL."""
         return f"http://{LOOPBACK}:{self.action_port}"
+
+    @property
+    def gateway_url(self) -> str:
+        """The first gateway's URL ("" before one is started)."""
+        return next(iter(self.gateways.values()), "")
 
     def _spawn(self, name: str, command: List[str], env: Dict[str, str]) -> None:
         self.commands[name] = (command, env)
@@ -120,23 +161,28 @@ class BotProcesses:
             start_new_session=True,
         )
 
-    def start_actions(self) -> None:
-        """Start the action server (rasa-sdk behind the action token) on 127.0.0.1."""
-        ensure_port_free(self.action_port, "action server")
+    def start_actions(self, port: Optional[int] = None, name: str = "actions") -> None:
+        """Start an action server (rasa-sdk behind the action token) on 127.0.0.1:``port`` (default: ``action_port``)."""
+        port = port or self.action_port
+        ensure_port_free(port, "action server")
         self._spawn(
-            "actions",
-            [sys.executable, "-m", "bot", "actions", "--port", str(self.action_port)],
+            name,
+            [sys.executable, "-m", "bot", "actions", "--port", str(port)],
             {"DESKMATE_ACTION_TOKEN": self.settings.resolved_action_token()},
         )
+        self.health[name] = f"http://{LOOPBACK}:{port}/health"
 
-    def start_rasa(self, model: Path) -> None:
-        """Start the Rasa server: REST channel, HTTP API behind the token, on 127.0.0.1."""
-        ensure_port_free(self.rasa_port, "Rasa server")
+    def start_rasa(self, model: Path, port: Optional[int] = None, action_port: Optional[int] = None,
+                   name: str = "rasa") -> None:
+        """Start a Rasa server on 127.0.0.1:``port`` (default: ``rasa_port``) with ``model``, calling the action
+        server on ``action_port`` (default: ``action_port``): the deskmate channel, HTTP API behind the token."""
+        port = port or self.rasa_port
+        ensure_port_free(port, "Rasa server")
         endpoints = write_endpoints(
-            self.settings, self.action_port, self.settings.var_dir / "run" / f"endpoints-{self.rasa_port}.yml"
+            self.settings, action_port or self.action_port, self.settings.var_dir / "run" / f"endpoints-{port}.yml"
         )
         self._spawn(
-            "rasa",
+            name,
             [
                 rasa_executable(),
                 "run",
@@ -148,7 +194,7 @@ class BotProcesses:
                 "--interface",
                 LOOPBACK,
                 "--port",
-                str(self.rasa_port),
+                str(port),
                 "--credentials",
                 "credentials.yml",
                 "--endpoints",
@@ -157,16 +203,29 @@ class BotProcesses:
             # The deskmate channel checks callers against this (the same token as the HTTP API).
             {"DESKMATE_RASA_TOKEN": self.settings.resolved_rasa_token()},
         )
+        self.health[name] = f"http://{LOOPBACK}:{port}/"
+        self.rasa_servers[name] = f"http://{LOOPBACK}:{port}"
 
-    def start_gateway(self, host: str, port: int, env: Optional[Dict[str, str]] = None) -> None:
-        """Start the gateway (widget, inbox, JSON API), talking to this run's Rasa server (``env``: more settings)."""
+    def start_bots(self, model: Path, count: int) -> None:
+        """Start ``count`` pairs of action server and Rasa server (ports counted up from
+        ``action_port`` and ``rasa_port``); the first pair is named "actions" and "rasa"."""
+        for index in range(count):
+            suffix = "" if index == 0 else f"-{index + 1}"
+            self.start_actions(self.action_port + index, f"actions{suffix}")
+            self.start_rasa(model, self.rasa_port + index, self.action_port + index, f"rasa{suffix}")
+
+    def start_gateway(self, host: str, port: int, env: Optional[Dict[str, str]] = None, name: str = "gateway") -> None:
+        """Start a gateway (widget, inbox, JSON API) talking to every Rasa server started so far
+        (``env``: more settings)."""
         ensure_port_free(port, "gateway")
-        self.gateway_url = f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
+        url = f"http://{LOOPBACK if host in ('0.0.0.0', '::') else host}:{port}"
         self._spawn(
-            "gateway",
+            name,
             [sys.executable, "-m", "bot", "serve", "--host", host, "--port", str(port)],
-            {"DESKMATE_RASA_URL": self.rasa_url, **(env or {})},
+            {"DESKMATE_RASA_URL": ",".join(self.rasa_urls), **(env or {})},
         )
+        self.health[name] = f"{url}/health"
+        self.gateways[name] = url
 
     def start(self, model: Path, timeout: float = 240.0) -> None:
         """Start the action server and the Rasa server with ``model``; return once both answer.
@@ -179,11 +238,8 @@ class BotProcesses:
 
     def wait_ready(self, timeout: float = 240.0) -> None:
         """Block until every started server answers; raise StartupError if one dies or time runs out."""
-        checks = {"actions": f"{self.action_url}/health", "rasa": f"{self.rasa_url}/"}
-        if self.gateway_url:
-            checks["gateway"] = f"{self.gateway_url}/health"
         deadline = time.monotonic() + timeout
-        pending = {name: url for name, url in checks.items() if name in self.processes}
+        pending = {name: url for name, url in self.health.items() if name in self.processes}
         while pending:
             for name in list(pending):
                 process = self.processes[name]

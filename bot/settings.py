@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     support_policy_file: Path = PROJECT_ROOT / "kb" / "support_policy.yml"
     demo_customers_file: Path = PROJECT_ROOT / "kb" / "demo_customers.yml"
 
+    # The Rasa server, or several, comma-separated (each conversation keeps to one: bot/rasa_servers.py).
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_token: str = Field(default="", description="Rasa HTTP API token; generated into var/ when empty")
     action_host: str = "127.0.0.1"
@@ -86,8 +87,9 @@ class Settings(BaseSettings):
     rate_messages_per_ip: str = "60/minute"
     # Take the client address from X-Forwarded-For (only behind a proxy that sets it).
     trust_forwarded_for: bool = False
-    # Redis (redis://host:6379/0) shared by several gateways: rate-limit counters and the
-    # per-conversation lock. Empty: this process's memory (one gateway).
+    # Redis (redis://host:6379/0) shared by several gateways: rate-limit counters, the per-conversation
+    # lock and socket.io's message queue (a visitor on one gateway, the agent on another). Empty: this
+    # process's memory (one gateway). `run --rasa-servers N` also gives it to Rasa's lock store.
     redis_url: str = ""
     # Shared by Rasa and the action server (only Rasa may call actions); generated into var/ when empty.
     action_token: str = Field(default="", description="generated into var/ when empty")
@@ -168,6 +170,10 @@ class Settings(BaseSettings):
     def origins(self) -> List[str]:
         """``allowed_origins`` as a list (empty: only the gateway's own origin)."""
         return [origin.strip().rstrip("/") for origin in self.allowed_origins.split(",") if origin.strip()]
+
+    def rasa_urls(self) -> List[str]:
+        """``rasa_url`` as a list of server URLs (one or more)."""
+        return [url.strip().rstrip("/") for url in self.rasa_url.split(",") if url.strip()]
 
     def start_payload_list(self) -> List[str]:
         """``start_payloads`` as a list."""

@@ -25,6 +25,7 @@ REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
 UNREACHABLE_DATABASE_URL = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"
 
 POSTGRES_URL = os.environ.get("DESKMATE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("DESKMATE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def service_missing(reason: str) -> None:
@@ -66,6 +67,22 @@ def postgres_schema(prefix: str) -> Iterator[str]:
         with engine.begin() as connection:
             connection.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The test Redis (keys the tests make are per conversation, so a shared database is fine); skips
+    (fails in CI) when it is down."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.exceptions.RedisError as error:
+        service_missing(f"Redis not reachable at {REDIS_URL}: {error}")
+    finally:
+        client.close()
+    return REDIS_URL
 
 
 @pytest.fixture

@@ -103,3 +103,13 @@ def test_the_launcher_starts_every_server_again_when_one_dies_and_stops_them_all
     assert code == 0
     for fragment in (f"--port {rasa_port}", f"--port {action_port}", f"--port {gateway_port}"):
         assert pids_running(fragment) == [], f"{fragment}: still running after the launcher stopped"
+
+
+def test_several_gateways_without_redis_are_refused_with_what_to_set(tmp_path: Path) -> None:
+    env = {**os.environ, "DESKMATE_VAR_DIR": str(tmp_path / "var"), "DESKMATE_REDIS_URL": ""}
+    refused = subprocess.run([sys.executable, "-m", "bot", "run", "--no-train", "--gateways", "2"], cwd=PROJECT_ROOT,
+                             env=env, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "DESKMATE_REDIS_URL" in refused.stderr
+    nonsense = subprocess.run([sys.executable, "-m", "bot", "run", "--rasa-servers", "0"], cwd=PROJECT_ROOT,
+                              env=env, capture_output=True, text=True, timeout=60)
+    assert nonsense.returncode == 2 and "at least 1" in nonsense.stderr

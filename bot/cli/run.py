@@ -63,7 +63,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from bot.training.models import TrainingError, ensure_model, latest_model
 
     settings = get_settings()
-    port = urlparse(settings.rasa_url).port or 5005
+    if args.gateways > 1 and not settings.redis_url:
+        print("Several gateways share their sockets, locks and rate limits through Redis: set "
+              "DESKMATE_REDIS_URL (e.g. redis://127.0.0.1:6379/0).", file=sys.stderr)
+        return 2
+    port = urlparse(settings.rasa_urls()[0]).port or 5005
     log_dir = settings.var_dir / "log"
     bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port, log_dir=log_dir)
 
@@ -76,12 +80,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_term)
     prepare_store()
     try:
-        print(f"Starting the action server on 127.0.0.1:{settings.action_port} ...", flush=True)
-        bot.start_actions()
         model = latest_model(settings) if args.no_train else ensure_model(settings)
-        print(f"Starting the Rasa server with {model.name} (this takes about a minute) ...", flush=True)
-        bot.start_rasa(model)
-        bot.start_gateway(settings.gateway_host, settings.gateway_port)
+        last = args.rasa_servers - 1
+        print(f"Starting {args.rasa_servers} Rasa server(s) on 127.0.0.1:{port}{f'-{port + last}' if last else ''} "
+              f"with {model.name}, each with an action server (127.0.0.1:{settings.action_port}"
+              f"{f'-{settings.action_port + last}' if last else ''}); this takes about a minute ...", flush=True)
+        bot.start_bots(model, args.rasa_servers)
+        for index in range(args.gateways):
+            bot.start_gateway(settings.gateway_host, settings.gateway_port + index,
+                              name="gateway" if index == 0 else f"gateway-{index + 1}")
         started = time.monotonic()
         bot.wait_ready()
         print(
@@ -93,7 +100,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  Talk to the bot:   .venv/bin/python -m bot chat   (in another terminal, through the gateway)\n"
             f"  JSON API:          POST {bot.gateway_url}/api/messages  (Bearer token in {settings.var_dir}/api-token)\n"
             f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log, {log_dir}/gateway.log\n"
-            f"  (ready {time.monotonic() - started:.0f} s after the Rasa server started)",
+            f"  Rasa servers:      {', '.join(bot.rasa_urls)}\n"
+            + (f"  More gateways:     {', '.join(list(bot.gateways.values())[1:])} (put a load balancer with sticky\n"
+               "                     sessions in front; README, \"Scale-out\")\n" if args.gateways > 1 else "")
+            + f"  (ready {time.monotonic() - started:.0f} s after the Rasa servers started)",
             flush=True,
         )
         supervise(bot, log_dir)
@@ -139,10 +149,24 @@ def cmd_actions(args: argparse.Namespace) -> int:
     return 0
 
 
+def positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
 def add_commands(commands: Any) -> None:
     """Register this module's sub-commands on ``commands`` (argparse sub-parsers)."""
     run = commands.add_parser("run", help="start Deskmate: action server, Rasa server and gateway")
     run.add_argument("--no-train", action="store_true", help="start the newest model without checking it")
+    run.add_argument("--gateways", type=positive, default=1,
+                     help="gateway processes, on DESKMATE_GATEWAY_PORT and the ports after it (more than one needs "
+                          "DESKMATE_REDIS_URL)")
+    run.add_argument("--rasa-servers", type=positive, default=1,
+                     help="Rasa servers, each with its own action server, on the ports after the Rasa URL's and "
+                          "DESKMATE_ACTION_PORT (share a PostgreSQL tracker store across machines)")
     run.set_defaults(handler=cmd_run)
 
     actions = commands.add_parser("actions", help="run the action server (127.0.0.1; Rasa's calls only)")

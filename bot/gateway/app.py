@@ -41,7 +41,7 @@ from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
 from bot.identity import issue_token
-from bot.rasa_client import RasaClient
+from bot.rasa_servers import RasaServers
 from bot.settings import Settings
 from bot.store.customers import all_customers, find_customer
 from bot.store.database import Store, migrate
@@ -105,7 +105,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(migrate, url)
     settings.resolved_api_token()  # made at start-up, so var/api-token is there for the first API client
     store = Store(url)
-    bot = RasaClient(settings.rasa_url, settings.resolved_rasa_token(), settings.bot_timeout_seconds)
+    bot = RasaServers(settings.rasa_urls(), settings.resolved_rasa_token(), settings.bot_timeout_seconds)
     handoff = HandoffService(
         store, settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file), app[CLOCK]
     )
@@ -183,7 +183,10 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     )
     # Only the gateway's own pages and the allow-listed sites may open a socket from a browser (OWASP ASVS).
     allowed = settings.origins()
+    # Several gateways: socket.io's emits to a room go through Redis to every gateway's sockets.
+    manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
     sio = socketio.AsyncServer(
+        client_manager=manager,
         # Packets up to 1 MB are read, so that an over-long message gets an answer, not a closed socket.
         async_mode="aiohttp", max_http_buffer_size=1024 * 1024, json=PacketJson,
         cors_allowed_origins=lambda origin, environ: origin_allowed(origin, environ, allowed),

@@ -1,19 +1,31 @@
-"""One message of a conversation at a time, in the order received, across every gateway process.
+"""One message of a conversation at a time, first come first served, across every gateway process.
 
-In a process, an ``asyncio.Lock`` per conversation (first come, first
-served); across processes, when ``redis_url`` is set, a Redis lock per
-conversation on top (redis-py's, with a timeout so a killed gateway cannot
-hold it forever). A conversation's messages are thus stored in order and
-handed to the bot one at a time, while other conversations go on in parallel.
+In one process (no Redis): an ``asyncio.Lock`` per conversation, which
+serves waiters in arrival order. Across processes (``redis_url`` set): a
+queue per conversation in Redis. A message takes a ticket at arrival
+(``RPUSH`` is atomic, so arrivals at different gateways are ordered by when
+they reached Redis) and goes ahead when its ticket is at the head. A plain
+Redis lock would not do: its waiters poll, and a later message on another
+gateway could overtake an earlier one. Each ticket is backed by a key with
+an expiry that its gateway keeps fresh while it waits and holds; a gateway
+that dies leaves a ticket whose key expires, and the next waiter drops it,
+so a killed gateway blocks a conversation for at most ``hold_seconds``.
+
+A conversation's messages are thus stored in order and handed to the bot one
+at a time, while other conversations go on in parallel.
 """
 from __future__ import annotations
 
 import asyncio
+import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Dict
 
-KEY_PREFIX = "deskmate:conversation-lock:"
+KEY_PREFIX = "deskmate:conversation-queue:"
+ALIVE_PREFIX = "deskmate:conversation-ticket:"
+POLL_SECONDS = 0.02  # how often a waiting ticket looks at the head of its queue
+WAITING_TTL_SECONDS = 10  # a waiting ticket's key lives this long unless refreshed (every few polls)
 
 
 @dataclass
@@ -23,7 +35,8 @@ class _Slot:
 
 
 class ConversationLocks:
-    """Per-conversation mutual exclusion; ``hold_seconds`` bounds how long a dead holder blocks others."""
+    """Per-conversation mutual exclusion in arrival order; ``hold_seconds`` bounds how long a dead
+    holder blocks the others (it must outlast the longest turn: the bot's time-out and the store's)."""
 
     def __init__(self, redis_url: str = "", hold_seconds: float = 60.0) -> None:
         self._local: Dict[str, _Slot] = {}
@@ -36,22 +49,60 @@ class ConversationLocks:
 
     @asynccontextmanager
     async def hold(self, conversation_id: str) -> AsyncIterator[None]:
-        """Hold the conversation's lock for the duration of the ``async with`` block."""
+        """Hold the conversation's lock for the duration of the ``async with`` block.
+
+        Raises redis.exceptions.RedisError when Redis is configured and cannot be reached.
+        """
+        if self._redis is not None:
+            async with self._queued(conversation_id):
+                yield
+            return
         slot = self._local.setdefault(conversation_id, _Slot())
         slot.users += 1
         try:
             async with slot.lock:
-                if self._redis is None:
-                    yield
-                else:
-                    async with self._redis.lock(
-                        KEY_PREFIX + conversation_id, timeout=self._hold_seconds, blocking_timeout=self._hold_seconds
-                    ):
-                        yield
+                yield
         finally:
             slot.users -= 1
             if slot.users == 0:
                 self._local.pop(conversation_id, None)
+
+    @asynccontextmanager
+    async def _queued(self, conversation_id: str) -> AsyncIterator[None]:
+        queue, ticket = KEY_PREFIX + conversation_id, uuid.uuid4().hex
+        alive = ALIVE_PREFIX + ticket
+        redis = self._redis
+        async with redis.pipeline(transaction=True) as pipe:
+            await pipe.set(alive, 1, ex=WAITING_TTL_SECONDS).rpush(queue, ticket).expire(
+                queue, int(self._hold_seconds) * 4).execute()
+        try:
+            polls = 0
+            while True:
+                head = await redis.lindex(queue, 0)
+                head = head.decode() if isinstance(head, bytes) else head
+                if head == ticket:
+                    break
+                if head is None:  # our ticket is gone (Redis restarted or flushed): queue again
+                    await redis.rpush(queue, ticket)
+                    continue
+                if not await redis.exists(ALIVE_PREFIX + head):
+                    await redis.lrem(queue, 1, head)  # its gateway died: drop its ticket
+                    continue
+                polls += 1
+                if polls % 100 == 0:  # every 2 s: still alive, and still queued (else queue again)
+                    await redis.set(alive, 1, ex=WAITING_TTL_SECONDS)
+                    if await redis.lpos(queue, ticket) is None:
+                        await redis.rpush(queue, ticket)
+                await asyncio.sleep(POLL_SECONDS)
+            await redis.expire(alive, int(self._hold_seconds))
+            yield
+        finally:
+            # Shielded: a cancelled turn must still let the next message go.
+            await asyncio.shield(self._leave(queue, ticket, alive))
+
+    async def _leave(self, queue: str, ticket: str, alive: str) -> None:
+        async with self._redis.pipeline(transaction=True) as pipe:
+            await pipe.lrem(queue, 1, ticket).delete(alive).execute()
 
     async def close(self) -> None:
         """Release the Redis connection pool."""

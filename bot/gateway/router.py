@@ -49,7 +49,8 @@ from bot.protocol import (
     widget_message_of,
 )
 from bot.gateway.limits import RateLimitedError
-from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachableError, RasaClient
+from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachableError
+from bot.rasa_servers import RasaServers
 from bot.store.database import Store
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
 from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
@@ -109,7 +110,7 @@ class ConversationRouter:
     """Routes each visitor message; every piece of conversation state is read from the store."""
 
     def __init__(
-        self, store: Store, bot: RasaClient, desk: TicketDesk, hub: Hub, limits: RateLimits,
+        self, store: Store, bot: RasaServers, desk: TicketDesk, hub: Hub, limits: RateLimits,
         locks: ConversationLocks, patience: "Patience",
     ) -> None:
         self.store = store

@@ -202,20 +202,17 @@ def model_id(model: Path) -> Optional[str]:
     return None
 
 
-def _rasa(settings: Settings) -> RasaClient:
-    return RasaClient(settings.rasa_url, settings.resolved_rasa_token(), timeout_seconds=10)
-
-
 def load_into_server(settings: Settings, model: Path, timeout: float = 900.0) -> Optional[Dict[str, Any]]:
-    """Have the running Rasa server replace its model with ``model``; its /status afterwards.
+    """Have every running Rasa server (``settings.rasa_urls()``) replace its model with ``model``;
+    the first one's /status afterwards.
 
-    None when no Rasa server answers at ``settings.rasa_url`` (nothing to
-    load into). Raises LoadError when the server refuses the model or then
-    reports another one.
+    None when no Rasa server answers (nothing to load into); a server that
+    does not answer is skipped (it loads the newest model when it starts).
+    Raises LoadError when a server refuses the model or then reports another one.
     """
 
-    async def load() -> Optional[Dict[str, Any]]:
-        async with _rasa(settings) as client:
+    async def load(url: str) -> Optional[Dict[str, Any]]:
+        async with RasaClient(url, settings.resolved_rasa_token(), timeout_seconds=10) as client:
             try:
                 await client.status()
             except BotUnavailableError:
@@ -224,18 +221,21 @@ def load_into_server(settings: Settings, model: Path, timeout: float = 900.0) ->
                 await client.load_model(model, timeout_seconds=timeout)
                 return await client.status()
             except BotUnavailableError as error:
-                raise LoadError(f"the Rasa server did not take the model: {error}") from error
+                raise LoadError(f"the Rasa server at {url} did not take the model: {error}") from error
 
-    live = asyncio.run(load())
-    if live is None:
-        return None
     expected = model_id(model)
-    if live.get("model_file") != model.name or (expected and live.get("model_id") != expected):
-        raise LoadError(
-            f"the Rasa server reports model {live.get('model_file')} ({live.get('model_id')}), "
-            f"not {model.name} ({expected})"
-        )
-    return live
+    first: Optional[Dict[str, Any]] = None
+    for url in settings.rasa_urls():
+        live = asyncio.run(load(url))
+        if live is None:
+            continue
+        if live.get("model_file") != model.name or (expected and live.get("model_id") != expected):
+            raise LoadError(
+                f"the Rasa server at {url} reports model {live.get('model_file')} ({live.get('model_id')}), "
+                f"not {model.name} ({expected})"
+            )
+        first = first or live
+    return first
 
 
 def install_model(settings: Settings, candidate: Path) -> Path:
