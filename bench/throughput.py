@@ -140,8 +140,9 @@ async def widget_visitor(gateway: str, phase: Phase, until: float, patience: flo
                     ended_with_team = True
                 if kind in ANSWER_TYPES:
                     break
-            if kind == "notice":
+            if kind == "notice":  # e.g. rate-limited: start the stack with the bench's limits (bench/README.md)
                 phase.errors += 1
+                await asyncio.sleep(1.0)
             else:
                 phase.latencies.append(time.monotonic() - started)
             while not inbox.empty():  # the rest of the turn (e.g. the feedback buttons) came with it

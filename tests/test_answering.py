@@ -94,4 +94,7 @@ def test_an_edited_answer_is_served_without_retraining(tmp_path: Path, project_s
     import os, time
 
     os.utime(path, (time.time() + 5, time.time() + 5))
+    from bot.kb.library import RECHECK_SECONDS
+
+    time.sleep(RECHECK_SECONDS)  # kb/ is looked at again at most this often (one message asks several times)
     assert service.decide(parsed).article.body == "An edited answer."

@@ -1,12 +1,18 @@
 """The knowledge base as the action server serves it: reloaded when kb/ changes.
 
 An edited answer is live on the next message, with no retraining: the model
-only picks the article id; the text always comes from the file.
+only picks the article id; the text always comes from the file. Whether kb/
+changed is checked (a listing and a stat of every article) at most once per
+RECHECK_SECONDS: one message asks several times (the search index, the
+chosen article, its related ones), and a py-spy profile of the action
+server under load put 14% of its CPU time in these re-checks (bench/README.md,
+"Cost of a message").
 """
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -15,13 +21,16 @@ from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_ar
 logger = logging.getLogger(__name__)
 
 Snapshot = Tuple[Tuple[str, float], ...]
+RECHECK_SECONDS = 0.25  # an edit is live within this long: well under the time a visitor's next message takes
 
 
 class KnowledgeBase:
     """Articles by id, re-read whenever a file under kb/ is added, removed or edited."""
 
-    def __init__(self, kb_dir: Path) -> None:
+    def __init__(self, kb_dir: Path, recheck_seconds: float = RECHECK_SECONDS) -> None:
         self._kb_dir = kb_dir
+        self._recheck_seconds = recheck_seconds
+        self._checked_at = -recheck_seconds
         self._lock = threading.Lock()
         self._snapshot: Optional[Snapshot] = None
         self._articles: Dict[str, Article] = {}
@@ -31,6 +40,10 @@ class KnowledgeBase:
         return tuple((str(path), path.stat().st_mtime) for path in article_paths(self._kb_dir))
 
     def _refresh(self) -> None:
+        now = time.monotonic()
+        if self._snapshot is not None and now - self._checked_at < self._recheck_seconds:
+            return
+        self._checked_at = now
         snapshot = self._take_snapshot()
         if snapshot == self._snapshot:
             return
