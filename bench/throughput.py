@@ -3,11 +3,14 @@
 With Deskmate running (`make run`, or `python -m bot run --gateways N --rasa-servers M`),
 for each load (concurrent visitors, default 10, 50 and 100), in one run on the same model:
 
-1. ``rasa``: that many senders POST questions straight to one Rasa server's
-   REST-style webhook (the deskmate channel: Rasa's RestInput with each bot
-   message kept whole; Rasa's stock ``rest:`` channel is switched off because
-   it asks for no token), each sending its next question as soon as the
-   previous answer came (no think time), for ``--seconds``;
+1. ``rasa``: that many senders POST questions straight to stock Rasa's REST
+   webhook (``/webhooks/rest/webhook``), each sending its next question as
+   soon as the previous answer came (no think time), for ``--seconds``. The
+   bench starts that Rasa server itself, on a free port of 127.0.0.1: the
+   newest model, the running action server, a tracker store of its own, and
+   a credentials file with Rasa's ``rest:`` channel alone (none of
+   Deskmate's plugins), so it is Rasa as shipped; Deskmate's own Rasa
+   servers serve only the gateway's channel;
 2. ``deskmate``: the same through the gateways' widget sockets (visitors
    spread over ``--gateway`` URLs), a visitor's path: stored, routed, answered.
 
@@ -18,7 +21,7 @@ with the team (a ticket opened: the bot counted as down). Then a per-turn
 latency curve over one ``--curve``-message conversation on each path.
 
     .venv/bin/python bench/throughput.py [--loads 10,50,100] [--seconds 30] [--curve 100]
-        [--gateway http://127.0.0.1:8000,http://127.0.0.1:8001] [--rasa http://127.0.0.1:5005]
+        [--gateway http://127.0.0.1:8000,http://127.0.0.1:8001] [--label default]
 
 Prints a Markdown table (bench/README.md, "Throughput") and, with --json FILE, writes the figures.
 """
@@ -81,7 +84,7 @@ class Phase:
         }
 
 
-async def rasa_visitor(http: aiohttp.ClientSession, url: str, token: str, phase: Phase, until: float,
+async def rasa_visitor(http: aiohttp.ClientSession, url: str, phase: Phase, until: float,
                        patience: float, offset: int) -> None:
     sender = f"bench-{uuid.uuid4().hex}"
     turn = offset
@@ -90,8 +93,7 @@ async def rasa_visitor(http: aiohttp.ClientSession, url: str, token: str, phase:
         turn += 1
         started = time.monotonic()
         try:
-            async with http.post(f"{url}/webhooks/deskmate/webhook", json={"sender": sender, "message": text},
-                                 headers={"Authorization": f"Bearer {token}"},
+            async with http.post(f"{url}/webhooks/rest/webhook", json={"sender": sender, "message": text},
                                  timeout=aiohttp.ClientTimeout(total=patience)) as response:
                 body = await response.json(content_type=None)
                 if response.status != 200 or not body:
@@ -112,7 +114,7 @@ async def widget_visitor(gateway: str, phase: Phase, until: float, patience: flo
     inbox: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
     confirmed: "asyncio.Future[str]" = asyncio.get_running_loop().create_future()
     sio.on("bot_uttered", lambda data: inbox.put_nowait(data))
-    sio.on("session_confirm", lambda data: confirmed.done() or confirmed.set_result(data))
+    sio.on("session_confirm", lambda data: None if confirmed.done() else confirmed.set_result(data))
     try:
         await sio.connect(gateway, transports=["websocket"])
         await sio.emit("session_request", {"session_id": None})
@@ -152,7 +154,7 @@ async def widget_visitor(gateway: str, phase: Phase, until: float, patience: flo
         await sio.disconnect()
 
 
-async def run_phase(path: str, visitors: int, seconds: float, gateways: List[str], rasa: str, token: str,
+async def run_phase(path: str, visitors: int, seconds: float, gateways: List[str], rasa: str,
                     patience: float) -> Phase:
     phase = Phase(path, visitors, seconds)
     connector = aiohttp.TCPConnector(limit=visitors + 10)
@@ -160,14 +162,14 @@ async def run_phase(path: str, visitors: int, seconds: float, gateways: List[str
         # The clock starts once every visitor is connected (sockets take a moment to open).
         until = time.monotonic() + seconds + (2.0 if path == "deskmate" else 0.0)
         if path == "rasa":
-            tasks = [rasa_visitor(http, rasa, token, phase, until, patience, i) for i in range(visitors)]
+            tasks = [rasa_visitor(http, rasa, phase, until, patience, i) for i in range(visitors)]
         else:
             tasks = [widget_visitor(gateways[i % len(gateways)], phase, until, patience, i) for i in range(visitors)]
         await asyncio.gather(*tasks)
     return phase
 
 
-async def curve(path: str, turns: int, gateway: str, rasa: str, token: str) -> List[float]:
+async def curve(path: str, turns: int, gateway: str, rasa: str) -> List[float]:
     """Latency (ms) of each turn of one long conversation."""
     timings: List[float] = []
     if path == "rasa":
@@ -175,9 +177,8 @@ async def curve(path: str, turns: int, gateway: str, rasa: str, token: str) -> L
         async with aiohttp.ClientSession() as http:
             for turn in range(turns):
                 started = time.perf_counter()
-                async with http.post(f"{rasa}/webhooks/deskmate/webhook",
-                                     json={"sender": sender, "message": QUESTIONS[turn % len(QUESTIONS)]},
-                                     headers={"Authorization": f"Bearer {token}"}) as response:
+                async with http.post(f"{rasa}/webhooks/rest/webhook",
+                                     json={"sender": sender, "message": QUESTIONS[turn % len(QUESTIONS)]}) as response:
                     await response.read()
                 timings.append((time.perf_counter() - started) * 1000)
         return timings
@@ -185,7 +186,7 @@ async def curve(path: str, turns: int, gateway: str, rasa: str, token: str) -> L
     inbox: "asyncio.Queue[Dict[str, Any]]" = asyncio.Queue()
     confirmed: "asyncio.Future[str]" = asyncio.get_running_loop().create_future()
     sio.on("bot_uttered", lambda data: inbox.put_nowait(data))
-    sio.on("session_confirm", lambda data: confirmed.done() or confirmed.set_result(data))
+    sio.on("session_confirm", lambda data: None if confirmed.done() else confirmed.set_result(data))
     await sio.connect(gateway, transports=["websocket"])
     await sio.emit("session_request", {"session_id": None})
     session = await asyncio.wait_for(confirmed, 30)
@@ -219,20 +220,50 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--patience", type=float, default=60.0, help="a visitor with no answer this long is silenced")
     parser.add_argument("--gateway", default=f"http://127.0.0.1:{settings.gateway_port}",
                         help="gateway URL(s), comma-separated: visitors are spread over them")
-    parser.add_argument("--rasa", default=settings.rasa_urls()[0], help="the one Rasa server the direct load goes to")
     parser.add_argument("--paths", default="rasa,deskmate", help="which paths to load")
     parser.add_argument("--curve", type=int, default=100, help="turns of the per-turn latency conversation (0: none)")
     parser.add_argument("--label", default="", help="a name for this setting in the table")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args(argv)
     gateways = [url.strip().rstrip("/") for url in args.gateway.split(",") if url.strip()]
-    token = settings.resolved_rasa_token()
+    paths = [p.strip() for p in args.paths.split(",") if p.strip()]
+    stock = start_stock_rasa() if "rasa" in paths else None
+    try:
+        return measure(args, paths, gateways, stock.rasa_url if stock else "")
+    finally:
+        if stock is not None:
+            stock.stop()
+
+
+def start_stock_rasa() -> Any:
+    """Rasa as shipped beside the running stack: its REST channel alone, the newest model, the running
+    action server, its own SQLite tracker store (var/bench/); returns the started ``BotProcesses``."""
+    from bot.launcher import BotProcesses
+    from bot.training.checks import free_port
+    from bot.training.models import latest_model
+
+    settings = get_settings()
+    folder = settings.var_dir / "bench"
+    folder.mkdir(parents=True, exist_ok=True)
+    credentials = folder / "stock-credentials.yml"
+    credentials.write_text("rest:\n")
+    stock_settings = settings.copy(update={"tracker_database_url": f"sqlite:///{folder / 'stock-tracker.db'}",
+                                           "redis_url": ""})
+    bot = BotProcesses(stock_settings, rasa_port=free_port(), action_port=settings.action_port, log_dir=folder)
+    print(f"Starting stock Rasa (REST channel) on {bot.rasa_url} ...", flush=True)
+    bot.start_rasa(latest_model(settings), name="stock-rasa", credentials=str(credentials))
+    bot.wait_ready()
+    return bot
+
+
+def measure(args: argparse.Namespace, paths: List[str], gateways: List[str], rasa: str) -> int:
+    """Run the phases and the curves; print the table."""
     rows: List[Dict[str, Any]] = []
     print("| setting | path | visitors | msg/s | p50 s | p95 s | p99 s | errors | silenced | ended with the team |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for load in [int(x) for x in args.loads.split(",") if x.strip()]:
-        for path in [p.strip() for p in args.paths.split(",") if p.strip()]:
-            phase = asyncio.run(run_phase(path, load, args.seconds, gateways, args.rasa, token, args.patience))
+        for path in paths:
+            phase = asyncio.run(run_phase(path, load, args.seconds, gateways, rasa, args.patience))
             row = {"setting": args.label, **phase.row()}
             rows.append(row)
             print(f"| {args.label} | {path} | {load} | {row['msg_per_s']} | {row['p50_s']} | {row['p95_s']} | "
@@ -241,8 +272,8 @@ def main(argv: Optional[List[str]] = None) -> int:
             time.sleep(3)  # let the servers settle between phases
     curves: Dict[str, List[float]] = {}
     if args.curve:
-        for path in [p.strip() for p in args.paths.split(",") if p.strip()]:
-            curves[path] = asyncio.run(curve(path, args.curve, gateways[0], args.rasa, token))
+        for path in paths:
+            curves[path] = asyncio.run(curve(path, args.curve, gateways[0], rasa))
             print(f"per-turn p50 (ms) over one {args.curve}-message conversation, {path}: "
                   + ", ".join(curve_rows(curves[path])), flush=True)
     if args.json:

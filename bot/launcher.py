@@ -173,9 +173,10 @@ class BotProcesses:
         self.health[name] = f"http://{LOOPBACK}:{port}/health"
 
     def start_rasa(self, model: Path, port: Optional[int] = None, action_port: Optional[int] = None,
-                   name: str = "rasa") -> None:
+                   name: str = "rasa", credentials: str = "credentials.yml") -> None:
         """Start a Rasa server on 127.0.0.1:``port`` (default: ``rasa_port``) with ``model``, calling the action
-        server on ``action_port`` (default: ``action_port``): the deskmate channel, HTTP API behind the token."""
+        server on ``action_port`` (default: ``action_port``): the channels of ``credentials`` (default: the
+        deskmate channel), HTTP API behind the token."""
         port = port or self.rasa_port
         ensure_port_free(port, "Rasa server")
         endpoints = write_endpoints(
@@ -196,7 +197,7 @@ class BotProcesses:
                 "--port",
                 str(port),
                 "--credentials",
-                "credentials.yml",
+                credentials,
                 "--endpoints",
                 str(endpoints),
             ],
