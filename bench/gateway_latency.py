@@ -65,7 +65,7 @@ async def overhead(rounds: int, fresh: bool) -> None:
     # The same questions in the same order, and conversations of the same
     # length on both sides: Rasa loads a conversation's whole history every turn.
     direct_sender = f"bench-{uuid.uuid4().hex}"
-    async with RasaClient(settings.rasa_url, settings.resolved_rasa_token()) as rasa:
+    async with RasaClient(settings.rasa_urls()[0], settings.resolved_rasa_token()) as rasa:
         sio, inbox, session = await visitor()
         for index in range(rounds):
             text = QUESTIONS[index % len(QUESTIONS)]

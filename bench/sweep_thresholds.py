@@ -91,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
     settings = get_settings()
     cases = load_cases(Path(args.file))
-    parses = asyncio.run(parse_all(cases, settings.rasa_url, settings.resolved_rasa_token()))
+    parses = asyncio.run(parse_all(cases, settings.rasa_urls()[0], settings.resolved_rasa_token()))
     answerer = Answerer(settings)
     hits = [answerer.search(case.text, limit=answerer.search_limit()) for case in cases]
     rows = []

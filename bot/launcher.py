@@ -207,13 +207,13 @@ class BotProcesses:
         self.health[name] = f"http://{LOOPBACK}:{port}/"
         self.rasa_servers[name] = f"http://{LOOPBACK}:{port}"
 
-    def start_bots(self, model: Path, count: int) -> None:
-        """Start ``count`` pairs of action server and Rasa server (ports counted up from
-        ``action_port`` and ``rasa_port``); the first pair is named "actions" and "rasa"."""
-        for index in range(count):
+    def start_bots(self, model: Path, rasa_ports: List[int]) -> None:
+        """Start a Rasa server on each of ``rasa_ports``, each with its own action server (ports counted up
+        from ``action_port``); the first pair is named "actions" and "rasa", then "actions-2", "rasa-2" ..."""
+        for index, port in enumerate(rasa_ports):
             suffix = "" if index == 0 else f"-{index + 1}"
             self.start_actions(self.action_port + index, f"actions{suffix}")
-            self.start_rasa(model, self.rasa_port + index, self.action_port + index, f"rasa{suffix}")
+            self.start_rasa(model, port, self.action_port + index, f"rasa{suffix}")
 
     def start_gateway(self, host: str, port: int, env: Optional[Dict[str, str]] = None, name: str = "gateway") -> None:
         """Start a gateway (widget, inbox, JSON API) talking to every Rasa server started so far

@@ -16,6 +16,15 @@ from pydantic import BaseSettings, Field
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+def default_rasa_url(cores: int) -> str:
+    """The Rasa servers `make run` starts: one per core, at most two (ports 5005, 5006).
+
+    On 2 cores, two servers answered 32 msg/s to 50 closed-loop visitors where
+    one answered 22.5 (bench/README.md, "Throughput"); a third would find no core free.
+    """
+    return ",".join(f"http://127.0.0.1:{5005 + index}" for index in range(min(2, max(1, cores))))
+
+
 class Settings(BaseSettings):
     """Deskmate settings; field ``x`` is read from ``DESKMATE_X``."""
 
@@ -31,7 +40,8 @@ class Settings(BaseSettings):
     demo_customers_file: Path = PROJECT_ROOT / "kb" / "demo_customers.yml"
 
     # The Rasa server, or several, comma-separated (each conversation keeps to one: bot/rasa_servers.py).
-    rasa_url: str = "http://127.0.0.1:5005"
+    # By default two on a machine with two cores or more (bench/README.md, "Throughput"), one otherwise.
+    rasa_url: str = Field(default_factory=lambda: default_rasa_url(os.cpu_count() or 1))
     rasa_token: str = Field(default="", description="Rasa HTTP API token; generated into var/ when empty")
     action_host: str = "127.0.0.1"
     action_port: int = 5055

@@ -113,3 +113,10 @@ def test_several_gateways_without_redis_are_refused_with_what_to_set(tmp_path: P
     nonsense = subprocess.run([sys.executable, "-m", "bot", "run", "--rasa-servers", "0"], cwd=PROJECT_ROOT,
                               env=env, capture_output=True, text=True, timeout=60)
     assert nonsense.returncode == 2 and "at least 1" in nonsense.stderr
+
+
+def test_make_run_starts_a_rasa_server_per_core_at_most_two() -> None:
+    from bot.settings import default_rasa_url
+
+    assert default_rasa_url(1) == "http://127.0.0.1:5005"
+    assert default_rasa_url(2) == default_rasa_url(16) == "http://127.0.0.1:5005,http://127.0.0.1:5006"

@@ -63,7 +63,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     except (EvalFileError, OSError) as error:
         print(f"cannot read eval file: {error}", file=sys.stderr)
         return 2
-    url = args.url or settings.rasa_url
+    url = args.url or settings.rasa_urls()[0]
     print(f"running {len(cases)} cases against {url} ...", flush=True)
 
     def progress(done: int, total: int) -> None:
@@ -146,7 +146,7 @@ def cmd_retrain(args: argparse.Namespace) -> int:
     try:
         if args.job is None:
             job = start_job(store, args.requested_by or f"cli:{getpass.getuser()}")
-            print(f"Retraining job {job.id}: train, check, then load into the bot at {settings.rasa_url} "
+            print(f"Retraining job {job.id}: train, check, then load into the bot at {', '.join(settings.rasa_urls())} "
                   "only if every check passes ...", flush=True)
         else:
             found = get_job(store, args.job)

@@ -67,7 +67,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("Several gateways share their sockets, locks and rate limits through Redis: set "
               "DESKMATE_REDIS_URL (e.g. redis://127.0.0.1:6379/0).", file=sys.stderr)
         return 2
-    port = urlparse(settings.rasa_urls()[0]).port or 5005
+    ports = [urlparse(url).port or 5005 for url in settings.rasa_urls()]
+    if args.rasa_servers:
+        ports = [ports[0] + index for index in range(args.rasa_servers)]
+    port = ports[0]
     log_dir = settings.var_dir / "log"
     bot = BotProcesses(settings, rasa_port=port, action_port=settings.action_port, log_dir=log_dir)
 
@@ -81,11 +84,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     prepare_store()
     try:
         model = latest_model(settings) if args.no_train else ensure_model(settings)
-        last = args.rasa_servers - 1
-        print(f"Starting {args.rasa_servers} Rasa server(s) on 127.0.0.1:{port}{f'-{port + last}' if last else ''} "
-              f"with {model.name}, each with an action server (127.0.0.1:{settings.action_port}"
+        last = len(ports) - 1
+        print(f"Starting {len(ports)} Rasa server(s) on 127.0.0.1:{', '.join(map(str, ports))} with {model.name}, "
+              f"each with an action server (127.0.0.1:{settings.action_port}"
               f"{f'-{settings.action_port + last}' if last else ''}); this takes about a minute ...", flush=True)
-        bot.start_bots(model, args.rasa_servers)
+        bot.start_bots(model, ports)
         for index in range(args.gateways):
             bot.start_gateway(settings.gateway_host, settings.gateway_port + index,
                               name="gateway" if index == 0 else f"gateway-{index + 1}")
@@ -164,9 +167,9 @@ def add_commands(commands: Any) -> None:
     run.add_argument("--gateways", type=positive, default=1,
                      help="gateway processes, on DESKMATE_GATEWAY_PORT and the ports after it (more than one needs "
                           "DESKMATE_REDIS_URL)")
-    run.add_argument("--rasa-servers", type=positive, default=1,
-                     help="Rasa servers, each with its own action server, on the ports after the Rasa URL's and "
-                          "DESKMATE_ACTION_PORT (share a PostgreSQL tracker store across machines)")
+    run.add_argument("--rasa-servers", type=positive,
+                     help="Rasa servers, each with its own action server, on the ports from the first Rasa URL's and "
+                          "DESKMATE_ACTION_PORT (default: one per URL in DESKMATE_RASA_URL: two on 2+ cores)")
     run.set_defaults(handler=cmd_run)
 
     actions = commands.add_parser("actions", help="run the action server (127.0.0.1; Rasa's calls only)")

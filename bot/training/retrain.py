@@ -356,7 +356,7 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
         if live is None:
             message = (
                 f"{installed.name} passed every check and is in models/; no Rasa server answered at "
-                f"{settings.rasa_url}, so the bot uses it from its next start."
+                f"{', '.join(settings.rasa_urls())}, so the bot uses it from its next start."
             )
         else:
             message = f"{installed.name} passed every check and is now answering."
