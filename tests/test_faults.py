@@ -197,19 +197,36 @@ def test_rasa_killed_then_back_no_message_lost_and_unclaimed_conversations_retur
             assert alone_ticket.reason == helped_ticket.reason == "bot_unavailable"
             assign_ticket(store, helped_ticket.id, "ann@support.example", BOT_CLOCK)  # an agent takes this one
 
+            await alone.say("are you there?")  # added to the ticket while the bot is down
+            assert "support team" in texts(await said(alone))
+            await alone.close()  # the visitor leaves
+
             await asyncio.to_thread(bot.start_rasa, stack["model"])
             await asyncio.to_thread(bot.wait_ready)
-            await alone.say("how do i reset my password")
-            back = await said(alone)
-            assert "answering again" in texts(back)
-            assert any(p.get("article_id") == "password-reset" for p in payloads(back))
-            assert get_ticket(store, alone_ticket.id).status == "resolved"
+            # Nobody writes: the gateway gives the unclaimed conversation back by itself and answers what it held.
+            await wait_until(lambda: get_ticket(store, alone_ticket.id).status == "resolved", "the hand-back", 60)
+            kept = conversation_messages(store, alone.session_id)
+            after = kept[next(i for i, m in enumerate(kept) if "answering again" in m.text):]
+            assert [m.text for m in kept if m.sender == "visitor"][-1] == "are you there?", "nobody wrote again"
+            assert [m.text for m in after if m.text.startswith("You asked")] == [
+                "You asked: “where can i find my invoices”", "You asked: “are you there?”"]
+            assert "invoices" in [(m.payload or {}).get("metadata", {}).get("deskmate", {}).get("article_id")
+                                  for m in after], "the question the outage held is answered"
+
+            back = Widget(bot.gateway_url)
+            await back.open(alone.session_id)
+            await back.say("how do i reset my password")
+            assert any(p.get("article_id") == "password-reset" for p in payloads(await said(back)))
+            await back.close()
             await helped.say("how do i reset my password")
             await asyncio.sleep(2)
             assert get_ticket(store, helped_ticket.id).status == "assigned", "a claimed conversation stays with its agent"
-            for widget in (alone, helped):
+            for widget, asked in ((alone, ["how do i turn on subtitles", "where can i find my invoices", "are you there?",
+                                           "how do i reset my password"]),
+                                  (helped, ["how do i turn on subtitles", "where can i find my invoices",
+                                            "how do i reset my password"])):
                 visitor = [m.text for m in conversation_messages(store, widget.session_id) if m.sender == "visitor"]
-                assert visitor == ["how do i turn on subtitles", "where can i find my invoices", "how do i reset my password"]
+                assert visitor == asked
         finally:
             await alone.close()
             await helped.close()

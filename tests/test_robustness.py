@@ -23,6 +23,7 @@ from bot.store.database import Store
 from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
 from bot.store.tickets import assign_ticket, tickets_for_conversation
+from tests.conftest import free_port
 from tests.conversation import Widget, sign_in, start
 from tests.socket_client import socket_client
 
@@ -457,5 +458,64 @@ def test_a_busy_bot_is_not_an_outage_one_moment_then_the_answer_and_a_full_gatew
             await latecomer.close()
             await client.close()
             await runner.cleanup()
+
+    run(body())
+
+
+def test_a_hung_rasa_server_holds_back_only_its_own_conversations(gateway_settings: Settings, bot_store: Store) -> None:
+    from bot.rasa_servers import RasaServers
+
+    async def body() -> None:
+        runner, slow = await slow_rasa(gateway_settings.rasa_url, delay=6.0)
+        urls = [slow, gateway_settings.rasa_url]
+        settings = gateway_settings.copy(update={"rasa_url": ",".join(urls), "busy_notice_seconds": 1.0,
+                                                 "max_waiting_turns": 1})
+        ring = RasaServers(urls)
+        client = await start(settings)
+        base = str(client.make_url("/"))
+        widgets: Dict[str, List[Widget]] = {slow: [], gateway_settings.rasa_url.rstrip("/"): []}
+        try:
+            while min(len(found) for found in widgets.values()) < 2:  # two conversations on each server
+                widget = Widget(base)
+                session = await widget.open()
+                widgets[ring.ring(session)[0].base_url].append(widget)
+            stuck, also_stuck = widgets[slow][:2]
+            healthy = widgets[gateway_settings.rasa_url.rstrip("/")][0]
+            await stuck.say("how do i turn on subtitles")
+            assert (await stuck.next("bot_uttered", timeout=10))["metadata"]["deskmate"]["type"] == "busy"
+            await also_stuck.say("where can i find my invoices")
+            assert "send your message again" in (await also_stuck.next("bot_uttered", timeout=10))["text"]
+            # The other server's conversations are not held back by the hung one's queue.
+            await healthy.say("where can i find my invoices")
+            answer = await healthy.next("bot_uttered", timeout=10)
+            assert answer["metadata"]["deskmate"].get("article_id") == "invoices", answer
+            assert (await stuck.next("bot_uttered", timeout=30))["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+        finally:
+            for widget in [w for found in widgets.values() for w in found]:
+                await widget.close()
+            await client.close()
+            await ring.close()
+            await runner.cleanup()
+
+    run(body())
+
+
+def test_an_unreachable_redis_refuses_messages_plainly_and_accepts_nothing(gateway_settings: Settings, bot_store: Store) -> None:
+    settings = gateway_settings.copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+
+    async def body() -> None:
+        client = await start(settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            response = await api(client, settings, "no-redis", {"sender": "no-redis", "message": "how do i cancel"})
+            assert response.status == 503 and "error" in await response.json()
+            session = await widget.open()
+            await widget.say("how do i cancel")
+            told = await widget.next("bot_uttered", timeout=15)
+            assert "send it again" in told["text"]
+            assert conversation_messages(bot_store, session) == [] and conversation_messages(bot_store, "api:no-redis") == []
+        finally:
+            await widget.close()
+            await client.close()
 
     run(body())

@@ -50,6 +50,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "deskmate_staff"
 RESUME_WAIT_SECONDS = 600  # how long a starting gateway waits for a whole bot before answering what was left
+RETURN_CHECK_SECONDS = 5.0  # how often a gateway looks for conversations an outage handed to the team
 
 # Pages the gateway serves render only its own scripts and styles.
 CSP = (
@@ -114,6 +115,9 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     limits = RateLimits(settings)
     # A conversation's lock outlives the longest turn: the bot's timeout, with room for the store.
     locks = ConversationLocks(settings.redis_url, hold_seconds=settings.bot_timeout_seconds + 30)
+    if not await locks.reachable():
+        logger.error("gateway: Redis at DESKMATE_REDIS_URL cannot be reached: visitors are asked to send their "
+                     "messages again (nothing is accepted) until it can")
     app[STORE] = store
     app[HANDOFF] = handoff
     app[DESK] = desk
@@ -153,6 +157,28 @@ async def resume_unanswered(app: web.Application) -> AsyncIterator[None]:
             logger.warning("gateway: answered %d message(s) a stopped gateway had left unanswered", answered)
 
     task = asyncio.create_task(resume())
+    yield
+    task.cancel()
+
+
+async def return_after_outage(app: web.Application) -> AsyncIterator[None]:
+    """A background task: every RETURN_CHECK_SECONDS, conversations an outage handed to the team that no
+    agent took go back to the bot once it is whole again, and what they held is answered (also for a
+    visitor who has left: it is in the history when they come back)."""
+    router: ConversationRouter = app[ROUTER]
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(RETURN_CHECK_SECONDS)
+            try:
+                returned = await router.return_after_outage()
+            except Exception:  # noqa: BLE001 (logged; tried again at the next check)
+                logger.exception("gateway: could not give conversations back to the bot after an outage")
+                continue
+            if returned:
+                logger.warning("gateway: %d conversation(s) went back to the bot after an outage", returned)
+
+    task = asyncio.create_task(sweep())
     yield
     task.cancel()
 
@@ -198,6 +224,7 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(staff_socket_watch)
     app.cleanup_ctx.append(resume_unanswered)
+    app.cleanup_ctx.append(return_after_outage)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)

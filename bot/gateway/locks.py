@@ -17,10 +17,15 @@ at a time, while other conversations go on in parallel.
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Dict
+
+from bot.store.database import StoreUnavailableError
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "deskmate:conversation-queue:"
 ALIVE_PREFIX = "deskmate:conversation-ticket:"
@@ -51,7 +56,8 @@ class ConversationLocks:
     async def hold(self, conversation_id: str) -> AsyncIterator[None]:
         """Hold the conversation's lock for the duration of the ``async with`` block.
 
-        Raises redis.exceptions.RedisError when Redis is configured and cannot be reached.
+        Raises StoreUnavailableError when Redis is configured and cannot be reached while the message
+        waits (nothing was accepted: the visitor must send it again).
         """
         if self._redis is not None:
             async with self._queued(conversation_id):
@@ -67,42 +73,70 @@ class ConversationLocks:
             if slot.users == 0:
                 self._local.pop(conversation_id, None)
 
+    async def reachable(self) -> bool:
+        """Whether Redis answers (True without Redis)."""
+        if self._redis is None:
+            return True
+        from redis.exceptions import RedisError
+
+        try:
+            return bool(await self._redis.ping())
+        except (RedisError, OSError):
+            return False
+
     @asynccontextmanager
     async def _queued(self, conversation_id: str) -> AsyncIterator[None]:
+        from redis.exceptions import RedisError
+
         queue, ticket = KEY_PREFIX + conversation_id, uuid.uuid4().hex
         alive = ALIVE_PREFIX + ticket
-        redis = self._redis
-        async with redis.pipeline(transaction=True) as pipe:
-            await pipe.set(alive, 1, ex=WAITING_TTL_SECONDS).rpush(queue, ticket).expire(
-                queue, int(self._hold_seconds) * 4).execute()
         try:
-            polls = 0
-            while True:
-                head = await redis.lindex(queue, 0)
-                head = head.decode() if isinstance(head, bytes) else head
-                if head == ticket:
-                    break
-                if head is None:  # our ticket is gone (Redis restarted or flushed): queue again
-                    await redis.rpush(queue, ticket)
-                    continue
-                if not await redis.exists(ALIVE_PREFIX + head):
-                    await redis.lrem(queue, 1, head)  # its gateway died: drop its ticket
-                    continue
-                polls += 1
-                if polls % 100 == 0:  # every 2 s: still alive, and still queued (else queue again)
-                    await redis.set(alive, 1, ex=WAITING_TTL_SECONDS)
-                    if await redis.lpos(queue, ticket) is None:
-                        await redis.rpush(queue, ticket)
-                await asyncio.sleep(POLL_SECONDS)
-            await redis.expire(alive, int(self._hold_seconds))
+            await self._wait_turn(queue, ticket, alive)
+        except (RedisError, OSError) as error:
+            await asyncio.shield(self._leave(queue, ticket, alive))
+            raise StoreUnavailableError(f"the conversations' queue in Redis cannot be reached: {error}") from error
+        except BaseException:  # cancelled while waiting: give up the place in the queue
+            await asyncio.shield(self._leave(queue, ticket, alive))
+            raise
+        try:
             yield
         finally:
             # Shielded: a cancelled turn must still let the next message go.
             await asyncio.shield(self._leave(queue, ticket, alive))
 
+    async def _wait_turn(self, queue: str, ticket: str, alive: str) -> None:
+        redis = self._redis
+        async with redis.pipeline(transaction=True) as pipe:
+            await pipe.set(alive, 1, ex=WAITING_TTL_SECONDS).rpush(queue, ticket).expire(
+                queue, int(self._hold_seconds) * 4).execute()
+        polls = 0
+        while True:
+            head = await redis.lindex(queue, 0)
+            head = head.decode() if isinstance(head, bytes) else head
+            if head == ticket:
+                break
+            if head is None:  # our ticket is gone (Redis restarted or flushed): queue again
+                await redis.rpush(queue, ticket)
+                continue
+            if not await redis.exists(ALIVE_PREFIX + head):
+                await redis.lrem(queue, 1, head)  # its gateway died: drop its ticket
+                continue
+            polls += 1
+            if polls % 100 == 0:  # every 2 s: still alive, and still queued (else queue again)
+                await redis.set(alive, 1, ex=WAITING_TTL_SECONDS)
+                if await redis.lpos(queue, ticket) is None:
+                    await redis.rpush(queue, ticket)
+            await asyncio.sleep(POLL_SECONDS)
+        await redis.expire(alive, int(self._hold_seconds))
+
     async def _leave(self, queue: str, ticket: str, alive: str) -> None:
-        async with self._redis.pipeline(transaction=True) as pipe:
-            await pipe.lrem(queue, 1, ticket).delete(alive).execute()
+        from redis.exceptions import RedisError
+
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                await pipe.lrem(queue, 1, ticket).delete(alive).execute()
+        except (RedisError, OSError):  # its key expires; the next waiter drops the ticket
+            logger.warning("gateway: could not leave a conversation's queue in Redis")
 
     async def close(self) -> None:
         """Release the Redis connection pool."""

@@ -44,6 +44,7 @@ from bot.protocol import (
     from_rasa,
     intent_payload,
     kind_of,
+    payload_of,
     stored_payload,
     widget_message,
     widget_message_of,
@@ -53,7 +54,7 @@ from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachable
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
-from bot.store.tickets import TicketRecord, close_ticket, record_visitor_message
+from bot.store.tickets import TicketRecord, close_ticket, get_ticket, record_visitor_message, waiting_outage_tickets
 from bot.store.unanswered import unanswered_conversations, unanswered_messages
 
 logger = logging.getLogger(__name__)
@@ -99,6 +100,21 @@ def staff_view(record: MessageRecord) -> Dict[str, Any]:
     }
 
 
+def held_by_outage(history: List[MessageRecord], ticket_id: int) -> List[MessageRecord]:
+    """The visitor messages a ``bot_unavailable`` ticket holds, oldest first: the one the bot could not
+    answer (the visitor message before the ticket's notice) and every one after it. Empty when the
+    conversation has no notice of that ticket."""
+    def opened(record: MessageRecord) -> bool:
+        deskmate = payload_of(record.payload or {})
+        return record.sender == Sender.BOT.value and deskmate.get("type") == MessageKind.HANDOFF.value \
+            and deskmate.get("ticket") == ticket_id
+    notice = max((index for index, record in enumerate(history) if opened(record)), default=None)
+    if notice is None:
+        return []
+    start = next((i for i in range(notice - 1, -1, -1) if history[i].sender == Sender.VISITOR.value), notice)
+    return [record for record in history[start:] if record.sender == Sender.VISITOR.value]
+
+
 def as_words(text: str) -> str:
     """A command-like text as plain words for NLU: the leading slashes go ("/restart" reads "restart")."""
     words = text.strip().lstrip(COMMAND_PREFIX).strip()
@@ -122,7 +138,9 @@ class ConversationRouter:
         self.locks = locks
         self.patience = patience
         self.start_payloads = frozenset(patience.start_payloads)
-        self._waiting = 0  # messages of this gateway taken and not yet answered
+        # Messages of this gateway taken and not yet answered, per Rasa server: a hung server fills
+        # only its own conversations' share, not the others'.
+        self._waiting: Dict[str, int] = {}
         self._failing_since: Optional[float] = None  # when the bot began failing (None: it answers)
 
     async def history(self, conversation_id: str) -> List[MessageRecord]:
@@ -138,28 +156,38 @@ class ConversationRouter:
         conversation and are returned, as the visitor sees them. ``address``:
         the client's address for the per-address limit (None for the JSON
         API, whose callers are servers). Raises RateLimitedError before
-        anything is stored, StoreError when the message cannot be stored
-        (then nothing was accepted: the visitor must send it again).
+        anything is stored (also when ``max_waiting_turns`` messages for
+        this conversation's Rasa server wait in this gateway), StoreError
+        when the message cannot be stored or queued (then nothing was
+        accepted: the visitor must send it again).
         """
         self.limits.message(conversation_id, address)
-        if self._waiting >= self.patience.max_waiting_turns:
+        server = self.bot.ring(conversation_id)[0].base_url
+        if self._waiting.get(server, 0) >= self.patience.max_waiting_turns:
             raise RateLimitedError(texts.TOO_BUSY, BUSY_RETRY_SECONDS, status=503)
         text = clean_text(text)
-        self._waiting += 1
+        self._waiting[server] = self._waiting.get(server, 0) + 1
+        counted = True
         try:
             async with self.locks.hold(conversation_id):
-                replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
+                try:
+                    replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
+                finally:
+                    # Answered: no longer waiting, even while the replies go out (the visitor may send the next).
+                    self._waiting[server] -= 1
+                    counted = False
                 for reply in replies:
                     await self.hub.send_to_visitor(conversation_id, reply)
         finally:
-            self._waiting -= 1
+            if counted:
+                self._waiting[server] -= 1
         return replies
 
     async def _route(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
         now = self.handoff.now()
         ticket = await asyncio.to_thread(record_visitor_message, self.store, conversation_id, text, now)
         if ticket is not None:
-            back = await self._back_from_outage(conversation_id, ticket, text, metadata)
+            back = await self._back_from_outage(conversation_id, ticket, metadata)
             if back is not None:
                 return back
             await self.hub.notify_agents(TICKET_MESSAGE, {"ticket": ticket.id})
@@ -199,22 +227,61 @@ class ConversationRouter:
         return answered
 
     async def _back_from_outage(
-        self, conversation_id: str, ticket: TicketRecord, text: str, metadata: Mapping[str, Any]
+        self, conversation_id: str, ticket: TicketRecord, metadata: Mapping[str, Any]
     ) -> Optional[List[WidgetMessage]]:
-        """The bot's replies when it answers again and nobody took the ticket its outage opened; else None.
-
-        Only a whole bot gets the conversation back: while the action server
-        is down Rasa still answers "hello" from its templates, and handing
-        back on that would close the ticket only to open another on the next
-        question.
-        """
+        """When the ticket the visitor's message went to was opened by an outage and nobody took it:
+        the bot's replies if it answers again (``_hand_back``); else None (the team keeps it)."""
         if ticket.reason != TicketReason.BOT_UNAVAILABLE.value or ticket.status != TicketStatus.OPEN.value:
             return None
+        return await self._hand_back(conversation_id, ticket, metadata, quote_all=False)
+
+    async def return_after_outage(self) -> int:
+        """Give back to the bot, once it is whole again, every conversation an outage handed to the team
+        that no agent has taken, and answer what they held (live to open widgets, and stored for the
+        visitor's return). Called every few seconds by each gateway (bot/gateway/app.py); each
+        conversation is taken under its lock and its ticket read again, so two gateways never both
+        hand one back. Returns how many conversations went back. Raises StoreError."""
+        tickets = await asyncio.to_thread(waiting_outage_tickets, self.store)
+        if not tickets or not await self.bot.whole():
+            return 0
+        returned = 0
+        for ticket in tickets:
+            async with self.locks.hold(ticket.conversation_id):
+                fresh = await asyncio.to_thread(get_ticket, self.store, ticket.id)
+                if fresh is None or fresh.status != TicketStatus.OPEN.value:
+                    continue
+                replies = await self._hand_back(ticket.conversation_id, fresh, {}, quote_all=True)
+                if replies is None:
+                    continue
+                for reply in replies:
+                    await self.hub.send_to_visitor(ticket.conversation_id, for_visitor(reply))
+                returned += 1
+        return returned
+
+    async def _hand_back(
+        self, conversation_id: str, ticket: TicketRecord, metadata: Mapping[str, Any], quote_all: bool
+    ) -> Optional[List[WidgetMessage]]:
+        """Close an outage's unclaimed ticket and answer every message it held, oldest first: the notice
+        "answering again", then each message's replies (after "You asked: ..." for an earlier message,
+        and for all with ``quote_all``). None, and the ticket stays, when the bot is not whole (while
+        the action server is down Rasa still answers "hello": no reason to hand back), does not answer
+        the first, or an agent took the ticket meanwhile.
+        """
         if not await self.bot.whole():
             return None
-        replies = await self._ask_bot(conversation_id, text, metadata)
-        if replies is None:
+        held = held_by_outage(await self.history(conversation_id), ticket.id)
+        if not held:
             return None
+        answers: List[WidgetMessage] = []
+        for index, message in enumerate(held):
+            replies = await self._ask_bot(conversation_id, message.text, metadata)
+            if replies is None:
+                if index == 0:
+                    return None
+                break  # the rest stay unanswered in the history; the bot failed again
+            if quote_all or index < len(held) - 1:
+                answers.append(widget_message(texts.you_asked(message.text), {"type": "notice"}))
+            answers += replies
         notice = widget_message(
             texts.bot_back(ticket.number), {"type": "resolved", "how": ClosedHow.HANDED_BACK.value, "ticket": ticket.id}
         )
@@ -227,8 +294,8 @@ class ConversationRouter:
             logger.info("gateway: ticket %s changed meanwhile; it stays with the team", ticket.number)
             return None
         await self.hub.notify_agents(QUEUE_CHANGED, {"ticket": ticket.id})
-        await self._store(conversation_id, replies)
-        return [notice, *replies]
+        await self._store(conversation_id, answers)
+        return [notice, *answers]
 
     async def _ask_bot(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Optional[List[WidgetMessage]]:
         """The bot's replies; None when it is down (a person must follow up).
@@ -279,6 +346,8 @@ class ConversationRouter:
     async def _busy_notice(self, conversation_id: str) -> None:
         """After ``busy_notice_seconds`` of waiting: "one moment", to every open widget of the conversation."""
         await asyncio.sleep(self.patience.busy_notice_seconds)
+        if self._failing_since is not None:
+            return  # not busy: failing (it is tried again, and the visitor told if it stays down)
         await self.hub.send_to_visitor(conversation_id, widget_message(texts.BUSY, {"type": "busy"}))
 
     async def _for_bot(self, conversation_id: str, text: str) -> str:

@@ -56,6 +56,12 @@ NOTHING_TO_RATE = "There is nothing to rate here yet: a rating is asked for when
 TEXT_ONLY = "I can only read text messages. Please type your question."
 
 
+def you_asked(text: str, limit: int = 120) -> str:
+    """Before the answer to a message the bot could not answer at the time (after an outage)."""
+    shown = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return f"You asked: “{shown}”"
+
+
 def bot_back(ticket_number: str) -> str:
     """The bot answers again after an outage, and no agent had taken the ticket it opened."""
     return f"The assistant is answering again, so I've closed ticket {ticket_number}. You can still ask for a person."

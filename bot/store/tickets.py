@@ -283,6 +283,20 @@ def queue(store: Store, now: datetime) -> List[TicketRecord]:
         return [ticket_record(row) for row in session.scalars(query)]
 
 
+def waiting_outage_tickets(store: Store, limit: int = 200) -> List[TicketRecord]:
+    """Open, unclaimed tickets that an outage of the bot opened (reason ``bot_unavailable``), oldest first,
+    at most ``limit``: the conversations to give back to the bot once it answers again. Raises
+    StoreUnavailableError."""
+    query = (
+        select(Ticket)
+        .where(Ticket.status == TicketStatus.OPEN.value, Ticket.reason == TicketReason.BOT_UNAVAILABLE.value)
+        .order_by(Ticket.id)
+        .limit(limit)
+    )
+    with store_errors("list the tickets an outage opened"), store.session() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
 def ticket_counts(store: Store) -> Dict[str, int]:
     """How many tickets are in each state: keys open, assigned and resolved, always all three."""
     query = select(Ticket.status, func.count()).group_by(Ticket.status)
