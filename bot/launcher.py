@@ -190,8 +190,8 @@ class BotProcesses:
                 "--model",
                 str(model),
                 "--enable-api",
-                "--auth-token",
-                self.settings.resolved_rasa_token(),
+                # One argument: a generated token may start with "-", which argparse would take for an option.
+                f"--auth-token={self.settings.resolved_rasa_token()}",
                 "--interface",
                 LOOPBACK,
                 "--port",

@@ -120,3 +120,19 @@ def test_make_run_starts_a_rasa_server_per_core_at_most_two() -> None:
 
     assert default_rasa_url(1) == "http://127.0.0.1:5005"
     assert default_rasa_url(2) == default_rasa_url(16) == "http://127.0.0.1:5005,http://127.0.0.1:5006"
+
+
+def test_a_rasa_token_that_starts_with_a_dash_reaches_rasa_whole(tmp_path: Path) -> None:
+    from rasa.__main__ import create_argument_parser
+
+    from bot.launcher import BotProcesses
+    from bot.settings import Settings
+
+    started: List[List[str]] = []
+    bot = BotProcesses(Settings(rasa_token="-Yx3_generated", var_dir=tmp_path), rasa_port=free_port(),
+                       action_port=free_port())
+    bot._spawn = lambda name, command, env: started.append(command)  # type: ignore[method-assign]
+    bot.start_rasa(tmp_path / "model.tar.gz")
+    # Rasa's own command-line parser reads the command the launcher would run.
+    parsed = create_argument_parser().parse_args(started[0][1:])
+    assert parsed.auth_token == "-Yx3_generated"
