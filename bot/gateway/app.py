@@ -13,7 +13,7 @@ import logging
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import AsyncIterator, Optional
+from typing import Any, AsyncIterator, Callable, Coroutine, Optional
 
 import aiohttp_jinja2
 import jinja2
@@ -132,55 +132,53 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     store.dispose()
 
 
-async def resume_unanswered(app: web.Application) -> AsyncIterator[None]:
-    """A background task at start-up: once the bot is whole (Rasa *and* its action server answer), answer
-    the visitor messages a stopped gateway stored but never answered, sent in the last
-    ``resume_window_minutes``. After RESUME_WAIT_SECONDS without a whole bot it goes ahead anyway:
-    then the router's outage path opens tickets, and a person follows up."""
+def in_background(work: Callable[[web.Application], Coroutine[Any, Any, None]]) -> Callable[[web.Application], AsyncIterator[None]]:
+    """A ``cleanup_ctx`` entry that runs ``work(app)`` as a task from start-up until shutdown (then cancelled)."""
+
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        task = asyncio.create_task(work(app))
+        yield
+        task.cancel()
+
+    return context
+
+
+async def resume_unanswered(app: web.Application) -> None:
+    """Once the bot is whole (Rasa *and* its action server answer), answer the visitor messages a
+    stopped gateway stored but never answered, sent in the last ``resume_window_minutes``. After
+    RESUME_WAIT_SECONDS without a whole bot it goes ahead anyway: then the router's outage path opens
+    tickets, and a person follows up."""
     settings: Settings = app[SETTINGS]
     if settings.resume_window_minutes <= 0:
-        yield
         return
     router: ConversationRouter = app[ROUTER]
     since = app[CLOCK]() - timedelta(minutes=settings.resume_window_minutes)
-
-    async def resume() -> None:
-        deadline = time.monotonic() + RESUME_WAIT_SECONDS
-        while not await router.bot.whole() and time.monotonic() < deadline:
-            await asyncio.sleep(2)
-        try:
-            answered = await router.resume(since)
-        except Exception:  # noqa: BLE001 (logged; the visitors' next messages are answered as usual)
-            logger.exception("gateway: could not answer the messages a stopped gateway left")
-            return
-        if answered:
-            logger.warning("gateway: answered %d message(s) a stopped gateway had left unanswered", answered)
-
-    task = asyncio.create_task(resume())
-    yield
-    task.cancel()
+    deadline = time.monotonic() + RESUME_WAIT_SECONDS
+    while not await router.bot.whole() and time.monotonic() < deadline:
+        await asyncio.sleep(2)
+    try:
+        answered = await router.resume(since)
+    except Exception:  # noqa: BLE001 (logged; the visitors' next messages are answered as usual)
+        logger.exception("gateway: could not answer the messages a stopped gateway left")
+        return
+    if answered:
+        logger.warning("gateway: answered %d message(s) a stopped gateway had left unanswered", answered)
 
 
-async def return_after_outage(app: web.Application) -> AsyncIterator[None]:
-    """A background task: every RETURN_CHECK_SECONDS, conversations an outage handed to the team that no
-    agent took go back to the bot once it is whole again, and what they held is answered (also for a
-    visitor who has left: it is in the history when they come back)."""
+async def return_after_outage(app: web.Application) -> None:
+    """Every RETURN_CHECK_SECONDS, conversations an outage handed to the team that no agent took go back
+    to the bot once it is whole again, and what they held is answered (also for a visitor who has left:
+    it is in the history when they come back)."""
     router: ConversationRouter = app[ROUTER]
-
-    async def sweep() -> None:
-        while True:
-            await asyncio.sleep(RETURN_CHECK_SECONDS)
-            try:
-                returned = await router.return_after_outage()
-            except Exception:  # noqa: BLE001 (logged; tried again at the next check)
-                logger.exception("gateway: could not give conversations back to the bot after an outage")
-                continue
-            if returned:
-                logger.warning("gateway: %d conversation(s) went back to the bot after an outage", returned)
-
-    task = asyncio.create_task(sweep())
-    yield
-    task.cancel()
+    while True:
+        await asyncio.sleep(RETURN_CHECK_SECONDS)
+        try:
+            returned = await router.return_after_outage()
+        except Exception:  # noqa: BLE001 (logged; tried again at the next check)
+            logger.exception("gateway: could not give conversations back to the bot after an outage")
+            continue
+        if returned:
+            logger.warning("gateway: %d conversation(s) went back to the bot after an outage", returned)
 
 
 def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
@@ -223,8 +221,8 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     register_agent_socket(sio)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(staff_socket_watch)
-    app.cleanup_ctx.append(resume_unanswered)
-    app.cleanup_ctx.append(return_after_outage)
+    app.cleanup_ctx.append(in_background(resume_unanswered))
+    app.cleanup_ctx.append(in_background(return_after_outage))
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)
