@@ -248,7 +248,7 @@ def start_stock_rasa() -> Any:
     credentials = folder / "stock-credentials.yml"
     credentials.write_text("rest:\n")
     stock_settings = settings.copy(update={"tracker_database_url": f"sqlite:///{folder / 'stock-tracker.db'}",
-                                           "redis_url": ""})
+                                           "redis_url": "", "tracker_cache_events": 0})
     bot = BotProcesses(stock_settings, rasa_port=free_port(), action_port=settings.action_port, log_dir=folder)
     print(f"Starting stock Rasa (REST channel) on {bot.rasa_url} ...", flush=True)
     bot.start_rasa(latest_model(settings), name="stock-rasa", credentials=str(credentials))

@@ -25,16 +25,24 @@ from bot.settings import Settings
 from bot.training.models import rasa_executable
 
 LOOPBACK = "127.0.0.1"
+CACHED_TRACKER_STORE = "bot.rasa_plugins.tracker_cache.CachedSQLTrackerStore"
 
 
 class StartupError(RuntimeError):
     """A server did not come up."""
 
 
-def tracker_store_config(url: str) -> Dict[str, object]:
-    """Rasa's SQL tracker store settings for a database URL (SQLite file or PostgreSQL)."""
+def tracker_store_config(url: str, cache_events: int = 0) -> Dict[str, object]:
+    """Rasa's SQL tracker store settings for a database URL (SQLite file or PostgreSQL).
+
+    With ``cache_events`` > 0 the store is Deskmate's ``CachedSQLTrackerStore`` (the same tables, each Rasa
+    server keeping the trackers it saved, up to that many events in all; bot/rasa_plugins/tracker_cache.py);
+    with 0, Rasa's own ``SQL`` store.
+    """
     parsed = make_url(url)
     config: Dict[str, object] = {"type": "SQL", "dialect": parsed.get_backend_name(), "db": parsed.database or ""}
+    if cache_events > 0:
+        config.update(type=CACHED_TRACKER_STORE, cache_events=cache_events)
     if parsed.get_backend_name() == "sqlite" and parsed.database:
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     for key, value in (("url", parsed.host), ("port", parsed.port), ("username", parsed.username), ("password", parsed.password)):
@@ -74,7 +82,7 @@ def write_endpoints(settings: Settings, action_port: int, target: Path) -> Path:
     action_endpoint["url"] = f"http://{LOOPBACK}:{action_port}/webhook"
     # Only Rasa may call the actions: it sends the action server's token (bot/rasa_plugins/action_server.py).
     action_endpoint["headers"] = {"Authorization": token_header(settings.resolved_action_token())}
-    data["tracker_store"] = tracker_store_config(settings.resolved_tracker_database_url())
+    data["tracker_store"] = tracker_store_config(settings.resolved_tracker_database_url(), settings.tracker_cache_events)
     if settings.redis_url:
         data["lock_store"] = lock_store_config(settings.redis_url)
     target.parent.mkdir(parents=True, exist_ok=True)

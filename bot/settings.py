@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     # Rasa's tracker store (conversation histories): a SQLite file by default,
     # PostgreSQL (postgresql://user@host:5432/db) when several servers share it.
     tracker_database_url: str = ""
+    # Events of the trackers each Rasa server keeps in memory after saving them (~2.4 KB each), so that
+    # the next message of a conversation skips re-reading its events (bot/rasa_plugins/tracker_cache.py);
+    # 0: Rasa's own SQL store.
+    tracker_cache_events: int = Field(default=50_000, ge=0)
 
     # HS256 secret shared with the website that signs visitors' identity tokens.
     identity_secret: str = Field(default="", description="generated into var/ when empty")

@@ -1,22 +1,110 @@
-"""Rasa's tracker store, built by Rasa itself from the endpoint config the launcher writes, on SQLite and PostgreSQL."""
+"""Rasa's tracker store, built by Rasa itself from the endpoint config the launcher writes, on SQLite and
+PostgreSQL; and the memory each Rasa server keeps of the trackers it saved (bot/rasa_plugins/tracker_cache.py)."""
 from __future__ import annotations
 
 import asyncio
+from typing import List
 
-from rasa.core.tracker_store import TrackerStore
+from rasa.core.tracker_store import SQLTrackerStore, TrackerStore
 from rasa.shared.core.domain import Domain
-from rasa.shared.core.events import UserUttered
+from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.launcher import tracker_store_config
+from bot.rasa_plugins.tracker_cache import CachedSQLTrackerStore
 from bot.settings import PROJECT_ROOT
+
+DOMAIN = Domain.load(str(PROJECT_ROOT / "domain.yml"))
+
+
+def store_for(database_url: str, cache_events: int = 10) -> TrackerStore:
+    """The store a Rasa server builds from the launcher's endpoint config."""
+    return TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url, cache_events)), DOMAIN)
+
+
+def session(text: str) -> List[Event]:
+    return [ActionExecuted("action_session_start"), SessionStarted(), ActionExecuted("action_listen"), UserUttered(text)]
+
+
+def as_rasa_reads_it(database_url: str, sender: str) -> dict:
+    tracker = asyncio.run(store_for(database_url, cache_events=0).retrieve(sender))
+    assert tracker is not None
+    return tracker.current_state()
 
 
 def test_a_conversation_survives_in_the_sql_tracker_store(database_url: str) -> None:
-    domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))
-    store = TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url)), domain)
-    tracker = DialogueStateTracker.from_events("visitor-1", [UserUttered("I was charged twice")], domain.slots)
+    store = TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url)), DOMAIN)
+    tracker = DialogueStateTracker.from_events("visitor-1", [UserUttered("I was charged twice")], DOMAIN.slots)
     asyncio.run(store.save(tracker))
-    again = TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url)), domain)
+    again = TrackerStore.create(EndpointConfig.from_dict(tracker_store_config(database_url)), DOMAIN)
     assert asyncio.run(again.retrieve("visitor-1")).latest_message.text == "I was charged twice"
+
+
+def test_rasa_builds_the_cached_store_from_the_launchers_config_and_its_own_without_a_cache(database_url: str) -> None:
+    # Rasa falls back to an in-memory store, with a warning only, when a store's class can't be loaded.
+    assert isinstance(store_for(database_url, cache_events=10), CachedSQLTrackerStore)
+    plain = store_for(database_url, cache_events=0)
+    assert type(plain) is SQLTrackerStore
+
+
+def test_the_next_message_reads_the_saved_tracker_from_memory_as_the_database_holds_it(database_url: str) -> None:
+    store = store_for(database_url)
+    assert isinstance(store, CachedSQLTrackerStore)
+    tracker = DialogueStateTracker.from_events("visitor-2", session("how do I cancel"), DOMAIN.slots)
+    asyncio.run(store.save(tracker))
+    again = asyncio.run(store.retrieve("visitor-2"))
+    assert (store.hits, store.misses) == (1, 0)
+    assert again is not None and again.current_state() == as_rasa_reads_it(database_url, "visitor-2")
+    again.update(ActionExecuted("utter_cancel"))
+    asyncio.run(store.save(again))
+    assert asyncio.run(store.retrieve("visitor-2")).current_state() == as_rasa_reads_it(database_url, "visitor-2")
+    assert store.hits == 2
+
+
+def test_a_tracker_another_server_wrote_to_since_is_read_from_the_database(database_url: str) -> None:
+    server_a, server_b = store_for(database_url), store_for(database_url)
+    asyncio.run(server_a.save(DialogueStateTracker.from_events("visitor-3", session("hello"), DOMAIN.slots)))
+    # Failover: server B answers the next message.
+    on_b = asyncio.run(server_b.retrieve("visitor-3"))
+    on_b.update(UserUttered("my card was declined"))
+    asyncio.run(server_b.save(on_b))
+    back_on_a = asyncio.run(server_a.retrieve("visitor-3"))
+    assert back_on_a.latest_message.text == "my card was declined"
+    assert isinstance(server_a, CachedSQLTrackerStore) and server_a.misses == 1
+
+
+def test_a_tracker_changed_but_not_saved_is_read_again_from_the_database(database_url: str) -> None:
+    store = store_for(database_url)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-4", session("hi"), DOMAIN.slots)))
+    handed_out = asyncio.run(store.retrieve("visitor-4"))
+    handed_out.update(UserUttered("this message's processing failed"))
+    # e.g. the processor raised before saving
+    again = asyncio.run(store.retrieve("visitor-4"))
+    assert again is not handed_out and again.latest_message.text == "hi"
+
+
+def test_a_new_model_with_a_new_domain_reads_from_the_database(database_url: str) -> None:
+    store = store_for(database_url)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-5", session("hi"), DOMAIN.slots)))
+    store.domain = Domain.load(str(PROJECT_ROOT / "domain.yml"))  # what Rasa does when it loads a model
+    asyncio.run(store.retrieve("visitor-5"))
+    assert isinstance(store, CachedSQLTrackerStore) and (store.hits, store.misses) == (0, 1)
+
+
+def test_a_tracker_that_went_on_into_a_new_session_is_not_kept(database_url: str) -> None:
+    store = store_for(database_url)
+    two_sessions = session("hi") + [SlotSet("plan", "premium")] + session("back after a day")
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-6", two_sessions, DOMAIN.slots)))
+    again = asyncio.run(store.retrieve("visitor-6"))
+    assert isinstance(store, CachedSQLTrackerStore) and store.misses == 1
+    assert again.current_state() == as_rasa_reads_it(database_url, "visitor-6")
+
+
+def test_the_memory_keeps_at_most_cache_events_events(database_url: str) -> None:
+    store = store_for(database_url, cache_events=2 * len(session("hi")))
+    for sender in ("a", "b", "c"):
+        asyncio.run(store.save(DialogueStateTracker.from_events(sender, session("hi"), DOMAIN.slots)))
+    for sender in ("a", "b", "c"):
+        asyncio.run(store.retrieve(sender))
+    assert isinstance(store, CachedSQLTrackerStore) and (store.hits, store.misses) == (2, 1)
