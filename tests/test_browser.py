@@ -22,12 +22,13 @@ from bot.settings import PROJECT_ROOT
 from bot.store.database import Store
 from bot.store.messages import record_message
 from bot.store.staff import add_staff
+from bot.store.tickets import TicketRequest, open_ticket
 from tests.conftest import BOT_CLOCK, free_port, service_missing
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
-from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.common.keys import Keys  # noqa: E402
@@ -187,6 +188,77 @@ def test_visitor_gets_an_article_then_a_person_live_and_rates(
     click(visitor, '[data-testid="dm-star"][data-stars="5"]')
     text_appears(visitor, "#deskmate-widget", "Thanks for your rating")
     visitor.save_screenshot(str(SCREENSHOTS / "widget-rated.png"))
+
+
+def sla_text(driver: WebDriver, selector: str) -> Tuple[str, str]:
+    """The first-reply label at ``selector``: (its text, its data-sla state)."""
+    element = driver.find_element(By.CSS_SELECTOR, selector)
+    return element.text, element.get_attribute("data-sla") or ""
+
+
+def sla_becomes(driver: WebDriver, selector: str, state: str, seconds: float = 20) -> str:
+    """Wait until the first-reply label at ``selector`` is in ``state``; its text then (read in the same look:
+    live updates replace the element)."""
+    seen: List[str] = []
+
+    def check(d: WebDriver) -> str:
+        text, now = sla_text(d, selector)
+        seen[:] = [text, now]
+        return text if now == state and text else ""
+
+    try:
+        return str(wait(driver, seconds).until(check))
+    except TimeoutException:
+        raise AssertionError(f"{selector} never became {state!r}; last seen (text, state): {seen}") from None
+
+
+def test_the_inbox_countdown_stops_at_the_first_reply_live_in_every_inbox(
+    browser: Callable[..., WebDriver], gateway_url: str, agent_email: str, bot_store: Store
+) -> None:
+    """Issue 13: once an agent has replied, the queue row and the ticket view say when and whether it was within
+    the SLA, in the replying agent's inbox and, live through the socket, in a colleague's, without a reload."""
+    numbers = {}
+    for name, due in (("in-time", BOT_CLOCK + timedelta(minutes=10)), ("late", BOT_CLOCK - timedelta(minutes=3))):
+        conversation = f"web:sla-{name}-{uuid.uuid4().hex[:6]}"
+        record_message(bot_store, conversation, "visitor", f"sla test {name}", due - timedelta(minutes=5),
+                       {"metadata": {}})
+        request = TicketRequest(conversation, "premium", "high", "requested", due)
+        numbers[name] = open_ticket(bot_store, request, due - timedelta(minutes=5)).ticket.id
+
+    agent, colleague = browser(), browser()
+    for inbox in (agent, colleague):
+        sign_in(inbox, gateway_url, agent_email)
+    rows = {name: f'[data-testid="queue-row"][data-ticket="{n}"] [data-testid="queue-row-sla"]'
+            for name, n in numbers.items()}
+    view = '[data-testid="ticket-sla"]'
+    # Before any reply: the countdown (from the gateway's fixed clock, running on in the browser since).
+    assert sla_becomes(colleague, rows["in-time"], "waiting") in ("due in 10 min", "due in 9 min")
+    assert sla_becomes(colleague, rows["late"], "overdue") == "overdue 3 min"
+    click(colleague, f'[data-testid="queue-row"][data-ticket="{numbers["late"]}"]')
+    assert sla_becomes(colleague, view, "overdue") == "First reply overdue 3 min"
+    colleague.execute_script("window.dmNotReloaded = true")
+
+    for name in ("in-time", "late"):
+        click(agent, f'[data-testid="queue-row"][data-ticket="{numbers[name]}"]')
+        wait(agent).until(lambda d: d.find_element(By.ID, "dm-ticket-number").text == f"#{numbers[name]}")
+        reply = wait(agent).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="reply-text"]')))
+        reply.send_keys(f"Looking into it ({name}).")
+        click(agent, '[data-testid="reply-send"]')
+        text_appears(agent, '[data-testid="ticket-message"]', f"Looking into it ({name}).")
+
+    # The replying agent: the view and both rows show the first reply instead of a countdown.
+    late_text = sla_becomes(agent, view, "late")
+    assert late_text.startswith("First reply ") and late_text.endswith(" (3 min late)"), late_text
+    in_time_text = sla_becomes(agent, rows["in-time"], "replied")
+    assert in_time_text.startswith("first reply ") and in_time_text.endswith(" (within SLA)"), in_time_text
+    assert "due in" not in in_time_text and "overdue" not in late_text
+    # The colleague, live (no reload): the open ticket and the queue rows.
+    assert sla_becomes(colleague, view, "late") == late_text
+    assert sla_becomes(colleague, rows["in-time"], "replied") == in_time_text
+    assert sla_becomes(colleague, rows["late"], "late") == late_text[0].lower() + late_text[1:]
+    assert colleague.execute_script("return window.dmNotReloaded") is True
+    assert "dm-overdue" not in colleague.find_element(
+        By.CSS_SELECTOR, f'[data-testid="queue-row"][data-ticket="{numbers["late"]}"]').get_attribute("class")
 
 
 def test_the_widget_fits_a_phone_and_keeps_the_conversation_across_a_reload(

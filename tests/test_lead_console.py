@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.app import make_app
 from bot.reports import build_report
+from bot.reports.render import sla_summary
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store, migrate
 from bot.store.inbox import decision_for, record_decision
@@ -122,6 +123,12 @@ def test_the_page_shows_the_reports_figures_and_its_charts(lead_settings: Settin
         assert f'data-testid="figure-tickets">{total["tickets"]}<' in html
         assert f'data-testid="figure-containment">{total["containment"] * 100:.1f}%<' in html
         assert f'data-testid="figure-backlog">{report["now"]["open_backlog"]}<' in html
+        # First replies: the share of the tickets due, with the counts in words beside it (issue 13).
+        for priority, sla in total["first_reply_sla"].items():
+            share = "–" if sla["share"] is None else f"{sla['share'] * 100:.1f}%"
+            assert f'data-testid="figure-sla-{priority}">{share}<' in html
+            assert f'data-testid="figure-sla-{priority}-counts">{sla_summary(sla)}<' in html
+        assert "not yet due" in html and "unanswered" in html
         for name in ("volume", "rates", "tickets", "csat"):
             src = f"/lead/charts/{name}.svg?since={SINCE}&amp;until={UNTIL}"
             assert f'src="{src}"' in html

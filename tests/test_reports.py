@@ -15,6 +15,7 @@ import pytest
 
 from bot.protocol import ClosedHow
 from bot.reports import DEFINITIONS, build_report, render
+from bot.reports.figures import SLA_OUTCOMES
 from bot.settings import PROJECT_ROOT
 from bot.store.database import Store, migrate
 from bot.store.feedback import record_csat, record_feedback
@@ -47,7 +48,7 @@ class Tally:
     helpful: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # day -> (article, bool) -> n
     tickets_by_reason: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
     tickets_by_plan: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))
-    sla: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))      # day -> (priority, replied|within) -> n
+    sla: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))      # day -> (priority, outcome) -> n
     csat: Dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))     # day -> (group, stars) -> n
     backlog: int = 0
     overdue: int = 0
@@ -94,20 +95,31 @@ def generate(store: Store, seed: int = 20261102, conversations: int = 60) -> Tal
             priority = "high" if plan == "premium" else "normal"
             due = at + timedelta(minutes=rng.choice([5, 30, 240]))
             replied = rng.random() < 0.7
-            if not replied and rng.random() < 0.3:
-                due = NOW + timedelta(days=1)  # not overdue yet
+            if rng.random() < (0.25 if replied else 0.4):
+                due = NOW + timedelta(days=1)  # not due yet (replied or not)
             ticket = open_ticket(store, TicketRequest(cid, plan, priority, reason, due), at).ticket
             record_message(store, cid, "bot", "a person will help", at, deskmate("handoff", ticket=ticket.id))
             tally.tickets_by_reason[key][reason] += 1
             tally.tickets_by_plan[key][plan] += 1
-            if replied:
-                reply_at = at + timedelta(minutes=rng.choice([1, 20, 120, 600]))
+            reply_at = at + timedelta(minutes=rng.choice([1, 20, 120, 600])) if replied else None
+            if reply_at is not None:
                 record_agent_reply(store, ticket.id, AGENT, reply_at)
                 record_message(store, cid, "agent", "hello", reply_at, deskmate("agent_message"), author=AGENT)
-                tally.sla[key][(priority, "replied")] += 1
-                tally.sla[key][(priority, "within")] += reply_at <= due
-            if rng.random() < 0.5:
-                closed_at = at + timedelta(hours=1)
+            closed = rng.random() < 0.5
+            closed_at = at + timedelta(hours=1)
+            # The SLA outcome, decided here from what was written (the definition, case by case).
+            if not replied and closed and closed_at <= due:
+                outcome = "closed_before_due"
+            elif due >= NOW:
+                outcome = "not_yet_due"
+            elif reply_at is not None and reply_at <= due:
+                outcome = "within_sla"
+            elif reply_at is not None:
+                outcome = "late"
+            else:
+                outcome = "unanswered"
+            tally.sla[key][(priority, outcome)] += 1
+            if closed:
                 close_ticket(store, ticket.id, f"agent:{AGENT}", closed_at, how=ClosedHow.RESOLVED)
                 record_message(store, cid, "bot", "How did we do?", closed_at, deskmate("rating_request", ticket=ticket.id))
                 rated_ticket = ticket.id
@@ -159,7 +171,7 @@ def expected_period(tally: Tally, keys: List[str]) -> Dict[str, Any]:
         "tickets_by_plan": dict(sum((tally.tickets_by_plan[k] for k in keys), Counter())),
         "articles": articles,
         "csat": csat_groups,
-        "sla": {p: (sla[(p, "replied")], sla[(p, "within")]) for p in ("high", "normal")},
+        "sla": {p: {outcome: sla[(p, outcome)] for outcome in SLA_OUTCOMES} for p in ("high", "normal")},
     }
 
 
@@ -170,10 +182,10 @@ def assert_period(actual: Dict[str, Any], expected: Dict[str, Any]) -> None:
     assert {k: v for k, v in actual["tickets_by_plan"].items() if v} == expected["tickets_by_plan"]
     assert {a["article_id"]: {k: a[k] for k in ("answers", "helpful", "not_helpful", "helpful_ratio")}
             for a in actual["articles"]} == expected["articles"]
-    for priority, (replied, within) in expected["sla"].items():
+    for priority, outcomes in expected["sla"].items():
         counts = actual["first_reply_sla"][priority]
-        assert (counts["replied"], counts["within_sla"]) == (replied, within), priority
-        assert counts["share"] == ratio(within, replied)
+        due = outcomes["within_sla"] + outcomes["late"] + outcomes["unanswered"]
+        assert counts == {"due": due, **outcomes, "share": ratio(outcomes["within_sla"], due)}, priority
     # Worst helpful ratio first; articles nobody judged come last.
     ratios = [a["helpful_ratio"] for a in actual["articles"]]
     judged = [r for r in ratios if r is not None]
@@ -197,6 +209,9 @@ def test_every_figure_matches_the_generated_history(store: Store, history: Tally
     total = report["total"]
     assert total["conversations"] > 40 and 0 < total["containment"] < 1 and 0 < total["fallback_rate"] < 1
     assert len(total["tickets_by_reason"]) >= 3 and history.overdue > 0 and history.backlog > history.overdue
+    # Every first-reply outcome occurs, in both priorities together.
+    for outcome in SLA_OUTCOMES:
+        assert sum(counts[outcome] for counts in total["first_reply_sla"].values()) > 0, outcome
     # The bot asks for a rating when a ticket closes: no bot-only conversation has one (issue 11).
     assert total["csat"]["agent"]["count"] > 0 and total["csat"]["bot_only"]["count"] == 0
 
@@ -337,3 +352,86 @@ def test_every_date_range_agrees_with_the_whole_report(store: Store) -> None:
             assert [d["date"] for d in ranged["days"]] == expected, (since, until)
             for day in ranged["days"]:
                 assert day == whole[day["date"]], (since, until, day["date"])
+
+
+def test_first_reply_sla_counts_every_ticket_due_replied_or_not(store: Store) -> None:
+    """Issue 13: hand-counted tickets, one per case of the definition. Unanswered tickets past their due time
+    are misses (the old figure counted only replied tickets: high read 3 of 4, 75%, and the two overdue
+    unanswered ones were nowhere); tickets before their due time are counted apart, and so are those closed
+    without a reply before it."""
+    def at(day: int, hour: int, minute: int = 0) -> datetime:
+        return datetime(2026, 11, day, hour, minute, tzinfo=timezone.utc)
+
+    def ticket(name: str, priority: str, opened: datetime, due: datetime, reply: Optional[datetime] = None,
+               closed: Optional[datetime] = None, closed_by: str = f"agent:{AGENT}",
+               how: ClosedHow = ClosedHow.RESOLVED) -> None:
+        plan = "premium" if priority == "high" else "free"
+        record_message(store, name, "visitor", "help", opened, {"metadata": {}})
+        number = open_ticket(store, TicketRequest(name, plan, priority, "requested", due), opened).ticket.id
+        if reply is not None:
+            record_agent_reply(store, number, AGENT, reply)
+        if closed is not None:
+            close_ticket(store, number, closed_by, closed, how=how)
+
+    # High priority, opened on 3 November.
+    ticket("in-time", "high", at(3, 10), at(3, 10, 5), reply=at(3, 10, 3), closed=at(3, 11))
+    ticket("on-the-minute", "high", at(3, 10), at(3, 10, 5), reply=at(3, 10, 5))
+    ticket("three-min-late", "high", at(3, 10), at(3, 10, 5), reply=at(3, 10, 8))
+    ticket("overdue-open", "high", at(3, 12), at(3, 12, 5))  # never answered, still waiting
+    ticket("overdue-resolved", "high", at(3, 12), at(3, 12, 5), closed=at(3, 13))  # resolved unanswered, after due
+    ticket("resolved-early", "high", at(3, 14), at(3, 14, 5), closed=at(3, 14, 2))  # no reply owed any more
+    ticket("bot-took-it-back", "high", at(3, 15), at(3, 15, 5), closed=at(3, 15, 1), closed_by="bot",
+           how=ClosedHow.HANDED_BACK)
+    ticket("waiting", "high", at(3, 16), NOW + timedelta(hours=1))  # out of hours: due after now
+    ticket("replied-early", "high", at(3, 16), NOW + timedelta(hours=1), reply=at(3, 16, 1))
+    # Normal priority, opened on 4 November; the late one falls due after midnight, on the 5th.
+    ticket("normal-in-time", "normal", at(4, 9), at(4, 13), reply=at(4, 9, 30))
+    ticket("normal-midnight", "normal", at(4, 23, 50), at(5, 0, 20))
+    # Due exactly now: not past yet, not overdue.
+    ticket("due-now", "normal", NOW - timedelta(minutes=5), NOW)
+
+    report = build_report(store, now=NOW)
+    days = {d["date"]: d["first_reply_sla"] for d in report["days"]}
+    zero = {"due": 0, "within_sla": 0, "late": 0, "unanswered": 0, "not_yet_due": 0, "closed_before_due": 0,
+            "share": None}
+    assert days["2026-11-03"] == {
+        "high": {"due": 5, "within_sla": 2, "late": 1, "unanswered": 2, "not_yet_due": 2, "closed_before_due": 2,
+                 "share": 0.4},
+        "normal": zero,
+    }
+    assert days["2026-11-04"] == {
+        "high": zero,
+        "normal": {"due": 2, "within_sla": 1, "late": 0, "unanswered": 1, "not_yet_due": 0, "closed_before_due": 0,
+                   "share": 0.5},
+    }
+    assert days["2026-11-07"]["normal"] == {**zero, "not_yet_due": 1}
+    assert report["total"]["first_reply_sla"]["high"] == days["2026-11-03"]["high"]
+    # Every ticket opened counts once: due + not yet due + closed before due = tickets.
+    assert report["total"]["tickets"] == 12 == sum(
+        c["due"] + c["not_yet_due"] + c["closed_before_due"] for c in report["total"]["first_reply_sla"].values())
+    # The overdue tickets now are exactly the unanswered ones still open.
+    assert report["now"] == {"open_backlog": 8, "overdue_now": 2}
+
+    # A ticket counts on the day it was opened, even when it falls due the next day.
+    assert build_report(store, since=date(2026, 11, 5), until=date(2026, 11, 5), now=NOW)["days"] == []
+
+    # Earlier, before the high tickets' due times had passed: they are not yet due, not misses.
+    before = build_report(store, until=date(2026, 11, 3), now=at(3, 10, 4))
+    assert before["total"]["first_reply_sla"]["high"] == {**zero, "not_yet_due": 9, "closed_before_due": 0}
+
+    text = render(report, "text")
+    assert "  high: within SLA 2 of 5 due (40.0%), 1 late, 2 unanswered; 2 not yet due, 2 closed before due" in text
+    assert "  normal: within SLA 1 of 2 due (50.0%), 1 unanswered; 1 not yet due" in text
+    rows = [line.split(",") for line in render(report, "csv").splitlines()[1:]]
+    sla_rows = {(r[1], r[2]): r[3] for r in rows if r[0] == "total" and r[1].startswith("first_reply_sla_")}
+    assert sla_rows == {
+        ("first_reply_sla_due", "high"): "5", ("first_reply_sla_within_sla", "high"): "2",
+        ("first_reply_sla_late", "high"): "1", ("first_reply_sla_unanswered", "high"): "2",
+        ("first_reply_sla_not_yet_due", "high"): "2", ("first_reply_sla_closed_before_due", "high"): "2",
+        ("first_reply_sla_share", "high"): "0.4",
+        ("first_reply_sla_due", "normal"): "2", ("first_reply_sla_within_sla", "normal"): "1",
+        ("first_reply_sla_late", "normal"): "0", ("first_reply_sla_unanswered", "normal"): "1",
+        ("first_reply_sla_not_yet_due", "normal"): "1", ("first_reply_sla_closed_before_due", "normal"): "0",
+        ("first_reply_sla_share", "normal"): "0.5",
+    }
+    assert json.loads(render(report, "json"))["total"]["first_reply_sla"] == report["total"]["first_reply_sla"]

@@ -27,6 +27,7 @@ from bot.gateway.lead_security import add_security_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
 from bot.reports import DEFINITIONS, build_report, render, report_with_requests
 from bot.reports.charts import CHARTS, render_chart
+from bot.reports.render import sla_summary
 from bot.store.database import StoreError
 
 logger = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def lead_page(request: web.Request) -> web.Response:
     staff = await require_lead(request, api=False)
     context: Dict[str, Any] = {
         "staff": staff, "csrf_token": await csrf_token(request), "definitions": DEFINITIONS,
-        "error": None, "report": None, "charts": {}, "since": "", "until": "",
+        "error": None, "report": None, "charts": {}, "sla_summaries": {}, "since": "", "until": "",
     }
     status = 200
     try:
@@ -85,7 +86,8 @@ async def lead_page(request: web.Request) -> web.Response:
         context.update(since=since.isoformat(), until=until.isoformat())
         report = await _report(request, since, until, fresh=True)
         query = f"since={since}&until={until}"
-        context.update(report=report, charts={name: f"/lead/charts/{name}.svg?{query}" for name in CHARTS})
+        context.update(report=report, charts={name: f"/lead/charts/{name}.svg?{query}" for name in CHARTS},
+                       sla_summaries={p: sla_summary(c) for p, c in report["total"]["first_reply_sla"].items()})
     except PeriodError as error:
         context["error"] = f"Cannot show that period: {error}."
         status = 400

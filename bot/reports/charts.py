@@ -121,7 +121,8 @@ def _percent_series(periods: List[Dict[str, Any]], pick: Callable[[Dict[str, Any
 
 
 def _sla_share(priority: str) -> Callable[[Dict[str, Any]], Optional[float]]:
-    """A period's share of first replies within SLA for ``priority`` (None without replies)."""
+    """A period's share of first replies within SLA for ``priority``: within_sla / due, the tickets
+    opened that day whose due time has passed (None when none has: a gap, not a zero)."""
     return lambda period: period["first_reply_sla"].get(priority, {}).get("share")
 
 
@@ -132,7 +133,7 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
         ("fallback rate", lambda d: d["fallback_rate"]),
     ]
     for priority in sorted(report["total"]["first_reply_sla"]):
-        series.append((f"within SLA ({priority})", _sla_share(priority)))
+        series.append((f"first reply within SLA ({priority})", _sla_share(priority)))
 
     def draw(axes: Any, x: List[int], periods: List[Dict[str, Any]]) -> None:
         for colour, (label, pick) in zip(COLOURS, series):

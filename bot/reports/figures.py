@@ -6,7 +6,8 @@ Only aggregated rows (a few per day, article, reason...) reach Python; the
 totals are sums of the days, each row belonging to exactly one day.
 
 Days: a conversation's figures count on the UTC date of its first message,
-a ticket's on the date it was opened, feedback on the date it was given.
+a ticket's on the date it was opened (its first reply against the SLA too,
+whenever it fell due), feedback on the date it was given.
 """
 from __future__ import annotations
 
@@ -35,8 +36,12 @@ DEFINITIONS: Dict[str, str] = {
                        "worst ratio first.",
     "csat": "Average and 1-5 distribution of ratings, split into bot-only conversations (no ticket) "
             "and agent conversations (a ticket), on the day the rating was given.",
-    "first_reply_sla": "Of the tickets opened that day that have a first agent reply, the share replied "
-                       "at or before their first-reply due time, by priority.",
+    "first_reply_sla": "Per priority, tickets opened that day whose first-reply due time has passed (due): "
+                       "within_sla if an agent first replied at or before it, late if after it, unanswered if "
+                       "no agent has replied (still waiting, or closed without a reply after the due time: a miss); "
+                       "share = within_sla / due. Tickets before their due time, replied or not, are not_yet_due; "
+                       "tickets closed without an agent reply at or before their due time (resolved or handed "
+                       "back to the bot) are closed_before_due; neither counts in the share.",
     "open_backlog": "Tickets open or assigned right now, whatever the dates asked for.",
     "overdue_now": "Open or assigned tickets without a first agent reply whose first-reply due time has passed.",
 }
@@ -44,6 +49,10 @@ DEFINITIONS: Dict[str, str] = {
 ANSWER_TYPES = values(ANSWER_KINDS)
 FALLBACK_TYPES = values(FALLBACK_KINDS)
 CSAT_GROUPS = ("bot_only", "agent")
+# A ticket's first reply against the SLA, as counted per priority (see DEFINITIONS["first_reply_sla"]);
+# "due" is within_sla + late + unanswered.
+SLA_OUTCOMES = ("within_sla", "late", "unanswered", "not_yet_due", "closed_before_due")
+SLA_COUNTS = ("due",) + SLA_OUTCOMES
 
 
 def _day(column: Any, dialect: str) -> ColumnElement:
@@ -61,6 +70,11 @@ def _ratio(part: int, whole: int) -> Optional[float]:
     return round(part / whole, 4) if whole else None
 
 
+def _sla_counts() -> Dict[str, int]:
+    """One priority's first-reply counts (tickets), all zero: ``due`` and each of SLA_OUTCOMES."""
+    return {name: 0 for name in SLA_COUNTS}
+
+
 def _empty_period() -> Dict[str, Any]:
     return {
         "conversations": 0,
@@ -72,7 +86,7 @@ def _empty_period() -> Dict[str, Any]:
         "tickets_by_plan": {},
         "articles": {},
         "csat": {group: {str(stars): 0 for stars in range(1, 6)} for group in CSAT_GROUPS},
-        "first_reply_sla": {priority: {"replied": 0, "within_sla": 0} for priority in TICKET_PRIORITIES},
+        "first_reply_sla": {priority: _sla_counts() for priority in TICKET_PRIORITIES},
     }
 
 
@@ -94,7 +108,7 @@ def _add(target: Dict[str, Any], source: Dict[str, Any]) -> None:
         for stars, count in distribution.items():
             target["csat"][group][stars] += count
     for priority, counts in source["first_reply_sla"].items():
-        mine = target["first_reply_sla"].setdefault(priority, {"replied": 0, "within_sla": 0})
+        mine = target["first_reply_sla"].setdefault(priority, _sla_counts())
         for name, count in counts.items():
             mine[name] += count
 
@@ -118,7 +132,7 @@ def _finish(period: Dict[str, Any]) -> Dict[str, Any]:
                        "distribution": distribution}
     period["csat"] = csat
     for counts in period["first_reply_sla"].values():
-        counts["share"] = _ratio(counts["within_sla"], counts["replied"])
+        counts["share"] = _ratio(counts["within_sla"], counts["due"])
     period["tickets_by_reason"] = dict(sorted(period["tickets_by_reason"].items()))
     period["tickets_by_plan"] = dict(sorted(period["tickets_by_plan"].items()))
     return period
@@ -174,6 +188,27 @@ def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]) -
         .select_from(replies)
         .join(conversation, conversation.c.conversation_id == replies.c.conversation_id)
         .group_by(day, replies.c.kind, replies.c.article_id)
+    )
+
+
+def _sla_outcome(now: datetime) -> ColumnElement:
+    """Each ticket's first reply against its due time as of ``now``: one of SLA_OUTCOMES (SQL CASE, first match).
+
+    Closed without an agent reply at or before the due time: no reply was owed any more
+    (closed_before_due), whenever it is asked. Otherwise a due time not yet passed is not_yet_due,
+    replied or not: counting early replies at once, while the unanswered tickets beside them wait
+    for their due time, would flatter the share. Past its due time a ticket is within_sla (first replied at or
+    before it), late (replied after it, by ``now``) or unanswered (no reply by ``now``, whether still
+    open or closed after the due time without one).
+    """
+    reply, due = Ticket.first_agent_reply_at, Ticket.sla_due_at
+    return case(
+        (and_(reply.is_(None), Ticket.resolved_at.is_not(None), Ticket.resolved_at <= due,
+              Ticket.resolved_at <= now), "closed_before_due"),
+        (due >= now, "not_yet_due"),
+        (reply <= due, "within_sla"),
+        (reply <= now, "late"),
+        else_="unanswered",
     )
 
 
@@ -256,20 +291,17 @@ def build_report(store: Store, since: Optional[date] = None, until: Optional[dat
                 p[key][row.name] = int(row.n)
                 if key == "tickets_by_reason":
                     p["tickets"] += int(row.n)
-        replied = Ticket.first_agent_reply_at.is_not(None)
+        outcome = _sla_outcome(now).label("outcome")
         sla = (
-            select(
-                day.label("day"), Ticket.priority,
-                func.count().label("replied"),
-                func.sum(case((Ticket.first_agent_reply_at <= Ticket.sla_due_at, 1), else_=0)).label("within"),
-            )
-            .where(replied, *in_range)
-            .group_by(day, Ticket.priority)
+            select(day.label("day"), Ticket.priority, outcome, func.count().label("n"))
+            .where(*in_range)
+            .group_by(day, Ticket.priority, outcome)
         )
         for row in session.execute(sla):
-            counts = period(row.day)["first_reply_sla"].setdefault(row.priority, {"replied": 0, "within_sla": 0})
-            counts["replied"] += int(row.replied)
-            counts["within_sla"] += int(row.within or 0)
+            counts = period(row.day)["first_reply_sla"].setdefault(row.priority, _sla_counts())
+            counts[row.outcome] += int(row.n)
+            if row.outcome in ("within_sla", "late", "unanswered"):
+                counts["due"] += int(row.n)
 
         # Right now, whatever the dates.
         waiting = Ticket.status.in_(values([TicketStatus.OPEN, TicketStatus.ASSIGNED]))

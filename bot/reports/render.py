@@ -6,6 +6,8 @@ import io
 import json
 from typing import Any, Dict, Iterator, List, Optional, Tuple
 
+from bot.reports.figures import SLA_COUNTS
+
 FORMATS = ("text", "csv", "json")
 CSV_HEADER = ("date", "figure", "key", "value")
 
@@ -16,6 +18,25 @@ def _percent(value: Optional[float]) -> str:
 
 def _number(value: Any) -> str:
     return "-" if value is None else str(value)
+
+
+def _sla_cell(counts: Dict[str, Any]) -> str:
+    """A day's first replies in the text table: "3/5 60.0%" (within SLA / due, share)."""
+    return f"{counts.get('within_sla', 0)}/{counts.get('due', 0)} {_percent(counts.get('share'))}"
+
+
+def sla_summary(counts: Dict[str, Any]) -> str:
+    """One priority's first replies in words, e.g. "within SLA 3 of 5 due (60.0%), 1 late, 1 unanswered;
+    2 not yet due". ``counts`` is a ``first_reply_sla`` entry of the report (ticket counts and ``share``);
+    late, unanswered, not yet due and closed before due are named only when there are any."""
+    due = counts.get("due", 0)
+    text = f"within SLA {counts.get('within_sla', 0)} of {due} due"
+    if due:
+        text += f" ({_percent(counts.get('share'))})"
+    misses = [f"{counts[name]} {name.replace('_', ' ')}" for name in ("late", "unanswered") if counts.get(name)]
+    others = [f"{counts[name]} {name.replace('_', ' ')}" for name in ("not_yet_due", "closed_before_due")
+              if counts.get(name)]
+    return text + "".join(", " + m for m in misses) + ("; " + ", ".join(others) if others else "")
 
 
 def csv_rows(report: Dict[str, Any]) -> Iterator[Tuple[str, str, str, Any]]:
@@ -36,7 +57,7 @@ def csv_rows(report: Dict[str, Any]) -> Iterator[Tuple[str, str, str, Any]]:
             for stars, count in csat["distribution"].items():
                 yield day, f"csat_{group}_stars", stars, count
         for priority, counts in p["first_reply_sla"].items():
-            for name in ("replied", "within_sla", "share"):
+            for name in SLA_COUNTS + ("share",):
                 yield day, f"first_reply_sla_{name}", priority, counts[name]
     for figure, value in report["now"].items():
         yield "now", figure, "", value
@@ -84,10 +105,10 @@ def render_text(report: Dict[str, Any]) -> str:
         sla = p["first_reply_sla"]
         rows.append([day, p["conversations"], _percent(p["containment"]), _percent(p["fallback_rate"]), p["tickets"],
                      _number(p["csat"]["bot_only"]["average"]), _number(p["csat"]["agent"]["average"]),
-                     *[_percent(sla.get(priority, {}).get("share")) for priority in sorted(sla)]])
+                     *[_sla_cell(sla.get(priority, {})) for priority in sorted(sla)]])
     sla_names = sorted(report["total"]["first_reply_sla"])
     out += _table(["day", "conversations", "containment", "fallback", "tickets", "csat bot", "csat agent",
-                   *[f"sla {p}" for p in sla_names]], rows)
+                   *[f"sla {p} (within/due)" for p in sla_names]], rows)
     total = report["total"]
     out += ["", "Tickets by reason: " + (", ".join(f"{k} {v}" for k, v in total["tickets_by_reason"].items()) or "none"),
             "Tickets by plan: " + (", ".join(f"{k} {v}" for k, v in total["tickets_by_plan"].items()) or "none"), ""]
@@ -101,6 +122,8 @@ def render_text(report: Dict[str, Any]) -> str:
     out += _table(["conversations", "ratings", "average", "1", "2", "3", "4", "5"],
                   [[group, c["count"], _number(c["average"]), *c["distribution"].values()]
                    for group, c in total["csat"].items()])
+    out += ["", "First reply within SLA (tickets opened in the period, by priority):"]
+    out += [f"  {priority}: {sla_summary(counts)}" for priority, counts in total["first_reply_sla"].items()]
     out += ["", f"Now: open backlog {report['now']['open_backlog']}, overdue {report['now']['overdue_now']}", ""]
     if "needs_new_article" in report:
         requests = report["needs_new_article"]

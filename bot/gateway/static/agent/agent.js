@@ -210,24 +210,33 @@
   }
 
   /**
-   * Time left to the first-reply due time. The server reports `overdue` only
-   * while the first reply is outstanding, so a due time that had already
-   * passed when it said "not overdue" was met.
+   * The first reply against its due time (the ticket JSON's `first_agent_reply_at`
+   * and `sla_due_at`): once an agent has replied, when that was and whether it
+   * was within the SLA ("first reply 14:02 (within SLA)" or "(3 min late)"); the
+   * countdown ("due in 4 min", "overdue 2 min") only while no agent has replied.
+   * `state` names the case for styling and tests: replied, late, waiting,
+   * overdue, resolved.
    */
   function slaInfo(ticket) {
-    if (!ticket) return { text: "", overdue: false };
+    if (!ticket) return { text: "", overdue: false, state: "" };
+    var due = parseTime(ticket.sla_due_at);
+    var replied = parseTime(ticket.first_agent_reply_at);
+    var reply = null;
+    if (!isNaN(replied)) {
+      var late = !isNaN(due) && replied > due;
+      var verdict = isNaN(due) ? "" : late ? " (" + duration(replied - due) + " late)" : " (within SLA)";
+      reply = { text: "first reply " + formatMessageTime(ticket.first_agent_reply_at) + verdict, late: late };
+    }
     if (ticket.status === "resolved") {
       var when = formatDateTime(ticket.resolved_at);
-      return { text: when ? "Resolved " + when : "Resolved", overdue: false };
+      var text = when ? "Resolved " + when : "Resolved";
+      return { text: reply ? text + " \u00b7 " + reply.text : text, overdue: false, state: "resolved", done: true };
     }
-    var due = parseTime(ticket.sla_due_at);
-    if (isNaN(due)) return { text: ticket.overdue ? "overdue" : "", overdue: !!ticket.overdue };
-    if (!ticket.overdue && ticket._seenAt && due <= ticket._seenAt) {
-      return { text: "first reply sent", overdue: false, met: true };
-    }
+    if (reply) return { text: reply.text, overdue: false, state: reply.late ? "late" : "replied", done: true };
+    if (isNaN(due)) return { text: ticket.overdue ? "overdue" : "", overdue: !!ticket.overdue, state: "waiting" };
     var left = due - nowMs();
-    if (left >= 0) return { text: "due in " + duration(left), overdue: false };
-    return { text: "overdue " + duration(-left), overdue: true };
+    if (left >= 0) return { text: "due in " + duration(left), overdue: false, state: "waiting" };
+    return { text: "overdue " + duration(-left), overdue: true, state: "overdue" };
   }
 
   function percent(confidence) {
@@ -351,13 +360,9 @@
       // The contract may one day carry the server's clock (DESKMATE_FIXED_NOW demos): use it when present.
       var serverNow = parseTime(data.now);
       if (!isNaN(serverNow)) state.clockOffset = serverNow - Date.now();
-      var seenAt = nowMs();
       state.counts = data.counts && typeof data.counts === "object" ? data.counts : {};
       state.tickets = (Array.isArray(data.tickets) ? data.tickets : []).filter(function (t) {
         return t && t.id !== undefined && t.id !== null;
-      });
-      state.tickets.forEach(function (t) {
-        t._seenAt = seenAt;
       });
       hideAlert(ui.queueError);
       renderQueue();
@@ -431,7 +436,7 @@
       el("span", { className: "dm-row-line dm-row-top" }, [
         el("span", { className: "dm-row-number", text: ticket.number || "#" + id }),
         high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
-        el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": "" } }),
+        el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
       el("span", { className: "dm-row-line" }, [
         el("span", { className: "dm-row-customer", text: ticket.customer_name || "Visitor" }),
@@ -473,7 +478,10 @@
       var sla = slaInfo(ticket);
       rows[i].classList.toggle("dm-overdue", sla.overdue);
       var label = rows[i].querySelector("[data-sla]");
-      if (label) label.textContent = sla.text;
+      if (label) {
+        label.textContent = sla.text;
+        label.setAttribute("data-sla", sla.state);
+      }
     }
     if (state.detail && state.detail.ticket) renderSla(state.detail.ticket);
   }
@@ -552,7 +560,6 @@
       var data = await api("GET", "/agent/api/tickets/" + encodeURIComponent(id), null, controller && controller.signal);
       if (state.selectedId !== id) return;
       if (!data.ticket || typeof data.ticket !== "object") throw ApiError("The ticket came without its details.", 200);
-      data.ticket._seenAt = nowMs();
       state.detail = data;
       hideAlert(ui.ticketError);
       renderTicket();
@@ -582,7 +589,8 @@
 
   function renderSla(ticket) {
     var sla = slaInfo(ticket);
-    ui.sla.textContent = ticket.status === "resolved" || sla.met ? cap(sla.text) : "First reply " + sla.text;
+    ui.sla.textContent = sla.done ? cap(sla.text) : "First reply " + sla.text;
+    ui.sla.setAttribute("data-sla", sla.state);
     ui.sla.classList.toggle("dm-overdue-text", sla.overdue);
   }
 
@@ -813,7 +821,6 @@
     try {
       var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/" + action, {});
       if (state.selectedId === id && state.detail && data.ticket && typeof data.ticket === "object") {
-        data.ticket._seenAt = nowMs();
         state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
         state.busy = false;
         renderTicket();
@@ -888,10 +895,16 @@
       if (state.selectedId === id) {
         if (ui.replyText.value.trim() === text) ui.replyText.value = "";
         if (state.detail && data.ticket && typeof data.ticket === "object") {
-          data.ticket._seenAt = nowMs();
           state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
           renderHead(state.detail.ticket);
         }
+        // The first reply stops the countdown on the row too, before the queue comes back.
+        state.tickets.forEach(function (t, i) {
+          if (String(t.id) === id && data.ticket && typeof data.ticket === "object") {
+            state.tickets[i] = Object.assign({}, t, data.ticket);
+          }
+        });
+        updateTimes();
         ui.replyText.focus();
       }
       loadTicket();
@@ -1171,7 +1184,7 @@
     socket.on("ticket_message", function (data) {
       var id = ticketIdOf(data);
       if (state.selectedId && id === state.selectedId) loadTicket();
-      // An agent's first reply clears the overdue mark on that row.
+      // An agent's first reply stops that row's countdown (first_agent_reply_at) and clears its overdue mark.
       if (id !== null && state.tickets.some(function (t) {
         return String(t.id) === id;
       })) loadQueue();
