@@ -389,3 +389,44 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
     Select(row.find_elements(By.CSS_SELECTOR, "select")[0]).select_by_value("new_article")
     row.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
     text_appears(lead, '[data-testid="new-article-list"]', gift[1])
+
+
+def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replied(
+    browser: Callable[..., WebDriver], gateway_url: str, agent_email: str
+) -> None:
+    visitor = browser()
+    visitor.get(gateway_url + "/")
+    title = visitor.title
+    click(visitor, '[data-testid="dm-bubble"]')
+    wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(visitor, "i want to talk to a real person")
+    text_appears(visitor, '[data-testid="dm-banner"]', "#")
+    ticket = visitor.find_element(By.CSS_SELECTOR, '[data-testid="dm-banner"]').text.split("#", 1)[1].split()[0].strip(".,")
+    visitor.get("about:blank")  # the visitor leaves the site
+
+    agent = browser()
+    sign_in(agent, gateway_url, agent_email)
+    click(agent, f'[data-testid="queue-row"][data-ticket="{ticket}"]')
+    click(agent, '[data-testid="claim"]')
+    reply = wait(agent).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="reply-text"]')))
+    reply.send_keys("Found the double charge, refunded.")
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(agent, '[data-testid="ticket-message"]', "refunded")
+
+    visitor.get(gateway_url + "/")  # back, days later, same browser: the chat is closed
+    badge = '[data-testid="dm-unread"]'
+    wait(visitor).until(lambda d: d.find_element(By.CSS_SELECTOR, badge).is_displayed(), "no unread badge")
+    assert visitor.find_element(By.CSS_SELECTOR, badge).text == "2"  # "Sam joined" and the reply
+    assert visitor.title == f"(2) {title}"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visitor.save_screenshot(str(SCREENSHOTS / "widget-unread.png"))
+    click(visitor, '[data-testid="dm-bubble"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="system"]', "The team replied while you were away.")
+    assert visitor.title == title
+
+    visitor.refresh()  # read now: no badge on the next visit
+    # The history is drawn (hidden) and the badge set from it in one step: once the messages are there,
+    # a badge would be too.
+    wait(visitor).until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="dm-message"][data-from="agent"]')))
+    assert not visitor.find_element(By.CSS_SELECTOR, badge).is_displayed()
+    assert visitor.title == title

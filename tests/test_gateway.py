@@ -362,3 +362,73 @@ def test_an_api_channel_fetches_the_agents_reply_and_the_terminal_chat_shows_it(
             await client.close()
 
     asyncio.run(run())
+
+
+def test_an_answer_that_sends_the_visitor_to_the_team_carries_talk_to_a_person(gateway_settings: Settings, bot_store: Store) -> None:
+    """Articles marked ``problem: true`` in kb/ (a double charge...) end with the button; plain answers don't."""
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            await widget.open()
+            await widget.say("how do i turn on subtitles")
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["article_id"] == "subtitles-audio"
+            helpful = await widget.next("bot_uttered")
+            assert [b["title"] for b in helpful["quick_replies"]] == ["Yes", "No"]
+
+            await widget.say("you took my money twice this month")
+            assert (await widget.next("bot_uttered"))["metadata"]["deskmate"]["article_id"] == "double-charge"
+            helpful = await widget.next("bot_uttered")
+            person = helpful["quick_replies"][-1]
+            assert [b["title"] for b in helpful["quick_replies"]] == ["Yes", "No", "Talk to a person"]
+
+            await widget.say(person["payload"])
+            handoff = (await widget.next("bot_uttered"))["metadata"]["deskmate"]
+            assert handoff["type"] == "handoff"
+            [ticket] = tickets_for_conversation(bot_store, str(widget.session_id))
+            assert ticket.reason == "requested"
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_visitor_who_comes_back_learns_what_the_team_sent_while_they_were_away(gateway_settings: Settings) -> None:
+    """The widget says what it has shown (deskmate_seen); the history of a later visit counts what came after."""
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            session = await widget.open()
+            await widget.say("i want to talk to a human")
+            ticket = (await widget.next("bot_uttered"))["metadata"]["deskmate"]["ticket"]
+            await widget.sio.emit("deskmate_seen", {"session_id": session})
+            await asyncio.sleep(0.5)
+            await widget.close()  # the visitor leaves
+
+            csrf = await sign_in(client)
+            headers = {"X-CSRF-Token": csrf}
+            assert (await client.post(f"/agent/api/tickets/{ticket}/claim", headers=headers)).status == 200
+            reply = await client.post(f"/agent/api/tickets/{ticket}/reply", json={"text": "Found it, refunded."}, headers=headers)
+            assert reply.status == 200
+
+            back = Widget(str(client.make_url("/")))
+            await back.open(session)
+            history = await back.next("deskmate_history")
+            assert history["unread"] == {"count": 2, "team_replied": True}  # "Maria joined" and the reply
+            await back.sio.emit("deskmate_seen", {"session_id": session})
+            await asyncio.sleep(0.5)
+            await back.close()
+
+            again = Widget(str(client.make_url("/")))
+            await again.open(session)
+            assert (await again.next("deskmate_history"))["unread"] == {"count": 0, "team_replied": False}
+            # A socket can only mark its own conversation as read.
+            await again.sio.emit("deskmate_seen", {"session_id": "0" * 32})
+            assert "another conversation" in (await again.next("bot_uttered"))["text"]
+            await again.close()
+        finally:
+            await client.close()
+
+    asyncio.run(run())

@@ -41,17 +41,16 @@ def article_answer(article: Article, kind: Literal["article", "contact"] = "arti
 
 
 def article_messages(article: Article) -> List[Message]:
-    """The answer, then "Was this helpful?" with yes / no buttons naming the article."""
-    return [
-        article_answer(article),
-        {
-            "response": "utter_was_this_helpful",
-            "buttons": [
-                {"title": "Yes", "payload": intent_payload("feedback_helpful", article_id=article.id)},
-                {"title": "No", "payload": intent_payload("feedback_not_helpful", article_id=article.id)},
-            ],
-        },
+    """The answer, then "Was this helpful?" with yes / no buttons naming the article, and "Talk to a
+    person" when the article answers a problem (``problem: true`` in its front matter: a double charge,
+    a hacked account...), so an answer that says to contact the team never ends in a dead end."""
+    buttons: List[Button] = [
+        {"title": "Yes", "payload": intent_payload("feedback_helpful", article_id=article.id)},
+        {"title": "No", "payload": intent_payload("feedback_not_helpful", article_id=article.id)},
     ]
+    if article.problem:
+        buttons.append(TALK_TO_PERSON)
+    return [article_answer(article), {"response": "utter_was_this_helpful", "buttons": buttons}]
 
 
 def suggestion_messages(

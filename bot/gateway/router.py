@@ -54,6 +54,7 @@ from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachable
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
+from bot.store.reads import Unread, mark_seen, unread
 from bot.store.tickets import TicketRecord, close_ticket, get_ticket, record_visitor_message, waiting_outage_tickets
 from bot.store.unanswered import unanswered_conversations, unanswered_messages
 
@@ -146,6 +147,16 @@ class ConversationRouter:
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
         return await asyncio.to_thread(conversation_messages, self.store, conversation_id)
+
+    async def unread(self, conversation_id: str) -> Unread:
+        """What came to the visitor after the newest message a widget of the conversation showed (the
+        chat button's badge). Raises StoreError."""
+        return await asyncio.to_thread(unread, self.store, conversation_id)
+
+    async def mark_seen(self, conversation_id: str) -> int:
+        """An open, visible widget shows the conversation as it is now; returns the newest message id
+        read. Raises StoreError."""
+        return await asyncio.to_thread(mark_seen, self.store, conversation_id, self.handoff.now())
 
     async def visitor_message(
         self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None

@@ -4,9 +4,12 @@
 session id is the conversation id, kept by the widget across reloads),
 ``user_uttered`` in, ``bot_uttered`` out, as Rasa's own channel does, so
 the stock rasa-webchat widget works unchanged. Deskmate's own widget also
-gets ``deskmate_history`` after confirming a session, ``deskmate_notice``
-(``{"text", "retry_after"}``) when a new conversation is refused for now,
-and may send ``deskmate_rating``. Anything malformed gets a plain answer to
+gets ``deskmate_history`` after confirming a session (``{"messages": [...],
+"unread": {"count", "team_replied"}}``: what came after the newest message
+a widget showed), ``deskmate_notice`` (``{"text", "retry_after"}``) when a
+new conversation is refused for now, and may send ``deskmate_rating`` and
+``deskmate_seen`` (``{"session_id"}``: it is open and visible, so all so far
+is read). Anything malformed gets a plain answer to
 that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
@@ -37,6 +40,7 @@ SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 CONVERSATION_KEY = "conversation_id"
 ADDRESS_KEY = "address"
 NOTICE_EVENT = "deskmate_notice"
+SEEN_EVENT = "deskmate_seen"
 
 
 UNREADABLE_EVENT = "deskmate_unreadable"
@@ -119,11 +123,26 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.emit("session_confirm", conversation, room=sid)
         try:
             history = await app[ROUTER].history(conversation)
+            unread = await app[ROUTER].unread(conversation) if history else None
         except StoreError:
             logger.error("gateway: the history of a conversation could not be read")
             return
-        if history:
-            await sio.emit("deskmate_history", {"messages": [visitor_view(m) for m in history]}, room=sid)
+        if history and unread is not None:
+            await sio.emit("deskmate_history", {
+                "messages": [visitor_view(m) for m in history],
+                "unread": {"count": unread.count, "team_replied": unread.team_replied},
+            }, room=sid)
+
+    @sio.on(SEEN_EVENT)
+    async def seen(sid: str, data: Any = None, *_: Any) -> None:
+        """The widget is open and visible and shows the conversation: everything in it so far is read."""
+        conversation = await conversation_of(sid, data)
+        if conversation is None:
+            return
+        try:
+            await app[ROUTER].mark_seen(conversation)
+        except StoreError:
+            logger.error("gateway: what a visitor has read could not be recorded")  # the badge may come back
 
     @sio.on("user_uttered")
     async def user_uttered(sid: str, data: Any = None, *_: Any) -> None:

@@ -280,6 +280,18 @@ class Message(Base):
         return f"Message({self.id}, {self.conversation_id!r}, {self.sender!r})"
 
 
+class ConversationRead(Base):
+    """How far the visitor has read a conversation: the newest message an open, visible widget of it
+    had when it last said so (``deskmate_seen``). Messages after it are unread (the badge on the chat
+    button); message ids grow, so this never needs the clock."""
+
+    __tablename__ = "conversation_reads"
+
+    conversation_id = Column(String(255), primary_key=True)
+    seen_message_id = Column(Integer, nullable=False)
+    seen_at = Column(UTCDateTime(), nullable=False)
+
+
 class Staff(Base):
     """A person of the support team who signs in to the agent inbox."""
 

@@ -19,6 +19,7 @@
   const SESSION_KEY = 'deskmate.session';
   const IDENTITY_KEY = 'deskmate.identity';
   const TYPING_TIMEOUT_MS = 15000;
+  const SEEN_INTERVAL_MS = 500;
   const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
   // Payload types the chat shows as a centred system line rather than a bubble.
   const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice'];
@@ -138,6 +139,9 @@
     'aria-controls': 'deskmate-widget-panel', 'data-testid': 'dm-bubble',
   });
   bubble.appendChild(svgIcon('M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V6a2 2 0 0 1 2-2z'));
+  const badge = el('span', { class: 'dm-badge', 'data-testid': 'dm-unread', 'aria-hidden': 'true' });
+  badge.hidden = true;
+  bubble.appendChild(badge);
 
   const panel = el('div', { id: 'deskmate-widget-panel', class: 'dm-panel', role: 'dialog', 'aria-label': 'Support chat' });
   panel.hidden = true;
@@ -414,6 +418,59 @@
     sendMessage(text, text);
   });
 
+  // ---- Unread ----------------------------------------------------------------
+  // Messages that came while the chat was closed or the page hidden: a count on
+  // the button and in the page title. The gateway keeps how far the visitor has
+  // read (deskmate_seen), so the count survives a reload or a visit days later.
+  let unreadCount = 0;
+  let teamReplied = false;
+  let pageTitle = null; // the host page's title, before "(N) " was put in front
+  let seenTimer = null;
+
+  function setUnread(count) {
+    unreadCount = Math.max(0, count);
+    badge.textContent = unreadCount > 99 ? '99+' : String(unreadCount);
+    badge.hidden = unreadCount === 0;
+    bubble.setAttribute('aria-label', unreadCount ? 'Open chat, ' + unreadCount + ' unread' : 'Open chat');
+    if (unreadCount) {
+      if (pageTitle === null) pageTitle = document.title;
+      document.title = '(' + badge.textContent + ') ' + pageTitle;
+    } else if (pageTitle !== null) {
+      document.title = pageTitle;
+      pageTitle = null;
+    }
+  }
+
+  function seeing() {
+    return !panel.hidden && document.visibilityState !== 'hidden';
+  }
+
+  // The visitor sees the chat: tell the gateway everything so far is read.
+  function markSeen() {
+    if (!seeing()) return;
+    if (unreadCount && teamReplied) addMessage('system', 'The team replied while you were away.');
+    teamReplied = false;
+    setUnread(0);
+    if (ready && socket) socket.emit('deskmate_seen', { session_id: sessionId });
+  }
+
+  // A burst of replies sends one deskmate_seen at once and one when it is over, not one each.
+  let lastSeenSent = 0;
+  function markSeenSoon() {
+    if (seenTimer) return;
+    const wait = lastSeenSent + SEEN_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      lastSeenSent = Date.now();
+      markSeen();
+      return;
+    }
+    seenTimer = setTimeout(() => { seenTimer = null; lastSeenSent = Date.now(); markSeen(); }, wait);
+  }
+
+  document.addEventListener('visibilitychange', markSeen);
+  // Leaving with a burst's last deskmate_seen still waiting: send it now.
+  window.addEventListener('pagehide', () => { if (seenTimer) { clearTimeout(seenTimer); seenTimer = null; markSeen(); } });
+
   // ---- Open / close ----------------------------------------------------------
   let mounted = false;
   let openWhenMounted = false;
@@ -424,7 +481,7 @@
     panel.hidden = false;
     bubble.hidden = true;
     bubble.setAttribute('aria-expanded', 'true');
-    bubble.classList.remove('dm-bubble--unread');
+    markSeen();
     scrollDown();
     input.focus();
   }
@@ -477,7 +534,15 @@
       flush();
     });
 
-    socket.on('deskmate_history', (data) => renderHistory(data && data.messages));
+    socket.on('deskmate_history', (data) => {
+      renderHistory(data && data.messages);
+      const unread = data && data.unread && typeof data.unread === 'object' ? data.unread : {};
+      if (Number.isInteger(unread.count) && unread.count > 0) {
+        teamReplied = unread.team_replied === true;
+        setUnread(unread.count);
+      }
+      markSeen();
+    });
 
     // The gateway refused a new conversation for now (too many from this connection): say so, ask again later.
     socket.on('deskmate_notice', (data) => {
@@ -493,7 +558,13 @@
       // "One moment, lots of questions": the answer is still on its way.
       const kind = msg && msg.metadata && msg.metadata.deskmate && msg.metadata.deskmate.type;
       if (kind === 'busy') showTyping();
-      if (panel.hidden) bubble.classList.add('dm-bubble--unread');
+      if (seeing()) {
+        markSeenSoon();
+      } else {
+        const from = msg && msg.metadata && msg.metadata.deskmate && msg.metadata.deskmate.type;
+        if (from === 'agent_message') teamReplied = true;
+        setUnread(unreadCount + 1);
+      }
     });
 
     socket.on('disconnect', (reason) => {
