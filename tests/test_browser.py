@@ -430,3 +430,19 @@ def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replie
     wait(visitor).until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="dm-message"][data-from="agent"]')))
     assert not visitor.find_element(By.CSS_SELECTOR, badge).is_displayed()
     assert visitor.title == title
+
+
+def test_the_chat_opens_with_a_greeting_and_starter_questions_that_answer(
+    browser: Callable[..., WebDriver], gateway_url: str
+) -> None:
+    visitor = browser()
+    visitor.get(gateway_url + "/")
+    click(visitor, '[data-testid="dm-bubble"]')
+    text_appears(visitor, ".dm-intro", "Lumio's assistant")  # kb/welcome.yml's greeting, not an empty pane
+    starters = [b.text for b in visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-starter"]')]
+    assert "Which devices can I watch on?" in starters
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    visitor.save_screenshot(str(SCREENSHOTS / "widget-welcome.png"))
+    click(visitor, '[data-testid="dm-starter"]:nth-child(3)')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "Which devices can I watch on?")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="bot"]', "Was this helpful?")

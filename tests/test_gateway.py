@@ -432,3 +432,38 @@ def test_a_visitor_who_comes_back_learns_what_the_team_sent_while_they_were_away
             await client.close()
 
     asyncio.run(run())
+
+
+def test_a_new_conversation_opens_with_the_leads_greeting_and_starters_the_bot_can_answer(gateway_settings: Settings) -> None:
+    """kb/welcome.yml's starters each get an article (a lead's starter that the bot can't answer is a dead end)."""
+    from bot.kb.welcome import WELCOME_FILE, load_welcome
+
+    welcome = load_welcome(gateway_settings.kb_dir / WELCOME_FILE)
+    assert welcome.starters
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        widget.sio.on("deskmate_welcome", widget._recorder("deskmate_welcome"))
+        try:
+            await widget.open()
+            assert await widget.next("deskmate_welcome") == welcome.as_json()
+            for starter in welcome.starters:
+                await widget.say(starter)
+                kinds = []
+                while not kinds or kinds[-1] in ("busy", "article"):  # "one moment": the answer follows
+                    reply = await widget.next("bot_uttered")
+                    kinds.append(((reply.get("metadata") or {}).get("deskmate") or {}).get("type"))
+                # The article, then "Was this helpful?"
+                assert [kind for kind in kinds if kind != "busy"] == ["article", None], (starter, kinds)
+            again = Widget(str(client.make_url("/")))
+            again.sio.on("deskmate_welcome", again._recorder("deskmate_welcome"))
+            await again.open(widget.session_id)
+            await again.next("deskmate_history")  # an ongoing conversation gets its history, not the welcome
+            assert all(event != "deskmate_welcome" for event, _ in list(again.received._queue))  # type: ignore[attr-defined]
+            await again.close()
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())

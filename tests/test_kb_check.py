@@ -4,6 +4,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from bot.cli import main
 from bot.kb.check import MAX_ANSWER_CHARS, check_kb
 from bot.settings import PROJECT_ROOT
@@ -70,3 +72,16 @@ def test_unreadable_front_matter_fails_the_command(tmp_path: Path, capsys) -> No
     out = capsys.readouterr().out
     assert f"{tmp_path / 'bad.md'}:" in out and "not valid YAML" in out
     assert f"{tmp_path / 'none.md'}:1: the file must start with a '---' front-matter line" in out
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("greeting: ''\n", "'greeting' must be text of 1 to 300 characters"),
+    ("greeting: hi\nstarters: [a, b, c, d, e, f, g]\n", "'starters' must be a list of at most 6 questions"),
+    ("greeting: hi\nstarters: ['" + "x" * 81 + "']\n", "starter 1 must be text of 1 to 80 characters"),
+    ("greeting: hi\ncolour: red\n", "unknown key(s) colour"),
+])
+def test_a_broken_welcome_is_named_by_the_check(tmp_path: Path, text: str, problem: str) -> None:
+    write_article(tmp_path, "a1", good_front("a1", ten("a"), related="a2"))
+    write_article(tmp_path, "a2", good_front("a2", ten("b"), related="a1"))
+    (tmp_path / "welcome.yml").write_text(text)
+    assert [str(p) for p in check_kb(tmp_path)] == [f"{tmp_path / 'welcome.yml'}:1: {problem}"]

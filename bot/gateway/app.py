@@ -29,7 +29,8 @@ from bot.gateway.api import add_api_routes
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, SIO, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, SIO, STORE, WELCOME
+from bot.kb.welcome import WELCOME_FILE, WelcomeFile
 from bot.gateway.limits import RateLimits
 from bot.gateway.locks import ConversationLocks
 from bot.gateway.lead_console import add_lead_routes
@@ -189,6 +190,7 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     app = web.Application(middlewares=[security_headers, domain_errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
     app[CLOCK] = clock or clock_for(settings.fixed_now)
+    app[WELCOME] = WelcomeFile(settings.kb_dir / WELCOME_FILE)
     setup_sessions(
         app,
         EncryptedCookieStorage(

@@ -14,6 +14,7 @@ from bot.gateway.limits import RateLimits
 from bot.gateway.router import ConversationRouter
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.service import HandoffService
+from bot.kb.welcome import WelcomeFile
 from bot.settings import Settings
 from bot.store.database import Store
 
@@ -27,3 +28,5 @@ ROUTER = web.AppKey("router", ConversationRouter)
 LIMITS = web.AppKey("limits", RateLimits)
 # The knowledge base and its search index (re-read when kb/ changes): the inbox's and lead console's articles.
 ANSWERER = web.AppKey("answerer", Answerer)
+# The chat's greeting and starter questions (kb/welcome.yml, re-read when it changes).
+WELCOME = web.AppKey("welcome", WelcomeFile)

@@ -6,7 +6,8 @@ session id is the conversation id, kept by the widget across reloads),
 the stock rasa-webchat widget works unchanged. Deskmate's own widget also
 gets ``deskmate_history`` after confirming a session (``{"messages": [...],
 "unread": {"count", "team_replied"}}``: what came after the newest message
-a widget showed), ``deskmate_notice`` (``{"text", "retry_after"}``) when a
+a widget showed), or on a conversation with no messages yet
+``deskmate_welcome`` (``{"greeting", "starters"}``, kb/welcome.yml), ``deskmate_notice`` (``{"text", "retry_after"}``) when a
 new conversation is refused for now, and may send ``deskmate_rating`` and
 ``deskmate_seen`` (``{"session_id"}``: it is open and visible, so all so far
 is read). Anything malformed gets a plain answer to
@@ -25,7 +26,7 @@ from aiohttp import web
 
 from bot.gateway.clients import client_address
 from bot.gateway.hub import BOT_MESSAGE_EVENT
-from bot.gateway.keys import DESK, LIMITS, ROUTER, SETTINGS
+from bot.gateway.keys import DESK, LIMITS, ROUTER, SETTINGS, WELCOME
 from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import visitor_view
 from bot.handoff import texts
@@ -41,6 +42,7 @@ CONVERSATION_KEY = "conversation_id"
 ADDRESS_KEY = "address"
 NOTICE_EVENT = "deskmate_notice"
 SEEN_EVENT = "deskmate_seen"
+WELCOME_EVENT = "deskmate_welcome"
 
 
 UNREADABLE_EVENT = "deskmate_unreadable"
@@ -127,6 +129,10 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         except StoreError:
             logger.error("gateway: the history of a conversation could not be read")
             return
+        if not history:
+            welcome = app[WELCOME].current()
+            if welcome is not None:
+                await sio.emit(WELCOME_EVENT, welcome.as_json(), room=sid)
         if history and unread is not None:
             await sio.emit("deskmate_history", {
                 "messages": [visitor_view(m) for m in history],

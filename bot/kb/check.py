@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
+from bot.kb.welcome import WELCOME_FILE, WelcomeError, load_welcome
 
 MIN_QUESTIONS = 10
 MAX_ANSWER_CHARS = 800
@@ -139,4 +140,10 @@ def check_kb(kb_dir: Path) -> List[Problem]:
         articles.append(article)
         problems.extend(_check_fields(article))
     problems.extend(_check_across(articles))
+    welcome = kb_dir / WELCOME_FILE
+    if welcome.exists():
+        try:
+            load_welcome(welcome)
+        except WelcomeError as error:
+            problems.append(Problem(welcome, 1, str(error).split(": ", 1)[-1]))
     return problems

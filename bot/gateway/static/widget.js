@@ -154,7 +154,7 @@
   const banner = el('div', { class: 'dm-banner', role: 'status', 'data-testid': 'dm-banner' });
   banner.hidden = true;
   const connection = el('div', { class: 'dm-connection', role: 'status' });
-  const intro = el('p', { class: 'dm-intro' },
+  const intro = el('div', { class: 'dm-intro' },
     'Ask a question and the assistant will answer. You can ask to talk to a person at any time.');
   const log = el('div', { class: 'dm-log', role: 'log', 'aria-live': 'polite', 'aria-label': 'Messages', tabindex: '0' });
   const typing = el('div', { class: 'dm-typing', 'data-testid': 'dm-typing' });
@@ -418,6 +418,22 @@
     sendMessage(text, text);
   });
 
+  // ---- Welcome ---------------------------------------------------------------
+  function showWelcome(data) {
+    if (!data || typeof data.greeting !== 'string' || !data.greeting) return;
+    intro.textContent = '';
+    intro.appendChild(document.createTextNode(data.greeting));
+    const starters = Array.isArray(data.starters) ? data.starters.filter((s) => typeof s === 'string' && s) : [];
+    if (!starters.length) return;
+    const group = el('div', { class: 'dm-quick-replies dm-starters', role: 'group', 'aria-label': 'Popular questions' });
+    starters.forEach((question) => {
+      const button = el('button', { type: 'button', class: 'dm-quick-reply', 'data-testid': 'dm-starter' }, question);
+      button.addEventListener('click', () => sendMessage(question, question));
+      group.appendChild(button);
+    });
+    intro.appendChild(group);
+  }
+
   // ---- Unread ----------------------------------------------------------------
   // Messages that came while the chat was closed or the page hidden: a count on
   // the button and in the page title. The gateway keeps how far the visitor has
@@ -533,6 +549,9 @@
       setConnection(null);
       flush();
     });
+
+    // A new conversation: the greeting and starter questions a support lead chose (kb/welcome.yml).
+    socket.on('deskmate_welcome', (data) => showWelcome(data));
 
     socket.on('deskmate_history', (data) => {
       renderHistory(data && data.messages);
