@@ -79,6 +79,7 @@ def test_unreadable_front_matter_fails_the_command(tmp_path: Path, capsys) -> No
     ("greeting: hi\nstarters: [a, b, c, d, e, f, g]\n", "'starters' must be a list of at most 6 questions"),
     ("greeting: hi\nstarters: ['" + "x" * 81 + "']\n", "starter 1 must be text of 1 to 80 characters"),
     ("greeting: hi\ncolour: red\n", "unknown key(s) colour"),
+    ("greeting: hi\nstarters: [Cancel it, cancel IT]\n", "starter 2 repeats an earlier one"),
 ])
 def test_a_broken_welcome_is_named_by_the_check(tmp_path: Path, text: str, problem: str) -> None:
     write_article(tmp_path, "a1", good_front("a1", ten("a"), related="a2"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 import uuid
 from typing import Any, Dict, Optional
 
@@ -42,6 +43,8 @@ CONVERSATION_KEY = "conversation_id"
 ADDRESS_KEY = "address"
 NOTICE_EVENT = "deskmate_notice"
 SEEN_EVENT = "deskmate_seen"
+SEEN_AT_KEY = "seen_at"
+MIN_SEEN_INTERVAL_SECONDS = 0.4
 WELCOME_EVENT = "deskmate_welcome"
 
 
@@ -89,7 +92,10 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
 
     async def conversation_of(sid: str, data: Any) -> Optional[str]:
         """The conversation this socket confirmed, if the message names it; else None, and the socket is told."""
-        session = await sio.get_session(sid)
+        try:
+            session = await sio.get_session(sid)
+        except KeyError:
+            return None  # the socket closed while its event waited: nobody to answer
         conversation = session.get(CONVERSATION_KEY)
         claimed = data.get("session_id") if isinstance(data, dict) else None
         if conversation is None:
@@ -145,6 +151,15 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         conversation = await conversation_of(sid, data)
         if conversation is None:
             return
+        # The widget sends at most a couple a second; more from one socket is noise (or a flood): ignored.
+        now = time.monotonic()
+        try:
+            session = await sio.get_session(sid)
+            if now - float(session.get(SEEN_AT_KEY, 0.0)) < MIN_SEEN_INTERVAL_SECONDS:
+                return
+            await sio.save_session(sid, {**session, SEEN_AT_KEY: now})
+        except KeyError:
+            return  # the socket closed meanwhile
         try:
             await app[ROUTER].mark_seen(conversation)
         except StoreError:

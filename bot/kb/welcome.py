@@ -47,6 +47,8 @@ def load_welcome(path: Path) -> Welcome:
     for index, starter in enumerate(starters, 1):
         if not isinstance(starter, str) or not starter.strip() or len(starter) > MAX_STARTER_CHARS:
             raise WelcomeError(f"{path}: starter {index} must be text of 1 to {MAX_STARTER_CHARS} characters")
+        if starter.strip().casefold() in {known.casefold() for known in checked}:
+            raise WelcomeError(f"{path}: starter {index} repeats an earlier one")
         checked.append(starter.strip())
     return Welcome(greeting.strip(), tuple(checked))
 

@@ -19,7 +19,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import CTE, Select
 
-from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, MessageKind, Sender, TicketStatus, values
+from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, MessageKind, Sender, TicketReason, TicketStatus, values
 from bot.store.database import Store, store_errors
 from bot.store.models import TICKET_PRIORITIES, Feedback, Message, Ticket
 from bot.store.period import in_period, period_bounds
@@ -38,10 +38,11 @@ DEFINITIONS: Dict[str, str] = {
             "and agent conversations (a ticket), on the day the rating was given.",
     "first_reply_sla": "Per priority, tickets opened that day whose first-reply due time has passed (due): "
                        "within_sla if an agent first replied at or before it, late if after it, unanswered if "
-                       "no agent has replied (still waiting, or closed without a reply after the due time: a miss); "
+                       "no agent has replied (still waiting, or closed without a reply: a miss); "
                        "share = within_sla / due. Tickets before their due time, replied or not, are not_yet_due; "
-                       "tickets closed without an agent reply at or before their due time (resolved or handed "
-                       "back to the bot) are closed_before_due; neither counts in the share.",
+                       "tickets an outage opened (reason bot_unavailable) that were closed without an agent reply "
+                       "at or before their due time (the bot answered again) are closed_before_due; neither counts "
+                       "in the share.",
     "open_backlog": "Tickets open or assigned right now, whatever the dates asked for.",
     "overdue_now": "Open or assigned tickets without a first agent reply whose first-reply due time has passed.",
 }
@@ -194,8 +195,10 @@ def _replies_query(conversation: Any, dialect: str, start: Optional[datetime]) -
 def _sla_outcome(now: datetime) -> ColumnElement:
     """Each ticket's first reply against its due time as of ``now``: one of SLA_OUTCOMES (SQL CASE, first match).
 
-    Closed without an agent reply at or before the due time: no reply was owed any more
-    (closed_before_due), whenever it is asked. Otherwise a due time not yet passed is not_yet_due,
+    An outage's ticket (reason bot_unavailable) closed without an agent reply at or before the due
+    time: the bot took the conversation back and answered, no person's reply was owed
+    (closed_before_due), whenever it is asked. Any other ticket closed without a reply is owed one: an
+    agent resolving or handing back unanswered tickets before their due time must not keep misses out. Otherwise a due time not yet passed is not_yet_due,
     replied or not: counting early replies at once, while the unanswered tickets beside them wait
     for their due time, would flatter the share. Past its due time a ticket is within_sla (first replied at or
     before it), late (replied after it, by ``now``) or unanswered (no reply by ``now``, whether still
@@ -203,8 +206,8 @@ def _sla_outcome(now: datetime) -> ColumnElement:
     """
     reply, due = Ticket.first_agent_reply_at, Ticket.sla_due_at
     return case(
-        (and_(reply.is_(None), Ticket.resolved_at.is_not(None), Ticket.resolved_at <= due,
-              Ticket.resolved_at <= now), "closed_before_due"),
+        (and_(Ticket.reason == TicketReason.BOT_UNAVAILABLE.value, reply.is_(None), Ticket.resolved_at.is_not(None),
+              Ticket.resolved_at <= due, Ticket.resolved_at <= now), "closed_before_due"),
         (due >= now, "not_yet_due"),
         (reply <= due, "within_sla"),
         (reply <= now, "late"),

@@ -441,6 +441,7 @@
   let unreadCount = 0;
   let teamReplied = false;
   let pageTitle = null; // the host page's title, before "(N) " was put in front
+  let titleSet = null; // the title as this widget last set it (the page may change it meanwhile)
   let seenTimer = null;
 
   function setUnread(count) {
@@ -448,13 +449,11 @@
     badge.textContent = unreadCount > 99 ? '99+' : String(unreadCount);
     badge.hidden = unreadCount === 0;
     bubble.setAttribute('aria-label', unreadCount ? 'Open chat, ' + unreadCount + ' unread' : 'Open chat');
-    if (unreadCount) {
-      if (pageTitle === null) pageTitle = document.title;
-      document.title = '(' + badge.textContent + ') ' + pageTitle;
-    } else if (pageTitle !== null) {
-      document.title = pageTitle;
-      pageTitle = null;
-    }
+    // The page may retitle itself meanwhile (a checkout's steps): its newest title is the one to keep.
+    if (pageTitle === null || document.title !== titleSet) pageTitle = document.title;
+    titleSet = unreadCount ? '(' + badge.textContent + ') ' + pageTitle : pageTitle;
+    if (document.title !== titleSet) document.title = titleSet;
+    if (!unreadCount) { pageTitle = null; titleSet = null; }
   }
 
   function seeing() {
@@ -649,6 +648,8 @@
     sentSinceConfirm = [];
     ticket = null;
     thankedLocally = false;
+    teamReplied = false;
+    setUnread(0); // the count was the old conversation's
     hideTyping();
     clearLog();
     updateBanner();
