@@ -20,7 +20,8 @@ import pytest
 from bot.launcher import BotProcesses, StartupError
 from bot.settings import PROJECT_ROOT
 from bot.store.database import Store
-from bot.store.messages import record_message
+from bot.store.messages import conversation_messages, record_message
+from bot.store.reads import read_up_to
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket
 from tests.conftest import BOT_CLOCK, free_port, service_missing
@@ -392,7 +393,7 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
 
 
 def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replied(
-    browser: Callable[..., WebDriver], gateway_url: str, agent_email: str
+    browser: Callable[..., WebDriver], gateway_url: str, agent_email: str, bot_store: Store
 ) -> None:
     visitor = browser()
     visitor.get(gateway_url + "/")
@@ -402,7 +403,11 @@ def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replie
     visitor_says(visitor, "i want to talk to a real person")
     text_appears(visitor, '[data-testid="dm-banner"]', "#")
     ticket = visitor.find_element(By.CSS_SELECTOR, '[data-testid="dm-banner"]').text.split("#", 1)[1].split()[0].strip(".,")
-    visitor.get("about:blank")  # the visitor leaves the site
+    # The visitor has read the ticket's message (the widget told the gateway so), then leaves the site.
+    session = visitor.execute_script("return window.localStorage.getItem('deskmate.session')")
+    newest = conversation_messages(bot_store, session)[-1].id
+    wait(visitor).until(lambda _: (read_up_to(bot_store, session) or 0) >= newest, "the widget never marked it read")
+    visitor.get("about:blank")
 
     agent = browser()
     sign_in(agent, gateway_url, agent_email)

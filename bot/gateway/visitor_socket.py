@@ -20,7 +20,7 @@ import logging
 import re
 import time
 import uuid
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Set
 
 import socketio
 from aiohttp import web
@@ -145,6 +145,8 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
                 "unread": {"count": unread.count, "team_replied": unread.team_replied},
             }, room=sid)
 
+    seen_later: Set[str] = set()  # sockets with a deskmate_seen waiting for its interval
+
     @sio.on(SEEN_EVENT)
     async def seen(sid: str, data: Any = None, *_: Any) -> None:
         """The widget is open and visible and shows the conversation: everything in it so far is read."""
@@ -152,14 +154,23 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         if conversation is None:
             return
         # The widget sends at most a couple a second; more from one socket is noise (or a flood): ignored.
-        now = time.monotonic()
+        if sid in seen_later:
+            return  # one mark is already due for this socket: it will cover this one
         try:
             session = await sio.get_session(sid)
-            if now - float(session.get(SEEN_AT_KEY, 0.0)) < MIN_SEEN_INTERVAL_SECONDS:
-                return
-            await sio.save_session(sid, {**session, SEEN_AT_KEY: now})
         except KeyError:
             return  # the socket closed meanwhile
+        wait = float(session.get(SEEN_AT_KEY, 0.0)) + MIN_SEEN_INTERVAL_SECONDS - time.monotonic()
+        if wait > 0:
+            # Too soon after the last: recorded once the interval is over, so the last mark of a burst
+            # (e.g. sent as the visitor leaves) is never lost.
+            seen_later.add(sid)
+            await sio.sleep(wait)
+            seen_later.discard(sid)
+        try:
+            await sio.save_session(sid, {**(await sio.get_session(sid)), SEEN_AT_KEY: time.monotonic()})
+        except KeyError:
+            pass  # the socket closed meanwhile; what it had shown still counts
         try:
             await app[ROUTER].mark_seen(conversation)
         except StoreError:

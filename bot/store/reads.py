@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -70,3 +71,12 @@ def unread(store: Store, conversation_id: str) -> Unread:
         ).all()
     counts = {sender: int(count) for sender, count in rows}
     return Unread(count=sum(counts.values()), team_replied=counts.get(Sender.AGENT.value, 0) > 0)
+
+
+def read_up_to(store: Store, conversation_id: str) -> Optional[int]:
+    """The newest message id a widget of the conversation has shown, or None when none has said so.
+    Raises StoreUnavailableError."""
+    with store_errors("read how far a visitor has read"), store.session() as session:
+        return session.scalar(
+            select(ConversationRead.seen_message_id).where(ConversationRead.conversation_id == conversation_id)
+        )
