@@ -7,8 +7,9 @@ the stock rasa-webchat widget works unchanged. Deskmate's own widget also
 gets ``deskmate_history`` after confirming a session (``{"messages": [...],
 "unread": {"count", "team_replied"}}``: what came after the newest message
 a widget showed), or on a conversation with no messages yet
-``deskmate_welcome`` (``{"greeting", "starters"}``, kb/welcome.yml), ``deskmate_notice`` (``{"text", "retry_after"}``) when a
-new conversation is refused for now, and may send ``deskmate_rating`` and
+``deskmate_welcome`` (``{"greeting", "starters"}``, kb/welcome.yml),
+``deskmate_notice`` (``{"text", "retry_after"}``) when a new conversation
+is refused for now, and may send ``deskmate_rating`` and
 ``deskmate_seen`` (``{"session_id"}``: it is open and visible, so all so far
 is read). Anything malformed gets a plain answer to
 that socket alone; nothing a visitor sends is taken as a command.
@@ -153,7 +154,8 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         conversation = await conversation_of(sid, data)
         if conversation is None:
             return
-        # The widget sends at most a couple a second; more from one socket is noise (or a flood): ignored.
+        # The widget sends at most a couple a second; a burst from one socket (or a flood) is merged
+        # into one mark per interval, so it costs the store one write, not one each.
         if sid in seen_later:
             return  # one mark is already due for this socket: it will cover this one
         try:

@@ -7,6 +7,7 @@ from typing import Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Select
 
 from bot.protocol import Sender
 from bot.store.database import Store, store_errors
@@ -25,6 +26,11 @@ class Unread:
     team_replied: bool = False
 
 
+def _mark(conversation_id: str) -> Select:
+    """The conversation's read mark (``seen_message_id``), one row or none."""
+    return select(ConversationRead.seen_message_id).where(ConversationRead.conversation_id == conversation_id)
+
+
 def mark_seen(store: Store, conversation_id: str, now: datetime) -> int:
     """Record that an open, visible widget shows the conversation as it is now: its newest message is read.
 
@@ -32,11 +38,10 @@ def mark_seen(store: Store, conversation_id: str, now: datetime) -> int:
     back (two gateways may record at once). Raises StoreUnavailableError.
     """
     newest = select(func.coalesce(func.max(Message.id), 0)).where(Message.conversation_id == conversation_id)
-    mark = select(ConversationRead.seen_message_id).where(ConversationRead.conversation_id == conversation_id)
     with store_errors("record what a visitor has read"):
         # Most marks change nothing (the widget says so again): read first, so they take no write lock.
         with store.session() as session:
-            seen, current = int(session.scalar(newest) or 0), session.scalar(mark)
+            seen, current = int(session.scalar(newest) or 0), session.scalar(_mark(conversation_id))
         if current is not None and current >= seen:
             return seen
         for attempt in range(2):
@@ -59,9 +64,7 @@ def mark_seen(store: Store, conversation_id: str, now: datetime) -> int:
 def unread(store: Store, conversation_id: str) -> Unread:
     """What the visitor has not seen yet (``Unread``); raises StoreUnavailableError."""
     with store_errors("count a visitor's unread messages"), store.session() as session:
-        seen = session.scalar(
-            select(ConversationRead.seen_message_id).where(ConversationRead.conversation_id == conversation_id)
-        )
+        seen = session.scalar(_mark(conversation_id))
         if seen is None:
             return Unread()
         rows = session.execute(
@@ -77,6 +80,4 @@ def read_up_to(store: Store, conversation_id: str) -> Optional[int]:
     """The newest message id a widget of the conversation has shown, or None when none has said so.
     Raises StoreUnavailableError."""
     with store_errors("read how far a visitor has read"), store.session() as session:
-        return session.scalar(
-            select(ConversationRead.seen_message_id).where(ConversationRead.conversation_id == conversation_id)
-        )
+        return session.scalar(_mark(conversation_id))
