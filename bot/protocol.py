@@ -36,6 +36,7 @@ class MessageKind(str, Enum):
     NOTICE = "notice"  # the gateway tells the visitor something went wrong (bot down, no ticket)
     BUSY = "busy"  # the bot is busy: "one moment", the answer still comes
     WITH_TEAM = "with_team"  # a visitor message added to a waiting ticket was acknowledged
+    DUE_SOON = "due_soon"  # the first-reply due time is about to pass and nobody has replied: said once
     AGENT_JOINED = "agent_joined"
     AGENT_MESSAGE = "agent_message"
     RESOLVED = "resolved"  # resolved or handed back (``how``)
@@ -164,7 +165,10 @@ class HandoffPayload(_HandoffRequired, total=False):
     """The conversation was handed to the team; ``guesses`` when it replaced suggestions."""
 
     reply_time: str  # the first-reply target in words, e.g. "5 minutes"
-    agents_working: bool
+    agents_working: bool  # the policy's hours: the plan's agents work now
+    promise: str  # what the visitor was promised (bot.handoff.service.Promise), e.g. "no_agent"
+    agents_online: int  # staff signed in to the inbox when the ticket opened
+    queue_ahead: int  # tickets of the same or a higher priority waiting for a first reply before it
     guesses: Guesses
 
 
@@ -177,6 +181,16 @@ class TicketNoticePayload(TypedDict):
 
     type: Literal["with_team", "agent_joined", "agent_message"]
     ticket: int
+
+
+class DueSoonPayload(TypedDict):
+    """The ticket's first-reply due time (ISO 8601, UTC) is about to pass with nobody having replied;
+    ``on_call``: whether on-call people are being alerted."""
+
+    type: Literal["due_soon"]
+    ticket: int
+    sla_due_at: str
+    on_call: bool
 
 
 class AgentPayload(TypedDict):
@@ -218,7 +232,7 @@ class TicketsPayload(TypedDict):
 
 
 Payload = Union[
-    ArticlePayload, ChoicesPayload, HandoffPayload, NoticePayload, TicketNoticePayload, AgentPayload,
+    ArticlePayload, ChoicesPayload, HandoffPayload, NoticePayload, TicketNoticePayload, DueSoonPayload, AgentPayload,
     ResolvedPayload, RatingRequestPayload, RatingRecordedPayload, SubscriptionPayload, TicketsPayload,
 ]
 

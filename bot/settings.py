@@ -143,6 +143,14 @@ class Settings(BaseSettings):
     eval_file: Optional[Path] = None
     eval_floors_file: Optional[Path] = None
 
+    # Promises from facts (bot/store/presence.py, bot/handoff/oncall.py). Each gateway refreshes its
+    # agent-inbox sockets' presence every presence_heartbeat_seconds; a presence not refreshed for
+    # presence_ttl_seconds (a gateway that stopped) no longer counts. Each gateway looks at the
+    # promises made to waiting visitors (due-time notices, on-call alerts) every oncall_check_seconds.
+    presence_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    presence_ttl_seconds: float = Field(default=30.0, gt=0)
+    oncall_check_seconds: float = Field(default=5.0, gt=0)
+
     class Config:
         env_prefix = "DESKMATE_"
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -21,7 +21,9 @@ from bot.protocol import TicketReason
 from bot.settings import PROJECT_ROOT
 from bot.store.database import Store
 from bot.store.messages import NewMessage, conversation_messages, record_messages
+from bot.store.presence import agent_connected
 from bot.store.seed import seed_demo_customers
+from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket, tickets_for_conversation
 from tests.conftest import UNREACHABLE_DATABASE_URL
 
@@ -71,7 +73,14 @@ def seeded(store: Store) -> Store:
     return store
 
 
+def sign_in_agent(store: Store, now: datetime, email: str = "ines@support.example") -> None:
+    """An agent with the inbox open (as the gateway records an agent socket)."""
+    add_staff(store, email, "Ines", "agent", "correct horse battery", now)
+    agent_connected(store, "gateway-a", f"sid-{email}", email, now, timedelta(seconds=30))
+
+
 def test_free_user_in_business_hours_is_promised_a_reply_within_two_business_days(seeded: Store) -> None:
+    sign_in_agent(seeded, TUESDAY_MORNING)
     service = HandoffService(seeded, SECRET, POLICY, fixed_clock(TUESDAY_MORNING))
     dispatcher = run_hand_off(service, tracker("c-1", "human please", issue_token(SECRET, "free@demo.example")), TicketReason.REQUESTED)
     [message] = dispatcher.messages
@@ -90,12 +99,23 @@ def test_standard_user_on_friday_night_is_told_when_the_team_is_back(seeded: Sto
     assert message["due"] == "Monday 30 November, 20:00 UTC"
 
 
-def test_premium_user_at_night_gets_an_agent_within_five_minutes(seeded: Store) -> None:
+def test_in_business_hours_with_nobody_signed_in_the_visitor_is_given_the_due_time(seeded: Store) -> None:
+    service = HandoffService(seeded, SECRET, POLICY, fixed_clock(TUESDAY_MORNING))
+    token = issue_token(SECRET, "free@demo.example")
+    [message] = run_hand_off(service, tracker("c-5", "human please", token), TicketReason.REQUESTED).messages
+    assert message["response"] == "utter_ticket_opened_no_agent" and message["agents"] == 0
+    assert message["due"] == "Thursday 26 November, 10:00 UTC"
+    assert message["custom"]["deskmate"]["promise"] == "business_no_agent"
+
+
+def test_premium_user_at_night_gets_an_agent_within_five_minutes_when_one_is_signed_in(seeded: Store) -> None:
+    sign_in_agent(seeded, FRIDAY_NIGHT)
     service = HandoffService(seeded, SECRET, POLICY, fixed_clock(FRIDAY_NIGHT))
     token = issue_token(SECRET, "premium@demo.example")
     [message] = run_hand_off(service, tracker("c-3", "agent", token), TicketReason.REQUESTED).messages
     assert message["response"] == "utter_ticket_opened_priority" and message["reply_time"] == "5 minutes"
     assert message["custom"]["deskmate"]["priority"] == "high"
+    assert message["custom"]["deskmate"]["promise"] == "priority"
 
 
 def test_a_database_that_is_down_is_said_plainly_and_the_visitor_gets_another_way(tmp_path: Path) -> None:

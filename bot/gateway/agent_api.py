@@ -15,7 +15,7 @@ from bot.dialogue.input_check import clean_text
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import RequestError, json_body, path_id
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, SETTINGS, SIO, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, GATEWAY_ID, SETTINGS, SIO, STORE
 from bot.gateway.router import staff_view
 from bot.gateway.staff_auth import (
     CSRF_HEADER,
@@ -29,7 +29,9 @@ from bot.gateway.staff_auth import (
 from bot.handoff.handover import build_handover
 from bot.handoff.lifecycle import Agent
 from bot.protocol import ClosedHow
+from bot.store.database import StoreError
 from bot.store.messages import conversation_messages, first_visitor_texts
+from bot.store.presence import agent_connected, agent_disconnected, gateway_stopped, heartbeat
 from bot.store.sessions import live_sessions
 from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, queue, ticket_counts, tickets_for_customer
 
@@ -153,12 +155,17 @@ async def articles_api(request: web.Request) -> web.Response:
 
 
 SOCKET_TOKEN_KEY = "token"
+SOCKET_EMAIL_KEY = "email"
 # How often each gateway re-checks its staff sockets' sessions (a disabled agent is cut off within this).
 SOCKET_CHECK_SECONDS = 2.0
 
 
-def register_agent_socket(sio: socketio.AsyncServer) -> None:
-    """Live updates for signed-in staff only: the session is checked on connect, and again every few seconds."""
+def register_agent_socket(sio: socketio.AsyncServer, app: web.Application) -> None:
+    """Live updates for signed-in staff only: the session is checked on connect, and again every few seconds.
+
+    Each open socket makes its staff member present (bot/store/presence.py) from connect to disconnect,
+    refreshed by ``agent_presence``: the promises made to visitors count who is signed in.
+    """
 
     @sio.on("connect", namespace=AGENT_NAMESPACE)
     async def connect(sid: str, environ: Dict[str, Any], auth: Optional[Dict[str, Any]] = None) -> bool:
@@ -169,9 +176,21 @@ def register_agent_socket(sio: socketio.AsyncServer) -> None:
         token = (await get_session(request)).get(TOKEN_KEY)
         if staff is None or staff["needs_second_factor"] or not isinstance(token, str):
             return False
-        await sio.save_session(sid, {SOCKET_TOKEN_KEY: token}, namespace=AGENT_NAMESPACE)
+        await sio.save_session(sid, {SOCKET_TOKEN_KEY: token, SOCKET_EMAIL_KEY: staff["email"]}, namespace=AGENT_NAMESPACE)
         await sio.enter_room(sid, AGENTS_ROOM, namespace=AGENT_NAMESPACE)
+        try:
+            await asyncio.to_thread(agent_connected, app[STORE], app[GATEWAY_ID], sid, staff["email"], app[CLOCK](),
+                                    _presence_ttl(app))
+        except StoreError:
+            logger.exception("agent socket: presence not recorded (the next heartbeat tries again)")
         return True
+
+    @sio.on("disconnect", namespace=AGENT_NAMESPACE)
+    async def disconnect(sid: str, reason: Optional[str] = None) -> None:
+        try:
+            await asyncio.to_thread(agent_disconnected, app[STORE], app[GATEWAY_ID], sid)
+        except (StoreError, KeyError):
+            logger.exception("agent socket: presence not cleared (it expires by itself)")
 
 
 async def _cut_ended_sessions(app: web.Application) -> None:
@@ -206,6 +225,42 @@ async def staff_socket_watch(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.create_task(watch())
     yield
     task.cancel()
+
+
+def _presence_ttl(app: web.Application) -> timedelta:
+    return timedelta(seconds=app[SETTINGS].presence_ttl_seconds)
+
+
+async def _refresh_presence(app: web.Application) -> None:
+    """Record this gateway's open inbox sockets as present (and forget the ones that closed)."""
+    sio = app[SIO]
+    sockets: Dict[str, str] = {}
+    for sid, _ in list(sio.manager.get_participants(AGENT_NAMESPACE, AGENTS_ROOM)):
+        email = (await sio.get_session(sid, namespace=AGENT_NAMESPACE)).get(SOCKET_EMAIL_KEY)
+        if isinstance(email, str):
+            sockets[sid] = email
+    await asyncio.to_thread(heartbeat, app[STORE], app[GATEWAY_ID], sockets, app[CLOCK](), _presence_ttl(app))
+
+
+async def agent_presence(app: web.Application) -> AsyncIterator[None]:
+    """A background task (cleanup_ctx) keeping this gateway's agents present in the store every
+    ``presence_heartbeat_seconds``; at shutdown its agents stop counting at once."""
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(app[SETTINGS].presence_heartbeat_seconds)
+            try:
+                await _refresh_presence(app)
+            except Exception:  # noqa: BLE001 (the next beat tries again; presence expires meanwhile)
+                logger.exception("agent sockets: the presence heartbeat failed")
+
+    task = asyncio.create_task(beat())
+    yield
+    task.cancel()
+    try:
+        await asyncio.to_thread(gateway_stopped, app[STORE], app[GATEWAY_ID])
+    except StoreError:
+        logger.exception("agent sockets: presence not cleared at shutdown (it expires by itself)")
 
 
 def add_agent_routes(app: web.Application) -> None:

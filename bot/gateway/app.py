@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, AsyncIterator, Callable, Coroutine, Optional
@@ -24,12 +25,14 @@ from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
 from bot.clock import Clock, clock_for
 from bot.dialogue.answering import Answerer
-from bot.gateway.agent_api import add_agent_routes, register_agent_socket, staff_socket_watch
+from bot.gateway.agent_api import add_agent_routes, agent_presence, register_agent_socket, staff_socket_watch
 from bot.gateway.api import add_api_routes
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, SIO, STORE, WELCOME
+from bot.gateway.keys import (
+    ANSWERER, CLOCK, DESK, GATEWAY_ID, HANDOFF, LIMITS, ONCALL, ROUTER, SETTINGS, SIO, STORE, WELCOME,
+)
 from bot.kb.welcome import WELCOME_FILE, WelcomeFile
 from bot.gateway.limits import RateLimits
 from bot.gateway.locks import ConversationLocks
@@ -39,6 +42,7 @@ from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.staff_security import add_security_routes
 from bot.gateway.visitor_socket import PacketJson, register_visitor_events
 from bot.handoff.lifecycle import TicketDesk
+from bot.handoff.oncall import OnCallWatch
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
 from bot.identity import issue_token
@@ -127,7 +131,9 @@ async def services(app: web.Application) -> AsyncIterator[None]:
                         tuple(settings.start_payload_list()))
     app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, patience)
     app[ANSWERER] = Answerer(settings)
+    app[ONCALL] = OnCallWatch(store, handoff.policy, app[CLOCK], hub, app[GATEWAY_ID])
     yield
+    await app[ONCALL].close()
     await bot.close()
     await locks.close()
     store.dispose()
@@ -182,6 +188,19 @@ async def return_after_outage(app: web.Application) -> None:
             logger.warning("gateway: %d conversation(s) went back to the bot after an outage", returned)
 
 
+async def watch_promises(app: web.Application) -> None:
+    """Every ``oncall_check_seconds``, look after the promises made to waiting visitors: a notice when a
+    first-reply due time is about to pass, alerts to the on-call people (bot/handoff/oncall.py). Every
+    gateway runs it; the store's claims make each notice and alert happen once."""
+    watch: OnCallWatch = app[ONCALL]
+    while True:
+        await asyncio.sleep(app[SETTINGS].oncall_check_seconds)
+        try:
+            await watch.round()
+        except Exception:  # noqa: BLE001 (logged; the next round tries again)
+            logger.exception("gateway: the on-call watch failed")
+
+
 def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
     """The gateway, wired to the bot at ``settings.rasa_url`` and the store at its database URL.
 
@@ -189,6 +208,7 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     """
     app = web.Application(middlewares=[security_headers, domain_errors], client_max_size=64 * 1024)
     app[SETTINGS] = settings
+    app[GATEWAY_ID] = uuid.uuid4().hex
     app[CLOCK] = clock or clock_for(settings.fixed_now)
     app[WELCOME] = WelcomeFile(settings.kb_dir / WELCOME_FILE)
     setup_sessions(
@@ -220,9 +240,11 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     sio.attach(app)
     app[SIO] = sio
     register_visitor_events(sio, app)
-    register_agent_socket(sio)
+    register_agent_socket(sio, app)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(staff_socket_watch)
+    app.cleanup_ctx.append(agent_presence)
+    app.cleanup_ctx.append(in_background(watch_promises))
     app.cleanup_ctx.append(in_background(resume_unanswered))
     app.cleanup_ctx.append(in_background(return_after_outage))
     app.router.add_get("/", demo_page)

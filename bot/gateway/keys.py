@@ -13,6 +13,7 @@ from bot.dialogue.answering import Answerer
 from bot.gateway.limits import RateLimits
 from bot.gateway.router import ConversationRouter
 from bot.handoff.lifecycle import TicketDesk
+from bot.handoff.oncall import OnCallWatch
 from bot.handoff.service import HandoffService
 from bot.kb.welcome import WelcomeFile
 from bot.settings import Settings
@@ -30,3 +31,7 @@ LIMITS = web.AppKey("limits", RateLimits)
 ANSWERER = web.AppKey("answerer", Answerer)
 # The chat's greeting and starter questions (kb/welcome.yml, re-read when it changes).
 WELCOME = web.AppKey("welcome", WelcomeFile)
+# This gateway process's id in the store (agents' presence, on-call alert leases), made by make_app.
+GATEWAY_ID = web.AppKey("gateway_id", str)
+# The watch over promises made to waiting visitors: due-time notices and on-call alerts.
+ONCALL = web.AppKey("oncall", OnCallWatch)

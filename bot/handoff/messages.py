@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional
 
 from bot.handoff.policy import SupportPolicy
-from bot.handoff.service import TicketOutcome, Visitor, reply_promise
+from bot.handoff.service import Promise, TicketOutcome, Visitor, promise_for, reply_promise
 from bot.protocol import PAYLOAD_KEY, Guesses, HandoffPayload
 from bot.store.tickets import TicketRecord
 
@@ -38,27 +38,45 @@ def handoff_payload(
     if outcome is not None:
         payload["reply_time"] = outcome.rules.describe_first_reply()
         payload["agents_working"] = outcome.agents_working
+        payload["promise"] = promise_for(outcome).value
+        payload["agents_online"] = outcome.agents_online
+        payload["queue_ahead"] = outcome.queue_ahead
     if guesses is not None:
         payload["guesses"] = guesses
     return payload
 
 
+PROMISE_RESPONSES = {
+    Promise.ALREADY_OPEN: "utter_ticket_already_open",
+    Promise.PRIORITY: "utter_ticket_opened_priority",
+    Promise.PRIORITY_BUSY: "utter_ticket_opened_priority_busy",
+    Promise.NO_AGENT: "utter_ticket_opened_priority_no_agent",
+    Promise.BUSINESS: "utter_ticket_opened",
+    Promise.BUSINESS_NO_AGENT: "utter_ticket_opened_no_agent",
+    Promise.OUT_OF_HOURS: "utter_ticket_opened_out_of_hours",
+}
+# Nobody signed in and the policy names no on-call people for this priority: nobody can be alerted.
+NO_AGENT_NOBODY_ON_CALL = "utter_ticket_opened_priority_no_agent_no_on_call"
+QUEUE_AHEAD_RESPONSE = "utter_ticket_queue_ahead"
+
+
 def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy, guesses: Optional[Guesses] = None) -> List[Message]:
-    """What the visitor is told once the bot tried to open a ticket."""
+    """What the visitor is told once the bot tried to open a ticket: the promise the facts allow
+    (``promise_for``: the plan's hours, the agents signed in, the queue ahead), and the queue ahead when
+    tickets wait before this one (the busy promise says it already)."""
     ticket = outcome.ticket
     if outcome.failed or ticket is None:
         return [{"response": "utter_ticket_failed"}]
     words = reply_promise(outcome, policy)
-    if not outcome.created:
-        response = "utter_ticket_already_open"
-    elif outcome.rules.always_staffed:
-        response = "utter_ticket_opened_priority"
-    elif outcome.agents_working:
-        response = "utter_ticket_opened"
-    else:
-        response = "utter_ticket_opened_out_of_hours"
+    promise = promise_for(outcome)
+    response = PROMISE_RESPONSES[promise]
+    if promise is Promise.NO_AGENT and not (policy.on_call and policy.on_call.watches(ticket.priority)):
+        response = NO_AGENT_NOBODY_ON_CALL
     payload = handoff_payload(ticket, outcome.created, outcome, guesses)
-    return [{"response": response, **words, "json_message": {PAYLOAD_KEY: payload}}]
+    messages: List[Message] = [{"response": response, **words, "json_message": {PAYLOAD_KEY: payload}}]
+    if outcome.created and outcome.queue_ahead > 0 and promise is not Promise.PRIORITY_BUSY:
+        messages.append({"response": QUEUE_AHEAD_RESPONSE, **words})
+    return messages
 
 
 def lookup_problem_message(visitor: Visitor) -> Optional[Message]:

@@ -11,11 +11,13 @@ A "business day" is one day's worth of business hours: with hours 08:00 to
 from __future__ import annotations
 
 import calendar
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Tuple
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.protocol import Priority, values
@@ -89,12 +91,42 @@ class PlanPolicy:
 
 
 @dataclass(frozen=True)
+class OnCall:
+    """Who is alerted when a promise is about to be broken, and how often (the policy's ``on_call:``).
+
+    A ticket is watched while its priority is in ``priorities``, it is not
+    resolved and no agent has replied. It is alerted for when no agent is
+    signed in while agents should be working for its plan, or when its
+    first-reply due time is less than ``warn_before`` away (or past); at most
+    once per ticket per ``repeat_every`` (counted from the ticket's opening).
+    ``emails``: addresses the alert is mailed to; ``webhook``: an http(s) URL
+    it is POSTed to as JSON (at least one of the two). A failed delivery is
+    tried again up to ``retries`` times, ``retry_after`` apart at first and
+    twice as long each time after.
+    """
+
+    priorities: FrozenSet[str]
+    emails: Tuple[str, ...]
+    webhook: Optional[str]
+    warn_before: timedelta
+    repeat_every: timedelta
+    retries: int
+    retry_after: timedelta
+
+    def watches(self, priority: str) -> bool:
+        """Whether tickets of ``priority`` are watched for broken promises."""
+        return priority in self.priorities
+
+
+@dataclass(frozen=True)
 class SupportPolicy:
-    """The support rules of one business, read from its support_policy.yml."""
+    """The support rules of one business, read from its support_policy.yml (``on_call``: None when it
+    names nobody to alert)."""
 
     timezone: tzinfo
     business_hours: Optional[BusinessHours]
     plans: Mapping[str, PlanPolicy]
+    on_call: Optional[OnCall] = None
 
     @classmethod
     def load(cls, path: Path) -> "SupportPolicy":
@@ -110,7 +142,7 @@ class SupportPolicy:
         """Validate an already-parsed policy; raises PolicyError naming the problem."""
         if not isinstance(raw, dict):
             raise PolicyError("the policy must be a mapping with timezone, business_hours and plans")
-        unknown = set(raw) - {"timezone", "business_hours", "plans"}
+        unknown = set(raw) - {"timezone", "business_hours", "plans", "on_call"}
         if unknown:
             raise PolicyError(f"unknown key(s) {', '.join(sorted(map(str, unknown)))}")
         zone = _parse_timezone(raw.get("timezone", "UTC"))
@@ -122,7 +154,8 @@ class SupportPolicy:
         plans = {str(name): _parse_plan(str(name), rules, day_length) for name, rules in plans_raw.items()}
         if FALLBACK_PLAN not in plans:
             raise PolicyError(f"plans: '{FALLBACK_PLAN}' is missing (it applies to visitors and unknown plans)")
-        return cls(timezone=zone, business_hours=hours, plans=MappingProxyType(plans))
+        on_call = _parse_on_call(raw["on_call"]) if raw.get("on_call") is not None else None
+        return cls(timezone=zone, business_hours=hours, plans=MappingProxyType(plans), on_call=on_call)
 
     def for_plan(self, plan: Optional[str]) -> PlanPolicy:
         """The rules of ``plan``; a visitor's (no plan) or an unknown plan's are those of 'anonymous'."""
@@ -303,4 +336,70 @@ def _parse_plan(name: str, raw: Any, day_length: Optional[timedelta]) -> PlanPol
     duration = step * amount
     return PlanPolicy(
         name=name, priority=priority, hours=hours, first_reply=duration, first_reply_amount=amount, first_reply_unit=unit
+    )
+
+
+# An address as people write one: something@domain.tld, no spaces (full RFC 5322 is not the point here).
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+DURATION_UNITS: Dict[str, timedelta] = {"seconds": timedelta(seconds=1), **FIRST_REPLY_UNITS}
+ON_CALL_DEFAULTS: Dict[str, Any] = {
+    "priorities": [Priority.HIGH.value],
+    "warn_before": {"minutes": 2},
+    "repeat_every": {"minutes": 15},
+    "retries": 5,
+    "retry_after": {"seconds": 30},
+}
+
+
+def _parse_duration(where: str, raw: Any) -> timedelta:
+    """``{minutes: N}`` (or seconds, hours, days) as a timedelta; N a whole number above 0."""
+    if not isinstance(raw, dict) or len(raw) != 1:
+        raise PolicyError(f"{where}: one of {', '.join(DURATION_UNITS)} with a number, e.g. {{minutes: 5}}")
+    ((unit, amount),) = raw.items()
+    if unit not in DURATION_UNITS:
+        raise PolicyError(f"{where}: unknown unit {unit!r}; use one of {', '.join(DURATION_UNITS)}")
+    if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
+        raise PolicyError(f"{where}.{unit}: a whole number above 0, got {amount!r}")
+    return DURATION_UNITS[unit] * amount
+
+
+def _parse_on_call(raw: Any) -> OnCall:
+    """The ``on_call`` section; raises PolicyError naming the problem."""
+    if not isinstance(raw, dict):
+        raise PolicyError("on_call: must be a mapping with email and/or webhook")
+    unknown = set(raw) - {"email", "webhook", *ON_CALL_DEFAULTS}
+    if unknown:
+        raise PolicyError(f"on_call: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    values = {**ON_CALL_DEFAULTS, **{key: value for key, value in raw.items() if value is not None}}
+    emails_raw = raw.get("email") or []
+    if isinstance(emails_raw, str):
+        emails_raw = [emails_raw]
+    if not isinstance(emails_raw, list):
+        raise PolicyError("on_call.email: an address or a list of addresses")
+    emails = []
+    for address in emails_raw:
+        if not isinstance(address, str) or not EMAIL_PATTERN.match(address.strip()):
+            raise PolicyError(f"on_call.email: {address!r} is not an e-mail address")
+        emails.append(address.strip())
+    webhook = raw.get("webhook")
+    if webhook is not None:
+        parts = urlsplit(webhook) if isinstance(webhook, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+            raise PolicyError(f"on_call.webhook: {webhook!r} is not an http(s) URL")
+    if not emails and webhook is None:
+        raise PolicyError("on_call: name someone to alert: email (addresses) and/or webhook (a URL)")
+    priorities = values["priorities"]
+    if not isinstance(priorities, list) or not priorities or any(p not in PRIORITIES for p in priorities):
+        raise PolicyError(f"on_call.priorities: a list among {', '.join(PRIORITIES)}, got {priorities!r}")
+    retries = values["retries"]
+    if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+        raise PolicyError(f"on_call.retries: a whole number, 0 or more, got {retries!r}")
+    return OnCall(
+        priorities=frozenset(priorities),
+        emails=tuple(emails),
+        webhook=webhook,
+        warn_before=_parse_duration("on_call.warn_before", values["warn_before"]),
+        repeat_every=_parse_duration("on_call.repeat_every", values["repeat_every"]),
+        retries=retries,
+        retry_after=_parse_duration("on_call.retry_after", values["retry_after"]),
     )

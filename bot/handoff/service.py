@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 from typing import Any, Dict, List, Mapping, Optional
 
 from bot.clock import Clock
@@ -19,10 +20,12 @@ from bot.identity import Identity, identity_from_metadata
 from bot.protocol import TicketReason
 from bot.store.customers import CustomerRecord, find_customer
 from bot.store.database import Store, StoreError
+from bot.store.presence import agents_online
 from bot.store.tickets import (
     TicketRecord,
     TicketRequest,
     open_ticket,
+    queue_ahead,
     tickets_for_conversation,
     tickets_for_customer,
 )
@@ -56,7 +59,12 @@ class Visitor:
 
 @dataclass(frozen=True)
 class TicketOutcome:
-    """What happened when a ticket was to open: the ticket (None when the store failed), and the promise."""
+    """What happened when a ticket was to open: the ticket (None when the store failed), and the facts
+    the promise is made from: the plan's rules, whether its agents work now (the policy's hours) and
+    when they next do, how many agents are signed in to the inbox right now (``agents_online``, any
+    gateway) and how many tickets of the same or a higher priority wait for a first reply ahead of it
+    (``queue_ahead``). Both counts are 0 when the store could not say (then no minutes-scale promise is
+    made: nobody is known to be there)."""
 
     ticket: Optional[TicketRecord]
     created: bool
@@ -64,6 +72,8 @@ class TicketOutcome:
     agents_working: bool
     next_opening: datetime
     failed: bool = False
+    agents_online: int = 0
+    queue_ahead: int = 0
 
 
 class HandoffService:
@@ -126,7 +136,14 @@ class HandoffService:
             return TicketOutcome(None, False, rules, working, opening, failed=True)
         if opened.created:
             logger.info("handoff: opened ticket %s (%s, %s)", opened.ticket.number, reason.value, rules.priority)
-        return TicketOutcome(opened.ticket, opened.created, rules, working, opening)
+        try:
+            online = agents_online(self.store, now)
+            ahead = queue_ahead(self.store, opened.ticket)
+        except StoreError as error:
+            logger.error("handoff: who is online and the queue could not be read: %s", error)
+            online, ahead = 0, 0
+        return TicketOutcome(opened.ticket, opened.created, rules, working, opening,
+                             agents_online=online, queue_ahead=ahead)
 
     def tickets_of(self, conversation_id: str, visitor: Visitor, limit: int = 5) -> List[TicketRecord]:
         """The visitor's recent tickets: the customer's, or this conversation's for anonymous visitors."""
@@ -135,8 +152,35 @@ class HandoffService:
         return tickets_for_conversation(self.store, conversation_id)[:limit]
 
 
+class Promise(str, Enum):
+    """What the visitor can be promised when a ticket opens (the ``promise`` of the handoff payload)."""
+
+    PRIORITY = "priority"  # always staffed, an agent is signed in and free: within the target, e.g. 5 minutes
+    PRIORITY_BUSY = "priority_busy"  # always staffed, but every agent signed in has a ticket ahead of it
+    NO_AGENT = "no_agent"  # always staffed by the policy, but nobody is signed in: on-call alerted, no minutes promised
+    BUSINESS = "business"  # within business hours, someone signed in: the target, in business hours
+    BUSINESS_NO_AGENT = "business_no_agent"  # within business hours, nobody signed in right now: the due time
+    OUT_OF_HOURS = "out_of_hours"  # when the team is back, and the due time
+    ALREADY_OPEN = "already_open"
+
+
+def promise_for(outcome: TicketOutcome) -> Promise:
+    """The promise the facts allow: the plan's hours (policy), who is signed in, and the queue ahead."""
+    if not outcome.created:
+        return Promise.ALREADY_OPEN
+    if outcome.rules.always_staffed:
+        if outcome.agents_online == 0:
+            return Promise.NO_AGENT
+        # Every agent signed in already has a ticket of the same or a higher priority waiting before this one.
+        return Promise.PRIORITY_BUSY if outcome.queue_ahead >= outcome.agents_online else Promise.PRIORITY
+    if not outcome.agents_working:
+        return Promise.OUT_OF_HOURS
+    return Promise.BUSINESS if outcome.agents_online > 0 else Promise.BUSINESS_NO_AGENT
+
+
 def reply_promise(outcome: TicketOutcome, policy: SupportPolicy) -> Dict[str, Any]:
-    """The words that fill the ticket-opened messages: number, reply time, hours, next opening, due time."""
+    """The words that fill the ticket-opened messages: number, reply time, hours, next opening, due time,
+    agents signed in (``agents``) and tickets waiting ahead (``ahead``), the last two as numbers."""
     ticket = outcome.ticket
     return {
         "ticket": ticket.number if ticket else "",
@@ -144,4 +188,6 @@ def reply_promise(outcome: TicketOutcome, policy: SupportPolicy) -> Dict[str, An
         "hours": policy.describe_hours() if policy.business_hours is not None else "",
         "opens_at": policy.describe_moment(outcome.next_opening),
         "due": policy.describe_moment(ticket.sla_due_at) if ticket else "",
+        "agents": outcome.agents_online,
+        "ahead": outcome.queue_ahead,
     }

@@ -65,3 +65,17 @@ def you_asked(text: str, limit: int = 120) -> str:
 def bot_back(ticket_number: str) -> str:
     """The bot answers again after an outage, and no agent had taken the ticket it opened."""
     return f"The assistant is answering again, so I've closed ticket {ticket_number}. You can still ask for a person."
+
+
+def due_soon(ticket_number: str, due: str, on_call: bool) -> str:
+    """The first-reply due time (``due``, in words) is about to pass and nobody from the team has replied;
+    ``on_call``: on-call people are being alerted. Said once per ticket."""
+    if on_call:
+        then = "I've alerted the on-call team, and the reply will come here in this chat"
+    else:
+        then = "I can't promise it in time, but the reply will come here in this chat"
+    return (
+        f"Sorry for the wait: nobody from the team has replied to ticket {ticket_number} yet, and the reply "
+        f"is due {due}. {then} (and by e-mail if you've left your address). Anything you add here goes "
+        "to the ticket."
+    )

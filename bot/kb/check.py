@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Dict, List, Tuple
 
 from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
+from bot.handoff.policy import PolicyError, SupportPolicy
 from bot.kb.welcome import WELCOME_FILE, WelcomeError, load_welcome
 
 MIN_QUESTIONS = 10
@@ -121,6 +122,10 @@ def _check_across(articles: List[Article]) -> List[Problem]:
     return problems
 
 
+# The support policy in kb/ (Settings.support_policy_file by default), checked with the articles.
+POLICY_FILE = "support_policy.yml"
+
+
 def check_kb(kb_dir: Path) -> List[Problem]:
     """Every problem found in kb_dir; an empty list means the knowledge base is sound."""
     paths = article_paths(kb_dir)
@@ -140,6 +145,13 @@ def check_kb(kb_dir: Path) -> List[Problem]:
         articles.append(article)
         problems.extend(_check_fields(article))
     problems.extend(_check_across(articles))
+    policy = kb_dir / POLICY_FILE
+    if policy.exists():
+        try:
+            SupportPolicy.load(policy)
+        except PolicyError as error:
+            # The message names the file first ("path: problem"); the Problem names it already.
+            problems.append(Problem(policy, 1, str(error).split(": ", 1)[-1]))
     welcome = kb_dir / WELCOME_FILE
     if welcome.exists():
         try:

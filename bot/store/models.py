@@ -214,6 +214,9 @@ class Ticket(Base):
     resolved_at = Column(UTCDateTime(), nullable=True)
     sla_due_at = Column(UTCDateTime(), nullable=False)
     handover = Column(JSON, nullable=False)
+    # When the visitor was told the first-reply due time is about to pass with nobody having replied
+    # (once per ticket, whichever gateway saw it first; migration 0011).
+    due_notice_at = Column(UTCDateTime(), nullable=True)
 
     events = relationship("TicketEvent", back_populates="ticket", order_by="TicketEvent.id")
 
@@ -290,6 +293,54 @@ class ConversationRead(Base):
     conversation_id = Column(String(255), primary_key=True)
     seen_message_id = Column(Integer, nullable=False)
     seen_at = Column(UTCDateTime(), nullable=False)
+
+
+class AgentPresence(Base):
+    """One open agent-inbox socket: which staff member, on which gateway, seen when, live until when.
+
+    Each gateway writes its own sockets' rows (on connect, every few seconds, and deletes them on
+    disconnect); a row past ``expires_at`` is a gateway that stopped without saying so. Whoever has a
+    live row is signed in and available (``bot.store.presence``), read by every gateway and the action
+    server alike (migration 0011).
+    """
+
+    __tablename__ = "agent_presence"
+    __table_args__ = (Index("ix_agent_presence_expires_at", "expires_at"),)
+
+    socket_id = Column(String(100), primary_key=True)  # "<gateway id>:<socket.io sid>"
+    gateway_id = Column(String(40), nullable=False, index=True)
+    staff_email = Column(String(320), nullable=False)
+    connected_at = Column(UTCDateTime(), nullable=False)
+    last_seen_at = Column(UTCDateTime(), nullable=False)
+    expires_at = Column(UTCDateTime(), nullable=False)
+
+
+class OnCallAlert(Base):
+    """One alert to the on-call people about one ticket in one interval (``slot``: whole
+    ``on_call.repeat_every`` intervals since the ticket opened): the unique pair is the claim that makes
+    two gateways alert once. ``attempts``, ``next_try_at`` and the lease (``claimed_by`` until
+    ``claimed_until``) carry its retries; ``sent_at`` when it went out, ``mailed_at`` when its e-mails
+    were handed to the outbound mail (once, whatever the webhook's retries). Migration 0011."""
+
+    __tablename__ = "oncall_alerts"
+    __table_args__ = (
+        Index("uq_oncall_alerts_ticket_id_slot", "ticket_id", "slot", unique=True),
+        Index("ix_oncall_alerts_sent_at_next_try_at", "sent_at", "next_try_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False)
+    slot = Column(Integer, nullable=False)
+    reason = Column(String(30), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_try_at = Column(UTCDateTime(), nullable=False)
+    claimed_by = Column(String(40), nullable=True)
+    claimed_until = Column(UTCDateTime(), nullable=True)
+    mailed_at = Column(UTCDateTime(), nullable=True)
+    sent_at = Column(UTCDateTime(), nullable=True)
+    failed_at = Column(UTCDateTime(), nullable=True)  # retries used up
+    last_error = Column(String(300), nullable=True)
 
 
 class Staff(Base):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -433,3 +433,54 @@ def close_ticket(
 
     action = "hand the ticket back" if how is ClosedHow.HANDED_BACK else "resolve the ticket"
     return _change(store, ticket_id, actor, now, action, apply)
+
+
+def _waiting_for_a_reply() -> Any:
+    """Tickets not resolved that no agent has answered yet (assigned or not)."""
+    return (Ticket.status != TicketStatus.RESOLVED.value) & Ticket.first_agent_reply_at.is_(None)
+
+
+def queue_ahead(store: Store, ticket: TicketRecord) -> int:
+    """How many tickets wait for a first reply ahead of ``ticket``: opened before it (a lower number),
+    of the same or a higher priority, not resolved and not answered by an agent yet. Raises
+    StoreUnavailableError."""
+    query = select(func.count()).select_from(Ticket).where(
+        _waiting_for_a_reply(), Ticket.id < ticket.id, _PRIORITY_RANK <= TICKET_PRIORITIES.index(ticket.priority),
+    )
+    with store_errors("count the queue ahead of a ticket"), store.session() as session:
+        return int(session.scalar(query) or 0)
+
+
+def unanswered_tickets(store: Store, priorities: Sequence[str], limit: int = 500) -> List[TicketRecord]:
+    """Tickets of ``priorities`` that are not resolved and no agent has answered, earliest due first, at
+    most ``limit``: the promises the on-call watch looks after. Raises StoreUnavailableError."""
+    query = (
+        select(Ticket).where(_waiting_for_a_reply(), Ticket.priority.in_(list(priorities)))
+        .order_by(Ticket.sla_due_at, Ticket.id).limit(limit)
+    )
+    with store_errors("list the unanswered tickets"), store.session() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+def claim_due_notice(store: Store, ticket_id: int, now: datetime, notice: NewMessage) -> Optional[MessageRecord]:
+    """Note that the visitor is told their first-reply due time is about to pass, and store ``notice`` in
+    their conversation, in one transaction; only once per ticket (whichever gateway comes first) and only
+    while it is still unresolved and unanswered. The stored notice, or None when it was not for this
+    call to give. Raises StoreUnavailableError."""
+    _check_aware("now", now)
+    with store_errors("note the due-time notice"), store.session() as session, session.begin():
+        # One conditional UPDATE is the claim: two gateways cannot both see it succeed.
+        claimed = session.execute(
+            update(Ticket)
+            .where(Ticket.id == ticket_id, Ticket.due_notice_at.is_(None), _waiting_for_a_reply())
+            .values(due_notice_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if claimed != 1:
+            return None
+        conversation_id = session.scalar(select(Ticket.conversation_id).where(Ticket.id == ticket_id))
+        row = notice.row(conversation_id, now)
+        session.add(row)
+        session.add(TicketEvent(ticket_id=ticket_id, kind="due_notice", actor="bot", at=now, detail=None))
+        session.flush()
+        return message_record(row)

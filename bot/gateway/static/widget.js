@@ -22,7 +22,7 @@
   const SEEN_INTERVAL_MS = 500;
   const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
   // Payload types the chat shows as a centred system line rather than a bubble.
-  const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice'];
+  const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice', 'due_soon'];
 
   // Where the gateway is: data-deskmate-url, else the origin this script came from.
   // A path in the base (a gateway behind a reverse-proxy prefix) applies to the
@@ -268,10 +268,18 @@
       banner.textContent = '';
       return;
     }
-    // The promise comes from the support policy, through the handoff payload.
-    const promise = ticket.replyTime
-      ? (ticket.staffedNow ? ' \u00b7 an agent usually replies within ' : ' \u00b7 our team replies within ') + ticket.replyTime
-      : '';
+    // The promise comes from the facts at handoff (the support policy, who was signed in, the queue),
+    // through the handoff payload; a due-time notice replaces it (nobody has replied in time).
+    let promise = '';
+    if (ticket.dueSoon) {
+      promise = ticket.onCall ? ' \u00b7 taking longer than promised: the on-call team is alerted' : ' \u00b7 taking longer than promised';
+    } else if (ticket.promise === 'no_agent') {
+      promise = ' \u00b7 no agent online right now';
+    } else if (ticket.promise === 'priority_busy' || ticket.promise === 'business_no_agent') {
+      promise = ' \u00b7 the team will reply here';
+    } else if (ticket.replyTime) {
+      promise = (ticket.staffedNow ? ' \u00b7 an agent usually replies within ' : ' \u00b7 our team replies within ') + ticket.replyTime;
+    }
     banner.textContent = ticket.agent
       ? ticket.agent + ' joined the conversation'
       : "You're in the queue \u00b7 ticket #" + ticket.id + promise;
@@ -286,9 +294,15 @@
           id: dm.ticket, agent: null,
           replyTime: typeof dm.reply_time === 'string' ? dm.reply_time : '',
           staffedNow: dm.agents_working === true,
+          promise: typeof dm.promise === 'string' ? dm.promise : '',
         };
       }
       hideTyping();
+    } else if (dm.type === 'due_soon') {
+      if (ticket && !ticket.agent && ticket.id === dm.ticket) {
+        ticket.dueSoon = true;
+        ticket.onCall = dm.on_call === true;
+      }
     } else if (dm.type === 'agent_joined' || dm.type === 'agent_message') {
       const id = dm.ticket !== undefined ? dm.ticket : ticket && ticket.id;
       ticket = { id, agent: typeof dm.agent_name === 'string' && dm.agent_name ? dm.agent_name : 'An agent' };

@@ -1,0 +1,389 @@
+"""Promises from facts (issue 13 point 3): who is signed in, the queue ahead, honest words, the on-call alerts.
+
+The store's part runs on SQLite and PostgreSQL. Gateways are real aiohttp servers (two instances on
+one database, as several gateway processes share one), agents sign in and open the inbox socket,
+visitors use the widget socket; the on-call webhook is a real aiohttp server on 127.0.0.1. The clock
+is injected (``ManualClock``: the tests move it; nothing is mocked), so a retry "30 s later" and an
+interval "15 min later" happen when the test says so, not by sleeping.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from textwrap import dedent
+from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.clock import fixed_clock
+from bot.gateway.app import make_app
+from bot.gateway.keys import ONCALL
+from bot.handoff.messages import ticket_messages
+from bot.handoff.policy import PolicyError, SupportPolicy
+from bot.handoff.service import HandoffService, Visitor
+from bot.identity import TOKEN_METADATA_KEY, Identity, issue_token
+from bot.protocol import TicketReason
+from bot.settings import PROJECT_ROOT, Settings
+from bot.store.database import Store
+from bot.store.messages import conversation_messages
+from bot.store.oncall import alerts_for_ticket
+from bot.store.presence import agent_connected, agents_online, gateway_stopped, heartbeat
+from bot.store.staff import add_staff
+from bot.store.tickets import TicketRequest, open_ticket, queue_ahead, unanswered_tickets
+from tests.conftest import BOT_CLOCK, free_port
+from tests.conversation import Widget, conversation_of, new_sender, sign_in
+from tests.socket_client import socket_client
+
+UTC = timezone.utc
+T0 = datetime(2026, 11, 28, 22, 0, tzinfo=UTC)  # a Saturday night: only the always-staffed plan has agents due
+PASSWORD = "correct horse battery"
+INES, MARIA = "ines@support.example", "maria@support.example"
+TTL = timedelta(seconds=30)
+POLICY = SupportPolicy.load(PROJECT_ROOT / "kb" / "support_policy.yml")
+SECRET = "a-shared-secret-of-at-least-32-bytes!!"
+
+
+class ManualClock:
+    """A clock the test moves (injected into the gateways like the real one)."""
+
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+    def move_to(self, at: datetime) -> None:
+        self.at = at
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
+    """Wait until ``check()`` (sync or async) is true; fail naming ``what`` after ``timeout`` (a generous
+    bound for a slow machine, not a measurement)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for: {what}")
+        await asyncio.sleep(0.05)
+
+
+# --- the store: presence and the queue --------------------------------------------------------------
+
+
+def test_each_agent_counts_once_on_any_gateway_until_their_presence_expires(store: Store) -> None:
+    add_staff(store, INES, "Ines", "agent", PASSWORD, T0)
+    add_staff(store, MARIA, "Maria", "agent", PASSWORD, T0)
+    assert agents_online(store, T0) == 0
+    agent_connected(store, "gateway-a", "s1", INES, T0, TTL)
+    agent_connected(store, "gateway-b", "s2", INES, T0, TTL)  # a second tab, on another gateway
+    agent_connected(store, "gateway-b", "s3", MARIA, T0, TTL)
+    assert agents_online(store, T0) == 2
+    # Gateway B refreshes its sockets; A says nothing any more (killed): A's row runs out, B's do not.
+    heartbeat(store, "gateway-b", {"s3": MARIA}, T0 + timedelta(seconds=20), TTL)
+    assert agents_online(store, T0 + timedelta(seconds=29)) == 2  # Ines still through A's row
+    assert agents_online(store, T0 + timedelta(seconds=31)) == 1  # only Maria, whose gateway keeps her
+    gateway_stopped(store, "gateway-b")
+    assert agents_online(store, T0 + timedelta(seconds=31)) == 0
+
+
+def ticket(store: Store, conversation: str, priority: str, at: datetime, due: timedelta = timedelta(minutes=5)) -> int:
+    plan = "premium" if priority == "high" else "free"
+    return open_ticket(store, TicketRequest(conversation, plan, priority, "requested", at + due), at).ticket.id
+
+
+def test_the_queue_ahead_counts_waiting_tickets_of_the_same_or_a_higher_priority(store: Store) -> None:
+    ticket(store, "c-high-1", "high", T0)
+    ticket(store, "c-normal-1", "normal", T0)
+    ticket(store, "c-high-2", "high", T0)
+    normal = open_ticket(store, TicketRequest("c-normal-2", "free", "normal", "requested", T0 + timedelta(days=2)), T0).ticket
+    high = open_ticket(store, TicketRequest("c-high-3", "premium", "high", "requested", T0 + timedelta(minutes=5)), T0).ticket
+    assert queue_ahead(store, high) == 2  # the two high tickets before it; normal ones are behind it
+    assert queue_ahead(store, normal) == 3  # both high ones and the normal one before it
+    assert [t.conversation_id for t in unanswered_tickets(store, ["high"])] == ["c-high-1", "c-high-2", "c-high-3"]
+
+
+# --- the promise at handoff (the action server's service, on the store) -----------------------------
+
+
+def premium_visitor(store: Store) -> Visitor:
+    from bot.store.customers import find_customer
+    from bot.store.seed import seed_demo_customers
+
+    seed_demo_customers(store, PROJECT_ROOT / "kb" / "demo_customers.yml", T0)
+    customer = find_customer(store, "premium@demo.example")
+    assert customer is not None and customer.plan == "premium"
+    return Visitor(Identity(customer_key=customer.email, reason="verified"), customer)
+
+
+def test_premium_is_promised_minutes_only_when_an_agent_is_signed_in_and_free(store: Store) -> None:
+    visitor = premium_visitor(store)
+    service = HandoffService(store, SECRET, POLICY, fixed_clock(T0))
+
+    nobody = service.open_ticket("c-1", visitor, TicketReason.REQUESTED)
+    [message] = ticket_messages(nobody, POLICY)
+    assert message["response"] == "utter_ticket_opened_priority_no_agent"  # "No agent is online right now ..."
+    assert message["json_message"]["deskmate"]["promise"] == "no_agent"
+    assert message["json_message"]["deskmate"]["agents_online"] == 0
+
+    add_staff(store, INES, "Ines", "agent", PASSWORD, T0)
+    agent_connected(store, "gateway-a", "s1", INES, T0, TTL)
+    # One agent online, one premium ticket (c-1) already waiting before this one: no "within 5 minutes".
+    busy = service.open_ticket("c-2", visitor, TicketReason.REQUESTED)
+    [message] = ticket_messages(busy, POLICY)
+    assert message["response"] == "utter_ticket_opened_priority_busy"
+    assert (message["agents"], message["ahead"]) == (1, 1)
+
+    add_staff(store, MARIA, "Maria", "agent", PASSWORD, T0)
+    agent_connected(store, "gateway-b", "s2", MARIA, T0, TTL)
+    # Two agents signed in; c-1 answered, so only c-2 waits ahead: one of them is free for this one.
+    store_reply(store, nobody.ticket.id if nobody.ticket else 0)
+    free = service.open_ticket("c-3", visitor, TicketReason.REQUESTED)
+    messages = ticket_messages(free, POLICY)
+    assert messages[0]["response"] == "utter_ticket_opened_priority" and messages[0]["reply_time"] == "5 minutes"
+    assert messages[1]["response"] == "utter_ticket_queue_ahead" and messages[1]["ahead"] == 1
+
+
+def store_reply(store: Store, ticket_id: int) -> None:
+    from bot.store.tickets import record_agent_reply
+
+    record_agent_reply(store, ticket_id, INES, T0)
+
+
+def test_without_on_call_people_the_no_agent_promise_does_not_claim_an_alert(store: Store, tmp_path: Path) -> None:
+    text = (PROJECT_ROOT / "kb" / "support_policy.yml").read_text().split("\non_call:")[0]
+    (tmp_path / "policy.yml").write_text(text)
+    policy = SupportPolicy.load(tmp_path / "policy.yml")
+    assert policy.on_call is None
+    service = HandoffService(store, SECRET, policy, fixed_clock(T0))
+    [message] = ticket_messages(service.open_ticket("c-1", premium_visitor(store), TicketReason.REQUESTED), policy)
+    assert message["response"] == "utter_ticket_opened_priority_no_agent_no_on_call"
+
+
+@pytest.mark.parametrize("section, problem", [
+    ("on_call: {}", "name someone to alert"),
+    ("on_call: {email: [not-an-address]}", "is not an e-mail address"),
+    ("on_call: {webhook: 'ftp://x.example/hook'}", r"is not an http\(s\) URL"),
+    ("on_call: {email: a@b.example, repeat_every: {weeks: 1}}", "unknown unit"),
+    ("on_call: {email: a@b.example, retries: -1}", "on_call.retries"),
+    ("on_call: {email: a@b.example, priorities: [urgent]}", "on_call.priorities"),
+    ("on_call: {email: a@b.example, pager: yes}", "unknown key"),
+])
+def test_a_broken_on_call_section_is_refused_by_name(tmp_path: Path, section: str, problem: str) -> None:
+    base = (PROJECT_ROOT / "kb" / "support_policy.yml").read_text().split("\non_call:")[0]
+    (tmp_path / "support_policy.yml").write_text(base + "\n" + section + "\n")
+    with pytest.raises(PolicyError, match=problem):
+        SupportPolicy.load(tmp_path / "support_policy.yml")
+    from bot.kb.check import check_kb
+
+    kb = tmp_path / "kb"
+    shutil.copytree(PROJECT_ROOT / "kb", kb)
+    shutil.copy(tmp_path / "support_policy.yml", kb / "support_policy.yml")
+    assert any(re.search(problem, str(found)) and "support_policy.yml" in str(found) for found in check_kb(kb))
+
+
+# --- two gateways on one database ------------------------------------------------------------------
+
+
+@dataclass
+class Hook:
+    """The on-call webhook: a real aiohttp server on 127.0.0.1 that answers 500 to the first POST."""
+
+    bodies: List[Dict[str, Any]] = field(default_factory=list)
+    statuses: List[int] = field(default_factory=list)
+    fail_first: int = 1
+
+    async def receive(self, request: web.Request) -> web.Response:
+        self.bodies.append(json.loads(await request.text()))
+        status = 500 if len(self.bodies) <= self.fail_first else 200
+        self.statuses.append(status)
+        return web.json_response({"ok": status == 200}, status=status)
+
+
+def gateway_settings_for(store: Store, tmp_path: Path, webhook: Optional[str], presence_ttl: float = 3600) -> Settings:
+    """Gateways over ``store`` with no bot behind them and a policy whose on-call has ``webhook`` (else an
+    e-mail address). Presence lasts ``presence_ttl`` seconds: an hour by default, so that the tests' clock
+    jumps never outrun the heartbeats (which follow the clock only every 0.2 s)."""
+    kb = tmp_path / "kb"
+    if not kb.exists():
+        shutil.copytree(PROJECT_ROOT / "kb", kb)
+    base = (PROJECT_ROOT / "kb" / "support_policy.yml").read_text().split("\non_call:")[0]
+    who = f"webhook: {webhook}" if webhook else "email: [oncall@example.org]"
+    (kb / "support_policy.yml").write_text(base + dedent(f"""
+        on_call:
+          {who}
+          warn_before: {{minutes: 2}}
+          repeat_every: {{minutes: 15}}
+          retries: 3
+          retry_after: {{seconds: 30}}
+        """))
+    assert SupportPolicy.load(kb / "support_policy.yml").on_call is not None
+    return Settings(
+        database_url=store.url, rasa_url="http://127.0.0.1:9", kb_dir=kb, project_root=tmp_path,
+        support_policy_file=kb / "support_policy.yml", oncall_check_seconds=0.05, presence_heartbeat_seconds=0.2,
+        resume_window_minutes=0, presence_ttl_seconds=presence_ttl,
+    )
+
+
+async def two_gateways(settings: Settings, clock: ManualClock) -> List[TestClient]:
+    clients = []
+    for _ in range(2):
+        client = TestClient(TestServer(make_app(settings, clock=clock)))
+        await client.start_server()
+        clients.append(client)
+    return clients
+
+
+async def rounds_pass(clients: List[TestClient], count: int = 3) -> None:
+    """Wait until every gateway's on-call watch has finished ``count`` more rounds."""
+    start = [client.server.app[ONCALL].rounds for client in clients]
+    await until(lambda: all(c.server.app[ONCALL].rounds >= s + count for c, s in zip(clients, start)),
+                f"{count} on-call rounds on every gateway")
+
+
+async def agent_socket(client: TestClient, email: str) -> Any:
+    """Sign ``email`` in on this gateway and open the inbox's live socket, as the inbox page does."""
+    await sign_in(client, PASSWORD, email)
+    cookie = "; ".join(f"{c.key}={c.value}" for c in client.session.cookie_jar)
+    sio = socket_client()
+    await sio.connect(str(client.make_url("/")), namespaces=["/agent"], transports=["websocket"], headers={"Cookie": cookie})
+    return sio
+
+
+def test_an_agent_signed_in_on_either_gateway_counts_for_every_gateway(store: Store, tmp_path: Path) -> None:
+    add_staff(store, INES, "Ines", "agent", PASSWORD, T0)
+    add_staff(store, MARIA, "Maria", "agent", PASSWORD, T0)
+    settings = gateway_settings_for(store, tmp_path, None, presence_ttl=TTL.total_seconds())
+    clock = ManualClock(T0)
+    # What the action server reads when it makes a promise: the same store, its own process's service.
+    service = HandoffService(store, SECRET, POLICY, clock)
+
+    async def run() -> None:
+        a, b = await two_gateways(settings, clock)
+        sockets = []
+        try:
+            sockets.append(await agent_socket(a, INES))
+            await until(lambda: agents_online(store, clock()) == 1, "Ines present through gateway A")
+            sockets.append(await agent_socket(b, MARIA))
+            await until(lambda: agents_online(store, clock()) == 2, "Maria present through gateway B")
+            # Heartbeats keep them while the clock moves past the first expiry.
+            clock.move_to(T0 + TTL + timedelta(seconds=5))
+            await until(lambda: agents_online(store, clock()) == 2, "both kept by their gateways' heartbeats")
+            outcome = service.open_ticket("c-1", premium_visitor(store), TicketReason.REQUESTED)
+            assert outcome.agents_online == 2
+            await sockets[0].disconnect()  # Ines closes the inbox
+            await until(lambda: agents_online(store, clock()) == 1, "Ines gone at once")
+            await b.close()  # gateway B stops: its agents stop counting
+            await until(lambda: agents_online(store, clock()) == 0, "gateway B's agents gone at shutdown")
+        finally:
+            for sio in sockets:
+                await sio.disconnect()
+            await a.close()
+            await b.close()
+
+    asyncio.run(run())
+
+
+def test_on_call_webhook_is_retried_and_sent_once_per_ticket_and_interval_by_two_gateways(
+    store: Store, tmp_path: Path
+) -> None:
+    hook = Hook()
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", hook.receive)
+    clock = ManualClock(T0)
+
+    async def run() -> None:
+        server = TestServer(hook_app, host="127.0.0.1", port=free_port())
+        await server.start_server()
+        settings = gateway_settings_for(store, tmp_path, str(server.make_url("/hook")))
+        gateways = await two_gateways(settings, clock)
+        try:
+            number = ticket(store, "c-premium", "high", T0)  # nobody signed in, premium: in danger now
+            await until(lambda: len(hook.bodies) == 1, "the first alert")
+            await rounds_pass(gateways)
+            assert hook.statuses == [500]  # failed, and not tried again before its retry time, by either gateway
+
+            clock.move_to(T0 + timedelta(seconds=30))
+            await until(lambda: len(hook.bodies) == 2, "the retry")
+            await rounds_pass(gateways)
+            assert hook.statuses == [500, 200]
+            first = hook.bodies[1]
+            assert first == {
+                "ticket": number, "number": f"#{number}", "priority": "high", "plan": "premium",
+                "sla_due_at": (T0 + timedelta(minutes=5)).isoformat(), "opened_at": T0.isoformat(),
+                "reason": "no_agent_online", "interval": 0, "agents_online": 0,
+            }
+
+            # Still the first interval: nothing more, whatever happens (the due time passes too).
+            for minutes in (3, 6, 14):
+                clock.move_to(T0 + timedelta(minutes=minutes))
+                await rounds_pass(gateways)
+            assert hook.statuses == [500, 200]
+
+            clock.move_to(T0 + timedelta(minutes=15))  # the next interval: one more alert
+            await until(lambda: len(hook.bodies) == 3, "the second interval's alert")
+            await rounds_pass(gateways, 5)
+            assert hook.statuses == [500, 200, 200] and hook.bodies[2]["interval"] == 1
+            alerts = alerts_for_ticket(store, number)
+            assert [(a.slot, a.attempts, a.sent_at is not None) for a in alerts] == [(0, 2, True), (1, 1, True)]
+        finally:
+            for client in gateways:
+                await client.close()
+            await server.close()
+
+    asyncio.run(run())
+
+
+def test_the_waiting_visitor_is_told_once_when_the_due_time_is_about_to_pass(store: Store, tmp_path: Path) -> None:
+    add_staff(store, INES, "Ines", "agent", PASSWORD, T0)
+    settings = gateway_settings_for(store, tmp_path, None)
+    clock = ManualClock(T0)
+
+    async def run() -> None:
+        a, b = await two_gateways(settings, clock)
+        widget = Widget(str(a.make_url("/")))
+        inbox = None
+        try:
+            session = await widget.open()
+            inbox = await agent_socket(b, INES)  # an agent is signed in, but nobody replies
+            number = ticket(store, session, "high", T0)
+            await rounds_pass([a, b])
+            clock.move_to(T0 + timedelta(minutes=2, seconds=59))  # due in 2 min 1 s: not yet
+            await rounds_pass([a, b])
+            clock.move_to(T0 + timedelta(minutes=3, seconds=1))  # less than warn_before (2 min) left
+            notice = await widget.next("bot_uttered")
+            assert notice["metadata"]["deskmate"] == {
+                "type": "due_soon", "ticket": number, "sla_due_at": (T0 + timedelta(minutes=5)).isoformat(), "on_call": True,
+            }
+            assert "nobody from the team has replied" in notice["text"] and "alerted the on-call team" in notice["text"]
+            clock.move_to(T0 + timedelta(minutes=6))
+            await rounds_pass([a, b])
+            stored = [m for m in conversation_messages(store, session) if (m.payload or {}).get("metadata", {}).get("deskmate", {}).get("type") == "due_soon"]
+            assert len(stored) == 1 and stored[0].sender == "system"
+            assert widget.received.empty()  # told once, by one gateway
+            # The due time passed with an agent signed in: the on-call people are alerted (e-mail here).
+            assert [a.reason for a in alerts_for_ticket(store, number)] == ["due_soon"]
+
+            # A message while waiting is acknowledged: it is with the team.
+            await widget.say("hello? anyone there?")
+            ack = await widget.next("bot_uttered")
+            assert ack["metadata"]["deskmate"] == {"type": "with_team", "ticket": number}
+        finally:
+            if inbox is not None:
+                await inbox.disconnect()
+            await widget.close()
+            await a.close()
+            await b.close()
+
+    asyncio.run(run())
