@@ -57,7 +57,9 @@ def test_premium_user_with_problem_gets_high_priority_ticket_and_the_article(bot
     assert payloads[0] == {**payloads[0], "type": "article", "article_id": "double-charge"}
     handoff = handoff_of(replies)
     assert handoff and handoff["priority"] == "high"
-    assert "within 5 minutes" in texts(replies) and "Was this helpful?" not in texts(replies)
+    # Nobody has the inbox open: no "an agent will join within 5 minutes" (tests/test_promises.py has one open).
+    assert "No agent is online right now" in texts(replies) and "Was this helpful?" not in texts(replies)
+    assert handoff["promise"] == "no_agent"
     [ticket] = tickets_for_conversation(bot_store, conversation_of(sender))
     assert ticket.reason == "premium_problem" and ticket.plan == "premium"
     assert ticket.sla_due_at - ticket.created_at == timedelta(minutes=5)

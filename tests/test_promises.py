@@ -387,3 +387,65 @@ def test_the_waiting_visitor_is_told_once_when_the_due_time_is_about_to_pass(sto
             await b.close()
 
     asyncio.run(run())
+
+
+# --- through the real bot: the action server makes the promise from the store's facts -----------------
+
+
+async def say(client: TestClient, settings: Settings, sender: str, text: str, token: str) -> List[Dict[str, Any]]:
+    """``POST /api/messages`` as a signed-in customer; the replies."""
+    response = await client.post(
+        "/api/messages", json={"sender": sender, "message": text, "metadata": {TOKEN_METADATA_KEY: token}},
+        headers={"Authorization": f"Bearer {settings.resolved_api_token()}"},
+    )
+    assert response.status == 200, await response.text()
+    return list((await response.json())["messages"])
+
+
+def test_a_premium_visitor_is_promised_minutes_only_while_an_agent_is_signed_in(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    from tests.conversation import handoff_of, start, texts
+
+    token = issue_token(gateway_settings.resolved_identity_secret(), "premium@demo.example")
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        inbox = None
+        try:
+            assert agents_online(bot_store, BOT_CLOCK) == 0
+            alone = new_sender()
+            replies = await say(client, gateway_settings, alone, "i want to talk to a person", token)
+            handoff = handoff_of(replies)
+            assert handoff is not None and handoff["promise"] == "no_agent" and handoff["agents_online"] == 0
+            words = texts(replies)
+            assert "No agent is online right now" in words and "alerting the on-call team" in words
+            assert "An agent will join" not in words
+            # "hello? anyone there?" is answered: the message is with the team.
+            [ack] = await say(client, gateway_settings, alone, "hello? anyone there?", token)
+            assert ack["metadata"]["deskmate"]["type"] == "with_team"
+            assert "I've added your message" in ack["text"]
+
+            # Maria opens the inbox and answers every premium ticket waiting (this one and any before it).
+            csrf = await sign_in(client)
+            cookie = "; ".join(f"{c.key}={c.value}" for c in client.session.cookie_jar)
+            inbox = socket_client()
+            await inbox.connect(str(client.make_url("/")), namespaces=["/agent"], transports=["websocket"],
+                                headers={"Cookie": cookie})
+            await until(lambda: agents_online(bot_store, BOT_CLOCK) == 1, "Maria present")
+            for waiting in unanswered_tickets(bot_store, ["high"]):
+                answered = await client.post(f"/agent/api/tickets/{waiting.id}/reply", json={"text": "I'm here."},
+                                             headers={"X-CSRF-Token": csrf})
+                assert answered.status == 200
+            replies = await say(client, gateway_settings, new_sender(), "i want to talk to a person", token)
+            handoff = handoff_of(replies)
+            assert handoff is not None and (handoff["promise"], handoff["agents_online"], handoff["queue_ahead"]) == (
+                "priority", 1, 0)
+            assert "An agent will join this chat within 5 minutes" in texts(replies)
+        finally:
+            if inbox is not None:
+                await inbox.disconnect()
+            await client.close()
+        await until(lambda: agents_online(bot_store, BOT_CLOCK) == 0, "Maria gone once the inbox closed")
+
+    asyncio.run(run())

@@ -231,15 +231,18 @@ def _presence_ttl(app: web.Application) -> timedelta:
     return timedelta(seconds=app[SETTINGS].presence_ttl_seconds)
 
 
-async def _refresh_presence(app: web.Application) -> None:
-    """Record this gateway's open inbox sockets as present (and forget the ones that closed)."""
+async def _refresh_presence(app: web.Application, had_sockets: bool) -> bool:
+    """Record this gateway's open inbox sockets as present (and forget the ones that closed); whether it
+    has any. A gateway that had none and has none writes nothing."""
     sio = app[SIO]
     sockets: Dict[str, str] = {}
     for sid, _ in list(sio.manager.get_participants(AGENT_NAMESPACE, AGENTS_ROOM)):
         email = (await sio.get_session(sid, namespace=AGENT_NAMESPACE)).get(SOCKET_EMAIL_KEY)
         if isinstance(email, str):
             sockets[sid] = email
-    await asyncio.to_thread(heartbeat, app[STORE], app[GATEWAY_ID], sockets, app[CLOCK](), _presence_ttl(app))
+    if sockets or had_sockets:
+        await asyncio.to_thread(heartbeat, app[STORE], app[GATEWAY_ID], sockets, app[CLOCK](), _presence_ttl(app))
+    return bool(sockets)
 
 
 async def agent_presence(app: web.Application) -> AsyncIterator[None]:
@@ -247,10 +250,11 @@ async def agent_presence(app: web.Application) -> AsyncIterator[None]:
     ``presence_heartbeat_seconds``; at shutdown its agents stop counting at once."""
 
     async def beat() -> None:
+        had_sockets = True  # the first beat always writes (and clears what a crashed run left)
         while True:
             await asyncio.sleep(app[SETTINGS].presence_heartbeat_seconds)
             try:
-                await _refresh_presence(app)
+                had_sockets = await _refresh_presence(app, had_sockets)
             except Exception:  # noqa: BLE001 (the next beat tries again; presence expires meanwhile)
                 logger.exception("agent sockets: the presence heartbeat failed")
 

@@ -10,7 +10,7 @@ priority listed, not resolved, no agent reply yet) and the agents signed in (bot
   opened): one row per ticket and interval in the store, whichever gateway notes it first;
 - due alerts are taken under a lease (never by two gateways at once) and sent: a JSON POST to the
   webhook (aiohttp, the HTTP client the gateway already runs on) and e-mails to the on-call addresses
-  (handed to the outbound mail once per alert, whatever the webhook's retries). A failed POST is tried
+  (handed to the outbound mail): each once per alert, whatever the other's retries. A failure is tried
   again ``retry_after``, then twice as long each time, at most ``retries`` times; the retries live in
   the store, so another gateway finishes them if this one stops.
 
@@ -33,7 +33,9 @@ from bot.handoff.policy import OnCall, SupportPolicy
 from bot.protocol import DueSoonPayload, Sender, WidgetMessage, stored_payload, widget_message
 from bot.store.database import Store
 from bot.store.messages import NewMessage
-from bot.store.oncall import AlertRecord, alert_failed, alert_mailed, alert_sent, claim_due_alerts, note_alert
+from bot.store.oncall import (
+    AlertRecord, alert_failed, alert_mailed, alert_posted, alert_sent, claim_due_alerts, note_alert,
+)
 from bot.store.presence import agents_online
 from bot.store.tickets import TicketRecord, claim_due_notice, unanswered_tickets
 
@@ -171,7 +173,8 @@ class OnCallWatch:
         tickets = await asyncio.to_thread(unanswered_tickets, self.store, sorted(on_call.priorities))
         online = await asyncio.to_thread(agents_online, self.store, now) if tickets else 0
         for ticket in tickets:
-            if now >= ticket.sla_due_at - on_call.warn_before and await self._due_notice(ticket, now):
+            due_soon = now >= ticket.sla_due_at - on_call.warn_before
+            if due_soon and ticket.due_notice_at is None and await self._due_notice(ticket, now):
                 result.notices += 1
             reason = alert_reason(ticket, self.policy, on_call, online, now)
             if reason is not None and await asyncio.to_thread(
@@ -223,10 +226,12 @@ class OnCallWatch:
                     await asyncio.to_thread(alert_mailed, self.store, alert.id, now)
                 except Exception as error:  # noqa: BLE001 (any failure of the mail hand-over is retried)
                     errors.append(f"mail: {error.__class__.__name__}: {error}")
-        if on_call.webhook:
+        if on_call.webhook and alert.posted_at is None:
             refused = await self._post(on_call.webhook, webhook_body(alert, online))
             if refused:
                 errors.append(f"webhook: {refused}")
+            else:
+                await asyncio.to_thread(alert_posted, self.store, alert.id, now)
         if not errors:
             await asyncio.to_thread(alert_sent, self.store, alert.id, self.gateway_id, attempts, now)
             logger.info("on-call: alert for ticket #%s (interval %d) sent", alert.ticket_id, alert.slot)

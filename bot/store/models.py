@@ -320,7 +320,8 @@ class OnCallAlert(Base):
     ``on_call.repeat_every`` intervals since the ticket opened): the unique pair is the claim that makes
     two gateways alert once. ``attempts``, ``next_try_at`` and the lease (``claimed_by`` until
     ``claimed_until``) carry its retries; ``sent_at`` when it went out, ``mailed_at`` when its e-mails
-    were handed to the outbound mail (once, whatever the webhook's retries). Migration 0011."""
+    were handed to the outbound mail and ``posted_at`` when the webhook took it: each once, whatever the
+    other's retries. Migration 0011."""
 
     __tablename__ = "oncall_alerts"
     __table_args__ = (
@@ -338,6 +339,7 @@ class OnCallAlert(Base):
     claimed_by = Column(String(40), nullable=True)
     claimed_until = Column(UTCDateTime(), nullable=True)
     mailed_at = Column(UTCDateTime(), nullable=True)
+    posted_at = Column(UTCDateTime(), nullable=True)  # the webhook answered 2xx (never POSTed again)
     sent_at = Column(UTCDateTime(), nullable=True)
     failed_at = Column(UTCDateTime(), nullable=True)  # retries used up
     last_error = Column(String(300), nullable=True)

@@ -37,6 +37,7 @@ class AlertRecord:
     attempts: int
     next_try_at: datetime
     mailed_at: Optional[datetime]
+    posted_at: Optional[datetime]
     sent_at: Optional[datetime]
     failed_at: Optional[datetime]
     last_error: Optional[str]
@@ -50,7 +51,8 @@ class AlertRecord:
 def _record(alert: OnCallAlert, ticket: Ticket) -> AlertRecord:
     return AlertRecord(
         id=alert.id, ticket_id=alert.ticket_id, slot=alert.slot, reason=alert.reason, created_at=alert.created_at,
-        attempts=alert.attempts, next_try_at=alert.next_try_at, mailed_at=alert.mailed_at, sent_at=alert.sent_at,
+        attempts=alert.attempts, next_try_at=alert.next_try_at, mailed_at=alert.mailed_at,
+        posted_at=alert.posted_at, sent_at=alert.sent_at,
         failed_at=alert.failed_at, last_error=alert.last_error, priority=ticket.priority, plan=ticket.plan,
         conversation_id=ticket.conversation_id, sla_due_at=ticket.sla_due_at, ticket_created_at=ticket.created_at,
     )
@@ -59,9 +61,14 @@ def _record(alert: OnCallAlert, ticket: Ticket) -> AlertRecord:
 def note_alert(store: Store, ticket_id: int, slot: int, reason: str, now: datetime) -> bool:
     """Claim interval ``slot`` of ticket ``ticket_id`` for an alert (due at once); False when it already has
     one (another round or gateway noted it first). Raises StoreUnavailableError."""
+    noted = select(OnCallAlert.id).where(OnCallAlert.ticket_id == ticket_id, OnCallAlert.slot == slot)
+    # Every round asks again while the danger lasts: read first, so that asking takes no write lock.
+    with store_errors("read an on-call alert"), store.session() as session:
+        if session.scalar(noted) is not None:
+            return False
     try:
         with store_errors("note an on-call alert"), store.session() as session, session.begin():
-            if session.scalar(select(OnCallAlert.id).where(OnCallAlert.ticket_id == ticket_id, OnCallAlert.slot == slot)):
+            if session.scalar(noted) is not None:
                 return False
             session.add(OnCallAlert(ticket_id=ticket_id, slot=slot, reason=reason, created_at=now, attempts=0,
                                     next_try_at=now))
@@ -122,6 +129,13 @@ def alert_mailed(store: Store, alert_id: int, now: datetime) -> None:
     StoreUnavailableError."""
     with store_errors("note an alert's e-mails"), store.session() as session, session.begin():
         session.execute(update(OnCallAlert).where(OnCallAlert.id == alert_id).values(mailed_at=now)
+                        .execution_options(synchronize_session=False))
+
+
+def alert_posted(store: Store, alert_id: int, now: datetime) -> None:
+    """The webhook took the alert (never POSTed again for this alert). Raises StoreUnavailableError."""
+    with store_errors("note an alert's webhook"), store.session() as session, session.begin():
+        session.execute(update(OnCallAlert).where(OnCallAlert.id == alert_id).values(posted_at=now)
                         .execution_options(synchronize_session=False))
 
 

@@ -107,6 +107,8 @@ class TicketRecord:
     resolved_at: Optional[datetime]
     sla_due_at: datetime
     handover: Dict[str, Any]
+    # When the visitor was told the due time is about to pass (``claim_due_notice``), or None.
+    due_notice_at: Optional[datetime] = None
 
     @property
     def number(self) -> str:
@@ -155,6 +157,7 @@ def ticket_record(row: Ticket) -> TicketRecord:
         resolved_at=row.resolved_at,
         sla_due_at=row.sla_due_at,
         handover=json.loads(json.dumps(row.handover)),
+        due_notice_at=row.due_notice_at,
     )
 
 
