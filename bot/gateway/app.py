@@ -29,7 +29,7 @@ from bot.gateway.api import add_api_routes
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, SIO, STORE, WELCOME
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, HANDOFF, LIMITS, MAIL, ROUTER, SETTINGS, SIO, STORE, WELCOME
 from bot.kb.welcome import WELCOME_FILE, WelcomeFile
 from bot.gateway.limits import RateLimits
 from bot.gateway.locks import ConversationLocks
@@ -42,6 +42,10 @@ from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
 from bot.identity import issue_token
+from bot.mail.compose import EMAIL_FILE, load_email_style
+from bot.mail.inbound import ReplyHandler, start_inbound_server
+from bot.mail.outgoing import MailPolicy, MailPump
+from bot.mail.transport import transport_for
 from bot.rasa_servers import RasaServers
 from bot.settings import Settings
 from bot.store.customers import all_customers, find_customer
@@ -112,7 +116,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         store, settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file), app[CLOCK]
     )
     hub = Hub(app[SIO])
-    desk = TicketDesk(handoff, hub)
+    desk = TicketDesk(handoff, hub, timedelta(seconds=settings.mail_delay_seconds))
     limits = RateLimits(settings)
     # A conversation's lock outlives the longest turn: the bot's timeout, with room for the store.
     locks = ConversationLocks(settings.redis_url, hold_seconds=settings.bot_timeout_seconds + 30)
@@ -127,6 +131,16 @@ async def services(app: web.Application) -> AsyncIterator[None]:
                         tuple(settings.start_payload_list()))
     app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, patience)
     app[ANSWERER] = Answerer(settings)
+    transport = transport_for(settings)
+    app[MAIL] = MailPump(
+        store, transport, load_email_style(settings.kb_dir / EMAIL_FILE),
+        MailPolicy(settings.mail_from, settings.mail_reply_domain, settings.resolved_mail_secret(),
+                   settings.resolved_chat_page_url(), settings.mail_max_attempts, settings.mail_retry_seconds),
+        app[CLOCK], hub.notify_agents,
+    )
+    if not settings.smtp_relay_host:
+        logger.warning("gateway: no SMTP relay is set (DESKMATE_SMTP_RELAY_HOST): e-mails to visitors are written "
+                       "to %s instead of being sent", settings.var_dir / "outbox")
     yield
     await bot.close()
     await locks.close()
@@ -182,6 +196,30 @@ async def return_after_outage(app: web.Application) -> None:
             logger.warning("gateway: %d conversation(s) went back to the bot after an outage", returned)
 
 
+async def send_mail(app: web.Application) -> None:
+    """Every ``mail_poll_seconds``, send the e-mails that are due (each by one gateway only)."""
+    await app[MAIL].run(app[SETTINGS].mail_poll_seconds)
+
+
+async def receive_mail(app: web.Application) -> AsyncIterator[None]:
+    """The SMTP server for visitors' e-mail replies on ``smtp_inbound_host``:``smtp_inbound_port`` (0: none)."""
+    settings: Settings = app[SETTINGS]
+    server: Optional[asyncio.AbstractServer] = None
+    if settings.smtp_inbound_port:
+        handler = ReplyHandler(app[STORE], settings.resolved_mail_secret(), settings.mail_reply_domain, app[CLOCK],
+                               app[ROUTER].hub.notify_agents)
+        try:
+            server = await start_inbound_server(handler, settings.smtp_inbound_host, settings.smtp_inbound_port)
+            logger.info("gateway: receiving e-mail replies on %s:%s", settings.smtp_inbound_host, settings.smtp_inbound_port)
+        except OSError as error:
+            logger.error("gateway: cannot receive e-mail replies on %s:%s (%s); another gateway may be receiving them",
+                         settings.smtp_inbound_host, settings.smtp_inbound_port, error.strerror or error)
+    yield
+    if server is not None:
+        server.close()
+        await server.wait_closed()
+
+
 def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
     """The gateway, wired to the bot at ``settings.rasa_url`` and the store at its database URL.
 
@@ -225,6 +263,8 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     app.cleanup_ctx.append(staff_socket_watch)
     app.cleanup_ctx.append(in_background(resume_unanswered))
     app.cleanup_ctx.append(in_background(return_after_outage))
+    app.cleanup_ctx.append(in_background(send_mail))
+    app.cleanup_ctx.append(receive_mail)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)

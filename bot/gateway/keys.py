@@ -15,6 +15,7 @@ from bot.gateway.router import ConversationRouter
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.service import HandoffService
 from bot.kb.welcome import WelcomeFile
+from bot.mail.outgoing import MailPump
 from bot.settings import Settings
 from bot.store.database import Store
 
@@ -30,3 +31,5 @@ LIMITS = web.AppKey("limits", RateLimits)
 ANSWERER = web.AppKey("answerer", Answerer)
 # The chat's greeting and starter questions (kb/welcome.yml, re-read when it changes).
 WELCOME = web.AppKey("welcome", WelcomeFile)
+# Sends the e-mails that are due (bot/mail/outgoing.py).
+MAIL = web.AppKey("mail", MailPump)
