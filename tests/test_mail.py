@@ -174,7 +174,8 @@ def test_a_reply_no_widget_showed_is_emailed_once_also_with_two_gateways(mail_se
     async def run() -> None:
         first, second = await start(mail_settings), await start(mail_settings.copy(update={"smtp_inbound_port": 0}))
         try:
-            number = ticket_for(store, "web:left-the-chat", VISITOR_EMAIL)
+            left = "0123456789abcdef0123456789abcdef"  # a widget's conversation
+            number = ticket_for(store, left, VISITOR_EMAIL)
             headers = await agent(first)
             await reply(first, headers, number, "Your refund of <b>9.99</b> is on its way & should arrive soon.")
             await until(lambda: relay.received)
@@ -187,7 +188,7 @@ def test_a_reply_no_widget_showed_is_emailed_once_also_with_two_gateways(mail_se
             body, page = text_of(sent), html_of(sent)
             assert "Ines: Your refund of <b>9.99</b> is on its way & should arrive soon." in body
             assert "&lt;b&gt;9.99&lt;/b&gt;" in page and "<b>9.99" not in page
-            assert "https://www.example.com/help#deskmate=web:left-the-chat" in body
+            assert f"https://www.example.com/help#deskmate={left}" in body
             assert AGENT not in sent.as_string()  # staff appear by name only
             assert (await ticket_json(first, number))["emails"][0]["status"] == "sent"
             # Resolving it later sends the resolution, not the reply again.
@@ -269,12 +270,13 @@ def test_a_relay_failure_is_retried_and_a_final_failure_shows_in_the_inbox(
             await inbox.connect(str(client.make_url("/")), namespaces=["/agent"], transports=["websocket"],
                                 headers={"Cookie": cookie})
             relay.fail_first = 2
-            retried = ticket_for(store, "web:retried", VISITOR_EMAIL)
+            retried = ticket_for(store, "api:retried", VISITOR_EMAIL)
             await reply(client, headers, retried, "Sorted.")
             await until(lambda: relay.received)
             assert relay.tries == 3 and len(relay.received) == 1
             sent = (await ticket_json(client, retried))["emails"][0]
             assert sent["status"] == "sent" and sent["attempts"] == 3
+            assert "#deskmate=" not in text_of(relay.received[0])  # a JSON API conversation has no chat to reopen
 
             relay.fail_always, relay.failure = True, "554 5.7.1 Relay access denied"
             refused = ticket_for(store, "web:refused", VISITOR_EMAIL)

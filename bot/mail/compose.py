@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formataddr, formatdate, make_msgid
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from bot.store.messages import MessageRecord
 from bot.yaml_files import read_yaml
@@ -80,16 +80,20 @@ def _line(message: MessageRecord) -> str:
 
 
 def conversation_email(
-    style: EmailStyle, envelope: Envelope, ticket_number: str, messages: Sequence[MessageRecord], chat_link: str
+    style: EmailStyle, envelope: Envelope, ticket_number: str, messages: Sequence[MessageRecord],
+    chat_link: Optional[str],
 ) -> EmailMessage:
-    """The e-mail carrying ``messages`` (the team's, oldest first) of ticket ``ticket_number`` ("#42")."""
+    """The e-mail carrying ``messages`` (the team's, oldest first) of ticket ``ticket_number`` ("#42");
+    ``chat_link`` (None: no chat to reopen, e.g. a JSON API conversation) reopens the chat."""
     lines = [_line(message) for message in messages]
-    text = "\n\n".join([style.intro, *lines, f"{style.link_text}: {chat_link}", style.reply_hint, style.signature])
+    link = [f"{style.link_text}: {chat_link}"] if chat_link else []
+    text = "\n\n".join([style.intro, *lines, *link, style.reply_hint, style.signature])
     paragraphs = "".join(f"<p>{html.escape(line).replace(chr(10), '<br>')}</p>" for line in lines)
+    link_html = (f'<p><a href="{html.escape(chat_link, quote=True)}">{html.escape(style.link_text)}</a></p>'
+                 if chat_link else "")
     body_html = (
         f"<p>{html.escape(style.intro)}</p>"
-        f"<blockquote>{paragraphs}</blockquote>"
-        f'<p><a href="{html.escape(chat_link, quote=True)}">{html.escape(style.link_text)}</a></p>'
+        f"<blockquote>{paragraphs}</blockquote>{link_html}"
         f"<p>{html.escape(style.reply_hint)}</p><p>{html.escape(style.signature)}</p>"
     )
     return prepared_email(envelope, style.subject.format(ticket=ticket_number), text, body_html, style.from_name)

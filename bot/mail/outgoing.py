@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 from email.message import EmailMessage
@@ -36,6 +37,9 @@ from bot.store.tickets import get_ticket
 
 logger = logging.getLogger(__name__)
 
+# The widget's conversation ids (bot/gateway/visitor_socket.py, SESSION_ID): only these have a chat to reopen.
+WIDGET_SESSION = re.compile(r"^[0-9a-f]{32}$")
+
 # How long a claim holds before another gateway may take the e-mail (its sender stopped).
 CLAIM_LEASE = timedelta(minutes=5)
 SEEN_IN_CHAT = "shown in the chat before it was due"
@@ -52,8 +56,11 @@ class MailPolicy:
     max_attempts: int
     retry_seconds: float
 
-    def chat_link(self, conversation_id: str) -> str:
-        """The link that reopens the chat with its history (the widget reads the fragment)."""
+    def chat_link(self, conversation_id: str) -> Optional[str]:
+        """The link that reopens the chat with its history (the widget reads the fragment); None for a
+        conversation no widget can open (e.g. the JSON API's ``api:...``)."""
+        if not WIDGET_SESSION.match(conversation_id):
+            return None
         return f"{self.chat_page_url.split('#', 1)[0]}#deskmate={conversation_id}"
 
 

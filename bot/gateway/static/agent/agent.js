@@ -766,7 +766,8 @@
       var name = str(payload.agent_name) || str(message.author) || "Agent";
       return sameEmail(message.author, ME.email) ? name + " (you)" : name;
     }
-    return Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
+    var label = Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
+    return payload.type === "email" ? label + " (by e-mail)" : label;
   }
 
   function renderMessages(messages) {
