@@ -44,6 +44,8 @@ class MessageKind(str, Enum):
     RATING_RECORDED = "rating_recorded"
     SUBSCRIPTION = "subscription"
     TICKETS = "tickets"
+    EMAIL = "email"  # a visitor's e-mail reply, received into the conversation (bot/mail/inbound.py)
+    CONTACT_SAVED = "contact_saved"  # the visitor left an e-mail address for the team's replies
 
 
 # Bot replies to a visitor question: an answer or a fallback (the reports' denominator).
@@ -170,6 +172,8 @@ class HandoffPayload(_HandoffRequired, total=False):
     agents_online: int  # staff signed in to the inbox when the ticket opened
     queue_ahead: int  # tickets of the same or a higher priority waiting for a first reply before it
     guesses: Guesses
+    # Whether the team's replies can reach the visitor by e-mail (else the widget offers to take an address).
+    email_on_file: bool
 
 
 class NoticePayload(TypedDict):
@@ -179,7 +183,7 @@ class NoticePayload(TypedDict):
 class TicketNoticePayload(TypedDict):
     """Something happened to the visitor's ticket: their message was added to it, an agent joined or wrote."""
 
-    type: Literal["with_team", "agent_joined", "agent_message"]
+    type: Literal["with_team", "agent_joined", "agent_message", "contact_saved", "email"]
     ticket: int
 
 

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Callable, List, Optional
 
-from pydantic import BaseSettings, Field
+from pydantic import BaseSettings, Field, SecretStr
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -130,6 +130,33 @@ class Settings(BaseSettings):
     # 0: Rasa's own SQL store.
     tracker_cache_events: int = Field(default=50_000, ge=0)
 
+    # E-mail, a second channel of a handed-off conversation (README, "When the visitor has left").
+    # A reply or resolution from the team that no open widget showed within mail_delay_seconds is
+    # e-mailed to the ticket's contact address, through the SMTP relay (smtp_relay_*), or written to
+    # var/outbox/ when no relay host is set (the demo). A failed send is tried again after
+    # mail_retry_seconds, doubling each time, mail_max_attempts tries in all; then the inbox shows it.
+    mail_delay_seconds: float = Field(default=300.0, ge=0)
+    mail_from: str = "support@deskmate.localhost"
+    # Replies come back to reply+<signed token>@mail_reply_domain (the inbound server's domain).
+    mail_reply_domain: str = "deskmate.localhost"
+    mail_max_attempts: int = Field(default=5, ge=1)
+    mail_retry_seconds: float = Field(default=60.0, gt=0)
+    mail_poll_seconds: float = Field(default=5.0, gt=0)
+    smtp_relay_host: str = ""
+    smtp_relay_port: int = 587
+    smtp_relay_starttls: bool = True
+    smtp_relay_user: str = ""
+    smtp_relay_password: SecretStr = SecretStr("")
+    smtp_relay_timeout_seconds: float = Field(default=30.0, gt=0)
+    # The SMTP server receiving visitors' e-mail replies (run by the gateway; 0: none). With several
+    # gateways, one listens (`run` gives it to the first).
+    smtp_inbound_host: str = "127.0.0.1"
+    smtp_inbound_port: int = Field(default=2525, ge=0, le=65535)
+    # The page with the widget that an e-mail's link opens (with the conversation); empty: the gateway's own.
+    chat_page_url: str = ""
+    # Signs the reply addresses' tokens; generated into var/ when empty.
+    mail_secret: str = Field(default="", description="generated into var/ when empty")
+
     # HS256 secret shared with the website that signs visitors' identity tokens.
     identity_secret: str = Field(default="", description="generated into var/ when empty")
     # Demo mode: `make run` seeds the demo customers (and the gateway shows its demo switch).
@@ -200,6 +227,14 @@ class Settings(BaseSettings):
     def start_payload_list(self) -> List[str]:
         """``start_payloads`` as a list."""
         return [payload.strip() for payload in self.start_payloads.split(",") if payload.strip()]
+
+    def resolved_mail_secret(self) -> str:
+        """The key of reply-address tokens: the setting, or one generated once into var/."""
+        return self.mail_secret or self._generated_secret("mail-secret")
+
+    def resolved_chat_page_url(self) -> str:
+        """The page an e-mail's link opens: ``chat_page_url``, or the gateway's demo page."""
+        return self.chat_page_url or f"http://{self.gateway_host}:{self.gateway_port}/"
 
     def resolved_api_token(self) -> str:
         """The JSON API's bearer token: the setting, or one generated once into var/."""

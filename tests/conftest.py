@@ -20,6 +20,10 @@ from bot.training.models import ensure_model
 
 REQUIRE_SERVICES = os.environ.get("DESKMATE_REQUIRE_SERVICES") == "1"
 
+# The gateways tests start receive no e-mail unless a test gives them a port (tests/test_mail.py):
+# the default, 2525, belongs to a `make run` on the same machine.
+os.environ.setdefault("DESKMATE_SMTP_INBOUND_PORT", "0")
+
 
 # A database nobody answers at: the store must fail fast with StoreUnavailableError.
 UNREACHABLE_DATABASE_URL = "postgresql://nobody@127.0.0.1:1/none?connect_timeout=1"

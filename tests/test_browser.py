@@ -23,7 +23,7 @@ from bot.store.database import Store
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
 from bot.store.staff import add_staff
-from bot.store.tickets import TicketRequest, open_ticket
+from bot.store.tickets import TicketRequest, open_ticket, tickets_for_conversation
 from tests.conftest import BOT_CLOCK, free_port, service_missing
 
 selenium = pytest.importorskip("selenium")
@@ -454,3 +454,35 @@ def test_the_chat_opens_with_a_greeting_and_starter_questions_that_answer(
     click(visitor, '[data-testid="dm-starter"]:nth-child(3)')
     text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "Which devices can I watch on?")
     text_appears(visitor, '[data-testid="dm-message"][data-from="bot"]', "Was this helpful?")
+
+
+def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_chat(
+    browser: Callable[..., WebDriver], gateway_url: str, bot_store: Store
+) -> None:
+    visitor = browser()
+    visitor.get(gateway_url + "/")
+    click(visitor, '[data-testid="dm-bubble"]')
+    wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(visitor, "i want to talk to a real person")
+    text_appears(visitor, '[data-testid="dm-banner"]', "#")
+    field = wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-contact-email"]')))
+    field.send_keys("anna@")
+    click(visitor, '[data-testid="dm-contact-save"]')
+    text_appears(visitor, '[data-testid="dm-contact-error"]', "doesn't look like an e-mail address")
+    field.send_keys("example.org")
+    click(visitor, '[data-testid="dm-contact-save"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="system"]', "we'll e-mail you")
+    assert not visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-contact"]')
+    session = visitor.execute_script("return window.localStorage.getItem('deskmate.session')")
+    ticket = next(t for t in tickets_for_conversation(bot_store, session))
+    assert ticket.contact_email == "anna@example.org"
+    assert "anna@example.org" not in visitor.find_element(By.CSS_SELECTOR, '.dm-log').text
+
+    # The e-mail's link, opened in another browser (a phone's mail app): the same conversation, open.
+    elsewhere = browser()
+    elsewhere.get(f"{gateway_url}/#deskmate={session}")
+    text_appears(elsewhere, '[data-testid="dm-message"][data-from="visitor"]', "real person")
+    assert elsewhere.execute_script("return window.localStorage.getItem('deskmate.session')") == session
+    assert "deskmate=" not in elsewhere.current_url  # the link's fragment is not left in the address bar
+    # The address is kept, so no form is offered again.
+    assert not elsewhere.find_elements(By.CSS_SELECTOR, '[data-testid="dm-contact"]')

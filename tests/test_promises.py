@@ -9,6 +9,7 @@ interval "15 min later" happen when the test says so, not by sleeping.
 from __future__ import annotations
 
 import asyncio
+import email
 import json
 import re
 import shutil
@@ -232,7 +233,7 @@ def gateway_settings_for(store: Store, tmp_path: Path, webhook: Optional[str], p
     return Settings(
         database_url=store.url, rasa_url="http://127.0.0.1:9", kb_dir=kb, project_root=tmp_path,
         support_policy_file=kb / "support_policy.yml", oncall_check_seconds=0.05, presence_heartbeat_seconds=0.2,
-        resume_window_minutes=0, presence_ttl_seconds=presence_ttl,
+        resume_window_minutes=0, presence_ttl_seconds=presence_ttl, var_dir=tmp_path / "var", mail_poll_seconds=0.1,
     )
 
 
@@ -372,8 +373,14 @@ def test_the_waiting_visitor_is_told_once_when_the_due_time_is_about_to_pass(sto
             stored = [m for m in conversation_messages(store, session) if (m.payload or {}).get("metadata", {}).get("deskmate", {}).get("type") == "due_soon"]
             assert len(stored) == 1 and stored[0].sender == "system"
             assert widget.received.empty()  # told once, by one gateway
-            # The due time passed with an agent signed in: the on-call people are alerted (e-mail here).
+            # The due time neared with an agent signed in: the on-call people are alerted, by e-mail here,
+            # once (the demo's outbound mail writes it to var/outbox/).
             assert [a.reason for a in alerts_for_ticket(store, number)] == ["due_soon"]
+            outbox = tmp_path / "var" / "outbox"
+            await until(lambda: outbox.is_dir() and any(outbox.glob("*.eml")), "the alert's e-mail")
+            await rounds_pass([a, b])
+            mails = [email.message_from_bytes(path.read_bytes()) for path in outbox.glob("*.eml")]
+            assert [(m["To"], f"#{number}" in m["Subject"]) for m in mails] == [("oncall@example.org", True)]
 
             # A message while waiting is acknowledged: it is with the team.
             await widget.say("hello? anyone there?")

@@ -13,7 +13,16 @@ if TYPE_CHECKING:
 from urllib.parse import urlparse
 
 from bot.cli.operations import cmd_db_upgrade, cmd_demo_seed
-from bot.settings import get_settings
+from bot.settings import Settings, get_settings
+
+
+def mail_summary(settings: Settings) -> str:
+    """Where the team's e-mails to visitors go and where their replies come in, for the start-up text."""
+    out = (f"sent through {settings.smtp_relay_host}:{settings.smtp_relay_port}" if settings.smtp_relay_host
+           else f"written to {settings.var_dir / 'outbox'}/ (no SMTP relay set: DESKMATE_SMTP_RELAY_HOST)")
+    inbound = (f"received on {settings.smtp_inbound_host}:{settings.smtp_inbound_port} for *@{settings.mail_reply_domain}"
+               if settings.smtp_inbound_port else "not received (DESKMATE_SMTP_INBOUND_PORT=0)")
+    return f"  E-mail:            replies to visitors who left are {out};\n                     their e-mail replies are {inbound}\n"
 
 
 def prepare_store() -> None:
@@ -90,7 +99,9 @@ def cmd_run(args: argparse.Namespace) -> int:
               f"{f'-{settings.action_port + last}' if last else ''}); this takes about a minute ...", flush=True)
         bot.start_bots(model, ports)
         for index in range(args.gateways):
+            # One SMTP server receives visitors' e-mail replies: the first gateway's.
             bot.start_gateway(settings.gateway_host, settings.gateway_port + index,
+                              env=None if index == 0 else {"DESKMATE_SMTP_INBOUND_PORT": "0"},
                               name="gateway" if index == 0 else f"gateway-{index + 1}")
         started = time.monotonic()
         bot.wait_ready()
@@ -104,6 +115,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             f"  JSON API:          POST {bot.gateway_url}/api/messages  (Bearer token in {settings.var_dir}/api-token)\n"
             f"  Server logs:       {log_dir}/rasa.log, {log_dir}/actions.log, {log_dir}/gateway.log\n"
             f"  Rasa servers:      {', '.join(bot.rasa_urls)}\n"
+            + mail_summary(settings)
             + (f"  More gateways:     {', '.join(list(bot.gateways.values())[1:])} (put a load balancer with sticky\n"
                "                     sessions in front; README, \"Scale-out\")\n" if args.gateways > 1 else "")
             + f"  (ready {time.monotonic() - started:.0f} s after the Rasa servers started)",

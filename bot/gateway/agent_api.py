@@ -30,6 +30,7 @@ from bot.handoff.handover import build_handover
 from bot.handoff.lifecycle import Agent
 from bot.protocol import ClosedHow
 from bot.store.database import StoreError
+from bot.store.mail import OutgoingMailRecord, ticket_mail
 from bot.store.messages import conversation_messages, first_visitor_texts
 from bot.store.presence import agent_connected, agent_disconnected, gateway_stopped, heartbeat
 from bot.store.sessions import live_sessions
@@ -59,6 +60,21 @@ def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") ->
         "overdue": ticket.is_open and ticket.first_agent_reply_at is None and ticket.sla_due_at < now,
         "first_agent_reply_at": ticket.first_agent_reply_at.isoformat() if ticket.first_agent_reply_at else None,
         "first_message": first_message[:QUEUE_ROW_CHARS],
+        # Where the team's replies are e-mailed when the visitor has left (staff only).
+        "contact_email": ticket.contact_email,
+    }
+
+
+def mail_view(mail: OutgoingMailRecord) -> Dict[str, Any]:
+    """One e-mail to the visitor as the inbox shows it: its state, tries, and the relay's last refusal."""
+    return {
+        "id": mail.id,
+        "status": mail.status,
+        "attempts": mail.attempts,
+        "last_error": mail.last_error if mail.status != "cancelled" else None,
+        "next_attempt_at": mail.next_attempt_at.isoformat() if mail.status == "pending" else None,
+        "sent_at": mail.sent_at.isoformat() if mail.sent_at else None,
+        "to": mail.to_address,
     }
 
 
@@ -103,9 +119,11 @@ async def ticket_api(request: web.Request) -> web.Response:
             for t in others if t.id != ticket.id
         ][:10]
     first = next((m.text for m in messages if m.sender == "visitor"), "")
+    mail = await asyncio.to_thread(ticket_mail, store, ticket.id)
     return web.json_response({
         "ticket": ticket_view(ticket, now, first), "handover": build_handover(ticket, messages),
         "messages": [staff_view(m) for m in messages], "earlier_tickets": earlier,
+        "emails": [mail_view(m) for m in mail if m.kind == "conversation"],
     })
 
 

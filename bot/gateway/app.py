@@ -31,7 +31,7 @@ from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
 from bot.gateway.keys import (
-    ANSWERER, CLOCK, DESK, GATEWAY_ID, HANDOFF, LIMITS, ONCALL, ROUTER, SETTINGS, SIO, STORE, WELCOME,
+    ANSWERER, CLOCK, DESK, GATEWAY_ID, HANDOFF, LIMITS, MAIL, ONCALL, ROUTER, SETTINGS, SIO, STORE, WELCOME,
 )
 from bot.kb.welcome import WELCOME_FILE, WelcomeFile
 from bot.gateway.limits import RateLimits
@@ -42,10 +42,14 @@ from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.staff_security import add_security_routes
 from bot.gateway.visitor_socket import PacketJson, register_visitor_events
 from bot.handoff.lifecycle import TicketDesk
-from bot.handoff.oncall import OnCallWatch
+from bot.handoff.oncall import OnCallWatch, outbound_mail
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
 from bot.identity import issue_token
+from bot.mail.compose import EMAIL_FILE, load_email_style
+from bot.mail.inbound import ReplyHandler, start_inbound_server
+from bot.mail.outgoing import MailPolicy, MailPump
+from bot.mail.transport import transport_for
 from bot.rasa_servers import RasaServers
 from bot.settings import Settings
 from bot.store.customers import all_customers, find_customer
@@ -116,7 +120,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
         store, settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file), app[CLOCK]
     )
     hub = Hub(app[SIO])
-    desk = TicketDesk(handoff, hub)
+    desk = TicketDesk(handoff, hub, timedelta(seconds=settings.mail_delay_seconds))
     limits = RateLimits(settings)
     # A conversation's lock outlives the longest turn: the bot's timeout, with room for the store.
     locks = ConversationLocks(settings.redis_url, hold_seconds=settings.bot_timeout_seconds + 30)
@@ -131,7 +135,17 @@ async def services(app: web.Application) -> AsyncIterator[None]:
                         tuple(settings.start_payload_list()))
     app[ROUTER] = ConversationRouter(store, bot, desk, hub, limits, locks, patience)
     app[ANSWERER] = Answerer(settings)
-    app[ONCALL] = OnCallWatch(store, handoff.policy, app[CLOCK], hub, app[GATEWAY_ID])
+    app[ONCALL] = OnCallWatch(store, handoff.policy, app[CLOCK], hub, app[GATEWAY_ID], mail=outbound_mail(store))
+    transport = transport_for(settings)
+    app[MAIL] = MailPump(
+        store, transport, load_email_style(settings.kb_dir / EMAIL_FILE),
+        MailPolicy(settings.mail_from, settings.mail_reply_domain, settings.resolved_mail_secret(),
+                   settings.resolved_chat_page_url(), settings.mail_max_attempts, settings.mail_retry_seconds),
+        app[CLOCK], hub.notify_agents,
+    )
+    if not settings.smtp_relay_host:
+        logger.warning("gateway: no SMTP relay is set (DESKMATE_SMTP_RELAY_HOST): e-mails to visitors are written "
+                       "to %s instead of being sent", settings.var_dir / "outbox")
     yield
     await app[ONCALL].close()
     await bot.close()
@@ -199,6 +213,28 @@ async def watch_promises(app: web.Application) -> None:
             await watch.round()
         except Exception:  # noqa: BLE001 (logged; the next round tries again)
             logger.exception("gateway: the on-call watch failed")
+async def send_mail(app: web.Application) -> None:
+    """Every ``mail_poll_seconds``, send the e-mails that are due (each by one gateway only)."""
+    await app[MAIL].run(app[SETTINGS].mail_poll_seconds)
+
+
+async def receive_mail(app: web.Application) -> AsyncIterator[None]:
+    """The SMTP server for visitors' e-mail replies on ``smtp_inbound_host``:``smtp_inbound_port`` (0: none)."""
+    settings: Settings = app[SETTINGS]
+    server: Optional[asyncio.AbstractServer] = None
+    if settings.smtp_inbound_port:
+        handler = ReplyHandler(app[STORE], settings.resolved_mail_secret(), settings.mail_reply_domain, app[CLOCK],
+                               app[ROUTER].hub.notify_agents)
+        try:
+            server = await start_inbound_server(handler, settings.smtp_inbound_host, settings.smtp_inbound_port)
+            logger.info("gateway: receiving e-mail replies on %s:%s", settings.smtp_inbound_host, settings.smtp_inbound_port)
+        except OSError as error:
+            logger.error("gateway: cannot receive e-mail replies on %s:%s (%s); another gateway may be receiving them",
+                         settings.smtp_inbound_host, settings.smtp_inbound_port, error.strerror or error)
+    yield
+    if server is not None:
+        server.close()
+        await server.wait_closed()
 
 
 def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Application:
@@ -247,6 +283,8 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     app.cleanup_ctx.append(in_background(watch_promises))
     app.cleanup_ctx.append(in_background(resume_unanswered))
     app.cleanup_ctx.append(in_background(return_after_outage))
+    app.cleanup_ctx.append(in_background(send_mail))
+    app.cleanup_ctx.append(receive_mail)
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)

@@ -16,6 +16,7 @@ from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.oncall import OnCallWatch
 from bot.handoff.service import HandoffService
 from bot.kb.welcome import WelcomeFile
+from bot.mail.outgoing import MailPump
 from bot.settings import Settings
 from bot.store.database import Store
 
@@ -35,3 +36,5 @@ WELCOME = web.AppKey("welcome", WelcomeFile)
 GATEWAY_ID = web.AppKey("gateway_id", str)
 # The watch over promises made to waiting visitors: due-time notices and on-call alerts.
 ONCALL = web.AppKey("oncall", OnCallWatch)
+# Sends the e-mails that are due (bot/mail/outgoing.py).
+MAIL = web.AppKey("mail", MailPump)

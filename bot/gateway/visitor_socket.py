@@ -11,7 +11,8 @@ a widget showed), or on a conversation with no messages yet
 ``deskmate_notice`` (``{"text", "retry_after"}``) when a new conversation
 is refused for now, and may send ``deskmate_rating`` and
 ``deskmate_seen`` (``{"session_id"}``: it is open and visible, so all so far
-is read). Anything malformed gets a plain answer to
+is read) and ``deskmate_contact`` (``{"session_id", "email"}``: where to
+e-mail the team's replies, answered by the event's ack). Anything malformed gets a plain answer to
 that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bot.gateway.keys import DESK, LIMITS, ROUTER, SETTINGS, WELCOME
 from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import visitor_view
 from bot.handoff import texts
+from bot.mail.addresses import ContactEmailError, checked_contact_email
 from bot.protocol import widget_message
 from bot.store.database import StoreError
 
@@ -47,6 +49,7 @@ SEEN_EVENT = "deskmate_seen"
 SEEN_AT_KEY = "seen_at"
 MIN_SEEN_INTERVAL_SECONDS = 0.4
 WELCOME_EVENT = "deskmate_welcome"
+CONTACT_EVENT = "deskmate_contact"
 
 
 UNREADABLE_EVENT = "deskmate_unreadable"
@@ -217,6 +220,27 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await tell(sid, texts.NOTHING_TO_RATE)
             return
         await app[ROUTER].hub.send_to_visitor(conversation, thanks)
+
+    @sio.on(CONTACT_EVENT)
+    async def contact(sid: str, data: Any = None, *_: Any) -> Dict[str, Any]:
+        """The visitor leaves an e-mail address for the team's replies; the answer is the event's ack
+        (``{"ok": true}`` or ``{"error": "..."}``), and every open widget gets the stored confirmation."""
+        conversation = await conversation_of(sid, data)
+        if conversation is None:
+            return {"error": NO_CONVERSATION}
+        try:
+            email = checked_contact_email(data.get("email") if isinstance(data, dict) else None)
+        except ContactEmailError as refused:
+            return {"error": str(refused)}
+        try:
+            saved = await app[DESK].keep_contact(conversation, email)
+        except StoreError:
+            logger.error("gateway: a visitor's e-mail address could not be stored")
+            return {"error": texts.NOT_RECEIVED}
+        if saved is None:
+            return {"error": texts.NO_TICKET_FOR_CONTACT}
+        await app[ROUTER].hub.send_to_visitor(conversation, saved)
+        return {"ok": True}
 
     @sio.on(UNREADABLE_EVENT)
     async def unreadable(sid: str, *_: Any) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any, Dict, List, Optional, Protocol, Sequence
 
 from bot.handoff import texts
@@ -26,7 +27,7 @@ from bot.protocol import (
 )
 from bot.store.feedback import record_csat
 from bot.store.messages import NewMessage, record_message
-from bot.store.tickets import TicketRecord, assign_ticket, close_ticket, record_agent_reply
+from bot.store.tickets import TicketRecord, assign_ticket, close_ticket, record_agent_reply, set_contact_email
 
 # Live-update events for the agents' inbox (their sockets re-read what they show).
 QUEUE_CHANGED = "queue_changed"
@@ -56,10 +57,15 @@ def _new(sender: Sender, message: WidgetMessage, author: Optional[str] = None) -
 class TicketDesk:
     """The ticket lifecycle for one process, over the store, the support policy's service and a delivery."""
 
-    def __init__(self, handoff: HandoffService, delivery: Delivery) -> None:
+    def __init__(self, handoff: HandoffService, delivery: Delivery, mail_delay: Optional[timedelta] = None) -> None:
         self.handoff = handoff
         self.store = handoff.store
         self.delivery = delivery
+        # A reply or resolution no widget showed within this long is e-mailed (None: no e-mail).
+        self.mail_delay = mail_delay
+
+    def _mail_after(self, now: datetime) -> Optional[datetime]:
+        return now + self.mail_delay if self.mail_delay is not None else None
 
     async def _deliver(self, conversation_id: str, messages: Sequence[WidgetMessage], ticket_id: int) -> None:
         for message in messages:
@@ -84,9 +90,10 @@ class TicketDesk:
         """
         joined = widget_message(texts.agent_joined(agent.name), {"type": "agent_joined", "agent_name": agent.name, "ticket": ticket_id})
         said = widget_message(text, {"type": "agent_message", "agent_name": agent.name, "ticket": ticket_id})
+        now = self.handoff.now()
         change = await asyncio.to_thread(
-            record_agent_reply, self.store, ticket_id, agent.email, self.handoff.now(),
-            _new(Sender.AGENT, said, agent.email), _new(Sender.SYSTEM, joined),
+            record_agent_reply, self.store, ticket_id, agent.email, now,
+            _new(Sender.AGENT, said, agent.email), _new(Sender.SYSTEM, joined), self._mail_after(now),
         )
         sent = [joined, said] if len(change.messages) == 2 else [said]
         for message in sent:
@@ -103,9 +110,12 @@ class TicketDesk:
         said = texts.handed_back(agent.name) if how is ClosedHow.HANDED_BACK else texts.resolved(agent.name)
         notice = widget_message(said, {"type": "resolved", "how": how.value, "ticket": ticket_id})
         ask = widget_message(texts.RATING_REQUEST, {"type": "rating_request", "ticket": ticket_id})
+        now = self.handoff.now()
         change = await asyncio.to_thread(
-            close_ticket, self.store, ticket_id, f"agent:{agent.email}", self.handoff.now(), how, None,
+            close_ticket, self.store, ticket_id, f"agent:{agent.email}", now, how, None,
             [_new(Sender.SYSTEM, notice), _new(Sender.BOT, ask)],
+            # Only a resolution is e-mailed: a conversation handed back to the bot needs nothing more.
+            self._mail_after(now) if how is ClosedHow.RESOLVED else None,
         )
         await self._deliver(change.ticket.conversation_id, [notice, ask], ticket_id)
         return change.ticket
@@ -126,6 +136,21 @@ class TicketDesk:
             record_message, self.store, conversation_id, Sender.BOT.value, thanks["text"], now, stored_payload(thanks)
         )
         return thanks
+
+    async def keep_contact(self, conversation_id: str, email: str) -> Optional[WidgetMessage]:
+        """Keep a (validated) address for e-mailing the open ticket's replies; the confirmation (stored,
+        without the address, which only staff see). None when the conversation has no open ticket.
+        Raises StoreError."""
+        ticket = await asyncio.to_thread(set_contact_email, self.store, conversation_id, email)
+        if ticket is None:
+            return None
+        saved = widget_message(texts.CONTACT_SAVED, {"type": "contact_saved", "ticket": ticket.id})
+        await asyncio.to_thread(
+            record_message, self.store, conversation_id, Sender.SYSTEM.value, saved["text"], self.handoff.now(),
+            stored_payload(saved),
+        )
+        await self.delivery.notify_agents(TICKET_MESSAGE, {"ticket": ticket.id})
+        return saved
 
     def acknowledgement(self, ticket: TicketRecord) -> List[WidgetMessage]:
         """What a visitor is told of a message sent while the ticket waits for an agent (nothing once one is there)."""

@@ -34,6 +34,7 @@ def handoff_payload(
         "status": ticket.status,
         "sla_due_at": ticket.sla_due_at.isoformat(),
         "created": created,
+        "email_on_file": ticket.contact_email is not None,
     }
     if outcome is not None:
         payload["reply_time"] = outcome.rules.describe_first_reply()

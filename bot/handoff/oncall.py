@@ -32,6 +32,7 @@ from bot.handoff import texts
 from bot.handoff.policy import OnCall, SupportPolicy
 from bot.protocol import DueSoonPayload, Sender, WidgetMessage, stored_payload, widget_message
 from bot.store.database import Store
+from bot.store.mail import enqueue_prepared_mail
 from bot.store.messages import NewMessage
 from bot.store.oncall import (
     AlertRecord, alert_failed, alert_mailed, alert_posted, alert_sent, claim_due_alerts, note_alert,
@@ -67,6 +68,17 @@ class AlertMail:
 
 # Hands an alert's e-mail to the outbound mail (bot/mail); raises on failure (retried next round).
 MailAlert = Callable[[AlertMail, datetime], Awaitable[None]]
+
+
+def outbound_mail(store: Store) -> MailAlert:
+    """Alerts' e-mails through Deskmate's outbound mail (bot/mail: the SMTP relay, or var/outbox/ in the
+    demo, with its own retries): one prepared e-mail per address, queued for the next gateway to send."""
+
+    async def queue(mail: AlertMail, now: datetime) -> None:
+        for address in mail.to:
+            await asyncio.to_thread(enqueue_prepared_mail, store, address, mail.subject, mail.text, now)
+
+    return queue
 
 
 @dataclass

@@ -128,6 +128,8 @@ class HandoffService:
             sla_due_at=self.policy.sla_due(plan, now),
             customer_id=visitor.customer.id if visitor.customer else None,
             handover=opening_facts(reason, visitor.customer, visitor.identity.reason),
+            # A signed-in customer's replies can reach them by e-mail when they leave the chat.
+            contact_email=visitor.customer.email if visitor.customer else None,
         )
         try:
             opened = open_ticket(self.store, request, now)

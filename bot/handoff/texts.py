@@ -12,6 +12,8 @@ BOT_AND_TICKETS_UNAVAILABLE = (
     "Sorry, the assistant isn't answering right now, and I couldn't pass your message to the team "
     "either. Please try again in a few minutes."
 )
+CONTACT_SAVED = "Thanks! If you're away when the team replies, we'll e-mail you the reply too."
+NO_TICKET_FOR_CONTACT = "There's no open request with the team right now, so there's nothing to e-mail you about."
 RATING_REQUEST = "How did we do? Please rate the help you got."
 RATING_THANKS = "Thanks for your rating!"
 

@@ -9,6 +9,7 @@ from typing import Dict, List, Tuple
 from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
 from bot.handoff.policy import PolicyError, SupportPolicy
 from bot.kb.welcome import WELCOME_FILE, WelcomeError, load_welcome
+from bot.mail.compose import EMAIL_FILE, EmailStyleError, load_email_style
 
 MIN_QUESTIONS = 10
 MAX_ANSWER_CHARS = 800
@@ -158,4 +159,10 @@ def check_kb(kb_dir: Path) -> List[Problem]:
             load_welcome(welcome)
         except WelcomeError as error:
             problems.append(Problem(welcome, 1, str(error).split(": ", 1)[-1]))
+    email = kb_dir / EMAIL_FILE
+    if email.exists():
+        try:
+            load_email_style(email)
+        except EmailStyleError as error:
+            problems.append(Problem(email, 1, str(error).split(": ", 1)[-1]))
     return problems

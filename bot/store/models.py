@@ -217,6 +217,9 @@ class Ticket(Base):
     # When the visitor was told the first-reply due time is about to pass with nobody having replied
     # (once per ticket, whichever gateway saw it first; migration 0011).
     due_notice_at = Column(UTCDateTime(), nullable=True)
+    # Where the team's replies go by e-mail when the visitor has left the chat (a signed-in customer's
+    # address, or one an anonymous visitor gave); never shown to visitors.
+    contact_email = Column(String(320), nullable=True)
 
     events = relationship("TicketEvent", back_populates="ticket", order_by="TicketEvent.id")
 
@@ -343,6 +346,63 @@ class OnCallAlert(Base):
     sent_at = Column(UTCDateTime(), nullable=True)
     failed_at = Column(UTCDateTime(), nullable=True)  # retries used up
     last_error = Column(String(300), nullable=True)
+MAIL_KINDS = ("conversation", "prepared")
+MAIL_STATUSES = ("pending", "sending", "sent", "cancelled", "failed")
+PENDING_CONVERSATION_MAIL_WHERE = "status = 'pending' AND kind = 'conversation'"
+
+
+class OutgoingMail(Base):
+    """An e-mail to send, claimed by one gateway at a time (bot/mail/outgoing.py).
+
+    ``conversation``: the team's messages to a ticket's visitor that no widget showed, written when it
+    is sent (``covers_message_id``: the newest message it carried); ``prepared``: subject and bodies
+    stored as they are (e.g. an on-call alert). A sending row whose ``claimed_until`` has passed (its
+    gateway stopped) is claimed again.
+    """
+
+    __tablename__ = "outgoing_mail"
+    __table_args__ = (
+        CheckConstraint(_in("kind", MAIL_KINDS), name="kind_known"),
+        CheckConstraint(_in("status", MAIL_STATUSES), name="status_known"),
+        Index("ix_outgoing_mail_status_next_attempt_at", "status", "next_attempt_at"),
+        # One waiting e-mail per ticket: two gateways scheduling at once cannot make two.
+        Index(
+            "uq_outgoing_mail_pending_ticket",
+            "ticket_id",
+            unique=True,
+            sqlite_where=text(PENDING_CONVERSATION_MAIL_WHERE),
+            postgresql_where=text(PENDING_CONVERSATION_MAIL_WHERE),
+        ),
+    )
+
+    id = Column(Integer, primary_key=True)
+    kind = Column(String(20), nullable=False)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=True, index=True)
+    to_address = Column(String(320), nullable=False)
+    subject = Column(String(300), nullable=True)
+    body_text = Column(Text, nullable=True)
+    body_html = Column(Text, nullable=True)
+    covers_message_id = Column(Integer, nullable=True)
+    status = Column(String(10), nullable=False)
+    attempts = Column(Integer, nullable=False, default=0)
+    next_attempt_at = Column(UTCDateTime(), nullable=False)
+    claimed_until = Column(UTCDateTime(), nullable=True)
+    last_error = Column(String(500), nullable=True)
+    created_at = Column(UTCDateTime(), nullable=False)
+    sent_at = Column(UTCDateTime(), nullable=True)
+
+
+class InboundMail(Base):
+    """An e-mail reply taken into a conversation, by its Message-ID: a mail server delivering it again
+    (after a lost acknowledgement) does not add it twice."""
+
+    __tablename__ = "inbound_mail"
+
+    id = Column(Integer, primary_key=True)
+    message_id_header = Column(String(998), nullable=False, unique=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    message_id = Column(Integer, nullable=True)
+    received_at = Column(UTCDateTime(), nullable=False)
 
 
 class Staff(Base):

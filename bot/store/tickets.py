@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from bot.protocol import ClosedHow, Sender, TicketReason, TicketStatus, values
 from bot.store.customers import normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
+from bot.store.mail import schedule_conversation_mail
 from bot.store.messages import MessageRecord, NewMessage, message_record, new_message_row
 from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Ticket, TicketEvent
 
@@ -75,6 +76,8 @@ class TicketRequest:
     customer_id: Optional[int] = None
     handover: Mapping[str, Any] = field(default_factory=dict)
     actor: str = "bot"
+    # Where the team's replies are e-mailed when the visitor has left (a signed-in customer's address).
+    contact_email: Optional[str] = None
 
     def __post_init__(self) -> None:
         if not self.conversation_id.strip():
@@ -109,6 +112,7 @@ class TicketRecord:
     handover: Dict[str, Any]
     # When the visitor was told the due time is about to pass (``claim_due_notice``), or None.
     due_notice_at: Optional[datetime] = None
+    contact_email: Optional[str] = None
 
     @property
     def number(self) -> str:
@@ -158,6 +162,7 @@ def ticket_record(row: Ticket) -> TicketRecord:
         sla_due_at=row.sla_due_at,
         handover=json.loads(json.dumps(row.handover)),
         due_notice_at=row.due_notice_at,
+        contact_email=row.contact_email,
     )
 
 
@@ -196,6 +201,7 @@ def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> T
         created_at=now,
         sla_due_at=request.sla_due_at,
         handover=dict(request.handover),
+        contact_email=request.contact_email,
     )
     session.add(row)
     session.flush()
@@ -394,13 +400,16 @@ def assign_ticket(
 def record_agent_reply(
     store: Store, ticket_id: int, agent: str, now: datetime,
     reply: Optional[NewMessage] = None, joined: Optional[NewMessage] = None,
+    mail_after: Optional[datetime] = None,
 ) -> TicketChange:
     """The agent ``agent`` (an e-mail) replies: one transaction stores the reply (``reply``) and notes it.
 
     A ticket assigned to nobody or to someone else is first taken by the agent
     who replies (with ``joined``, e.g. "Maria joined", stored before the
-    reply); the first reply's time is kept once. Raises TicketNotFoundError,
-    or TicketStateError when the ticket is resolved, before anything is stored.
+    reply); the first reply's time is kept once. With ``mail_after``, a ticket with a contact
+    address gets (in the same transaction) an e-mail due then, sent unless a widget shows the reply
+    first (bot/mail/outgoing.py). Raises TicketNotFoundError, or TicketStateError when the ticket is
+    resolved, before anything is stored.
     """
     who = _agent_actor(agent)
 
@@ -413,6 +422,8 @@ def record_agent_reply(
         if first:
             row.first_agent_reply_at = now
         _event(session, row, "agent_reply", who, now, first=first)
+        if mail_after is not None:
+            schedule_conversation_mail(session, row, mail_after, now)
         return messages + ([reply] if reply else [])
 
     return _change(store, ticket_id, who, now, "record an agent reply", apply)
@@ -420,10 +431,11 @@ def record_agent_reply(
 
 def close_ticket(
     store: Store, ticket_id: int, actor: str, now: datetime, how: ClosedHow = ClosedHow.RESOLVED,
-    note: Optional[str] = None, notices: Sequence[NewMessage] = (),
+    note: Optional[str] = None, notices: Sequence[NewMessage] = (), mail_after: Optional[datetime] = None,
 ) -> TicketChange:
     """Resolve the ticket, or hand the conversation back to the bot (``how``; event "resolved" or
-    "handed_back"), storing ``notices`` in the same transaction.
+    "handed_back"), storing ``notices`` in the same transaction (and, with ``mail_after``, an e-mail
+    as for ``record_agent_reply``).
 
     Raises TicketNotFoundError, or TicketStateError when already resolved.
     """
@@ -432,6 +444,8 @@ def close_ticket(
         row.status = TicketStatus.RESOLVED.value
         row.resolved_at = now
         _event(session, row, how.value, actor, now, **({"note": note} if note else {}))
+        if mail_after is not None:
+            schedule_conversation_mail(session, row, mail_after, now)
         return notices
 
     action = "hand the ticket back" if how is ClosedHow.HANDED_BACK else "resolve the ticket"
@@ -487,3 +501,17 @@ def claim_due_notice(store: Store, ticket_id: int, now: datetime, notice: NewMes
         session.add(TicketEvent(ticket_id=ticket_id, kind="due_notice", actor="bot", at=now, detail=None))
         session.flush()
         return message_record(row)
+def set_contact_email(store: Store, conversation_id: str, email: str) -> Optional[TicketRecord]:
+    """Keep ``email`` (already validated) as where the conversation's open ticket's replies are e-mailed.
+
+    Returns the ticket, or None when the conversation has no open ticket (nothing is stored).
+    Raises StoreUnavailableError.
+    """
+    with store_errors("keep a visitor's e-mail address"), store.session() as session, session.begin():
+        row = _open_row(session, conversation_id)
+        if row is None:
+            return None
+        row.contact_email = email
+        session.flush()
+        return ticket_record(row)
+

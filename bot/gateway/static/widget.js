@@ -22,7 +22,9 @@
   const SEEN_INTERVAL_MS = 500;
   const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
   // Payload types the chat shows as a centred system line rather than a bubble.
-  const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice', 'due_soon'];
+  const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice', 'contact_saved', 'due_soon'];
+  // An e-mail's link opens the chat on its conversation: #deskmate=<conversation id>.
+  const RESUME_HASH = /(?:^#|&)deskmate=([0-9a-f]{32})(?:&|$)/;
 
   // Where the gateway is: data-deskmate-url, else the origin this script came from.
   // A path in the base (a gateway behind a reverse-proxy prefix) applies to the
@@ -339,7 +341,49 @@
     }
     if (replies.length) addQuickReplies(node, replies);
     if (dm.type === 'rating_request') addStars(node, dm.ticket);
+    if (dm.type === 'handoff' && dm.email_on_file === false && ticket) addContactForm(node);
+    if (dm.type === 'contact_saved' || dm.type === 'resolved') dropContactForms();
     scrollDown();
+  }
+
+  // ---- E-mail for replies --------------------------------------------------------
+  // A visitor the website did not sign in may leave an address: the team's replies
+  // that they miss in the chat are e-mailed (optional; the gateway checks it).
+  function dropContactForms() {
+    log.querySelectorAll('.dm-contact').forEach((node) => node.remove());
+  }
+
+  function addContactForm(node) {
+    dropContactForms();
+    const box = el('form', { class: 'dm-contact', 'data-testid': 'dm-contact', novalidate: '' });
+    const label = el('label', { class: 'dm-contact-label' }, 'Not staying? Get the reply by e-mail too (optional):');
+    const field = el('input', {
+      type: 'email', class: 'dm-contact-email', 'data-testid': 'dm-contact-email', autocomplete: 'email',
+      maxlength: '254', placeholder: 'name@example.com', 'aria-label': 'Your e-mail address',
+    });
+    const save = el('button', { type: 'submit', class: 'dm-contact-save', 'data-testid': 'dm-contact-save' }, 'Save');
+    const problem = el('div', { class: 'dm-contact-error', 'data-testid': 'dm-contact-error', role: 'alert' });
+    label.appendChild(field);
+    box.appendChild(label);
+    box.appendChild(save);
+    box.appendChild(problem);
+    box.addEventListener('submit', (event) => {
+      event.preventDefault();
+      const email = field.value.trim();
+      problem.textContent = '';
+      if (!email) { problem.textContent = 'Please type your e-mail address.'; return; }
+      if (!ready || !socket) { problem.textContent = 'Still connecting: please try again in a moment.'; return; }
+      save.disabled = true;
+      save.textContent = 'Saving\u2026';
+      socket.timeout(10000).emit('deskmate_contact', { session_id: sessionId, email }, (err, answer) => {
+        save.disabled = false;
+        save.textContent = 'Save';
+        if (err) { problem.textContent = 'No answer from the chat: please try again.'; return; }
+        if (answer && answer.ok) { box.remove(); return; } // the confirmation comes as a message
+        problem.textContent = answer && typeof answer.error === 'string' ? answer.error : 'That did not work: please try again.';
+      });
+    });
+    node.appendChild(box);
   }
 
   // Rasa's attachment ({type, payload: {src}}): linked only when it is http(s).
@@ -637,7 +681,19 @@
     if (openWhenMounted) open();
   }
 
+  // Opened from an e-mail's link: that conversation, with its history, in this browser.
+  function resumeFromLink() {
+    const match = RESUME_HASH.exec(location.hash || '');
+    if (!match) return;
+    sessionId = match[1];
+    store.set(SESSION_KEY, sessionId);
+    store.set(IDENTITY_KEY, identityOf(userToken));
+    try { history.replaceState(null, '', location.pathname + location.search); } catch (e) { /* keeps the hash */ }
+    openWhenMounted = true;
+  }
+
   function start() {
+    resumeFromLink();
     const css = el('link', { rel: 'stylesheet', href: asset('/widget/widget.css') });
     css.addEventListener('load', mount);
     css.addEventListener('error', mount);

@@ -582,6 +582,7 @@
     ui.view.hidden = false;
     renderHead(ticket);
     renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
+    renderEmail(ticket, Array.isArray(detail.emails) ? detail.emails : []);
     renderWhy(ticket, handover);
     renderMessages(Array.isArray(detail.messages) ? detail.messages : []);
     renderReplyState();
@@ -627,6 +628,30 @@
     if (value === null || value === undefined || value === "") return;
     list.appendChild(el("dt", { text: term }));
     list.appendChild(el("dd", { text: value }));
+  }
+
+  // Where replies go when the visitor has left the chat, and how the newest e-mail fared.
+  function emailState(mail) {
+    var tries = mail.attempts === 1 ? "1 try" : str(mail.attempts) + " tries";
+    if (mail.status === "sent") return { text: "E-mailed " + formatDateTime(mail.sent_at), failed: false };
+    if (mail.status === "cancelled") return { text: "Not needed: the visitor saw the reply in the chat", failed: false };
+    if (mail.status === "failed") return { text: "Not delivered after " + tries + ": " + str(mail.last_error), failed: true };
+    if (mail.status === "sending") return { text: "Sending\u2026", failed: false };
+    var due = formatDateTime(mail.next_attempt_at);
+    if (mail.attempts > 0) return { text: "Failed (" + tries + "): " + str(mail.last_error) + "; trying again " + due, failed: true };
+    return { text: "Goes out " + due + " unless the visitor sees the reply in the chat first", failed: false };
+  }
+
+  function renderEmail(ticket, emails) {
+    fact(ui.customer, "Replies by e-mail", ticket.contact_email ? str(ticket.contact_email) : "No address (chat only)");
+    if (!emails.length) return;
+    var state = emailState(emails[0]);
+    ui.customer.appendChild(el("dt", { text: "Last e-mail" }));
+    ui.customer.appendChild(el("dd", {
+      className: state.failed ? "dm-overdue-text" : "",
+      attrs: { "data-testid": "email-delivery", "data-status": str(emails[0].status) },
+      text: state.text,
+    }));
   }
 
   function renderCustomer(ticket, handover, earlier) {
@@ -741,7 +766,8 @@
       var name = str(payload.agent_name) || str(message.author) || "Agent";
       return sameEmail(message.author, ME.email) ? name + " (you)" : name;
     }
-    return Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
+    var label = Object.prototype.hasOwnProperty.call(SENDERS, from) ? SENDERS[from] : cap(from) || "Unknown";
+    return payload.type === "email" ? label + " (by e-mail)" : label;
   }
 
   function renderMessages(messages) {

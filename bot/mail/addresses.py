@@ -1,0 +1,61 @@
+"""Addresses of the mail channel: the signed reply address of a ticket, and the visitor's own address.
+
+A reply address is ``reply+<ticket id>-<tag>@<reply domain>``: ``tag`` is the
+first 130 bits of HMAC-SHA256(mail secret, "ticket:<id>"), in lower-case
+base32 (26 characters), so it survives mail systems that change case, and
+cannot be guessed or moved to another ticket without the secret.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from typing import Optional
+
+from email_validator import EmailNotValidError, validate_email
+
+TAG_CHARS = 26
+REPLY_LOCAL = re.compile(rf"^reply\+(?P<ticket>[1-9][0-9]{{0,11}})-(?P<tag>[a-z2-7]{{{TAG_CHARS}}})$")
+
+
+class ContactEmailError(ValueError):
+    """The address a visitor gave cannot take e-mail; the message says why, in words for the visitor."""
+
+
+def _tag(secret: str, ticket_id: int) -> str:
+    digest = hmac.new(secret.encode(), f"ticket:{ticket_id}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
+
+
+def reply_address(secret: str, domain: str, ticket_id: int) -> str:
+    """The address a ticket's e-mails are answered to, e.g. ``reply+42-abc…@support.example``."""
+    return f"reply+{ticket_id}-{_tag(secret, ticket_id)}@{domain}"
+
+
+def ticket_of_reply_address(secret: str, domain: str, address: str) -> Optional[int]:
+    """The ticket id a reply address names, or None when it is not ours or its tag is forged."""
+    local, _, host = address.strip().strip("<>").rpartition("@")
+    if host.lower() != domain.lower():
+        return None
+    match = REPLY_LOCAL.match(local.lower())
+    if match is None:
+        return None
+    ticket_id = int(match["ticket"])
+    return ticket_id if hmac.compare_digest(match["tag"], _tag(secret, ticket_id)) else None
+
+
+def checked_contact_email(text: object) -> str:
+    """The normalised address a visitor typed (syntax checked, domain lower-cased; no DNS lookup).
+
+    Raises ContactEmailError with a visitor-facing reason.
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ContactEmailError("Please type an e-mail address, like name@example.com.")
+    if len(text) > 254:
+        raise ContactEmailError("That e-mail address is too long.")
+    try:
+        checked = validate_email(text.strip(), check_deliverability=False)
+    except EmailNotValidError as error:
+        raise ContactEmailError(f"That doesn't look like an e-mail address: {error}") from error
+    return str(checked.normalized)
