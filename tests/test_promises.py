@@ -151,9 +151,9 @@ def test_premium_is_promised_minutes_only_when_an_agent_is_signed_in_and_free(st
     # Two agents signed in; c-1 answered, so only c-2 waits ahead: one of them is free for this one.
     store_reply(store, nobody.ticket.id if nobody.ticket else 0)
     free = service.open_ticket("c-3", visitor, TicketReason.REQUESTED)
-    messages = ticket_messages(free, POLICY)
-    assert messages[0]["response"] == "utter_ticket_opened_priority" and messages[0]["reply_time"] == "5 minutes"
-    assert messages[1]["response"] == "utter_ticket_queue_ahead" and messages[1]["ahead"] == 1
+    [message] = ticket_messages(free, POLICY)
+    assert message["response"] == "utter_ticket_opened_priority" and message["reply_time"] == "5 minutes"
+    assert message["json_message"]["deskmate"]["queue_ahead"] == 1
 
 
 def store_reply(store: Store, ticket_id: int) -> None:

@@ -58,13 +58,12 @@ PROMISE_RESPONSES = {
 }
 # Nobody signed in and the policy names no on-call people for this priority: nobody can be alerted.
 NO_AGENT_NOBODY_ON_CALL = "utter_ticket_opened_priority_no_agent_no_on_call"
-QUEUE_AHEAD_RESPONSE = "utter_ticket_queue_ahead"
 
 
 def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy, guesses: Optional[Guesses] = None) -> List[Message]:
-    """What the visitor is told once the bot tried to open a ticket: the promise the facts allow
-    (``promise_for``: the plan's hours, the agents signed in, the queue ahead), and the queue ahead when
-    tickets wait before this one (the busy promise says it already)."""
+    """What the visitor is told once the bot tried to open a ticket: one message, the promise the facts
+    allow (``promise_for``: the plan's hours, the agents signed in, the queue ahead), with the handoff
+    payload (which carries the agents online and the queue ahead for the widget's banner)."""
     ticket = outcome.ticket
     if outcome.failed or ticket is None:
         return [{"response": "utter_ticket_failed"}]
@@ -74,10 +73,7 @@ def ticket_messages(outcome: TicketOutcome, policy: SupportPolicy, guesses: Opti
     if promise is Promise.NO_AGENT and not (policy.on_call and policy.on_call.watches(ticket.priority)):
         response = NO_AGENT_NOBODY_ON_CALL
     payload = handoff_payload(ticket, outcome.created, outcome, guesses)
-    messages: List[Message] = [{"response": response, **words, "json_message": {PAYLOAD_KEY: payload}}]
-    if outcome.created and outcome.queue_ahead > 0 and promise is not Promise.PRIORITY_BUSY:
-        messages.append({"response": QUEUE_AHEAD_RESPONSE, **words})
-    return messages
+    return [{"response": response, **words, "json_message": {PAYLOAD_KEY: payload}}]
 
 
 def lookup_problem_message(visitor: Visitor) -> Optional[Message]:

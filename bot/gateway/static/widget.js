@@ -282,6 +282,7 @@
     } else if (ticket.replyTime) {
       promise = (ticket.staffedNow ? ' \u00b7 an agent usually replies within ' : ' \u00b7 our team replies within ') + ticket.replyTime;
     }
+    if (ticket.ahead > 0 && !ticket.dueSoon) promise += ' \u00b7 ' + ticket.ahead + ' ahead of you';
     banner.textContent = ticket.agent
       ? ticket.agent + ' joined the conversation'
       : "You're in the queue \u00b7 ticket #" + ticket.id + promise;
@@ -297,6 +298,7 @@
           replyTime: typeof dm.reply_time === 'string' ? dm.reply_time : '',
           staffedNow: dm.agents_working === true,
           promise: typeof dm.promise === 'string' ? dm.promise : '',
+          ahead: typeof dm.queue_ahead === 'number' ? dm.queue_ahead : 0,
         };
       }
       hideTyping();
