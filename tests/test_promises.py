@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from textwrap import dedent
-from typing import Any, Awaitable, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 from aiohttp import web
@@ -39,7 +39,7 @@ from bot.store.presence import agent_connected, agents_online, gateway_stopped, 
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket, queue_ahead, unanswered_tickets
 from tests.conftest import BOT_CLOCK, free_port
-from tests.conversation import Widget, conversation_of, new_sender, sign_in
+from tests.conversation import Widget, new_sender, sign_in
 from tests.socket_client import socket_client
 
 UTC = timezone.utc
@@ -113,6 +113,25 @@ def test_the_queue_ahead_counts_waiting_tickets_of_the_same_or_a_higher_priority
     assert queue_ahead(store, high) == 2  # the two high tickets before it; normal ones are behind it
     assert queue_ahead(store, normal) == 3  # both high ones and the normal one before it
     assert [t.conversation_id for t in unanswered_tickets(store, ["high"])] == ["c-high-1", "c-high-2", "c-high-3"]
+
+
+def test_an_alert_is_taken_by_one_gateway_at_a_time_and_dropped_once_its_ticket_is_answered(store: Store) -> None:
+    from bot.store.oncall import alert_failed, claim_due_alerts, note_alert
+    from bot.store.tickets import record_agent_reply
+
+    number = ticket(store, "c-1", "high", T0)
+    assert note_alert(store, number, 0, "no_agent_online", T0) is True
+    assert note_alert(store, number, 0, "due_soon", T0) is False  # the interval is taken
+    lease = timedelta(seconds=60)
+    [taken] = claim_due_alerts(store, "gateway-a", T0, lease)
+    assert claim_due_alerts(store, "gateway-b", T0, lease) == []  # A holds it
+    # A stopped mid-send: once its lease has passed, B takes it.
+    [again] = claim_due_alerts(store, "gateway-b", T0 + lease, lease)
+    assert again.id == taken.id
+    assert alert_failed(store, taken.id, "gateway-a", 1, "late", T0, T0) is False  # A no longer holds it
+    assert alert_failed(store, taken.id, "gateway-b", 1, "HTTP 500", T0 + lease, T0 + lease) is True
+    record_agent_reply(store, number, INES, T0 + lease)
+    assert claim_due_alerts(store, "gateway-a", T0 + 2 * lease, lease) == []  # answered: not sent any more
 
 
 # --- the promise at handoff (the action server's service, on the store) -----------------------------

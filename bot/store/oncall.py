@@ -15,6 +15,7 @@ from typing import List, Optional
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bot.protocol import TicketStatus
 from bot.store.database import Store, store_errors
 from bot.store.models import OnCallAlert, Ticket
 
@@ -84,9 +85,13 @@ def _due() -> object:
 
 def claim_due_alerts(store: Store, gateway_id: str, now: datetime, lease: timedelta, limit: int = 50) -> List[AlertRecord]:
     """Take the alerts due for sending at ``now`` (not sent, not given up, next try reached, nobody's lease
-    running) for gateway ``gateway_id`` until ``now + lease``; the ones taken. Raises StoreUnavailableError."""
+    running, their ticket still unanswered) for gateway ``gateway_id`` until ``now + lease``; the ones
+    taken. Raises StoreUnavailableError."""
+    # An alert whose ticket got its first reply (or was resolved) meanwhile is not sent any more.
     candidates = (
         select(OnCallAlert.id)
+        .join(Ticket, Ticket.id == OnCallAlert.ticket_id)
+        .where(Ticket.status != TicketStatus.RESOLVED.value, Ticket.first_agent_reply_at.is_(None))
         .where(_due(), OnCallAlert.next_try_at <= now,
                or_(OnCallAlert.claimed_until.is_(None), OnCallAlert.claimed_until <= now))
         .order_by(OnCallAlert.next_try_at, OnCallAlert.id).limit(limit)
