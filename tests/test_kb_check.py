@@ -86,3 +86,22 @@ def test_a_broken_welcome_is_named_by_the_check(tmp_path: Path, text: str, probl
     write_article(tmp_path, "a2", good_front("a2", ten("b"), related="a1"))
     (tmp_path / "welcome.yml").write_text(text)
     assert [str(p) for p in check_kb(tmp_path)] == [f"{tmp_path / 'welcome.yml'}:1: {problem}"]
+
+
+EMAIL_OK = {"from_name": "Support", "subject": "Re: request {ticket}", "intro": "We replied:", "link_text": "Open",
+            "reply_hint": "Reply to this e-mail.", "signature": "The team"}
+
+
+@pytest.mark.parametrize("change, problem", [
+    ({"subject": "Re: your request"}, "'subject' must contain {ticket} (the ticket number)"),
+    ({"subject": "Re: {ticket} {customer}"}, "'subject' may use only {ticket}"),
+    ({"intro": ""}, "'intro' must be text of 1 to 300 characters"),
+    ({"colour": "red"}, "unknown key(s) colour"),
+])
+def test_a_broken_email_wording_is_named_by_the_check(tmp_path: Path, change: dict, problem: str) -> None:
+    import json
+
+    write_article(tmp_path, "a1", good_front("a1", ten("a"), related="a2"))
+    write_article(tmp_path, "a2", good_front("a2", ten("b"), related="a1"))
+    (tmp_path / "email.yml").write_text(json.dumps({**EMAIL_OK, **change}))  # JSON is YAML
+    assert [str(p) for p in check_kb(tmp_path)] == [f"{tmp_path / 'email.yml'}:1: {problem}"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Callable, Dict, List, Tuple, Type
 
 from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
 from bot.handoff.policy import PolicyError, SupportPolicy
@@ -146,23 +146,17 @@ def check_kb(kb_dir: Path) -> List[Problem]:
         articles.append(article)
         problems.extend(_check_fields(article))
     problems.extend(_check_across(articles))
-    policy = kb_dir / POLICY_FILE
-    if policy.exists():
-        try:
-            SupportPolicy.load(policy)
-        except PolicyError as error:
-            # The message names the file first ("path: problem"); the Problem names it already.
-            problems.append(Problem(policy, 1, str(error).split(": ", 1)[-1]))
-    welcome = kb_dir / WELCOME_FILE
-    if welcome.exists():
-        try:
-            load_welcome(welcome)
-        except WelcomeError as error:
-            problems.append(Problem(welcome, 1, str(error).split(": ", 1)[-1]))
-    email = kb_dir / EMAIL_FILE
-    if email.exists():
-        try:
-            load_email_style(email)
-        except EmailStyleError as error:
-            problems.append(Problem(email, 1, str(error).split(": ", 1)[-1]))
+    # The other files a lead edits in kb/: each is checked by its own loader.
+    loaders: Tuple[Tuple[str, Callable[[Path], object], Type[ValueError]], ...] = (
+        (POLICY_FILE, SupportPolicy.load, PolicyError),
+        (WELCOME_FILE, load_welcome, WelcomeError),
+        (EMAIL_FILE, load_email_style, EmailStyleError),
+    )
+    for name, load, error_type in loaders:
+        path = kb_dir / name
+        if path.exists():
+            try:
+                load(path)
+            except error_type as error:
+                problems.append(Problem(path, 1, str(error).split(": ", 1)[-1]))
     return problems
