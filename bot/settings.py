@@ -153,7 +153,9 @@ class Settings(BaseSettings):
     smtp_inbound_host: str = "127.0.0.1"
     smtp_inbound_port: int = Field(default=2525, ge=0, le=65535)
     # The page with the widget that an e-mail's link opens (with the conversation); empty: the gateway's own.
+    # A link opens the conversation in any browser for mail_link_days (it is signed), then no more.
     chat_page_url: str = ""
+    mail_link_days: int = Field(default=30, ge=1)
     # Signs the reply addresses' tokens; generated into var/ when empty.
     mail_secret: str = Field(default="", description="generated into var/ when empty")
 

@@ -10,6 +10,7 @@ import http.server
 import os
 import shutil
 import threading
+import time
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -18,7 +19,8 @@ from typing import Callable, Iterator, List, Tuple
 import pytest
 
 from bot.launcher import BotProcesses, StartupError
-from bot.settings import PROJECT_ROOT
+from bot.mail.addresses import chat_link_token
+from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
@@ -472,17 +474,25 @@ def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_cha
     field.send_keys("example.org")
     click(visitor, '[data-testid="dm-contact-save"]')
     text_appears(visitor, '[data-testid="dm-message"][data-from="system"]', "we'll e-mail you")
+    text_appears(visitor, '[data-testid="dm-contact-kept"]', "anna@example.org")  # this visitor sees which
     assert not visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-contact"]')
     session = visitor.execute_script("return window.localStorage.getItem('deskmate.session')")
     ticket = next(t for t in tickets_for_conversation(bot_store, session))
     assert ticket.contact_email == "anna@example.org"
-    assert "anna@example.org" not in visitor.find_element(By.CSS_SELECTOR, '.dm-log').text
 
     # The e-mail's link, opened in another browser (a phone's mail app): the same conversation, open.
+    secret = Settings(var_dir=PROJECT_ROOT / "var").resolved_mail_secret()
     elsewhere = browser()
-    elsewhere.get(f"{gateway_url}/#deskmate={session}")
+    elsewhere.get(f"{gateway_url}/#deskmate={chat_link_token(secret, session, BOT_CLOCK + timedelta(days=1))}")
     text_appears(elsewhere, '[data-testid="dm-message"][data-from="visitor"]', "real person")
     assert elsewhere.execute_script("return window.localStorage.getItem('deskmate.session')") == session
     assert "deskmate=" not in elsewhere.current_url  # the link's fragment is not left in the address bar
-    # The address is kept, so no form is offered again.
+    # The address is kept, so no form is offered again, and the stored conversation never shows it.
     assert not elsewhere.find_elements(By.CSS_SELECTOR, '[data-testid="dm-contact"]')
+    assert "anna@example.org" not in elsewhere.find_element(By.CSS_SELECTOR, '.dm-log').text
+
+    # A link not signed by Deskmate (or expired) opens a new conversation, and says so.
+    stranger = browser()
+    stranger.get(f"{gateway_url}/#deskmate={session}.{int(time.time()) + 86400}.{'a' * 26}")
+    text_appears(stranger, '[data-testid="dm-message"][data-from="system"]', "link has expired or isn't valid")
+    assert stranger.execute_script("return window.localStorage.getItem('deskmate.session')") != session

@@ -12,6 +12,7 @@ import shutil
 import smtplib
 import time
 from email import policy
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -23,13 +24,24 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from bot.gateway.keys import MAIL
 from bot.clock import utc_clock as real_clock
-from bot.mail.addresses import checked_contact_email, ContactEmailError, reply_address, ticket_of_reply_address
+from bot.identity import issue_token
+from bot.mail.addresses import (
+    ContactEmailError,
+    chat_link_token,
+    checked_contact_email,
+    reply_address,
+    ticket_of_reply_address,
+)
 from bot.mail.inbound import new_text
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.messages import conversation_messages
 from bot.store.staff import add_staff
-from bot.store.tickets import TicketRequest, get_ticket, open_ticket, ticket_events
+from bot.store.customers import find_customer
+from bot.store.mail import ticket_mail
+from bot.store.owners import claim_conversation, owner_of
+from bot.store.seed import seed_demo_customers
+from bot.store.tickets import TicketRequest, close_ticket, get_ticket, open_ticket, ticket_events
 from bot.training.checks import free_port
 from tests.conversation import Widget, sign_in, start
 from tests.socket_client import socket_client
@@ -147,7 +159,7 @@ def test_an_anonymous_visitors_address_is_checked_kept_with_the_ticket_and_never
                 answer = await leave_address(widget, wrong)
                 assert "error" in answer and "ok" not in answer, wrong
             assert get_ticket(store, number).contact_email is None
-            assert await leave_address(widget, " Anna@Example.ORG ") == {"ok": True}
+            assert await leave_address(widget, " Anna@Example.ORG ") == {"ok": True, "email": "Anna@example.org"}
             assert get_ticket(store, number).contact_email == "Anna@example.org"
             # Every open widget gets the confirmation, without the address.
             confirmation = await widget.next("bot_uttered")
@@ -188,7 +200,9 @@ def test_a_reply_no_widget_showed_is_emailed_once_also_with_two_gateways(mail_se
             body, page = text_of(sent), html_of(sent)
             assert "Ines: Your refund of <b>9.99</b> is on its way & should arrive soon." in body
             assert "&lt;b&gt;9.99&lt;/b&gt;" in page and "<b>9.99" not in page
-            assert f"https://www.example.com/help#deskmate={left}" in body
+            link = body.split("https://www.example.com/help#deskmate=", 1)[1].split()[0]
+            assert link.startswith(f"{left}.")  # the conversation, with a signed expiry
+            assert sent["References"] == f"<ticket-{number}@help.example>"  # one thread per ticket
             assert AGENT not in sent.as_string()  # staff appear by name only
             assert (await ticket_json(first, number))["emails"][0]["status"] == "sent"
             # Resolving it later sends the resolution, not the reply again.
@@ -278,13 +292,20 @@ def test_a_relay_failure_is_retried_and_a_final_failure_shows_in_the_inbox(
             assert sent["status"] == "sent" and sent["attempts"] == 3
             assert "#deskmate=" not in text_of(relay.received[0])  # a JSON API conversation has no chat to reopen
 
-            relay.fail_always, relay.failure = True, "554 5.7.1 Relay access denied"
+            relay.fail_always = True  # 451: worth trying again, until the tries run out
             refused = ticket_for(store, "web:refused", VISITOR_EMAIL)
             await reply(client, headers, refused, "Sorted too.")
             await until(lambda: get_json_status(store, refused) == "failed")
             failed = (await ticket_json(client, refused))["emails"][0]
-            assert failed["attempts"] == 3 and "554" in failed["last_error"]
+            assert failed["attempts"] == 3 and failed["last_error"].endswith("451 4.3.0 Try again later")
             await until(lambda: {"ticket": refused} in told)  # open inboxes re-read the ticket
+
+            relay.failure = "554 5.7.1 Relay access denied"  # a permanent refusal: no point trying again
+            denied = ticket_for(store, "web:denied", VISITOR_EMAIL)
+            await reply(client, headers, denied, "Sorted three.")
+            await until(lambda: get_json_status(store, denied) == "failed")
+            failed = (await ticket_json(client, denied))["emails"][0]
+            assert failed["attempts"] == 1 and "554 5.7.1 Relay access denied" in failed["last_error"]
         finally:
             await inbox.disconnect()
             await client.close()
@@ -391,6 +412,8 @@ def test_without_a_relay_mail_is_written_to_the_outbox(mail_settings: Settings, 
 
 @pytest.mark.parametrize("written, kept", [
     (QUOTED_REPLY, "Thanks, I found the charge now. It was my partner's account."),
+    ("On Mon, 30 Nov 2026 at 10:02, Support <s@help.example> wrote:\n> old\n> stuff\n", ""),
+    ("fine\x00 now\x07\r\n", "fine now"),
     ("Yes please.\n\n-- \nAnna Schmidt\nSent from my phone\n", "Yes please."),
     ("Ja, bitte.\n\nAm 30.11.2026 um 10:02 schrieb Lumio Support <support@help.example>:\n> Frage\n", "Ja, bitte."),
     ("no quote at all", "no quote at all"),
@@ -419,7 +442,6 @@ def test_a_signed_in_customers_ticket_carries_their_address(store: Store) -> Non
     from bot.handoff.service import HandoffService
     from bot.identity import issue_token
     from bot.protocol import TicketReason
-    from bot.store.seed import seed_demo_customers
 
     seed_demo_customers(store, PROJECT_ROOT / "kb" / "demo_customers.yml", real_clock())
     service = HandoffService(store, "x" * 32, SupportPolicy.load(PROJECT_ROOT / "kb" / "support_policy.yml"), real_clock)
@@ -430,3 +452,213 @@ def test_a_signed_in_customers_ticket_carries_their_address(store: Store) -> Non
     assert outcome.ticket is not None and outcome.ticket.contact_email == visitor.customer.email
     anonymous = service.open_ticket("web:anonymous", service.visitor({}), TicketReason.REQUESTED)
     assert anonymous.ticket is not None and anonymous.ticket.contact_email is None
+
+
+def test_a_chat_link_opens_its_conversation_only_signed_and_in_time(mail_settings: Settings) -> None:
+    secret, now = mail_settings.resolved_mail_secret(), real_clock()
+    conversation = "00112233445566778899aabbccddeeff"
+
+    async def opened(resume: str) -> Tuple[str, List[str]]:
+        widget = Widget(str(client.make_url("/")))
+        await widget.connect()
+        await widget.sio.emit("session_request", {"session_id": conversation, "resume": resume})
+        confirmed = await widget.next("session_confirm")
+        notices: List[str] = []
+        try:
+            notices.append((await widget.next("bot_uttered", timeout=1.0))["text"])
+        except asyncio.TimeoutError:
+            pass
+        await widget.close()
+        return confirmed, notices
+
+    client: TestClient
+
+    async def run() -> None:
+        nonlocal client
+        client = await start(mail_settings)
+        try:
+            good = chat_link_token(secret, conversation, now + timedelta(days=1))
+            assert await opened(good) == (conversation, [])
+            for bad in (
+                chat_link_token(secret, conversation, now - timedelta(seconds=1)),  # expired
+                chat_link_token("another secret", conversation, now + timedelta(days=1)),  # not ours
+                chat_link_token(secret, "ffeeddccbbaa99887766554433221100", now + timedelta(days=1)),  # another's
+                good[:-1] + ("a" if good[-1] != "a" else "b"),  # tampered
+                "garbage",
+            ):
+                confirmed, notices = await opened(bad)
+                assert confirmed != conversation and len(confirmed) == 32
+                assert notices and "link has expired or isn't valid" in notices[0]
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_signed_in_visitor_lured_into_another_conversation_writes_in_a_new_one(
+    mail_settings: Settings, store: Store
+) -> None:
+    """Session fixation: an attacker's conversation opened in a signed-in victim's widget (a link).
+    The victim's message is refused there (nothing stored), and the widget is told to start its own."""
+    token = issue_token(mail_settings.resolved_identity_secret(), "standard@demo.example")
+
+    async def run() -> None:
+        client = await start(mail_settings)
+        attacker, victim = Widget(str(client.make_url("/"))), Widget(str(client.make_url("/")))
+        restarts: "asyncio.Queue[Any]" = asyncio.Queue()
+        victim.sio.on("deskmate_restart", restarts.put)
+        try:
+            conversation = await attacker.open()
+            assert claim_conversation(store, conversation, owner_of(None), real_clock()) == owner_of(None)
+            await victim.open(conversation)
+            await victim.sio.emit("user_uttered", {"message": "what plan am I on", "session_id": conversation,
+                                                  "metadata": {"user_token": token}})
+            restart = await asyncio.wait_for(restarts.get(), 10)
+            assert restart["message"] == "what plan am I on" and "belongs to someone else" in restart["text"]
+            assert conversation_messages(store, conversation) == []
+            # And the other way: no one without the customer's token writes in the customer's conversation.
+            own = "ffeeddccbbaa99887766554433221100"
+            claim_conversation(store, own, owner_of("standard@demo.example"), real_clock())
+            intruder = Widget(str(client.make_url("/")))
+            intruder_restarts: "asyncio.Queue[Any]" = asyncio.Queue()
+            intruder.sio.on("deskmate_restart", intruder_restarts.put)
+            await intruder.open(own)
+            await intruder.say("hello from a forwarded link")
+            await asyncio.wait_for(intruder_restarts.get(), 10)
+            assert conversation_messages(store, own) == []
+            await intruder.close()
+        finally:
+            await attacker.close()
+            await victim.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_signed_in_customers_address_stays_and_our_own_addresses_are_refused(
+    mail_settings: Settings, store: Store
+) -> None:
+    seed_demo_customers(store, PROJECT_ROOT / "kb" / "demo_customers.yml", real_clock())
+    customer = find_customer(store, "standard@demo.example")
+    assert customer is not None
+
+    async def run() -> None:
+        client = await start(mail_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            conversation = await widget.open()
+            request = TicketRequest(conversation, "standard", "normal", "requested", real_clock(),
+                                    customer_id=customer.id, contact_email=customer.email)
+            number = open_ticket(store, request, real_clock()).ticket.id
+            answer = await leave_address(widget, "someoneelse@example.com")
+            assert "account's e-mail address" in answer["error"]
+            assert get_ticket(store, number).contact_email == customer.email
+            for own in ("support@help.example", "postmaster@help.example", f"reply+{number}-{'a' * 26}@help.example"):
+                assert "our own addresses" in (await leave_address(widget, own))["error"]
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_the_first_reply_keeps_its_due_time_and_goes_to_the_address_the_ticket_has_then(
+    mail_settings: Settings, store: Store, relay: Relay
+) -> None:
+    async def run() -> None:
+        client = await start(mail_settings.copy(update={"mail_delay_seconds": 1.5}))
+        widget = Widget(str(client.make_url("/")))
+        try:
+            conversation = await widget.open()
+            number = ticket_for(store, conversation)
+            assert (await leave_address(widget, "first@example.org"))["ok"]
+            headers = await agent(client)
+            await reply(client, headers, number, "First.")
+            due = ticket_mail(store, number)[0].next_attempt_at
+            await reply(client, headers, number, "Second.")
+            assert ticket_mail(store, number)[0].next_attempt_at == due  # later replies don't postpone it
+            assert (await leave_address(widget, "second@example.org"))["ok"]
+            await until(lambda: relay.received)
+            assert relay.received[0]["To"] == "second@example.org"
+            assert "First." in text_of(relay.received[0]) and "Second." in text_of(relay.received[0])
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_new_ticket_in_the_conversation_keeps_the_address_left_on_an_earlier_one(store: Store) -> None:
+    first = ticket_for(store, "web:twice", VISITOR_EMAIL)
+    close_ticket(store, first, "bot", real_clock())
+    second = ticket_for(store, "web:twice")
+    assert get_ticket(store, second).contact_email == VISITOR_EMAIL
+
+
+@pytest.mark.parametrize("headers, sender", [
+    ({"Auto-Submitted": "auto-replied"}, VISITOR_EMAIL),
+    ({"Precedence": "bulk"}, VISITOR_EMAIL),
+    ({"Precedence": "auto_reply"}, VISITOR_EMAIL),
+    ({"X-Autoreply": "yes"}, VISITOR_EMAIL),
+    ({"X-Auto-Response-Suppress": "All"}, VISITOR_EMAIL),
+    ({"List-Id": "<news.example.org>"}, VISITOR_EMAIL),
+    ({}, ""),  # a bounce: the null sender
+])
+def test_automatic_mail_is_accepted_and_dropped(
+    mail_settings: Settings, store: Store, headers: Dict[str, str], sender: str
+) -> None:
+    async def run() -> None:
+        client = await start(mail_settings)
+        try:
+            number = ticket_for(store, "web:auto", VISITOR_EMAIL)
+            close_ticket(store, number, "bot", real_clock())
+            message = EmailMessage()
+            message["From"], message["Subject"] = VISITOR_EMAIL, "Out of office"
+            for name, value in headers.items():
+                message[name] = value
+            message.set_content("I am away until Monday.")
+            to = reply_address(mail_settings.resolved_mail_secret(), "help.example", number)
+
+            def send() -> None:
+                with smtplib.SMTP("127.0.0.1", mail_settings.smtp_inbound_port, timeout=10) as smtp:
+                    smtp.send_message(message, from_addr=sender, to_addrs=[to])
+
+            await asyncio.to_thread(send)
+            assert [m for m in conversation_messages(store, "web:auto") if m.sender == "visitor"] == []
+            assert get_ticket(store, number).status == "resolved"  # not reopened
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_email_replies_are_cleaned_limited_and_name_their_attachments(mail_settings: Settings, store: Store) -> None:
+    settings = mail_settings.copy(update={"rate_messages_per_conversation": "3/minute"})
+
+    async def run() -> None:
+        client = await start(settings)
+        try:
+            number = ticket_for(store, "web:flood", VISITOR_EMAIL)
+            to = reply_address(settings.resolved_mail_secret(), "help.example", number)
+            message = EmailMessage()
+            message["From"], message["To"], message["Message-ID"] = VISITOR_EMAIL, to, "<att@example.org>"
+            message.set_content("Here is\x00 the \x1b[31mscreenshot.")
+            message.add_attachment(b"\x89PNG...", maintype="image", subtype="png", filename="screen.png")
+
+            def send(mail: EmailMessage) -> None:
+                with smtplib.SMTP("127.0.0.1", settings.smtp_inbound_port, timeout=10) as smtp:
+                    smtp.send_message(mail)
+
+            await asyncio.to_thread(send, message)
+            stored = [m.text for m in conversation_messages(store, "web:flood") if m.sender == "visitor"]
+            assert stored == ["Here is the [31mscreenshot.\n\n[Attachments not kept: screen.png]"]
+            for index in range(2):
+                await asyncio.to_thread(send_reply, settings, to, f"more {index}", f"<more{index}@example.org>")
+            with pytest.raises(smtplib.SMTPDataError) as refused:  # the 4th in a minute: "try again later"
+                await asyncio.to_thread(send_reply, settings, to, "and more", "<more9@example.org>")
+            assert refused.value.smtp_code == 451
+            assert len([m for m in conversation_messages(store, "web:flood") if m.sender == "visitor"]) == 3
+        finally:
+            await client.close()
+
+    asyncio.run(run())

@@ -140,7 +140,8 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     app[MAIL] = MailPump(
         store, transport, load_email_style(settings.kb_dir / EMAIL_FILE),
         MailPolicy(settings.mail_from, settings.mail_reply_domain, settings.resolved_mail_secret(),
-                   settings.resolved_chat_page_url(), settings.mail_max_attempts, settings.mail_retry_seconds),
+                   settings.resolved_chat_page_url(), settings.mail_max_attempts, settings.mail_retry_seconds,
+                   settings.mail_link_days),
         app[CLOCK], hub.notify_agents,
     )
     if not settings.smtp_relay_host:
@@ -224,7 +225,7 @@ async def receive_mail(app: web.Application) -> AsyncIterator[None]:
     server: Optional[asyncio.AbstractServer] = None
     if settings.smtp_inbound_port:
         handler = ReplyHandler(app[STORE], settings.resolved_mail_secret(), settings.mail_reply_domain, app[CLOCK],
-                               app[ROUTER].hub.notify_agents)
+                               app[ROUTER].hub.notify_agents, app[LIMITS])
         try:
             server = await start_inbound_server(handler, settings.smtp_inbound_host, settings.smtp_inbound_port)
             logger.info("gateway: receiving e-mail replies on %s:%s", settings.smtp_inbound_host, settings.smtp_inbound_port)

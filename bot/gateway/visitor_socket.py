@@ -12,11 +12,16 @@ a widget showed), or on a conversation with no messages yet
 is refused for now, and may send ``deskmate_rating`` and
 ``deskmate_seen`` (``{"session_id"}``: it is open and visible, so all so far
 is read) and ``deskmate_contact`` (``{"session_id", "email"}``: where to
-e-mail the team's replies, answered by the event's ack). Anything malformed gets a plain answer to
+e-mail the team's replies, answered by the event's ack). A ``session_request``
+may carry ``resume`` (an e-mail link's signed token for that conversation).
+A conversation belongs to the identity of its first message; a message with
+another gets ``deskmate_restart`` (``{"text", "message"}``): the widget starts
+a conversation of its own and sends the message there. Anything malformed gets a plain answer to
 that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -29,13 +34,14 @@ from aiohttp import web
 
 from bot.gateway.clients import client_address
 from bot.gateway.hub import BOT_MESSAGE_EVENT
-from bot.gateway.keys import DESK, LIMITS, ROUTER, SETTINGS, WELCOME
+from bot.gateway.keys import CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, STORE, WELCOME
 from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import visitor_view
 from bot.handoff import texts
-from bot.mail.addresses import ContactEmailError, checked_contact_email
+from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
 from bot.protocol import widget_message
 from bot.store.database import StoreError
+from bot.store.owners import claim_conversation, owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +56,13 @@ SEEN_AT_KEY = "seen_at"
 MIN_SEEN_INTERVAL_SECONDS = 0.4
 WELCOME_EVENT = "deskmate_welcome"
 CONTACT_EVENT = "deskmate_contact"
+RESTART_EVENT = "deskmate_restart"
+OWNER_KEY = "owner"
+LINK_REFUSED = (
+    "That chat link has expired or isn't valid, so this is a new conversation. "
+    "The team's replies are in your e-mail, and you can ask here again."
+)
+NOT_YOUR_CONVERSATION = "That conversation belongs to someone else, so I've started a new one for you."
 
 
 UNREADABLE_EVENT = "deskmate_unreadable"
@@ -111,6 +124,28 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             return None
         return str(conversation)
 
+    async def own_conversation(sid: str, session: Dict[str, Any], conversation: str, data: Dict[str, Any]) -> bool:
+        """Whether the message's identity (its token, or none) is the conversation's owner, fixed by its
+        first message. If not (a link opened someone else's conversation, a sign-in changed), the widget
+        is told to start a conversation of its own and send the message there; nothing is stored here."""
+        owner = owner_of(app[HANDOFF].identity(_metadata(data)).customer_key)
+        if session.get(OWNER_KEY) == f"{conversation} {owner}":
+            return True
+        try:
+            stored = await asyncio.to_thread(claim_conversation, app[STORE], conversation, owner, app[CLOCK]())
+        except StoreError:
+            await tell(sid, texts.NOT_RECEIVED)
+            return False
+        if stored != owner:
+            logger.warning("gateway: a message was refused: it came with another identity than its conversation's")
+            await sio.emit(RESTART_EVENT, {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}, room=sid)
+            return False
+        try:
+            await sio.save_session(sid, {**(await sio.get_session(sid)), OWNER_KEY: f"{conversation} {owner}"})
+        except KeyError:
+            pass  # the socket closed meanwhile
+        return True
+
     @sio.on("connect")
     async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
         request = environ.get("aiohttp.request")
@@ -121,6 +156,13 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
     async def session_request(sid: str, data: Any = None, *_: Any) -> None:
         session = await sio.get_session(sid)
         requested = data.get("session_id") if isinstance(data, dict) else None
+        resume = data.get("resume") if isinstance(data, dict) else None
+        link_refused = False
+        if resume is not None:
+            # Opened from an e-mail's link: only a link Deskmate signed, not yet expired, for this conversation.
+            linked = conversation_of_link_token(app[SETTINGS].resolved_mail_secret(), resume, app[CLOCK]())
+            if linked is None or linked != requested:
+                requested, link_refused = None, True
         if isinstance(requested, str) and SESSION_ID.match(requested):
             conversation = requested
         else:
@@ -133,6 +175,8 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.save_session(sid, {**session, CONVERSATION_KEY: conversation})
         await sio.enter_room(sid, conversation)
         await sio.emit("session_confirm", conversation, room=sid)
+        if link_refused:
+            await tell(sid, LINK_REFUSED)
         try:
             history = await app[ROUTER].history(conversation)
             unread = await app[ROUTER].unread(conversation) if history else None
@@ -192,7 +236,10 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         if len(data["message"]) > MAX_MESSAGE_CHARS:
             await tell(sid, TOO_BIG)  # not accepted: the JSON API's 64 kB body limit, in characters
             return
-        address = (await sio.get_session(sid)).get(ADDRESS_KEY)
+        session = await sio.get_session(sid)
+        if not await own_conversation(sid, session, conversation, data):
+            return
+        address = session.get(ADDRESS_KEY)
         try:
             # The replies go to every open widget of the conversation, this one included.
             await app[ROUTER].visitor_message(conversation, data["message"], _metadata(data), address=address)
@@ -228,19 +275,20 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         conversation = await conversation_of(sid, data)
         if conversation is None:
             return {"error": NO_CONVERSATION}
+        settings = app[SETTINGS]
+        own = (settings.mail_reply_domain, settings.mail_from.rpartition("@")[2])
         try:
-            email = checked_contact_email(data.get("email") if isinstance(data, dict) else None)
+            email = checked_contact_email(data.get("email") if isinstance(data, dict) else None, own)
+            saved = await app[DESK].keep_contact(conversation, email)
         except ContactEmailError as refused:
             return {"error": str(refused)}
-        try:
-            saved = await app[DESK].keep_contact(conversation, email)
         except StoreError:
             logger.error("gateway: a visitor's e-mail address could not be stored")
             return {"error": texts.NOT_RECEIVED}
         if saved is None:
             return {"error": texts.NO_TICKET_FOR_CONTACT}
         await app[ROUTER].hub.send_to_visitor(conversation, saved)
-        return {"ok": True}
+        return {"ok": True, "email": email}  # to this socket only: the stored confirmation leaves it out
 
     @sio.on(UNREADABLE_EVENT)
     async def unreadable(sid: str, *_: Any) -> None:

@@ -17,6 +17,7 @@ from bot.handoff import texts
 from bot.handoff.messages import handoff_payload
 from bot.handoff.rules import Signal, Situation, should_open_ticket
 from bot.handoff.service import HandoffService, Visitor
+from bot.mail.addresses import ContactEmailError
 from bot.protocol import (
     ClosedHow,
     Sender,
@@ -140,10 +141,13 @@ class TicketDesk:
     async def keep_contact(self, conversation_id: str, email: str) -> Optional[WidgetMessage]:
         """Keep a (validated) address for e-mailing the open ticket's replies; the confirmation (stored,
         without the address, which only staff see). None when the conversation has no open ticket.
-        Raises StoreError."""
+        Raises ContactEmailError for a signed-in customer's ticket (replies go to the account's
+        address), StoreError."""
         ticket = await asyncio.to_thread(set_contact_email, self.store, conversation_id, email)
         if ticket is None:
             return None
+        if ticket.customer_id is not None:
+            raise ContactEmailError(texts.CONTACT_FROM_ACCOUNT)
         saved = widget_message(texts.CONTACT_SAVED, {"type": "contact_saved", "ticket": ticket.id})
         await asyncio.to_thread(
             record_message, self.store, conversation_id, Sender.SYSTEM.value, saved["text"], self.handoff.now(),

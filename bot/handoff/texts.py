@@ -13,6 +13,7 @@ BOT_AND_TICKETS_UNAVAILABLE = (
     "either. Please try again in a few minutes."
 )
 CONTACT_SAVED = "Thanks! If you're away when the team replies, we'll e-mail you the reply too."
+CONTACT_FROM_ACCOUNT = "You're signed in, so the team's replies go to your account's e-mail address."
 NO_TICKET_FOR_CONTACT = "There's no open request with the team right now, so there's nothing to e-mail you about."
 RATING_REQUEST = "How did we do? Please rate the help you got."
 RATING_THANKS = "Thanks for your rating!"

@@ -11,11 +11,13 @@ import base64
 import hashlib
 import hmac
 import re
-from typing import Optional
+from datetime import datetime
+from typing import Optional, Sequence
 
 from email_validator import EmailNotValidError, validate_email
 
 TAG_CHARS = 26
+LINK_TOKEN = re.compile(rf"^(?P<conversation>[0-9a-f]{{32}})\.(?P<expires>[0-9]{{1,12}})\.(?P<tag>[a-z2-7]{{{TAG_CHARS}}})$")
 REPLY_LOCAL = re.compile(rf"^reply\+(?P<ticket>[1-9][0-9]{{0,11}})-(?P<tag>[a-z2-7]{{{TAG_CHARS}}})$")
 
 
@@ -45,10 +47,11 @@ def ticket_of_reply_address(secret: str, domain: str, address: str) -> Optional[
     return ticket_id if hmac.compare_digest(match["tag"], _tag(secret, ticket_id)) else None
 
 
-def checked_contact_email(text: object) -> str:
-    """The normalised address a visitor typed (syntax checked, domain lower-cased; no DNS lookup).
+def checked_contact_email(text: object, own_domains: Sequence[str] = ()) -> str:
+    """The normalised address a visitor typed (syntax checked, domain lower-cased, in ASCII; no DNS).
 
-    Raises ContactEmailError with a visitor-facing reason.
+    An address at one of ``own_domains`` (the reply domain, our From address's domain) is refused:
+    e-mail to ourselves would loop. Raises ContactEmailError with a visitor-facing reason.
     """
     if not isinstance(text, str) or not text.strip():
         raise ContactEmailError("Please type an e-mail address, like name@example.com.")
@@ -58,4 +61,35 @@ def checked_contact_email(text: object) -> str:
         checked = validate_email(text.strip(), check_deliverability=False)
     except EmailNotValidError as error:
         raise ContactEmailError(f"That doesn't look like an e-mail address: {error}") from error
-    return str(checked.normalized)
+    if checked.ascii_email is None:
+        # Not every mail server takes letters beyond ASCII before the @ (SMTPUTF8).
+        raise ContactEmailError("Please give an address with plain letters (a-z, 0-9, . _ -) before the @.")
+    address = str(checked.ascii_email)
+    if address.rpartition("@")[2].lower() in {domain.lower() for domain in own_domains if domain}:
+        raise ContactEmailError("That is one of our own addresses: please give yours.")
+    return address
+
+
+def _link_tag(secret: str, conversation_id: str, expires: int) -> str:
+    digest = hmac.new(secret.encode(), f"chat:{conversation_id}:{expires}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
+
+
+def chat_link_token(secret: str, conversation_id: str, expires: datetime) -> str:
+    """``<conversation>.<expiry, Unix seconds>.<tag>``: what an e-mail's link hands the widget, so that
+    only links Deskmate made, and only until ``expires``, open a conversation in another browser."""
+    stamp = int(expires.timestamp())
+    return f"{conversation_id}.{stamp}.{_link_tag(secret, conversation_id, stamp)}"
+
+
+def conversation_of_link_token(secret: str, token: object, now: datetime) -> Optional[str]:
+    """The conversation a chat-link token opens, or None when it is malformed, forged or expired."""
+    if not isinstance(token, str):
+        return None
+    match = LINK_TOKEN.match(token)
+    if match is None:
+        return None
+    stamp = int(match["expires"])
+    if stamp < now.timestamp() or not hmac.compare_digest(match["tag"], _link_tag(secret, match["conversation"], stamp)):
+        return None
+    return match["conversation"]

@@ -69,6 +69,8 @@ class Envelope:
     to: str
     reply_to: str
     message_domain: str
+    # The Message-ID every e-mail of one ticket refers to, so mail programs show them as one thread.
+    thread: Optional[str] = None
 
 
 def _line(message: MessageRecord) -> str:
@@ -108,6 +110,9 @@ def prepared_email(envelope: Envelope, subject: str, text: str, body_html: str |
     message["Subject"] = subject
     message["Date"] = formatdate(localtime=False)
     message["Message-ID"] = make_msgid(domain=envelope.message_domain)
+    if envelope.thread:
+        message["In-Reply-To"] = envelope.thread
+        message["References"] = envelope.thread
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
     if body_html is not None:

@@ -5,8 +5,8 @@ Every ``mail_poll_seconds`` each gateway claims the due e-mails
 no open widget has shown (the widget's ``deskmate_seen`` marks) and no
 earlier e-mail carried; when there are none left (the visitor was back in
 time) it is cancelled. A failed send waits ``mail_retry_seconds`` x 2^(try-1)
-and is tried again, ``mail_max_attempts`` times in all; then it is marked
-failed and the agents' inbox is told (``ticket_message``), where the ticket
+and is tried again, ``mail_max_attempts`` times in all (a permanent refusal,
+an SMTP 5xx, at once); then it is marked failed and the agents' inbox is told (``ticket_message``), where the ticket
 shows it.
 """
 from __future__ import annotations
@@ -15,12 +15,12 @@ import asyncio
 import logging
 import re
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any, Awaitable, Callable, Dict, Optional
 
 from bot.clock import Clock
-from bot.mail.addresses import reply_address
+from bot.mail.addresses import chat_link_token, reply_address
 from bot.mail.compose import EmailStyle, Envelope, conversation_email, prepared_email
 from bot.mail.transport import MailDeliveryError, MailTransport
 from bot.store.database import Store, StoreError
@@ -55,13 +55,16 @@ class MailPolicy:
     chat_page_url: str
     max_attempts: int
     retry_seconds: float
+    link_days: int = 30
 
-    def chat_link(self, conversation_id: str) -> Optional[str]:
-        """The link that reopens the chat with its history (the widget reads the fragment); None for a
-        conversation no widget can open (e.g. the JSON API's ``api:...``)."""
+    def chat_link(self, conversation_id: str, now: datetime) -> Optional[str]:
+        """The link that reopens the chat with its history for ``link_days`` (the widget hands the
+        fragment's signed token to the gateway); None for a conversation no widget can open (e.g. the
+        JSON API's ``api:...``)."""
         if not WIDGET_SESSION.match(conversation_id):
             return None
-        return f"{self.chat_page_url.split('#', 1)[0]}#deskmate={conversation_id}"
+        token = chat_link_token(self.secret, conversation_id, now + timedelta(days=self.link_days))
+        return f"{self.chat_page_url.split('#', 1)[0]}#deskmate={token}"
 
 
 Notify = Callable[[str, Dict[str, Any]], Awaitable[None]]
@@ -115,7 +118,7 @@ class MailPump:
         try:
             await self.transport.send(message)
         except MailDeliveryError as error:
-            await self._failed(mail, str(error))
+            await self._failed(mail, str(error), error.permanent)
             return 0
         await asyncio.to_thread(mark_mail_sent, self.store, mail.id, self._clock(), covers)
         logger.info("mail: e-mail %s (ticket %s) handed to %s", mail.id, ticket_id, self.transport.description)
@@ -127,17 +130,19 @@ class MailPump:
         messages = await asyncio.to_thread(unseen_team_messages, self.store, mail)
         if ticket is None or not messages:
             return None
+        # The address the ticket has now: a visitor who corrected it after the reply gets it there.
         envelope = Envelope(
-            self.policy.sender, mail.to_address,
+            self.policy.sender, ticket.contact_email or mail.to_address,
             reply_address(self.policy.secret, self.policy.reply_domain, ticket.id), self.policy.reply_domain,
+            thread=f"<ticket-{ticket.id}@{self.policy.reply_domain}>",
         )
         email = conversation_email(
-            self.style, envelope, ticket.number, messages, self.policy.chat_link(ticket.conversation_id)
+            self.style, envelope, ticket.number, messages, self.policy.chat_link(ticket.conversation_id, self._clock())
         )
         return email, messages[-1].id
 
-    async def _failed(self, mail: OutgoingMailRecord, error: str) -> None:
-        if mail.attempts >= self.policy.max_attempts:
+    async def _failed(self, mail: OutgoingMailRecord, error: str, permanent: bool = False) -> None:
+        if permanent or mail.attempts >= self.policy.max_attempts:
             logger.error("mail: e-mail %s (ticket %s) failed for good after %d tries: %s",
                          mail.id, mail.ticket_id, mail.attempts, error)
             await asyncio.to_thread(mark_mail_failed, self.store, mail.id, error)

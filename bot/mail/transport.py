@@ -18,7 +18,17 @@ from bot.settings import Settings
 
 
 class MailDeliveryError(RuntimeError):
-    """The relay refused the e-mail or could not be reached (the text says which, without secrets)."""
+    """The relay refused the e-mail or could not be reached (the text says which, without secrets);
+    ``permanent`` for a refusal that trying again cannot change (SMTP 5xx)."""
+
+    def __init__(self, message: str, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+
+
+def _said(answer: object) -> str:
+    """The relay's words, as text (smtplib gives bytes)."""
+    return answer.decode("utf-8", "replace") if isinstance(answer, bytes) else str(answer)
 
 
 class MailTransport(Protocol):
@@ -50,9 +60,15 @@ class SmtpRelay:
                     smtp.login(self.user, self._password.get_secret_value())
                 smtp.send_message(message)
         except smtplib.SMTPResponseException as error:
-            raise MailDeliveryError(f"{self.description} refused it: {error.smtp_code} {error.smtp_error!r}") from error
+            raise MailDeliveryError(
+                f"{self.description} refused it: {error.smtp_code} {_said(error.smtp_error)}", permanent=error.smtp_code >= 500
+            ) from error
         except smtplib.SMTPRecipientsRefused as error:
-            raise MailDeliveryError(f"{self.description} refused the recipient") from error
+            answers = list(error.recipients.values())
+            code, said = answers[0] if answers else (550, b"")
+            raise MailDeliveryError(
+                f"{self.description} refused the recipient: {code} {_said(said)}", permanent=int(code) >= 500
+            ) from error
         except (smtplib.SMTPException, OSError) as error:
             raise MailDeliveryError(f"{self.description} could not be reached: {error.__class__.__name__}: {error}") from error
 

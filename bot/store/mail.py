@@ -60,7 +60,7 @@ def _record(row: OutgoingMail) -> OutgoingMailRecord:
 def schedule_conversation_mail(session: Session, ticket: Ticket, due: datetime, now: datetime) -> None:
     """Within the caller's transaction (which holds the ticket): the ticket's visitor gets an e-mail at
     ``due`` of what the team said that no widget showed by then. Nothing when the ticket has no contact
-    address. A waiting e-mail not yet tried is moved to ``due`` (one e-mail for a burst of replies)."""
+    address. When one is already waiting, it keeps its due time and will carry this reply too."""
     if not ticket.contact_email:
         return
     pending = session.scalars(
@@ -69,8 +69,7 @@ def schedule_conversation_mail(session: Session, ticket: Ticket, due: datetime, 
         )
     ).first()
     if pending is not None:
-        if pending.attempts == 0:
-            pending.next_attempt_at = due
+        # Its due time stays: the first reply no widget showed goes out on time, with the later ones.
         pending.to_address = ticket.contact_email
         return
     session.add(OutgoingMail(

@@ -392,6 +392,18 @@ class OutgoingMail(Base):
     sent_at = Column(UTCDateTime(), nullable=True)
 
 
+class ConversationOwner(Base):
+    """Who a widget conversation belongs to, fixed by its first message: ``owner`` "anonymous" or
+    "customer:<sha256 of the verified token's subject>". A message with another identity is refused,
+    so a visitor lured into someone else's conversation (a link) cannot write into it as themselves."""
+
+    __tablename__ = "conversation_owners"
+
+    conversation_id = Column(String(255), primary_key=True)
+    owner = Column(String(80), nullable=False)
+    since = Column(UTCDateTime(), nullable=False)
+
+
 class InboundMail(Base):
     """An e-mail reply taken into a conversation, by its Message-ID: a mail server delivering it again
     (after a lost acknowledgement) does not add it twice."""

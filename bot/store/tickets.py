@@ -191,6 +191,15 @@ def record_visitor_message(store: Store, conversation_id: str, text: str, now: d
 
 
 def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> Ticket:
+    contact = request.contact_email
+    if contact is None and request.customer_id is None:
+        # An anonymous visitor who left an address on an earlier ticket of this conversation keeps it.
+        contact = session.scalar(
+            select(Ticket.contact_email)
+            .where(Ticket.conversation_id == request.conversation_id, Ticket.contact_email.is_not(None),
+                   Ticket.customer_id.is_(None))
+            .order_by(Ticket.id.desc()).limit(1)
+        )
     row = Ticket(
         conversation_id=request.conversation_id,
         customer_id=request.customer_id,
@@ -201,7 +210,7 @@ def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> T
         created_at=now,
         sla_due_at=request.sla_due_at,
         handover=dict(request.handover),
-        contact_email=request.contact_email,
+        contact_email=contact,
     )
     session.add(row)
     session.flush()
@@ -504,13 +513,16 @@ def claim_due_notice(store: Store, ticket_id: int, now: datetime, notice: NewMes
 def set_contact_email(store: Store, conversation_id: str, email: str) -> Optional[TicketRecord]:
     """Keep ``email`` (already validated) as where the conversation's open ticket's replies are e-mailed.
 
-    Returns the ticket, or None when the conversation has no open ticket (nothing is stored).
+    Returns the ticket, or None when the conversation has no open ticket (nothing is stored). A
+    customer's ticket keeps the account's address (returned unchanged: the caller says so).
     Raises StoreUnavailableError.
     """
     with store_errors("keep a visitor's e-mail address"), store.session() as session, session.begin():
         row = _open_row(session, conversation_id)
         if row is None:
             return None
+        if row.customer_id is not None:
+            return ticket_record(row)
         row.contact_email = email
         session.flush()
         return ticket_record(row)

@@ -23,8 +23,9 @@
   const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
   // Payload types the chat shows as a centred system line rather than a bubble.
   const SYSTEM_TYPES = ['agent_joined', 'resolved', 'notice', 'contact_saved', 'due_soon'];
-  // An e-mail's link opens the chat on its conversation: #deskmate=<conversation id>.
-  const RESUME_HASH = /(?:^#|&)deskmate=([0-9a-f]{32})(?:&|$)/;
+  // An e-mail's link opens the chat on its conversation: #deskmate=<conversation>.<expiry>.<signature>;
+  // the gateway checks the signature before the conversation is shown.
+  const RESUME_HASH = /(?:^#|&)deskmate=(([0-9a-f]{32})\.[0-9]{1,12}\.[a-z2-7]{26})(?:&|$)/;
 
   // Where the gateway is: data-deskmate-url, else the origin this script came from.
   // A path in the base (a gateway behind a reverse-proxy prefix) applies to the
@@ -77,6 +78,7 @@
   const outbox = []; // {event, data, node} waiting for a confirmed session, in order
   let sentSinceConfirm = []; // {message, node}: kept visible if the history was read before they were stored
   let ticket = null; // {id, agent} while a ticket is open (the bot is quiet then)
+  let resumeToken = null; // an e-mail link's signed token, sent with the next session_request
   let typingTimer = null;
   let lastStars = null; // the newest rating control, filled in when the rating is recorded
   let thankedLocally = false; // the widget already said thanks: skip the server's echo
@@ -381,7 +383,14 @@
         save.disabled = false;
         save.textContent = 'Save';
         if (err) { problem.textContent = 'No answer from the chat: please try again.'; return; }
-        if (answer && answer.ok) { box.remove(); return; } // the confirmation comes as a message
+        if (answer && answer.ok) {
+          // The stored confirmation leaves the address out; this visitor sees which one was kept.
+          const kept = el('div', { class: 'dm-contact-kept', 'data-testid': 'dm-contact-kept' },
+            'Replies will also go to ' + (typeof answer.email === 'string' ? answer.email : email) + '.');
+          if (box.isConnected) box.replaceWith(kept);
+          else node.appendChild(kept); // the confirmation message came first and took the form away
+          return;
+        }
         problem.textContent = answer && typeof answer.error === 'string' ? answer.error : 'That did not work: please try again.';
       });
     });
@@ -586,7 +595,7 @@
     // On every (re)connect: ask for the stored conversation again.
     socket.on('connect', () => {
       ready = false;
-      socket.emit('session_request', { session_id: sessionId });
+      socket.emit('session_request', resumeToken ? { session_id: sessionId, resume: resumeToken } : { session_id: sessionId });
     });
 
     socket.on('session_confirm', (data) => {
@@ -600,6 +609,7 @@
         outbox.forEach((item) => { if (item.node) log.appendChild(item.node); });
       }
       sessionId = confirmed;
+      resumeToken = null;
       store.set(SESSION_KEY, sessionId);
       store.set(IDENTITY_KEY, identityOf(userToken));
       ready = true;
@@ -645,6 +655,15 @@
       }
     });
 
+    // A message went to a conversation of another identity (e.g. a link opened someone else's):
+    // a conversation of our own, and the message sent there; nothing was stored in the other.
+    socket.on('deskmate_restart', (data) => {
+      const message = data && typeof data.message === 'string' ? data.message : '';
+      resetConversation();
+      addMessage('system', data && typeof data.text === 'string' ? data.text : 'A new conversation was started.');
+      if (message) sendMessage(message, titles.get(message) || message);
+    });
+
     socket.on('disconnect', (reason) => {
       ready = false;
       hideTyping(); // a reply sent while we are away is lost; the history brings it back
@@ -687,9 +706,8 @@
   function resumeFromLink() {
     const match = RESUME_HASH.exec(location.hash || '');
     if (!match) return;
-    sessionId = match[1];
-    store.set(SESSION_KEY, sessionId);
-    store.set(IDENTITY_KEY, identityOf(userToken));
+    sessionId = match[2];
+    resumeToken = match[1]; // stored only once the gateway confirms it (session_confirm)
     try { history.replaceState(null, '', location.pathname + location.search); } catch (e) { /* keeps the hash */ }
     openWhenMounted = true;
   }
@@ -713,7 +731,13 @@
       throw new TypeError('Deskmate.setUserToken expects a token string or null');
     }
     userToken = token || null;
+    resetConversation();
+  }
+
+  // Forget the conversation (and what was waiting to go out): the next session is a new one.
+  function resetConversation() {
     sessionId = null;
+    resumeToken = null;
     store.set(SESSION_KEY, null);
     store.set(IDENTITY_KEY, identityOf(userToken));
     outbox.length = 0;

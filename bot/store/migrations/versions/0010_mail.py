@@ -2,7 +2,9 @@
 
 ``tickets.contact_email``: where the team's replies go when the visitor left the chat;
 ``outgoing_mail``: e-mails to send (claimed by one gateway at a time, retried);
-``inbound_mail``: e-mail replies taken in, by Message-ID (a redelivery is not added twice).
+``inbound_mail``: e-mail replies taken in, by Message-ID (a redelivery is not added twice);
+``conversation_owners``: who a widget conversation belongs to (an e-mail's link cannot lure a
+signed-in visitor into writing in someone else's conversation).
 
 Revision ID: 0010
 Revises: 0009
@@ -63,9 +65,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("message_id_header", name=op.f("uq_inbound_mail_message_id_header")),
     )
     op.create_index("ix_inbound_mail_ticket_id", "inbound_mail", ["ticket_id"])
+    op.create_table(
+        "conversation_owners",
+        sa.Column("conversation_id", sa.String(255), primary_key=True),
+        sa.Column("owner", sa.String(80), nullable=False),
+        sa.Column("since", sa.DateTime(timezone=True), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("conversation_owners")
     op.drop_table("inbound_mail")
     op.drop_table("outgoing_mail")
     with op.batch_alter_table("tickets") as batch:
