@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -53,6 +54,7 @@ from bot.gateway.limits import RateLimitedError
 from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachableError
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
+from bot.store.owners import claim_conversation
 from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
 from bot.store.reads import Unread, mark_seen, unread
 from bot.store.tickets import TicketRecord, close_ticket, get_ticket, record_visitor_message, waiting_outage_tickets
@@ -63,6 +65,13 @@ logger = logging.getLogger(__name__)
 COMMAND_PREFIX = "/"
 RETRY_SECONDS = 2.0  # between tries of a bot that cannot be reached
 BUSY_RETRY_SECONDS = 5
+
+
+OWNERS_KEPT = 50_000
+
+
+class NotYourConversationError(Exception):
+    """A widget message came with another identity than its conversation's owner (nothing was stored)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,19 @@ class ConversationRouter:
         # only its own conversations' share, not the others'.
         self._waiting: Dict[str, int] = {}
         self._failing_since: Optional[float] = None  # when the bot began failing (None: it answers)
+        # Conversations' owners as the store has them (an owner never changes, so any copy stays right).
+        self._owners: "OrderedDict[str, str]" = OrderedDict()
+
+    async def _check_owner(self, conversation_id: str, owner: str) -> None:
+        """Raise NotYourConversationError unless ``owner`` is (now) the conversation's owner."""
+        known = self._owners.get(conversation_id)
+        if known is None:
+            known = await asyncio.to_thread(claim_conversation, self.store, conversation_id, owner, self.handoff.now())
+            self._owners[conversation_id] = known
+            while len(self._owners) > OWNERS_KEPT:
+                self._owners.popitem(last=False)
+        if known != owner:
+            raise NotYourConversationError(conversation_id)
 
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
@@ -159,7 +181,8 @@ class ConversationRouter:
         return await asyncio.to_thread(mark_seen, self.store, conversation_id, self.handoff.now())
 
     async def visitor_message(
-        self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None,
+        owner: Optional[str] = None,
     ) -> List[WidgetMessage]:
         """Take one visitor message: count it against the limits, clean it, store it, route it.
 
@@ -170,7 +193,10 @@ class ConversationRouter:
         anything is stored (also when ``max_waiting_turns`` messages for
         this conversation's Rasa server wait in this gateway), StoreError
         when the message cannot be stored or queued (then nothing was
-        accepted: the visitor must send it again).
+        accepted: the visitor must send it again). With ``owner`` (the
+        widget's messages: bot/store/owners.py), the conversation must belong
+        to it: checked under the conversation's lock, so a burst keeps its
+        order; raises NotYourConversationError before anything is stored.
         """
         self.limits.message(conversation_id, address)
         server = self.bot.ring(conversation_id)[0].base_url
@@ -181,6 +207,8 @@ class ConversationRouter:
         counted = True
         try:
             async with self.locks.hold(conversation_id):
+                if owner is not None:
+                    await self._check_owner(conversation_id, owner)
                 try:
                     replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
                 finally:

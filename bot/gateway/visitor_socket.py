@@ -21,7 +21,6 @@ that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
@@ -36,12 +35,12 @@ from bot.gateway.clients import client_address
 from bot.gateway.hub import BOT_MESSAGE_EVENT
 from bot.gateway.keys import CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, STORE, WELCOME
 from bot.gateway.limits import RateLimitedError
-from bot.gateway.router import visitor_view
+from bot.gateway.router import NotYourConversationError, visitor_view
 from bot.handoff import texts
 from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
 from bot.protocol import widget_message
 from bot.store.database import StoreError
-from bot.store.owners import claim_conversation, owner_of
+from bot.store.owners import owner_of
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +56,6 @@ MIN_SEEN_INTERVAL_SECONDS = 0.4
 WELCOME_EVENT = "deskmate_welcome"
 CONTACT_EVENT = "deskmate_contact"
 RESTART_EVENT = "deskmate_restart"
-OWNER_KEY = "owner"
 LINK_REFUSED = (
     "That chat link has expired or isn't valid, so this is a new conversation. "
     "The team's replies are in your e-mail, and you can ask here again."
@@ -123,28 +121,6 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await tell(sid, NOT_YOURS)
             return None
         return str(conversation)
-
-    async def own_conversation(sid: str, session: Dict[str, Any], conversation: str, data: Dict[str, Any]) -> bool:
-        """Whether the message's identity (its token, or none) is the conversation's owner, fixed by its
-        first message. If not (a link opened someone else's conversation, a sign-in changed), the widget
-        is told to start a conversation of its own and send the message there; nothing is stored here."""
-        owner = owner_of(app[HANDOFF].identity(_metadata(data)).customer_key)
-        if session.get(OWNER_KEY) == f"{conversation} {owner}":
-            return True
-        try:
-            stored = await asyncio.to_thread(claim_conversation, app[STORE], conversation, owner, app[CLOCK]())
-        except StoreError:
-            await tell(sid, texts.NOT_RECEIVED)
-            return False
-        if stored != owner:
-            logger.warning("gateway: a message was refused: it came with another identity than its conversation's")
-            await sio.emit(RESTART_EVENT, {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}, room=sid)
-            return False
-        try:
-            await sio.save_session(sid, {**(await sio.get_session(sid)), OWNER_KEY: f"{conversation} {owner}"})
-        except KeyError:
-            pass  # the socket closed meanwhile
-        return True
 
     @sio.on("connect")
     async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
@@ -236,13 +212,18 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         if len(data["message"]) > MAX_MESSAGE_CHARS:
             await tell(sid, TOO_BIG)  # not accepted: the JSON API's 64 kB body limit, in characters
             return
-        session = await sio.get_session(sid)
-        if not await own_conversation(sid, session, conversation, data):
-            return
-        address = session.get(ADDRESS_KEY)
+        address = (await sio.get_session(sid)).get(ADDRESS_KEY)
+        metadata = _metadata(data)
+        # A conversation belongs to the identity of its first message (bot/store/owners.py).
+        owner = owner_of(app[HANDOFF].identity(metadata).customer_key)
         try:
             # The replies go to every open widget of the conversation, this one included.
-            await app[ROUTER].visitor_message(conversation, data["message"], _metadata(data), address=address)
+            await app[ROUTER].visitor_message(conversation, data["message"], metadata, address=address, owner=owner)
+        except NotYourConversationError:
+            # A link opened someone else's conversation, or the sign-in changed: nothing was stored; the
+            # widget starts a conversation of its own and sends the message there.
+            logger.warning("gateway: a message was refused: it came with another identity than its conversation's")
+            await sio.emit(RESTART_EVENT, {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}, room=sid)
         except RateLimitedError as refused:
             await tell(sid, str(refused))
         except StoreError:
