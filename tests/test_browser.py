@@ -20,6 +20,7 @@ import pytest
 from bot.launcher import BotProcesses, StartupError
 from bot.settings import PROJECT_ROOT
 from bot.store.database import Store
+from bot.store.inbox import decision_for
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
 from bot.store.staff import add_staff
@@ -385,11 +386,31 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
     text_appears(lead, '[data-testid="miss"]', "Retrain to use it")
     assert f"  - {email[0]}\n" in (bot_kb_dir / "account" / "change-email.md").read_text()
 
-    # Merchandise is a topic the knowledge base lacks.
+    # The bot only asked to rephrase the merchandise questions: nothing is pre-selected, Apply waits for a choice.
     row = miss_row(lead, gift[1])
-    Select(row.find_elements(By.CSS_SELECTOR, "select")[0]).select_by_value("new_article")
-    row.find_element(By.CSS_SELECTOR, 'button[type="submit"]').click()
-    text_appears(lead, '[data-testid="new-article-list"]', gift[1])
+    assert Select(row.find_element(By.CSS_SELECTOR, '[data-testid="decision-action"]')).first_selected_option.get_attribute("value") == ""
+    assert not row.find_element(By.CSS_SELECTOR, 'button[type="submit"]').is_enabled()
+    # The conversation behind a message opens over the page, that message marked.
+    row.find_element(By.CSS_SELECTOR, '[data-testid="miss-open-conversation"]').click()
+    text_appears(lead, '[data-testid="conversation-message"][data-highlighted="true"]', gift[1])
+    assert "I'm not sure what you mean." in lead.find_element(By.CSS_SELECTOR, '[data-testid="conversation-dialog"]').text
+    click(lead, '[data-testid="conversation-close"]')
+    wait(lead).until(lambda d: not d.find_element(By.CSS_SELECTOR, '[data-testid="conversation-dialog"]').is_displayed())
+
+    # Merchandise is a topic the knowledge base lacks: the whole group at once, but for one exception.
+    group = next(g for g in lead.find_elements(By.CSS_SELECTOR, '[data-testid="miss-group"]') if gift[0] in g.text)
+    exception = next(r for r in group.find_elements(By.CSS_SELECTOR, '[data-testid="miss"]') if gift[3] in r.text)
+    exception.find_element(By.CSS_SELECTOR, '[data-testid="miss-include"]').click()
+    decision = group.find_element(By.CSS_SELECTOR, '[data-testid="group-decision"]')
+    Select(decision.find_element(By.CSS_SELECTOR, '[data-testid="decision-action"]')).select_by_value("new_article")
+    apply = decision.find_element(By.CSS_SELECTOR, '[data-testid="group-apply"]')
+    assert apply.text == "Apply to 3 messages"
+    apply.click()
+    text_appears(lead, '[data-testid="group-decision"]', "3 decided.")
+    for text in gift[:3]:
+        text_appears(lead, '[data-testid="new-article-list"]', text)
+    assert gift[3] not in lead.find_element(By.CSS_SELECTOR, '[data-testid="new-article-list"]').text
+    assert decision_for(bot_store, int(exception.get_attribute("data-message-id"))) is None
 
 
 def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replied(

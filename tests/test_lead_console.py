@@ -21,7 +21,10 @@ from bot.reports.render import sla_summary
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store, migrate
 from bot.store.inbox import decision_for, record_decision
+from bot.lead.kb_edits import add_article_question
+from bot.store.feedback import record_feedback
 from bot.store.messages import record_message
+from bot.store.tickets import TicketRequest, open_ticket
 from bot.store.retrain_jobs import start_job, update
 from bot.store.staff import add_staff
 from tests.test_reports import DAYS, NOW, Tally, deskmate, generate
@@ -343,3 +346,119 @@ def test_visitor_text_in_the_csv_download_is_never_a_spreadsheet_formula(lead_se
         assert not any(cell.startswith("-") and not cell.lstrip("-").replace(".", "").isdigit() for cell in cells)
 
     with_client(lead_settings, body)
+
+
+def csrf_of(page: str) -> str:
+    return page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+def test_designed_handoffs_stay_out_and_only_confident_guesses_are_proposed(lead_settings: Settings, store: Store) -> None:
+    ids = plant_misses(store)
+    at = datetime(2026, 11, 6, 9, 0, tzinfo=timezone.utc)
+    # Handled as designed: asked for a person at once; a premium problem answered, then passed on by policy.
+    record_message(store, "web:person", "visitor", "I want to talk to a real person", at, {"metadata": {}})
+    open_ticket(store, TicketRequest("web:person", "free", "normal", "requested", at + timedelta(hours=1)), at)
+    record_message(store, "web:premium", "visitor", "you charged me twice", at, {"metadata": {}})
+    record_message(store, "web:premium", "bot", "Sorry...", at + timedelta(seconds=1), deskmate("article", article_id="double-charge"))
+    open_ticket(store, TicketRequest("web:premium", "premium", "high", "premium_problem", at + timedelta(hours=1)),
+                at + timedelta(seconds=2))
+    # A question the bot answered and the visitor marked not helpful: that article is never proposed.
+    record_message(store, "web:nothelp", "visitor", "is there a family plan", at, {"metadata": {}})
+    record_message(store, "web:nothelp", "bot", "Students...", at + timedelta(seconds=1),
+                   deskmate("article", article_id="student-discount"))
+    record_feedback(store, "web:nothelp", "student-discount", False, at + timedelta(seconds=2))
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        data = await (await client.get(f"/lead/api/misses?since={SINCE}&until=2026-11-07")).json()
+        messages = {m["text"]: m for g in data["groups"] for m in g["messages"]}
+        assert "I want to talk to a real person" not in messages and "you charged me twice" not in messages
+        # The bot offered change-email first and the search agrees: proposed, for each message and the group.
+        assert {messages[text]["suggested"] for text in EMAIL} == {"change-email"}
+        email_group = next(g for g in data["groups"] if EMAIL[0] in g["examples"])
+        assert email_group["suggested"] == "change-email"
+        # The bot only asked to rephrase: no second signal, nothing proposed (the lead chooses).
+        assert {messages[text]["suggested"] for text in GIFT_CARDS} == {None}
+        family = messages["is there a family plan"]
+        assert family["suggested"] is None and family["rejected"] == ["student-discount"]
+        assert "student-discount" not in family["guesses"]
+        assert family["sources"] == ["not_helpful"]
+        # A decision of an intent needs the intent: there is no default.
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        refused = await client.post(f"/lead/api/misses/{ids[EMAIL[0]]}", json={"action": "intent", "text": EMAIL[0]},
+                                    headers={"X-CSRF-Token": csrf})
+        assert refused.status == 400 and "choose the intent" in (await refused.json())["error"]
+
+    with_client(lead_settings, body)
+
+
+def test_a_group_is_decided_at_once_with_its_exceptions_and_refusals_reported(lead_settings: Settings, store: Store) -> None:
+    ids = plant_misses(store)
+    article = lead_settings.kb_dir / "account" / "change-email.md"
+    # The first phrasing is in the article already: its edit is refused, the others go through.
+    add_article_question(lead_settings.kb_dir, "change-email", EMAIL[0])
+    before = article.read_text()
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        url = "/lead/api/misses/decide"
+        for bad in ({"action": "article", "target": "change-email", "messages": []},
+                    {"action": "article", "messages": [{"id": ids[EMAIL[1]], "text": "x"}]},
+                    {"action": "article", "target": "change-email", "messages": [{"id": "1", "text": "x"}]},
+                    {"action": "dismiss", "messages": [{"id": ids[EMAIL[1]], "text": "a"}, {"id": ids[EMAIL[1]], "text": "b"}]}):
+            response = await client.post(url, json=bad, headers={"X-CSRF-Token": csrf})
+            assert response.status == 400, bad
+        assert (await client.post(url, json={"action": "dismiss", "messages": []})).status == 403  # CSRF
+        # EMAIL[2] is the lead's exception: left out of the group's decision, still undecided.
+        chosen = [{"id": ids[EMAIL[0]], "text": EMAIL[0]}, {"id": ids[EMAIL[1]], "text": EMAIL[1] + " please"}]
+        response = await client.post(url, json={"action": "article", "target": "change-email", "messages": chosen},
+                                     headers={"X-CSRF-Token": csrf})
+        assert response.status == 200, await response.text()
+        data = await response.json()
+        assert (data["decided"], data["refused"]) == (1, 1)
+        by_id = {r["message_id"]: r for r in data["results"]}
+        assert not by_id[ids[EMAIL[0]]]["ok"] and "already" in by_id[ids[EMAIL[0]]]["error"]
+        assert by_id[ids[EMAIL[1]]]["ok"] and "change-email.md" in by_id[ids[EMAIL[1]]]["summary"]
+        left = await (await client.get(f"/lead/api/misses?since={SINCE}&until=2026-11-07")).json()
+        undecided = {m["text"] for g in left["groups"] for m in g["messages"]}
+        assert EMAIL[0] in undecided and EMAIL[2] in undecided and EMAIL[1] not in undecided
+        # The whole gift-card group is marked as a missing topic in one go.
+        gifts = [{"id": ids[text], "text": text} for text in GIFT_CARDS]
+        marked = await (await client.post(url, json={"action": "new_article", "messages": gifts},
+                                          headers={"X-CSRF-Token": csrf})).json()
+        assert marked["decided"] == len(GIFT_CARDS)
+        assert sorted(d["text"] for d in marked["new_articles"]) == sorted(GIFT_CARDS)
+
+    with_client(lead_settings, body)
+    assert article.read_text().count(f"  - {EMAIL[1]} please\n") == 1
+    assert article.read_text().replace(f"  - {EMAIL[1]} please\n", "") == before
+    assert decision_for(store, ids[EMAIL[2]]) is None and decision_for(store, ids[EMAIL[0]]) is None
+
+
+def test_the_conversation_behind_a_message_opens_for_a_lead(lead_settings: Settings, store: Store) -> None:
+    ids = plant_misses(store)
+    at = datetime(2026, 11, 5, 9, 7, 30, tzinfo=timezone.utc)
+    record_message(store, "web:miss-4", "visitor", "still there?", at + timedelta(minutes=1), {"metadata": {}})
+
+    async def body(client: TestClient) -> None:
+        url = f"/lead/api/messages/{ids[EMAIL[0]]}/conversation"
+        assert (await client.get(url)).status == 401
+        await sign_in(client, AGENT)
+        assert (await client.get(url)).status == 403
+        await client.post("/agent/logout")
+
+    with_client(lead_settings, body)
+
+    async def as_lead(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        data = await (await client.get(f"/lead/api/messages/{ids[EMAIL[0]]}/conversation")).json()
+        assert data["message_id"] == ids[EMAIL[0]]
+        texts = [(m["sender"], m["text"]) for m in data["messages"]]
+        assert texts[0] == ("visitor", EMAIL[0]) and texts[1][0] == "bot"
+        assert ("visitor", "still there?") in texts
+        assert data["messages"][1]["kind"] == "suggestions" and data["tickets"] == []
+        assert (await client.get("/lead/api/messages/99999999/conversation")).status == 404
+        assert (await client.get("/lead/api/messages/abc/conversation")).status == 404
+
+    with_client(lead_settings, as_lead)

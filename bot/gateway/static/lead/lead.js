@@ -10,7 +10,7 @@
   var SOURCES = {
     low_confidence: "bot unsure",
     not_helpful: "not helpful",
-    handed_off: "handed off",
+    handoff: "handed off",
   };
   var ACTIONS = [
     { value: "article", label: "Add as a phrasing of article\u2026" },
@@ -82,20 +82,74 @@
     return node;
   }
 
-  function targetSelect(action, guesses) {
-    var select = el("select");
-    select.setAttribute("aria-label", action === "article" ? "Article" : "Intent");
-    if (action === "article") {
-      var best = guesses && guesses.length ? guesses[0] : "";
-      choices.articles.forEach(function (a) {
-        select.appendChild(option(a.id, a.title + " (" + a.id + ")", a.id === best));
-      });
-    } else {
-      choices.intents.forEach(function (name) {
-        select.appendChild(option(name, name, false));
-      });
+  // A choice of what to do, and of the article or intent it applies to.
+  // Nothing is pre-selected unless the server proposes a confident article.
+  function choiceControls(suggested) {
+    var action = el("select");
+    action.setAttribute("aria-label", "What to do with this message");
+    action.setAttribute("data-testid", "decision-action");
+    action.appendChild(option("", "Choose what to do\u2026", !suggested));
+    ACTIONS.forEach(function (a) {
+      action.appendChild(option(a.value, a.label, !!suggested && a.value === "article"));
+    });
+    var target = el("select");
+    target.setAttribute("data-testid", "decision-target");
+
+    function fillTarget() {
+      target.textContent = "";
+      if (action.value === "article") {
+        target.setAttribute("aria-label", "Article");
+        target.appendChild(option("", "Choose an article\u2026", !suggested));
+        choices.articles.forEach(function (a) {
+          target.appendChild(option(a.id, a.title + " (" + a.id + ")", a.id === suggested));
+        });
+      } else if (action.value === "intent") {
+        target.setAttribute("aria-label", "Intent");
+        target.appendChild(option("", "Choose an intent\u2026", true)); // never a default intent
+        choices.intents.forEach(function (name) {
+          target.appendChild(option(name, name, false));
+        });
+      }
+      show(target, action.value === "article" || action.value === "intent");
     }
-    return select;
+    fillTarget();
+    return {
+      action: action,
+      target: target,
+      refill: fillTarget,
+      ready: function () {
+        return !!action.value && (target.hidden || !!target.value);
+      },
+      body: function () {
+        var body = { action: action.value };
+        if (!target.hidden) body.target = target.value;
+        return body;
+      },
+    };
+  }
+
+  function markDone(row, text, failed) {
+    var form = row.querySelector("form.dm-decision");
+    var note = el("p", "dm-small " + (failed ? "dm-check-failed" : "dm-miss-done"), text);
+    note.setAttribute("data-testid", "miss-result");
+    if (failed) {
+      var old = row.querySelector('[data-testid="miss-result"]');
+      if (old) old.remove();
+      row.appendChild(note);
+      return;
+    }
+    row.classList.add("dm-miss-done");
+    row.setAttribute("data-decided", "true");
+    var include = row.querySelector('[data-testid="miss-include"]');
+    if (include) {
+      include.checked = false;
+      include.disabled = true;
+      include.dispatchEvent(new Event("change"));
+    }
+    var old2 = row.querySelector('[data-testid="miss-result"]');
+    if (old2) old2.remove();
+    if (form) form.replaceWith(note);
+    else row.appendChild(note);
   }
 
   function decisionForm(message, row) {
@@ -105,52 +159,117 @@
     text.value = message.text;
     text.maxLength = 1000;
     text.setAttribute("aria-label", "Phrasing to add (edit out personal details)");
-    var action = el("select");
-    action.setAttribute("aria-label", "What to do with this message");
-    // No close article: most likely a topic the knowledge base lacks.
-    var initial = message.guesses.length ? "article" : "new_article";
-    ACTIONS.forEach(function (a) {
-      action.appendChild(option(a.value, a.label, a.value === initial));
-    });
-    var target = targetSelect("article", message.guesses);
-    show(target, initial === "article");
+    text.setAttribute("data-testid", "miss-text");
+    var controls = choiceControls(message.suggested);
     var apply = el("button", "dm-button", "Apply");
     apply.type = "submit";
     var status = el("span", "dm-small dm-muted");
     status.setAttribute("role", "status");
 
-    action.addEventListener("change", function () {
-      var replacement = action.value === "article" || action.value === "intent" ? targetSelect(action.value, message.guesses) : null;
-      if (replacement) {
-        form.replaceChild(replacement, target);
-        target = replacement;
-        show(target, true);
-      } else {
-        show(target, false);
-      }
+    function update() {
+      apply.disabled = !controls.ready();
+    }
+    controls.action.addEventListener("change", function () {
+      controls.refill();
+      update();
     });
+    controls.target.addEventListener("change", update);
+    update();
 
     form.addEventListener("submit", function (event) {
       event.preventDefault();
+      if (!controls.ready()) return;
       apply.disabled = true;
       status.className = "dm-small dm-muted";
       status.textContent = "Saving\u2026";
-      var body = { action: action.value, text: text.value };
-      if (!target.hidden) body.target = target.value;
+      var body = controls.body();
+      body.text = text.value;
       request("POST", "/lead/api/misses/" + encodeURIComponent(message.id), body)
         .then(function (data) {
-          row.classList.add("dm-miss-done");
-          form.replaceWith(el("p", "dm-small dm-miss-done", data.summary || "Saved."));
+          markDone(row, data.summary || "Saved.", false);
           if (body.action === "new_article") loadNewArticles(data.new_articles);
         })
         .catch(function (error) {
-          apply.disabled = false;
+          update();
           status.className = "dm-small dm-check-failed";
           status.textContent = error.message;
         });
     });
 
-    [text, action, target, apply, status].forEach(function (node) {
+    [text, controls.action, controls.target, apply, status].forEach(function (node) {
+      form.appendChild(node);
+    });
+    return form;
+  }
+
+  // One decision for every checked message of a group; unchecked ones are the exceptions.
+  function groupForm(group, rows) {
+    var form = el("form", "dm-decision dm-group-decision");
+    form.setAttribute("data-testid", "group-decision");
+    form.appendChild(el("span", "dm-small", "Decide the group:"));
+    var controls = choiceControls(group.suggested);
+    var apply = el("button", "dm-button", "");
+    apply.type = "submit";
+    apply.setAttribute("data-testid", "group-apply");
+    var status = el("span", "dm-small dm-muted");
+    status.setAttribute("role", "status");
+
+    function included() {
+      return rows.filter(function (r) {
+        var box = r.row.querySelector('[data-testid="miss-include"]');
+        return box && box.checked && !r.row.getAttribute("data-decided");
+      });
+    }
+    function update() {
+      var count = included().length;
+      apply.textContent = "Apply to " + count + (count === 1 ? " message" : " messages");
+      apply.disabled = !count || !controls.ready();
+    }
+    controls.action.addEventListener("change", function () {
+      controls.refill();
+      update();
+    });
+    controls.target.addEventListener("change", update);
+    rows.forEach(function (r) {
+      r.row.querySelector('[data-testid="miss-include"]').addEventListener("change", update);
+    });
+    update();
+
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var chosen = included();
+      if (!chosen.length || !controls.ready()) return;
+      apply.disabled = true;
+      status.className = "dm-small dm-muted";
+      status.textContent = "Saving\u2026";
+      var body = controls.body();
+      body.messages = chosen.map(function (r) {
+        var input = r.row.querySelector('[data-testid="miss-text"]');
+        return { id: r.message.id, text: input ? input.value : r.message.text };
+      });
+      request("POST", "/lead/api/misses/decide", body)
+        .then(function (data) {
+          var byId = {};
+          chosen.forEach(function (r) {
+            byId[r.message.id] = r.row;
+          });
+          data.results.forEach(function (result) {
+            var row = byId[result.message_id];
+            if (row) markDone(row, result.ok ? result.summary || "Saved." : "Not saved: " + result.error, !result.ok);
+          });
+          status.className = "dm-small " + (data.refused ? "dm-check-failed" : "dm-muted");
+          status.textContent = data.decided + " decided" + (data.refused ? ", " + data.refused + " not saved (see the messages)" : ".");
+          if (body.action === "new_article") loadNewArticles(data.new_articles);
+          update();
+        })
+        .catch(function (error) {
+          update();
+          status.className = "dm-small dm-check-failed";
+          status.textContent = error.message;
+        });
+    });
+
+    [controls.action, controls.target, apply, status].forEach(function (node) {
       form.appendChild(node);
     });
     return form;
@@ -167,6 +286,51 @@
       .join(" \u00b7 ");
   }
 
+  // ------------------------------------------------------ conversation --
+
+  var SENDERS = { visitor: "Visitor", bot: "Bot", agent: "Agent", system: "Deskmate" };
+
+  function openConversation(messageId) {
+    var dialog = $("dm-conversation");
+    var list = $("dm-conversation-messages");
+    var head = $("dm-conversation-title");
+    list.textContent = "";
+    head.textContent = "Loading the conversation\u2026";
+    if (!dialog.open) dialog.showModal();
+    request("GET", "/lead/api/messages/" + encodeURIComponent(messageId) + "/conversation")
+      .then(function (data) {
+        var tickets = data.tickets.map(function (t) {
+          return "ticket #" + t.id + " (" + t.status + ")";
+        });
+        head.textContent = "Conversation " + data.conversation_id + (tickets.length ? " \u00b7 " + tickets.join(", ") : "");
+        var highlighted = null;
+        data.messages.forEach(function (m) {
+          var item = el("li", "dm-conv-message dm-conv-" + m.sender);
+          item.setAttribute("data-testid", "conversation-message");
+          var who = m.sender === "agent" && m.author ? m.author : SENDERS[m.sender] || m.sender;
+          var meta = who + " \u00b7 " + m.created_at.slice(0, 16).replace("T", " ") + " UTC";
+          if (m.kind === "article" && m.article_id) meta += " \u00b7 article " + m.article_id;
+          else if (m.kind) meta += " \u00b7 " + m.kind;
+          item.appendChild(el("p", "dm-small dm-muted", meta));
+          item.appendChild(el("p", "dm-conv-text", m.text));
+          if (m.id === data.message_id) {
+            item.classList.add("dm-conv-highlight");
+            item.setAttribute("data-highlighted", "true");
+            highlighted = item;
+          }
+          list.appendChild(item);
+        });
+        if (highlighted) highlighted.scrollIntoView({ block: "center" });
+      })
+      .catch(function (error) {
+        head.textContent = "Could not load the conversation: " + error.message;
+      });
+  }
+
+  $("dm-conversation-close").addEventListener("click", function () {
+    $("dm-conversation").close();
+  });
+
   function renderGroup(group, index) {
     var item = el("li", "dm-group");
     item.setAttribute("data-testid", "miss-group");
@@ -180,12 +344,12 @@
     }).join("  \u00b7  ")));
 
     if (!group.guesses.length) {
-      item.appendChild(el("p", "dm-small dm-muted", "No article comes close: probably a topic the knowledge base lacks."));
+      item.appendChild(el("p", "dm-small dm-muted", "No article comes close."));
     } else {
       var guesses = el("div", "dm-group-guesses");
-      guesses.appendChild(el("span", "dm-small dm-muted", "Bot's best guesses:"));
+      guesses.appendChild(el("span", "dm-small dm-muted", "Closest articles:"));
       group.guesses.forEach(function (guess) {
-        var chip = el("span", "dm-chip", guess.title + (guess.score !== null && guess.score !== undefined ? " \u00b7 " + Math.round(guess.score * 100) + "%" : ""));
+        var chip = el("span", "dm-chip", guess.title + (guess.score !== null && guess.score !== undefined ? " \u00b7 " + Math.round(guess.score * 100) + "% alike" : " \u00b7 offered by the bot"));
         chip.title = guess.article_id;
         guesses.appendChild(chip);
       });
@@ -196,16 +360,39 @@
     if (index < 3) details.open = true;
     details.appendChild(el("summary", "dm-link", "Review the messages"));
     var list = el("ul", "dm-group-messages");
+    var rows = [];
     group.messages.forEach(function (message) {
       var row = el("li", "dm-miss");
       row.setAttribute("data-testid", "miss");
-      row.appendChild(el("p", "dm-miss-text", message.text));
-      row.appendChild(el("p", "dm-small dm-muted", message.created_at.slice(0, 16).replace("T", " ") + " UTC \u00b7 " + message.sources.map(function (s) {
+      row.setAttribute("data-message-id", String(message.id));
+      var top = el("div", "dm-miss-top");
+      var label = el("label", "dm-miss-include");
+      var box = el("input");
+      box.type = "checkbox";
+      box.checked = true;
+      box.setAttribute("data-testid", "miss-include");
+      box.setAttribute("aria-label", "Include in the group's decision");
+      label.appendChild(box);
+      label.appendChild(el("span", "dm-miss-text", message.text));
+      top.appendChild(label);
+      var open = el("button", "dm-link dm-small", "Open the conversation");
+      open.type = "button";
+      open.setAttribute("data-testid", "miss-open-conversation");
+      open.addEventListener("click", function () {
+        openConversation(message.id);
+      });
+      top.appendChild(open);
+      row.appendChild(top);
+      var meta = message.created_at.slice(0, 16).replace("T", " ") + " UTC \u00b7 " + message.sources.map(function (s) {
         return SOURCES[s] || s;
-      }).join(", ")));
+      }).join(", ");
+      if (message.rejected && message.rejected.length) meta += " \u00b7 marked not helpful: " + message.rejected.join(", ");
+      row.appendChild(el("p", "dm-small dm-muted", meta));
       row.appendChild(decisionForm(message, row));
       list.appendChild(row);
+      rows.push({ row: row, message: message });
     });
+    if (group.messages.length > 1) details.appendChild(groupForm(group, rows));
     details.appendChild(list);
     item.appendChild(details);
     return item;
