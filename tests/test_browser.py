@@ -23,9 +23,11 @@ from bot.store.database import Store
 from bot.store.inbox import decision_for
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
+from bot.store.retrain_jobs import finish, start_job
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket, tickets_for_conversation
 from tests.conftest import BOT_CLOCK, free_port, service_missing
+from tests.test_lead_console import refused_job_detail
 
 selenium = pytest.importorskip("selenium")
 from selenium import webdriver  # noqa: E402
@@ -361,6 +363,8 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
              "my login address is old, I want a new address on my account"]
     plant_misses(bot_store, gift, "rephrase", [])
     plant_misses(bot_store, email, "suggestions", ["change-email", "password-reset"])
+    job = start_job(bot_store, lead_email, now=BOT_CLOCK)  # a refused retraining, as a job writes it
+    finish(bot_store, job.id, "refused", detail=refused_job_detail())
 
     lead = browser(1280, 2200)
     lead.get(f"{gateway_url}/agent/login")
@@ -378,6 +382,16 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
     assert all(text in gift_group.text for text in gift) and email[0] not in gift_group.text
     text_appears(lead, '[data-testid="retrain-state"]', "")
     lead.save_screenshot(str(SCREENSHOTS / "lead.png"))
+
+    # The refused retraining: the candidate's figures beside the current model's, what failed and by how much.
+    text_appears(lead, '[data-testid="retrain-figure"][data-figure="article_accuracy"]', "2.0 points short")
+    row = lead.find_element(By.CSS_SELECTOR, '[data-testid="retrain-figure"][data-figure="article_accuracy"]')
+    assert "95.4%" in row.text and "90.0%" in row.text and "92.0%" in row.text
+    goodbye = lead.find_element(By.CSS_SELECTOR, '[data-testid="retrain-figure"][data-figure="intent:goodbye"]')
+    assert "too few cases to tell" in goodbye.text
+    assert "What to do" in lead.find_element(By.CSS_SELECTOR, '[data-testid="retrain-advice"]').text
+    lead.execute_script("arguments[0].scrollIntoView()", lead.find_element(By.ID, "dm-retrain"))
+    lead.save_screenshot(str(SCREENSHOTS / "lead-retrain.png"))
 
     # The email phrasing goes into the article the bot suggested (pre-selected), as one more question.
     row = miss_row(lead, email[0])

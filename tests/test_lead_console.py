@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Awaitable, Callable, Optional
@@ -25,7 +26,9 @@ from bot.lead.kb_edits import add_article_question
 from bot.store.feedback import record_feedback
 from bot.store.messages import record_message
 from bot.store.tickets import TicketRequest, open_ticket
-from bot.store.retrain_jobs import start_job, update
+from bot.store.retrain_jobs import finish, start_job, update
+from bot.training.checks import CheckReport, CheckResult, Floors, figure_checks, figures_of, floor_failures
+from bot.eval.runner import Summary
 from bot.store.staff import add_staff
 from tests.test_reports import DAYS, NOW, Tally, deskmate, generate
 
@@ -462,3 +465,51 @@ def test_the_conversation_behind_a_message_opens_for_a_lead(lead_settings: Setti
         assert (await client.get("/lead/api/messages/abc/conversation")).status == 404
 
     with_client(lead_settings, as_lead)
+
+
+def refused_job_detail() -> dict:
+    """A refused job's detail as run_job writes it, from real figure checks: article accuracy fell; goodbye,
+    4 of 5 (the issue's case), is below its floor on too few cases to veto."""
+    floors = Floors(0.92, 0.03, 0.9, 0.9, 0.9, 1.0)
+    summary = Summary(
+        cases=290, accuracy={"article": 0.9, "intent": 0.97, "handoff": 1.0, "none": 1.0},
+        counts={"article": 200, "intent": 50, "handoff": 22, "none": 18},
+        intent_accuracy={"goodbye": 0.8, "greet": 1.0}, wrong_answer_rate=0.003, needless_tickets=0,
+        p50_ms=40, p95_ms=90, intent_counts={"goodbye": 5, "greet": 12},
+    )
+    current = {"article_accuracy": 0.954, "wrong_answer_rate": 0.007, "per_intent_accuracy": {"goodbye": 1.0, "greet": 1.0}}
+    failures = floor_failures(summary, floors, current)
+    report = CheckReport(
+        model="20261130-120000-aaaaaaaaaaaaaaaa.tar.gz",
+        checks=(CheckResult("validate", "rasa data validate", "passed"), CheckResult("kb", "knowledge base check", "passed"),
+                CheckResult("stories", "test stories", "passed"), CheckResult("eval", "dev eval", "failed", "; ".join(failures))),
+        figures=figures_of(summary), floors=asdict(floors), figure_checks=tuple(figure_checks(summary, floors, current)),
+        baseline={"model": "20261129-090000-bbbbbbbbbbbbbbbb.tar.gz", "figures": current},
+    )
+    return {"checks": report.as_dict(), "reason": report.reason, "message": f"Not loaded: {report.reason}."}
+
+
+def test_a_refused_retraining_shows_the_figures_beside_the_current_models_and_what_to_do(
+    lead_settings: Settings, store: Store
+) -> None:
+    job = start_job(store, LEAD, now=NOW)
+    finish(store, job.id, "refused", detail=refused_job_detail())
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        view = (await (await client.get("/lead/api/retrain")).json())["job"]
+        assert view["status"] == "refused" and view["failed_check"] == "eval"
+        assert view["current_model"] == "20261129-090000-bbbbbbbbbbbbbbbb.tar.gz"
+        assert "reword or remove" in view["advice"]
+        rows = {row["key"]: row for row in view["comparison"]}
+        article = rows["article_accuracy"]
+        assert (article["candidate"], article["current"], article["bound"], article["passed"]) == (0.9, 0.954, 0.92, False)
+        assert article["reason"] == "article accuracy 90.0% is below the floor 92.0% (2.0 points short)"
+        assert article["cases"] == 200
+        goodbye = rows["intent:goodbye"]
+        assert goodbye["passed"] and goodbye["cases"] == 5 and "too few cases to tell" in goodbye["note"]
+        assert goodbye["current"] == 1.0
+        assert "intent:greet" not in rows  # an intent that passed and did not move is left out
+        assert view["reason"] == "dev eval failed: article accuracy 90.0% is below the floor 92.0% (2.0 points short)"
+
+    with_client(lead_settings, body)

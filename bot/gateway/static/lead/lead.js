@@ -450,6 +450,7 @@
     var start = $("dm-retrain-start");
     checks.textContent = "";
     if (!job) {
+      show($("dm-retrain-comparison"), false);
       text.textContent = "No retraining yet. The bot answers with the model it started with.";
       show(progress, false);
       start.disabled = false;
@@ -469,11 +470,65 @@
       row.setAttribute("data-testid", "retrain-check");
       checks.appendChild(row);
     });
+    renderComparison(job);
     var when = el("li", "dm-small dm-muted", "Started by " + job.requested_by + " at " + job.created_at.slice(0, 16).replace("T", " ") + " UTC");
     checks.appendChild(when);
     start.disabled = running;
     clearTimeout(pollTimer);
     if (running) pollTimer = setTimeout(loadJob, POLL_MS);
+  }
+
+  function percent(value) {
+    return value === null || value === undefined ? "\u2013" : (value * 100).toFixed(1) + "%";
+  }
+
+  // The candidate's figures beside the current model's and the floors; what failed, by how much, what to do.
+  function renderComparison(job) {
+    var box = $("dm-retrain-comparison");
+    box.textContent = "";
+    var rows = job.comparison || [];
+    if (job.advice) {
+      var advice = el("p", "dm-alert dm-alert-info", "What to do: " + job.advice);
+      advice.setAttribute("data-testid", "retrain-advice");
+      box.appendChild(advice);
+    }
+    if (!rows.length) {
+      show(box, !!job.advice);
+      return;
+    }
+    var table = el("table", "dm-table");
+    table.setAttribute("data-testid", "retrain-figures");
+    var head = el("tr");
+    ["Dev eval figure", "Current model", "Candidate", "Floor", ""].forEach(function (title) {
+      var th = el("th", "", title);
+      th.scope = "col";
+      head.appendChild(th);
+    });
+    var thead = el("thead");
+    thead.appendChild(head);
+    table.appendChild(thead);
+    var body = el("tbody");
+    rows.forEach(function (row) {
+      var tr = el("tr", row.passed ? "" : "dm-row-failed");
+      tr.setAttribute("data-testid", "retrain-figure");
+      tr.setAttribute("data-figure", row.key);
+      var name = el("th", "", row.label + (row.cases ? " (" + row.cases + " cases)" : ""));
+      name.scope = "row";
+      tr.appendChild(name);
+      tr.appendChild(el("td", "", percent(row.current)));
+      tr.appendChild(el("td", "", percent(row.candidate)));
+      tr.appendChild(el("td", "", (row.sense === "max" ? "\u2264 " : "\u2265 ") + percent(row.bound)));
+      var verdict = row.passed ? (row.note ? "passes: " + row.note : "\u2713") : "\u2717 " + row.reason;
+      tr.appendChild(el("td", row.passed ? "dm-small" : "dm-small dm-check-failed", verdict));
+      body.appendChild(tr);
+    });
+    table.appendChild(body);
+    var caption = job.current_model ? "Current model: " + job.current_model + "; candidate: " + (job.candidate_model || "") + "." : "The current model's figures are not known (it was not checked by this version); the candidate's are beside the floors.";
+    box.appendChild(el("p", "dm-small dm-muted", caption));
+    var wrap = el("div", "dm-table-wrap");
+    wrap.appendChild(table);
+    box.appendChild(wrap);
+    show(box, true);
   }
 
   function loadJob() {
