@@ -11,7 +11,7 @@ import sys
 from dataclasses import asdict
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Optional
+from typing import Awaitable, Callable, Optional, Tuple
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -29,12 +29,15 @@ from bot.store.tickets import TicketRequest, open_ticket
 from bot.store.retrain_jobs import finish, start_job, update
 from bot.training.checks import CheckReport, CheckResult, Floors, figure_checks, figures_of, floor_failures
 from bot.eval.runner import Summary
-from bot.store.staff import add_staff
+from bot.lead.staff_admin import StaffChangeRefusedError, change_staff
+from bot.store.audit import audit_events
+from bot.store.staff import add_staff, get_staff
 from tests.test_reports import DAYS, NOW, Tally, deskmate, generate
 
 PASSWORD = "correct horse battery"
 LEAD = "lena@support.example"
 AGENT = "arno@support.example"
+AGENT_TWO = "ada@support.example"
 SINCE, UNTIL = DAYS[0].isoformat(), DAYS[-1].isoformat()
 LEAD_URLS = [
     ("GET", "/lead"),
@@ -513,3 +516,105 @@ def test_a_refused_retraining_shows_the_figures_beside_the_current_models_and_wh
         assert view["reason"] == "dev eval failed: article accuracy 90.0% is below the floor 92.0% (2.0 points short)"
 
     with_client(lead_settings, body)
+
+
+async def lead_form(client: TestClient, url: str, **fields: str) -> Tuple[int, str]:
+    """Post one of /lead/security's forms as the signed-in lead; the status and the page it answers with."""
+    page = await (await client.get("/lead/security")).text()
+    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    response = await client.post(url, data={"csrf_token": token, **fields})
+    return response.status, await response.text()
+
+
+def temporary_password_of(page: str) -> str:
+    return page.split('class="dm-secret">', 1)[1].split("<", 1)[0]
+
+
+async def can_sign_in(settings: Settings, email: str, password: str) -> bool:
+    client = TestClient(TestServer(make_app(settings)))
+    await client.start_server()
+    try:
+        page = await client.get("/agent/login")
+        token = (await page.text()).split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        response = await client.post("/agent/login", data={"email": email, "password": password, "csrf_token": token},
+                                      allow_redirects=False)
+        return response.status == 302
+    finally:
+        await client.close()
+
+
+def test_a_lead_manages_staff_accounts_on_the_security_page(lead_settings: Settings, store: Store) -> None:
+    newcomer = "nina@support.example"
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        page = await (await client.get("/lead/security")).text()
+        assert 'data-testid="staff-table"' in page and f'data-email="{AGENT}"' in page and f'data-email="{LEAD}"' in page
+        listing = await (await client.get("/lead/api/staff")).json()
+        assert {(a["email"], a["role"], a["disabled"]) for a in listing["staff"]} == {(LEAD, "lead", False), (AGENT, "agent", False)}
+
+        # Add: a temporary password, shown once, that signs in.
+        status, page = await lead_form(client, "/lead/staff/add", email=newcomer, name="Nina", role="agent")
+        assert status == 200 and f"Added {newcomer} (agent)" in page
+        password = temporary_password_of(page)
+        assert len(password) >= 10 and await can_sign_in(lead_settings, newcomer, password)
+        assert temporary_password_of(page) not in await (await client.get("/lead/security")).text()
+        status, page = await lead_form(client, "/lead/staff/add", email=newcomer, name="Nina", role="agent")
+        assert status == 409 and "already has a staff account" in page
+        status, page = await lead_form(client, "/lead/staff/add", email="x@support.example", name="X", role="boss")
+        assert status == 400 and "Not added" in page
+
+        # A new password: the old one no longer signs in, the new one does.
+        status, page = await lead_form(client, "/lead/staff/change", email=AGENT, change="password")
+        assert status == 200 and "New temporary password" in page
+        fresh = temporary_password_of(page)
+        assert not await can_sign_in(lead_settings, AGENT, PASSWORD) and await can_sign_in(lead_settings, AGENT, fresh)
+
+        # Role and disabling.
+        status, page = await lead_form(client, "/lead/staff/change", email=newcomer, change="role", role="lead")
+        assert status == 200 and f"{newcomer} is now a lead" in page
+        assert get_staff(store, newcomer).role == "lead"
+        status, page = await lead_form(client, "/lead/staff/change", email=newcomer, change="disable")
+        assert status == 200 and "is disabled" in page and not await can_sign_in(lead_settings, newcomer, password)
+        status, page = await lead_form(client, "/lead/staff/change", email=newcomer, change="enable")
+        assert status == 200 and await can_sign_in(lead_settings, newcomer, password)
+
+        # Never one's own account; unknown accounts and changes are refused with the reason.
+        status, page = await lead_form(client, "/lead/staff/change", email=LEAD, change="disable")
+        assert status == 400 and "cannot change your own account" in page and not get_staff(store, LEAD).disabled
+        status, page = await lead_form(client, "/lead/staff/change", email="ghost@support.example", change="disable")
+        assert status == 404
+        status, page = await lead_form(client, "/lead/staff/change", email=AGENT, change="delete")
+        assert status == 400
+        assert (await client.post("/lead/staff/change", data={"email": AGENT, "change": "disable"})).status == 403  # CSRF
+
+        actions = {(e.action, e.target) for e in audit_events(store, None, None, LEAD, None, 100)}
+        assert {("staff_add", newcomer), ("staff_password", AGENT), ("staff_role", newcomer),
+                ("staff_disable", newcomer), ("staff_enable", newcomer)} <= actions
+
+    with_client(lead_settings, body)
+
+    async def as_agent(client: TestClient) -> None:
+        await sign_in(client, AGENT_TWO)
+        assert (await client.get("/lead/api/staff")).status == 403
+        page = await (await client.get("/agent")).text()
+        token = page.split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+        refused = await client.post("/lead/staff/change", data={"csrf_token": token, "email": LEAD, "change": "disable"},
+                                    allow_redirects=False)
+        assert refused.status == 403 and not get_staff(store, LEAD).disabled
+
+    add_staff(store, AGENT_TWO, "Ada", "agent", PASSWORD, NOW)
+    with_client(lead_settings, as_agent)
+
+
+def test_the_team_keeps_an_enabled_lead(store: Store) -> None:
+    add_staff(store, LEAD, "Lena", "lead", PASSWORD, NOW)
+    add_staff(store, AGENT, "Arno", "agent", PASSWORD, NOW)
+    for change in ({"role": "agent"}, {"disabled": True}):
+        with pytest.raises(StaffChangeRefusedError, match="only enabled lead"):
+            change_staff(store, "cli:root", LEAD, NOW, **change)  # type: ignore[arg-type]
+    assert get_staff(store, LEAD).role == "lead" and not get_staff(store, LEAD).disabled
+    change_staff(store, "cli:root", AGENT, NOW, role="lead")
+    assert change_staff(store, "cli:root", LEAD, NOW, disabled=True).disabled
+    with pytest.raises(ValueError, match="at least 10"):
+        change_staff(store, "cli:root", AGENT, NOW, password="short")
