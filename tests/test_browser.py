@@ -24,6 +24,7 @@ from bot.store.inbox import decision_for
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
 from bot.store.retrain_jobs import finish, start_job
+from bot.store.reviews import review_of
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket, tickets_for_conversation
 from tests.conftest import BOT_CLOCK, free_port, service_missing
@@ -425,6 +426,37 @@ def test_a_lead_reads_the_reports_and_turns_misses_into_training_data(
         text_appears(lead, '[data-testid="new-article-list"]', text)
     assert gift[3] not in lead.find_element(By.CSS_SELECTOR, '[data-testid="new-article-list"]').text
     assert decision_for(bot_store, int(exception.get_attribute("data-message-id"))) is None
+
+
+def test_a_lead_spot_checks_a_confident_answer_and_a_wrong_one_becomes_a_miss(
+    browser: Callable[..., WebDriver], gateway_url: str, lead_email: str, bot_store: Store
+) -> None:
+    at = BOT_CLOCK + timedelta(hours=2)
+    conversation = f"web:review-{uuid.uuid4().hex[:8]}"
+    record_message(bot_store, conversation, "visitor", "is there a family plan for five people", at, {"metadata": {}})
+    record_message(bot_store, conversation, "bot", "Students get 50% off.", at + timedelta(seconds=1),
+                   {"metadata": {"deskmate": {"type": "article", "article_id": "student-discount"}}})
+
+    lead = browser(1280, 1600)
+    lead.get(f"{gateway_url}/agent/login")
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(lead_email)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(lead).until(EC.url_contains("/lead"))
+    text_appears(lead, '[data-testid="reviews-summary"]', "not reviewed yet")
+    # The sample is of every answer in the period (other tests leave many): check the first one shown.
+    item = wait(lead).until(EC.presence_of_element_located((By.CSS_SELECTOR, '[data-testid="review"]')))
+    question = item.find_element(By.CSS_SELECTOR, ".dm-miss-text").text.strip("\u201c\u201d")
+    answer_id = int(item.get_attribute("data-answer-id"))
+    lead.execute_script("arguments[0].scrollIntoView()", item)
+    lead.save_screenshot(str(SCREENSHOTS / "lead-review.png"))
+    item.find_element(By.CSS_SELECTOR, '[data-testid="review-wrong"]').click()
+    text_appears(lead, '[data-testid="review-result"]', "What the knowledge base lacks")
+    text_appears(lead, '[data-testid="reviews-summary"]', "1 wrong")
+    # The question is now a missed message to decide, reached from the inbox like any other.
+    text_appears(lead, '[data-testid="miss-groups"]', question)
+    review = review_of(bot_store, answer_id)
+    assert review is not None and (review.verdict, review.reviewed_by) == ("wrong", lead_email)
 
 
 def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replied(

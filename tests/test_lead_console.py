@@ -629,3 +629,69 @@ def test_the_team_keeps_an_enabled_lead(store: Store) -> None:
     assert change_staff(store, "cli:root", LEAD, NOW, disabled=True).disabled
     with pytest.raises(ValueError, match="at least 10"):
         change_staff(store, "cli:root", AGENT, NOW, password="short")
+
+
+def plant_answers(store: Store) -> dict:
+    """Confident answers: two to typed questions, one to a pressed button, one the visitor marked not helpful."""
+    at = datetime(2026, 11, 4, 10, 0, tzinfo=timezone.utc)
+    answers = {}
+    for number, (question, article) in enumerate([
+        ("is there a family plan", "student-discount"), ("I forgot my password", "password-reset"),
+        ('/faq{"article_id":"refund-policy"}', "refund-policy"), ("why did you charge me twice", "double-charge"),
+    ]):
+        conversation = f"web:answer-{number}"
+        record_message(store, conversation, "visitor", question, at, {"metadata": {}})
+        answer = record_message(store, conversation, "bot", "The answer.", at + timedelta(seconds=1),
+                                deskmate("article", article_id=article))
+        answers[question] = answer.id
+        at += timedelta(minutes=3)
+    record_feedback(store, "web:answer-3", "double-charge", False, at)
+    return answers
+
+
+def test_confident_answers_are_spot_checked_and_wrong_ones_become_misses(lead_settings: Settings, store: Store) -> None:
+    answers = plant_answers(store)
+    query = f"since={SINCE}&until=2026-11-07"
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        data = await (await client.get(f"/lead/api/reviews?{query}")).json()
+        # Only answers to typed questions nobody has judged: not the button, not the one marked not helpful.
+        assert sorted(item["question"] for item in data["items"]) == ["I forgot my password", "is there a family plan"]
+        assert data["pending"] == 2 and data["counts"] == {"right": 0, "wrong": 0}
+        family = next(item for item in data["items"] if item["question"] == "is there a family plan")
+        assert family["article_id"] == "student-discount" and family["title"] and family["answer"]
+        assert [i["answer_id"] for i in (await (await client.get(f"/lead/api/reviews?{query}")).json())["items"]] == [
+            i["answer_id"] for i in data["items"]]  # the same sample on a reload
+
+        url = f"/lead/api/reviews/{answers['is there a family plan']}"
+        assert (await client.post(url, json={"verdict": "wrong"})).status == 403  # CSRF
+        assert (await client.post(url, json={"verdict": "maybe"}, headers={"X-CSRF-Token": csrf})).status == 400
+        wrong = await client.post(url, json={"verdict": "wrong"}, headers={"X-CSRF-Token": csrf})
+        assert wrong.status == 200 and "What the knowledge base lacks" in (await wrong.json())["summary"]
+        again = await client.post(url, json={"verdict": "right"}, headers={"X-CSRF-Token": csrf})
+        assert again.status == 409
+        question_id = (await wrong.json())["question_id"]
+        not_an_answer = await client.post(f"/lead/api/reviews/{question_id}", json={"verdict": "right"},
+                                          headers={"X-CSRF-Token": csrf})
+        assert not_an_answer.status == 404
+        assert (await client.post("/lead/api/reviews/0", json={"verdict": "right"},
+                                  headers={"X-CSRF-Token": csrf})).status == 404
+        right = await client.post(f"/lead/api/reviews/{answers['I forgot my password']}", json={"verdict": "right"},
+                                  headers={"X-CSRF-Token": csrf})
+        assert right.status == 200
+
+        after = await (await client.get(f"/lead/api/reviews?{query}")).json()
+        assert after["items"] == [] and after["pending"] == 0 and after["counts"] == {"right": 1, "wrong": 1}
+        misses = await (await client.get(f"/lead/api/misses?{query}")).json()
+        found = {m["text"]: m for g in misses["groups"] for m in g["messages"]}
+        family_miss = found["is there a family plan"]
+        assert family_miss["sources"] == ["review"] and family_miss["rejected"] == ["student-discount"]
+        assert family_miss["suggested"] is None and "student-discount" not in family_miss["guesses"]
+        assert "I forgot my password" not in found
+
+    with_client(lead_settings, body)
+    events = audit_events(store, None, None, LEAD, "review_answer", 10)
+    assert {(e.target, e.detail["verdict"]) for e in events} == {
+        (f"message {answers['is there a family plan']}", "wrong"), (f"message {answers['I forgot my password']}", "right")}

@@ -23,6 +23,7 @@ from bot.gateway.keys import ANSWERER, CLOCK, STORE
 from bot.gateway.lead_inbox import add_inbox_routes
 from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
+from bot.gateway.lead_reviews import add_review_routes
 from bot.gateway.lead_security import add_security_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
 from bot.lead.kb_edits import choices_of
@@ -133,4 +134,5 @@ def add_lead_routes(app: web.Application) -> None:
     app.router.add_get("/lead/charts/{name}.svg", chart)
     add_inbox_routes(app)
     add_retrain_routes(app)
+    add_review_routes(app)
     add_security_routes(app)

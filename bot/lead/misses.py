@@ -14,6 +14,9 @@ Three sources, each one SQL query over the store, joined into one statement:
   a request for a person, or a premium visitor's problem the bot answered and
   passed on by policy. Those are not gaps in the knowledge base).
 
+- ``review``: a lead spot-checked the bot's confident answer to it and marked
+  it wrong (bot/store/reviews.py); the article is never proposed for it.
+
 Button presses are stored as the button's payload ("/faq{...}", "/request_human")
 and are not the visitor's words: they never count. Nor do messages a lead already
 decided (bot/store/inbox.py). Only the newest ``limit`` messages reach Python.
@@ -33,8 +36,9 @@ from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, valu
 from bot.store.database import Store, store_errors
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
 from bot.store.period import Moment, in_period, period_bounds
+from bot.store.reviews import wrong_answer_reviews
 
-MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
+MISS_SOURCES = ("low_confidence", "not_helpful", "handoff", "review")
 FALLBACK_TYPES = values(FALLBACK_KINDS)
 # Tickets that say nothing of the knowledge base: the bot never saw the message.
 IGNORED_TICKET_REASONS = values([TicketReason.BOT_UNAVAILABLE])
@@ -184,6 +188,14 @@ def _unsure_handoff(start: Optional[datetime]) -> Select:
     )
 
 
+def _reviewed_wrong(start: Optional[datetime]) -> Select:
+    reviews = wrong_answer_reviews(start).subquery()
+    return select(
+        reviews.c.question_message_id.label("message_id"), literal("review", String).label("source"),
+        cast(null(), Integer).label("bot_message_id"), reviews.c.article_id.label("article_id"),
+    )
+
+
 def collect_misses(
     store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 5000
 ) -> List[Miss]:
@@ -200,7 +212,7 @@ def collect_misses(
     # the period is checked once, on those ids only (primary-key lookups: a
     # join per source made the planners hash every message of the period).
     hits = union_all(
-        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start)
+        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start), _reviewed_wrong(start)
     ).cte("hits")
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (
@@ -224,7 +236,7 @@ def collect_misses(
                 "created_at": row.created_at, "sources": set(), "guesses": [], "rejected": [],
             })
             miss["sources"].add(row.source)
-            if row.article_id:  # answered, and the visitor said it did not help
+            if row.article_id:  # answered, and the visitor (or a lead's review) said it was not right
                 if row.article_id not in miss["rejected"]:
                     miss["rejected"].append(row.article_id)
                 continue

@@ -11,6 +11,7 @@
     low_confidence: "bot unsure",
     not_helpful: "not helpful",
     handoff: "handed off",
+    review: "marked wrong in a spot-check",
   };
   var ACTIONS = [
     { value: "article", label: "Add as a phrasing of article\u2026" },
@@ -439,6 +440,94 @@
       });
   }
 
+  // ------------------------------------------------------------- reviews --
+
+  function renderReviewSummary(data) {
+    var counts = data.counts || { right: 0, wrong: 0 };
+    var done = counts.right + counts.wrong;
+    var text = "Reviewed in this period: " + counts.right + " right, " + counts.wrong + " wrong";
+    if (done) text += " (" + Math.round((counts.right * 100) / done) + "% right)";
+    text += "; " + data.pending + (data.pending === 1 ? " answer" : " answers") + " not reviewed yet.";
+    $("dm-reviews-summary").textContent = text;
+  }
+
+  function renderReview(item) {
+    var row = el("li", "dm-review");
+    row.setAttribute("data-testid", "review");
+    row.setAttribute("data-answer-id", String(item.answer_id));
+    row.appendChild(el("p", "dm-miss-text", "\u201c" + item.question + "\u201d"));
+    var answered = el("details", "dm-small");
+    answered.appendChild(el("summary", "", "Answered with: " + (item.title || item.article_id) + " (" + item.article_id + ")"));
+    if (item.answer) answered.appendChild(el("p", "dm-review-answer", item.answer));
+    row.appendChild(answered);
+    row.appendChild(el("p", "dm-small dm-muted", item.answered_at.slice(0, 16).replace("T", " ") + " UTC"));
+    var actions = el("div", "dm-decision");
+    var status = el("span", "dm-small dm-muted");
+    status.setAttribute("role", "status");
+    [["right", "Right"], ["wrong", "Wrong"]].forEach(function (pair) {
+      var button = el("button", "dm-button", pair[1]);
+      button.type = "button";
+      button.setAttribute("data-testid", "review-" + pair[0]);
+      button.addEventListener("click", function () {
+        actions.querySelectorAll("button").forEach(function (b) {
+          b.disabled = true;
+        });
+        request("POST", "/lead/api/reviews/" + encodeURIComponent(item.answer_id), { verdict: pair[0] })
+          .then(function (data) {
+            var note = el("p", "dm-small dm-miss-done", data.summary);
+            note.setAttribute("data-testid", "review-result");
+            actions.replaceWith(note);
+            row.classList.add("dm-miss-done");
+            if (pair[0] === "wrong") loadMisses();
+            refreshReviewSummary();
+          })
+          .catch(function (error) {
+            actions.querySelectorAll("button").forEach(function (b) {
+              b.disabled = false;
+            });
+            status.className = "dm-small dm-check-failed";
+            status.textContent = error.message;
+          });
+      });
+      actions.appendChild(button);
+    });
+    var open = el("button", "dm-link dm-small", "Open the conversation");
+    open.type = "button";
+    open.addEventListener("click", function () {
+      openConversation(item.question_id);
+    });
+    actions.appendChild(open);
+    actions.appendChild(status);
+    row.appendChild(actions);
+    return row;
+  }
+
+  function reviewsQuery() {
+    return "?since=" + encodeURIComponent(RANGE.since) + "&until=" + encodeURIComponent(RANGE.until);
+  }
+
+  function refreshReviewSummary() {
+    request("GET", "/lead/api/reviews" + reviewsQuery()).then(renderReviewSummary).catch(function () {});
+  }
+
+  function loadReviews() {
+    request("GET", "/lead/api/reviews" + reviewsQuery())
+      .then(function (data) {
+        var list = $("dm-reviews-list");
+        list.textContent = "";
+        data.items.forEach(function (item) {
+          list.appendChild(renderReview(item));
+        });
+        show($("dm-reviews-empty"), !data.items.length);
+        renderReviewSummary(data);
+      })
+      .catch(function (error) {
+        var box = $("dm-reviews-error");
+        box.textContent = "Could not load the answers to check: " + error.message;
+        show(box, true);
+      });
+  }
+
   // ------------------------------------------------------------- retrain --
 
   var pollTimer = null;
@@ -563,5 +652,6 @@
   });
 
   loadMisses();
+  loadReviews();
   loadJob();
 })();
