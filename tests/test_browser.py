@@ -459,6 +459,50 @@ def test_a_lead_spot_checks_a_confident_answer_and_a_wrong_one_becomes_a_miss(
     assert review is not None and (review.verdict, review.reviewed_by) == ("wrong", lead_email)
 
 
+def test_a_lead_edits_an_article_with_a_preview_and_a_new_one_is_checked_first(
+    browser: Callable[..., WebDriver], gateway_url: str, lead_email: str, bot_kb_dir: Path
+) -> None:
+    path = next(bot_kb_dir.glob("**/gift-cards-promo.md"))
+    original = path.read_text()
+    lead = browser(1280, 2000)
+    lead.get(f"{gateway_url}/agent/login")
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(lead_email)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(lead).until(EC.url_contains("/lead"))
+    try:
+        # A new article with too few phrasings: the preview shows the visitor's view and why it can't be saved.
+        wait(lead).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="article-pick"] option')) > 5)
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-id"]').send_keys("family-bundle")
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-category"]').send_keys("billing")
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-title"]').send_keys("Family bundle")
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-questions"]').send_keys("do you offer a family bundle")
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-body"]').send_keys("Not yet: each plan has 5 profiles.")
+        lead.find_element(By.CSS_SELECTOR, '[data-testid="article-problem"]').click()
+        click(lead, '[data-testid="article-preview-button"]')
+        text_appears(lead, '[data-testid="article-problems"]', "at least 10 are needed")
+        preview = lead.find_element(By.CSS_SELECTOR, '[data-testid="article-preview"]')
+        assert "Not yet: each plan has 5 profiles." in preview.text and "Talk to a person" in preview.text
+        assert not (bot_kb_dir / "billing" / "family-bundle.md").exists()
+
+        # Edit an answer: saved at once, live without retraining.
+        Select(lead.find_element(By.CSS_SELECTOR, '[data-testid="article-pick"]')).select_by_value("gift-cards-promo")
+        wait(lead).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="article-id"]').get_attribute("value") == "gift-cards-promo")
+        answer = lead.find_element(By.CSS_SELECTOR, '[data-testid="article-body"]')
+        answer.send_keys(Keys.END, "\nGift cards never expire.")
+        click(lead, '[data-testid="article-preview-button"]')
+        text_appears(lead, '[data-testid="article-preview"]', "Gift cards never expire.")
+        text_appears(lead, '[data-testid="article-problems"]', "Passes the knowledge-base check")
+        lead.execute_script("arguments[0].scrollIntoView()", lead.find_element(By.ID, "dm-articles"))
+        lead.save_screenshot(str(SCREENSHOTS / "lead-article.png"))
+        click(lead, '[data-testid="article-save"]')
+        text_appears(lead, '[data-testid="article-status"]', "no retraining needed")
+        assert path.read_text().endswith("\nGift cards never expire.\n")
+        assert path.read_text().split("\n---\n", 1)[0] == original.split("\n---\n", 1)[0]  # front matter untouched
+    finally:
+        path.write_text(original)
+
+
 def test_a_visitor_who_comes_back_sees_the_unread_count_and_that_the_team_replied(
     browser: Callable[..., WebDriver], gateway_url: str, agent_email: str, bot_store: Store
 ) -> None:

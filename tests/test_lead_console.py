@@ -24,6 +24,8 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store, migrate
 from bot.store.inbox import decision_for, record_decision
 from bot.kb.articles import load_articles
+from bot.kb.check import check_kb
+from bot.lead.article_edits import version_of
 from bot.lead.kb_edits import add_article_question
 from bot.store.feedback import record_feedback
 from bot.store.messages import record_message
@@ -695,3 +697,75 @@ def test_confident_answers_are_spot_checked_and_wrong_ones_become_misses(lead_se
     events = audit_events(store, None, None, LEAD, "review_answer", 10)
     assert {(e.target, e.detail["verdict"]) for e in events} == {
         (f"message {answers['is there a family plan']}", "wrong"), (f"message {answers['I forgot my password']}", "right")}
+
+
+FAMILY_QUESTIONS = [
+    "do you offer a family bundle", "can my family share one account", "family subscription price",
+    "do you have a plan for households", "can my kids and partner use my account", "family membership",
+    "is there a discount for families", "how many people can share a family plan", "add my wife to my plan",
+    "one subscription for the whole house",
+]
+
+
+def test_a_lead_creates_and_edits_an_article_checked_before_it_is_written(lead_settings: Settings) -> None:
+    kb = lead_settings.kb_dir
+    new_file = kb / "billing" / "family-plan.md"
+    refund = next(kb.glob("**/refund-policy.md"))
+    new_article = {
+        "id": "family-plan", "category": "billing", "title": "Family plan", "questions": FAMILY_QUESTIONS,
+        "related": ["too-many-streams"], "problem": False, "version": None,
+        "body": "Lumio has no family plan yet.\nEvery plan can have up to 5 profiles.",
+    }
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        listing = await (await client.get("/lead/api/articles")).json()
+        assert "billing" in listing["categories"] and any(a["id"] == "refund-policy" for a in listing["articles"])
+
+        async def post(payload: dict) -> Tuple[int, dict]:
+            response = await client.post("/lead/api/articles", json=payload, headers={"X-CSRF-Token": csrf})
+            return response.status, await response.json()
+
+        # Refused with every reason the kb check gives, and nothing written.
+        status, data = await post({**new_article, "questions": FAMILY_QUESTIONS[:2], "related": ["no-such-article"]})
+        assert status == 400 and not new_file.exists()
+        assert any("at least 10 are needed" in p for p in data["problems"])
+        assert any("unknown related id 'no-such-article'" in p for p in data["problems"])
+        status, data = await post({**new_article, "id": "../../etc/passwd"})
+        assert status == 400 and "lower-case words" in data["error"]
+        taken = next(q for q in next(a for a in load_articles(kb) if a.id == "refund-policy").questions)
+        status, data = await post({**new_article, "questions": FAMILY_QUESTIONS[:9] + [taken]})
+        assert status == 400 and any("also" in p for p in data["problems"])
+
+        # A preview checks and shows the file, and writes nothing.
+        status, data = await post({**new_article, "preview": True})
+        assert status == 200 and not data["written"] and not new_file.exists()
+        assert data["text"].startswith("---\nid: family-plan\n") and "  - family membership\n" in data["text"]
+
+        status, data = await post(new_article)
+        assert status == 200 and data["written"] and data["needs_retraining"] and "Retrain" in data["summary"]
+        assert new_file.read_text() == data["text"]
+        assert (await post(new_article))[0] == 409  # the id is taken now
+
+        # Edit: an answer alone needs no retraining, and the file changes in those lines only.
+        article = (await (await client.get("/lead/api/articles/refund-policy")).json())["article"]
+        before = refund.read_text()
+        edited = {**article, "body": article["body"] + "\nRefunds take up to 10 days."}
+        status, data = await post(edited)
+        assert status == 200 and not data["needs_retraining"] and "no retraining needed" in data["summary"]
+        after = refund.read_text()
+        assert after.replace("\nRefunds take up to 10 days.\n", "\n") == before
+        # A second edit from the version read before the first is refused: reload first.
+        status, data = await post({**edited, "title": "Refunds"})
+        assert status == 409 and "changed since you opened it" in data["error"]
+        status, data = await post({**edited, "title": "Refunds and money back", "problem": not article["problem"],
+                                   "version": version_of(after)})
+        assert status == 200 and data["needs_retraining"]
+        reread = next(a for a in load_articles(kb) if a.id == "refund-policy")
+        assert reread.title == "Refunds and money back" and reread.problem is (not article["problem"])
+        assert (await client.get("/lead/api/articles/nope")).status == 404
+        assert (await client.post("/lead/api/articles", json=new_article)).status == 403  # CSRF
+
+    with_client(lead_settings, body)
+    assert check_kb(kb) == []  # the knowledge base as a whole still passes

@@ -20,6 +20,7 @@ from aiohttp import web
 
 from bot.gateway.errors import PeriodError, RequestError
 from bot.gateway.keys import ANSWERER, CLOCK, STORE
+from bot.gateway.lead_articles import add_article_routes
 from bot.gateway.lead_inbox import add_inbox_routes
 from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
@@ -135,4 +136,5 @@ def add_lead_routes(app: web.Application) -> None:
     add_inbox_routes(app)
     add_retrain_routes(app)
     add_review_routes(app)
+    add_article_routes(app)
     add_security_routes(app)

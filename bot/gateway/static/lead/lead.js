@@ -67,6 +67,7 @@
           if (!response.ok) {
             var error = new Error(data.error || "The server answered " + response.status + ".");
             error.status = response.status;
+            error.problems = data.problems || null;
             throw error;
           }
           return data;
@@ -528,6 +529,163 @@
       });
   }
 
+  // ------------------------------------------------------------ articles --
+
+  var editing = { version: null, articles: [], related: [] };
+
+  function articleBody(preview) {
+    var lines = function (id) {
+      return $(id).value.split("\n").map(function (line) {
+        return line.trim();
+      }).filter(Boolean);
+    };
+    return {
+      id: $("dm-article-id").value.trim(),
+      category: $("dm-article-category").value.trim(),
+      title: $("dm-article-title").value,
+      questions: lines("dm-article-questions"),
+      related: relatedInOrder(),
+      problem: $("dm-article-problem").checked,
+      body: $("dm-article-body").value,
+      version: editing.version,
+      preview: preview,
+    };
+  }
+
+  // The article's own order first (its file changes only where the lead changed it), then new choices.
+  function relatedInOrder() {
+    var chosen = Array.prototype.filter.call($("dm-article-related").options, function (o) {
+      return o.selected;
+    }).map(function (o) {
+      return o.value;
+    });
+    var kept = editing.related.filter(function (id) {
+      return chosen.indexOf(id) >= 0;
+    });
+    return kept.concat(chosen.filter(function (id) {
+      return kept.indexOf(id) < 0;
+    }));
+  }
+
+  function updateArticleCounts() {
+    var questions = $("dm-article-questions").value.split("\n").filter(function (l) {
+      return l.trim();
+    }).length;
+    $("dm-article-question-count").textContent = "(" + questions + ")";
+    $("dm-article-body-count").textContent = "(" + $("dm-article-body").value.trim().length + " of 800 characters)";
+  }
+
+  function fillRelated(selected, self) {
+    var select = $("dm-article-related");
+    select.textContent = "";
+    editing.articles.forEach(function (a) {
+      if (a.id !== self) select.appendChild(option(a.id, a.title + " (" + a.id + ")", selected.indexOf(a.id) >= 0));
+    });
+  }
+
+  function fillArticle(article) {
+    editing.version = article ? article.version : null;
+    editing.related = article ? article.related.slice() : [];
+    $("dm-article-id").value = article ? article.id : "";
+    $("dm-article-category").value = article ? article.category : "";
+    $("dm-article-id").readOnly = !!article;
+    $("dm-article-category").readOnly = !!article;
+    $("dm-article-title").value = article ? article.title : "";
+    $("dm-article-questions").value = article ? article.questions.join("\n") : "";
+    $("dm-article-body").value = article ? article.body : "";
+    $("dm-article-problem").checked = !!(article && article.problem);
+    fillRelated(article ? article.related : [], article ? article.id : "");
+    $("dm-article-status").textContent = "";
+    show($("dm-article-preview-pane"), false);
+    updateArticleCounts();
+  }
+
+  function loadArticleList(selectId) {
+    return request("GET", "/lead/api/articles").then(function (data) {
+      editing.articles = data.articles;
+      var pick = $("dm-article-pick");
+      pick.textContent = "";
+      pick.appendChild(option("", "New article\u2026", !selectId));
+      data.articles.forEach(function (a) {
+        pick.appendChild(option(a.id, a.title + " (" + a.id + ")", a.id === selectId));
+      });
+      var list = $("dm-article-categories");
+      list.textContent = "";
+      data.categories.forEach(function (c) {
+        list.appendChild(option(c, c, false));
+      });
+      if (!selectId) fillRelated([], "");
+    });
+  }
+
+  function showPreview(data, body) {
+    $("dm-preview-body").textContent = body.body.trim();
+    show($("dm-preview-person"), body.problem);
+    var problems = $("dm-preview-problems");
+    problems.textContent = "";
+    (data.problems || []).forEach(function (p) {
+      var item = el("li", "dm-check-failed", "\u2717 " + p);
+      item.setAttribute("data-testid", "article-problem-line");
+      problems.appendChild(item);
+    });
+    if (!data.problems) problems.appendChild(el("li", "dm-check-passed", "\u2713 " + data.summary));
+    $("dm-preview-file").textContent = data.text || "";
+    show($("dm-article-preview-pane"), true);
+  }
+
+  function submitArticle(preview) {
+    var body = articleBody(preview);
+    var status = $("dm-article-status");
+    status.className = "dm-small dm-muted";
+    status.textContent = preview ? "Checking\u2026" : "Saving\u2026";
+    $("dm-article-save").disabled = true;
+    request("POST", "/lead/api/articles", body)
+      .then(function (data) {
+        status.className = "dm-small " + (preview ? "dm-muted" : "dm-miss-done");
+        status.textContent = data.summary;
+        showPreview(data, body);
+        if (!preview) {
+          editing.version = data.version;
+          $("dm-article-id").readOnly = true;
+          $("dm-article-category").readOnly = true;
+          loadArticleList(body.id);
+        }
+      })
+      .catch(function (error) {
+        status.className = "dm-small dm-check-failed";
+        status.textContent = error.message;
+        if (error.problems) showPreview({ problems: error.problems }, body);
+      })
+      .finally(function () {
+        $("dm-article-save").disabled = false;
+      });
+  }
+
+  $("dm-article-pick").addEventListener("change", function () {
+    var id = $("dm-article-pick").value;
+    if (!id) {
+      fillArticle(null);
+      return;
+    }
+    request("GET", "/lead/api/articles/" + encodeURIComponent(id))
+      .then(function (data) {
+        fillArticle(data.article);
+      })
+      .catch(function (error) {
+        $("dm-article-status").textContent = error.message;
+      });
+  });
+  $("dm-article-preview").addEventListener("click", function () {
+    submitArticle(true);
+  });
+  $("dm-article-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    submitArticle(false);
+  });
+  ["dm-article-questions", "dm-article-body"].forEach(function (id) {
+    $(id).addEventListener("input", updateArticleCounts);
+  });
+
   // ------------------------------------------------------------- retrain --
 
   var pollTimer = null;
@@ -653,5 +811,6 @@
 
   loadMisses();
   loadReviews();
+  loadArticleList("").then(updateArticleCounts);
   loadJob();
 })();
