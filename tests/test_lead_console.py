@@ -51,6 +51,14 @@ LEAD_URLS = [
     ("POST", "/lead/api/misses/1"),
     ("GET", "/lead/api/retrain"),
     ("POST", "/lead/api/retrain"),
+    ("POST", "/lead/api/misses/decide"),
+    ("GET", "/lead/api/messages/1/conversation"),
+    ("GET", "/lead/api/reviews"),
+    ("POST", "/lead/api/reviews/1"),
+    ("GET", "/lead/api/articles"),
+    ("GET", "/lead/api/articles/refund-policy"),
+    ("POST", "/lead/api/articles"),
+    ("GET", "/lead/api/staff"),
 ]
 
 
