@@ -6,7 +6,10 @@ from datetime import date, datetime, timezone
 import pytest
 
 from bot.reports import build_report
-from bot.reports.charts import CHARTS, UnknownChartError, calendar, render_chart
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+from bot.reports.charts import CHARTS, UnknownChartError, calendar, render_chart, tickets_figure
+from bot.reports.labels import plan_label, reason_label
 from bot.store.database import Store
 from tests.test_reports import DAYS, NOW, generate
 
@@ -33,3 +36,39 @@ def test_every_chart_is_an_svg_for_a_busy_or_an_empty_period(store: Store, perio
         assert svg.lstrip().startswith("<?xml") and "</svg>" in svg
     with pytest.raises(UnknownChartError):
         render_chart("pie", report)
+
+
+def test_tickets_are_charted_by_reason_and_plan_in_words_and_no_label_overlaps() -> None:
+    report = {"total": {
+        "tickets_by_reason": {"requested": 9, "premium_problem": 4, "low_confidence": 3, "not_helpful": 2, "bot_unavailable": 1},
+        "tickets_by_plan": {"anonymous": 8, "premium": 6, "free": 3, "pay_as_you_go": 2},
+    }}
+    svg = render_chart("tickets", report).decode("utf-8")
+    for words in ("Asked for a person", "Problem answered, priority plan", "Bot unsure twice", "Answer did not help",
+                  "Bot unavailable", "Not signed in", "Premium", "Free", "Pay as you go"):
+        assert f">{words}<" in svg or words in svg, words
+    for code in ("premium_problem", "low_confidence", "not_helpful", "bot_unavailable", "pay_as_you_go", "anonymous"):
+        assert code not in svg, code
+    # Drawn, every label lies inside the figure and clear of every other label and of the other panel's bars.
+    figure = tickets_figure(report)
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    labels = [label.get_window_extent(renderer) for axes in figure.axes for label in axes.get_yticklabels()]
+    assert len(labels) == 9
+    width, height = figure.bbox.width, figure.bbox.height
+    for box in labels:
+        assert box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
+    for index, box in enumerate(labels):
+        for other in labels[index + 1:]:
+            assert not box.overlaps(other)
+    plots = [axes.get_window_extent(renderer) for axes in figure.axes]
+    for axes, plot in zip(figure.axes, plots):
+        for box in (label.get_window_extent(renderer) for label in axes.get_yticklabels()):
+            assert box.x1 <= plot.x0 + 1  # left of its own bars
+            assert not any(box.overlaps(other) for other in plots)  # and of every panel's
+
+
+def test_reason_and_plan_labels() -> None:
+    assert reason_label("requested") == "Asked for a person" and reason_label("new_reason") == "New reason"
+    assert plan_label("anonymous") == "Not signed in" and plan_label("family_plus") == "Family plus"

@@ -19,6 +19,7 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store import retrain_jobs
 from bot.store.database import Store, migrate
 from bot.store.retrain_jobs import RetrainBusyError, finish, get_job, latest_job, start_job, update
+from bot.training.serving import passed_checks, serving_model
 from bot.training.retrain import TrainingProgress, start_retrain
 from tests.conftest import free_port, project_copy_settings
 from tests.conversation import deskmate_payloads, talk
@@ -235,6 +236,8 @@ def test_a_job_that_passes_is_loaded_into_the_running_bot(
         assert job.detail["live"]["model_id"] == after["model_id"] != before["model_id"]
         assert parse(live, settings, "hello")["intent"]["name"]  # the new model answers
         assert "now answering" in job.detail["message"]
+        # Recorded as checked: the next `make run` serves it without checking it again (bot/training/serving.py).
+        assert passed_checks(settings, installed) and serving_model(settings, echo=lambda line: None) == installed
     finally:
         if store is not None:
             store.dispose()

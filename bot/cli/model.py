@@ -124,8 +124,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     def progress(name: str, percent: int, message: str) -> None:
         print(f"  [{percent:3d}%] {CHECK_TITLES[name]}: {message}", flush=True)
 
-    report = run_checks(settings, model, progress=progress)
+    from bot.training.models import models_dir
+    from bot.training.serving import baseline_for, write_record
+
+    in_models = model.parent.resolve() == models_dir(settings).resolve()
+    report = run_checks(settings, model, progress=progress, baseline=baseline_for(settings, exclude=[model]))
     print(report.format(), flush=True)
+    if in_models and not updates:
+        # Judged by the project's own eval and floors: `make run` serves (or refuses) it without checking again.
+        write_record(model, report)
     if not report.passed:
         print(f"make check failed: {report.reason}", file=sys.stderr)
         return 1

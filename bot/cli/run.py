@@ -64,12 +64,14 @@ def supervise(bot: "BotProcesses", log_dir: Path, poll_seconds: float = 1.0) -> 
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Train if no model matches the data, start the action server, the Rasa server and the gateway; stop on Ctrl-C.
+    """Start the model that passed the checks (training and checking a new one if the data changed), the action
+    server, the Rasa server and the gateway; stop on Ctrl-C.
 
     A server that stops while running is started again (``supervise``).
     """
     from bot.launcher import BotProcesses, StartupError
-    from bot.training.models import TrainingError, ensure_model, latest_model
+    from bot.training.models import TrainingError, latest_model
+    from bot.training.serving import serving_model
 
     settings = get_settings()
     if args.gateways > 1 and not settings.redis_url:
@@ -92,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_term)
     prepare_store()
     try:
-        model = latest_model(settings) if args.no_train else ensure_model(settings)
+        # Only a model that passed the checks serves (bot/training/serving.py); --no-train: the newest, as is.
+        model = latest_model(settings) if args.no_train else serving_model(settings, echo=lambda line: print(line, flush=True))
         last = len(ports) - 1
         print(f"Starting {len(ports)} Rasa server(s) on 127.0.0.1:{', '.join(map(str, ports))} with {model.name}, "
               f"each with an action server (127.0.0.1:{settings.action_port}"

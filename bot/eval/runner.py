@@ -50,6 +50,8 @@ class Summary:
     p50_ms: float
     p95_ms: float
     failures: List[Dict[str, Any]] = field(default_factory=list)
+    # Cases per intent behind ``intent_accuracy`` (empty: unknown, as in summaries made before it existed).
+    intent_counts: Dict[str, int] = field(default_factory=dict)
 
 
 def outcome_from_replies(replies: Sequence[Mapping[str, Any]], intent: Optional[str]) -> Outcome:
@@ -170,6 +172,7 @@ def summarise(cases: Sequence[EvalCase], results: Sequence[CaseResult]) -> Summa
         p50_ms=round(statistics.median(latencies), 1) if latencies else 0.0,
         p95_ms=round(percentile(latencies, 0.95), 1),
         failures=[asdict(r) for r in results if not r.passed],
+        intent_counts={name: len(v) for name, v in sorted(intents.items())},
     )
 
 

@@ -19,12 +19,15 @@ import aiohttp_jinja2
 from aiohttp import web
 
 from bot.gateway.errors import PeriodError, RequestError
-from bot.gateway.keys import CLOCK, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, STORE
+from bot.gateway.lead_articles import add_article_routes
 from bot.gateway.lead_inbox import add_inbox_routes
 from bot.gateway.lead_range import report_range
 from bot.gateway.lead_retrain import add_retrain_routes
+from bot.gateway.lead_reviews import add_review_routes
 from bot.gateway.lead_security import add_security_routes
 from bot.gateway.staff_auth import csrf_token, require_lead
+from bot.lead.kb_edits import choices_of
 from bot.reports import DEFINITIONS, build_report, render, report_with_requests
 from bot.reports.charts import CHARTS, render_chart
 from bot.reports.render import sla_summary
@@ -79,6 +82,8 @@ async def lead_page(request: web.Request) -> web.Response:
     context: Dict[str, Any] = {
         "staff": staff, "csrf_token": await csrf_token(request), "definitions": DEFINITIONS,
         "error": None, "report": None, "charts": {}, "sla_summaries": {}, "since": "", "until": "",
+        # The gateway's knowledge base (re-read when kb/ changes): articles are shown by title.
+        "article_titles": dict(choices_of(request.app[ANSWERER].kb.all())),
     }
     status = 200
     try:
@@ -130,4 +135,6 @@ def add_lead_routes(app: web.Application) -> None:
     app.router.add_get("/lead/charts/{name}.svg", chart)
     add_inbox_routes(app)
     add_retrain_routes(app)
+    add_review_routes(app)
+    add_article_routes(app)
     add_security_routes(app)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date
-from typing import Any, Dict
+from typing import Any, Dict, List, Tuple
 
 from aiohttp import web
 
@@ -23,7 +23,10 @@ from bot.lead.nlu_edits import intent_choices
 from bot.lead.training_edits import TrainingDataEditError
 from bot.protocol import InboxAction
 from bot.settings import Settings
-from bot.store.inbox import DecisionRecord, MessageNotFoundError, new_article_requests
+from bot.store.inbox import AlreadyDecidedError, DecisionRecord, MessageNotFoundError, new_article_requests
+from bot.store.messages import MessageRecord, conversation_messages, get_message
+from bot.store.staff import staff_names
+from bot.store.tickets import tickets_for_conversation
 
 
 def decision_view(decision: DecisionRecord) -> Dict[str, Any]:
@@ -51,13 +54,17 @@ def group_view(group: MissGroup, misses: Dict[int, Miss], titles: Dict[str, str]
     for message_id in group.message_ids:
         miss = misses[message_id]
         messages.append({
-            "id": miss.message_id, "text": miss.text, "created_at": miss.created_at.isoformat(),
-            "sources": list(miss.sources),
+            "id": miss.message_id, "conversation_id": miss.conversation_id, "text": miss.text,
+            "created_at": miss.created_at.isoformat(), "sources": list(miss.sources),
             # The message's own guesses first (the bot offered them), then the group's.
-            "guesses": list(dict.fromkeys([*miss.guesses, *(g["article_id"] for g in guesses)])),
+            "guesses": [a for a in dict.fromkeys([*miss.guesses, *(g["article_id"] for g in guesses)])
+                        if a not in miss.rejected],
+            "rejected": list(miss.rejected),
+            # Pre-selected only when confident (bot.lead.grouping): else the lead chooses.
+            "suggested": group.confident.get(miss.message_id),
         })
     return {"count": group.count, "examples": list(group.examples), "sources": group.sources,
-            "guesses": guesses, "messages": messages}
+            "guesses": guesses, "suggested": group.suggested, "messages": messages}
 
 
 def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str, Any]:
@@ -95,16 +102,11 @@ async def decide_api(request: web.Request) -> web.Response:
     await check_csrf(request, request.headers.get(CSRF_HEADER))
     message_id = path_id(request, "message_id", MessageNotFoundError)
     body = await json_body(request, "{action, target, text}")
-    fields = [body.get(name) if isinstance(body, dict) else None for name in ("action", "target", "text")]
-    if not all(value is None or isinstance(value, str) for value in fields):
+    text_field = body.get("text") if isinstance(body, dict) else None
+    if not (text_field is None or isinstance(text_field, str)):
         raise RequestError("send JSON: {action, target, text}, each a string")
-    action_name, target, text = (value or "" for value in fields)
-    try:
-        action = InboxAction(action_name)
-    except ValueError:
-        raise RequestError("action must be article, intent, new_article or dismiss") from None
-    if action in (InboxAction.ARTICLE, InboxAction.INTENT) and not target:
-        raise RequestError(f"choose the {action.value} to add the phrasing to")
+    action, target = _decision_request(body, many=False)
+    text = text_field or ""
     settings: Settings = request.app[SETTINGS]
     store = request.app[STORE]
     workspace = Workspace(settings.kb_dir, settings.nlu_dir, settings.project_root)
@@ -124,7 +126,123 @@ async def decide_api(request: web.Request) -> web.Response:
     return web.json_response(payload)
 
 
+MAX_GROUP_DECISION = 1000
+
+
+def _decision_request(body: Any, many: bool) -> Tuple[InboxAction, str]:
+    """The action and target of a decision's JSON body; RequestError for a malformed one."""
+    fields = [body.get(name) if isinstance(body, dict) else None for name in ("action", "target")]
+    if not all(value is None or isinstance(value, str) for value in fields):
+        shape = "{action, target, messages: [{id, text}]}" if many else "{action, target, text}"
+        raise RequestError(f"send JSON: {shape}, action and target strings")
+    action_name, target = (value or "" for value in fields)
+    try:
+        action = InboxAction(action_name)
+    except ValueError:
+        raise RequestError("action must be article, intent, new_article or dismiss") from None
+    if action in (InboxAction.ARTICLE, InboxAction.INTENT) and not target:
+        raise RequestError(f"choose the {action.value} to add the phrasing to")
+    return action, target
+
+
+async def decide_group_api(request: web.Request) -> web.Response:
+    """Decide several missed messages alike (a group, less the lead's exceptions), each on its own.
+
+    Body: ``{action, target, messages: [{id, text}]}`` (``text``: the words to
+    keep, edited or not). Answers ``{results: [{message_id, ok, summary |
+    error}], decided, refused, new_articles?}``: a message whose edit is refused
+    (a duplicate, say) or that was decided meanwhile is reported and left as it
+    was; the others are decided.
+    """
+    staff = await require_lead(request, api=True)
+    await check_csrf(request, request.headers.get(CSRF_HEADER))
+    body = await json_body(request, "{action, target, messages: [{id, text}]}")
+    action, target = _decision_request(body, many=True)
+    items = body.get("messages") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        raise RequestError("send the messages to decide: messages: [{id, text}, ...]")
+    if len(items) > MAX_GROUP_DECISION:
+        raise RequestError(f"at most {MAX_GROUP_DECISION} messages at once")
+    chosen: List[Tuple[int, str]] = []
+    for item in items:
+        if not (isinstance(item, dict) and isinstance(item.get("id"), int) and not isinstance(item.get("id"), bool)
+                and isinstance(item.get("text"), str)):
+            raise RequestError("each message is {id: number, text: string}")
+        chosen.append((item["id"], item["text"]))
+    if len({message_id for message_id, _ in chosen}) != len(chosen):
+        raise RequestError("a message is listed twice")
+    settings: Settings = request.app[SETTINGS]
+    store = request.app[STORE]
+    workspace = Workspace(settings.kb_dir, settings.nlu_dir, settings.project_root)
+    now = request.app[CLOCK]()
+
+    def run() -> List[Dict[str, Any]]:
+        results: List[Dict[str, Any]] = []
+        for message_id, text in chosen:
+            try:
+                _decision, summary = decide(store, workspace, message_id, action, target, text, staff["email"], now)
+            except (TrainingDataEditError, MessageNotFoundError, AlreadyDecidedError, ValueError) as error:
+                results.append({"message_id": message_id, "ok": False, "error": str(error)})
+            else:
+                results.append({"message_id": message_id, "ok": True, "summary": summary})
+        return results
+
+    results = await asyncio.to_thread(run)
+    decided = [r["message_id"] for r in results if r["ok"]]
+    for message_id in decided:  # the audit trail reads as if each had been decided on its own
+        await audit_staff_action(request, staff, "decide_miss", f"message {message_id}", decision=action.value,
+                                 article_or_intent=target or None, group=True)
+    payload: Dict[str, Any] = {"results": results, "decided": len(decided), "refused": len(results) - len(decided)}
+    if action is InboxAction.NEW_ARTICLE:
+        payload["new_articles"] = [decision_view(d) for d in await asyncio.to_thread(new_article_requests, store)]
+    return web.json_response(payload)
+
+
+def conversation_view(messages: List[MessageRecord], names: Dict[str, str]) -> List[Dict[str, Any]]:
+    """A conversation as the lead reads it: who (agents by name), what, when, and what the bot answered."""
+    view = []
+    for message in messages:
+        deskmate = ((message.payload or {}).get("metadata") or {}).get("deskmate") or {}
+        view.append({
+            "id": message.id, "sender": message.sender,
+            "author": names.get(message.author or "", message.author) if message.author else None,
+            "text": message.text, "created_at": message.created_at.isoformat(),
+            "kind": deskmate.get("type") if isinstance(deskmate, dict) else None,
+            "article_id": deskmate.get("article_id") if isinstance(deskmate, dict) else None,
+        })
+    return view
+
+
+async def conversation_api(request: web.Request) -> web.Response:
+    """The whole conversation behind a missed (or any) visitor message: ``/lead/api/messages/{id}/conversation``.
+
+    Answers ``{conversation_id, message_id, messages: [{id, sender, author,
+    text, created_at, kind, article_id}], tickets: [{id, status, reason}]}``,
+    oldest first (at most 1,000 messages); 404 for an unknown message.
+    """
+    await require_lead(request, api=True)
+    message_id = path_id(request, "message_id", MessageNotFoundError)
+    store = request.app[STORE]
+
+    def read() -> Dict[str, Any]:
+        message = get_message(store, message_id)
+        if message is None:
+            raise MessageNotFoundError(f"there is no message {message_id}")
+        messages = conversation_messages(store, message.conversation_id)
+        names = staff_names(store, {m.author for m in messages if m.author})
+        tickets = [
+            {"id": t.id, "status": t.status, "reason": t.reason}
+            for t in tickets_for_conversation(store, message.conversation_id)
+        ]
+        return {"conversation_id": message.conversation_id, "message_id": message_id,
+                "messages": conversation_view(messages, names), "tickets": tickets}
+
+    return web.json_response(await asyncio.to_thread(read))
+
+
 def add_inbox_routes(app: web.Application) -> None:
     """Register the inbox API."""
     app.router.add_get("/lead/api/misses", misses_api)
+    app.router.add_post("/lead/api/misses/decide", decide_group_api)
     app.router.add_post("/lead/api/misses/{message_id}", decide_api)
+    app.router.add_get("/lead/api/messages/{message_id}/conversation", conversation_api)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
@@ -20,13 +20,43 @@ from bot.training.retrain import start_retrain
 logger = logging.getLogger(__name__)
 
 
+def comparison_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """The candidate's dev eval figures beside the current model's and the floors, one row per figure.
+
+    Each row: ``{key, label, candidate, current, bound, sense ("min" | "max"),
+    cases, passed, reason, note}``; fractions 0..1, None where not measured.
+    Per-intent rows only for intents below the floor (or that moved against
+    the current model), so the table stays short.
+    """
+    rows = []
+    for check in report.get("figure_checks") or []:
+        is_intent = str(check.get("key", "")).startswith("intent:")
+        current, value = check.get("baseline"), check.get("value")
+        moved_down = current is not None and value is not None and value < current
+        if is_intent and check.get("passed") and not check.get("note") and not moved_down:
+            continue
+        rows.append({
+            "key": check.get("key"), "label": check.get("label"), "candidate": value, "current": current,
+            "bound": check.get("bound"), "sense": check.get("sense"), "cases": check.get("cases"),
+            "passed": bool(check.get("passed")), "reason": check.get("reason") or "", "note": check.get("note") or "",
+        })
+    return rows
+
+
 def job_view(job: Optional[JobRecord]) -> Optional[Dict[str, Any]]:
-    """A retraining job as the console shows it: state, progress, and each check's outcome."""
+    """A retraining job as the console shows it: state, progress, each check's outcome, and the
+    candidate's figures beside the current model's (``comparison``), which check failed, and what to do."""
     if job is None:
         return None
     detail = job.detail or {}
     report = detail.get("checks") or {}
+    baseline = report.get("baseline") or {}
     return {
+        "failed_check": report.get("failed_check"),
+        "advice": report.get("advice") or "",
+        "comparison": comparison_rows(report),
+        "current_model": baseline.get("model") or detail.get("current_model"),
+        "candidate_model": report.get("model"),
         "id": job.id, "status": job.status, "stage": job.stage, "progress": job.progress,
         "message": detail.get("message") or detail.get("error") or "",
         "reason": detail.get("reason") or report.get("reason") or "",

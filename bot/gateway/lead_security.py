@@ -1,4 +1,5 @@
-"""The lead's staff security page (/lead/security): two-step sign-in for all, locked sign-ins, the audit trail.
+"""The lead's staff page (/lead/security): staff accounts (bot.gateway.lead_staff), two-step sign-in for all,
+locked sign-ins, the audit trail.
 
 Leads only. The audit trail is filtered by period (UTC days), who and what,
 newest first, and downloads as CSV with every cell spreadsheet-safe.
@@ -21,6 +22,8 @@ from bot.gateway.lead_range import query_day
 from bot.gateway.staff_auth import CSRF_FIELD, audit_staff_action, check_csrf, csrf_token, require_lead
 from bot.reports.render import safe_cell
 from bot.store.audit import ACTIONS, AuditRecord, audit_events
+from bot.store.models import STAFF_ROLES
+from bot.store.staff import list_staff
 from bot.store.sign_ins import clear_address_failures, clear_failures, locked_addresses, locked_emails
 from bot.store.team import REQUIRE_TOTP, set_team_setting, team_setting
 
@@ -40,21 +43,29 @@ def _filters(request: web.Request) -> Tuple[Optional[date], Optional[date], str,
     return since, until, request.query.get("actor", "")[:320], action
 
 
-async def security_page(request: web.Request, message: Optional[str] = None, status: int = 200) -> web.Response:
-    """Two-step sign-in for all, locked sign-ins with their unlock buttons, and the audit trail."""
+async def security_page(
+    request: web.Request, message: Optional[str] = None, status: int = 200, error: Optional[str] = None,
+    secret: Optional[str] = None,
+) -> web.Response:
+    """Staff accounts, two-step sign-in for all, locked sign-ins with their unlock buttons, and the audit trail.
+
+    ``message``: what was just done; ``error``: why it was not; ``secret``: a
+    temporary password to show once (never stored or logged).
+    """
     staff = await require_lead(request, api=False)
     settings, store, now = request.app[SETTINGS], request.app[STORE], request.app[CLOCK]()
-    error = None
     try:
         since, until, actor, action = _filters(request)
     except PeriodError as problem:
         since = until = None
         actor = action = ""
         error, status = f"Cannot show that: {problem}.", 400
+    accounts = await asyncio.to_thread(list_staff, store)
     window = timedelta(minutes=settings.sign_in_window_minutes)
     events = await asyncio.to_thread(audit_events, store, since, until, actor or None, action or None, SHOWN_EVENTS)
     context: Dict[str, Any] = {
         "staff": staff, "csrf_token": await csrf_token(request), "message": message, "error": error,
+        "secret": secret, "accounts": accounts, "roles": STAFF_ROLES,
         "require_totp": bool(await asyncio.to_thread(team_setting, store, REQUIRE_TOTP, False)),
         "locked": await asyncio.to_thread(locked_emails, store, now - window, settings.sign_in_lock_failures),
         "lock_failures": settings.sign_in_lock_failures, "window": settings.sign_in_window_minutes,
@@ -138,3 +149,6 @@ def add_security_routes(app: web.Application) -> None:
     app.router.add_post("/lead/security/unlock", unlock)
     app.router.add_post("/lead/security/unlock-address", unlock_address)
     app.router.add_get("/lead/audit.csv", download)
+    from bot.gateway.lead_staff import add_staff_routes  # it renders this page
+
+    add_staff_routes(app)

@@ -160,3 +160,16 @@ def check_kb(kb_dir: Path) -> List[Problem]:
             except error_type as error:
                 problems.append(Problem(path, 1, str(error).split(": ", 1)[-1]))
     return problems
+
+
+def check_articles(articles: List[Article]) -> List[Problem]:
+    """The problems of already parsed ``articles`` taken as the whole knowledge base (fields and across).
+
+    For a check before writing: the lead console's article editor passes the
+    knowledge base as it would be after the edit.
+    """
+    problems: List[Problem] = []
+    for article in articles:
+        problems.extend(_check_fields(article))
+    problems.extend(_check_across(articles))
+    return problems

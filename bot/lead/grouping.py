@@ -17,6 +17,15 @@ distances this close to 1. Synonyms with no common word or character
 n-gram ("terminate my membership" / "cancel") stay apart: these are word
 features, not meanings.
 
+Pre-selection (``confident``): the console proposes "add as a phrasing of
+article X" for a message only when two signals agree or one is strong: the
+message's own closest article by search is the first the bot itself offered
+and has a similarity of at least ``AGREED_SIMILARITY``; or, with no offer to
+agree with, the search alone finds it at ``SEARCH_ALONE_SIMILARITY`` or more
+and at least ``SEARCH_ALONE_LEAD`` times the runner-up. An article the visitor
+marked "not helpful" is never proposed. Anything less is left for the lead to
+choose: a wrong pre-selection costs more than an empty one.
+
 Clustering is quadratic in time and memory (an n x n distance matrix):
 keep n bounded (``Settings.miss_group_limit``). Measured on a 2-core machine
 under load: 1,000 messages about 0.4 s, 2,000 about 0.9 s, 5,000 about 3 s
@@ -25,7 +34,7 @@ under load: 1,000 messages about 0.4 s, 2,000 about 0.9 s, 5,000 about 3 s
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -35,6 +44,12 @@ from sklearn.cluster import AgglomerativeClustering
 
 from bot.kb.search import ArticleSearch
 from bot.lead.misses import MISS_SOURCES, Miss
+
+
+# See the module's docstring, "Pre-selection" (search similarities, 0..1).
+AGREED_SIMILARITY = 0.12
+SEARCH_ALONE_SIMILARITY = 0.3
+SEARCH_ALONE_LEAD = 2.0
 
 
 @dataclass(frozen=True)
@@ -54,7 +69,10 @@ class MissGroup:
     ``message_ids``: every message, newest first; ``sources``: how many
     messages came from each source; ``search_guesses``: the articles closest
     to the group as a whole; ``recorded_guesses``: the articles the bot
-    offered or answered on these messages, with how many messages, most first.
+    offered on these messages, with how many messages, most first;
+    ``confident``: message id -> the article confidently proposed for it (only
+    the messages that have one); ``suggested``: the article proposed for the
+    whole group (confident for more than half of its messages), or None.
     """
 
     count: int
@@ -64,6 +82,23 @@ class MissGroup:
     search_guesses: Tuple[ArticleGuess, ...]
     recorded_guesses: Tuple[Tuple[str, int], ...]
     latest_at: datetime
+    confident: Dict[int, str] = field(default_factory=dict)
+    suggested: Optional[str] = None
+
+
+def confident_article(scores: np.ndarray, article_ids: Sequence[str], miss: Miss) -> Optional[str]:
+    """The article to propose for ``miss`` given its search ``scores`` per article, or None (module docstring)."""
+    if not len(scores):
+        return None
+    order = np.argsort(-scores, kind="stable")
+    best = article_ids[order[0]]
+    top = float(scores[order[0]])
+    runner_up = float(scores[order[1]]) if len(order) > 1 else 0.0
+    if best in miss.rejected:
+        return None
+    if miss.guesses:
+        return best if miss.guesses[0] == best and top >= AGREED_SIMILARITY else None
+    return best if top >= SEARCH_ALONE_SIMILARITY and top >= SEARCH_ALONE_LEAD * runner_up else None
 
 
 def cluster_labels(vectors: Union[np.ndarray, sparse.spmatrix], distance_threshold: float) -> np.ndarray:
@@ -107,6 +142,9 @@ def group_misses(
     vectors = search.vectorise([m.text for m in misses])
     labels = cluster_labels(vectors.texts, distance_threshold)
     articles = search.articles
+    article_ids = [a.id for a in articles]
+    per_message = vectors.texts @ vectors.articles.T
+    per_message = per_message.toarray() if sparse.issparse(per_message) else np.asarray(per_message)
     groups = []
     for label in np.unique(labels):
         members = np.flatnonzero(labels == label)
@@ -127,6 +165,13 @@ def group_misses(
         group.sort(key=lambda m: (m.created_at, m.message_id), reverse=True)
         sources = Counter(s for m in group for s in m.sources)
         recorded = Counter(a for m in group for a in m.guesses)
+        confident: Dict[int, str] = {}
+        for index in members:
+            article = confident_article(per_message[index], article_ids, misses[index])
+            if article is not None:
+                confident[misses[index].message_id] = article
+        top_pick = Counter(confident.values()).most_common(1)
+        suggested = top_pick[0][0] if top_pick and top_pick[0][1] * 2 > len(group) else None
         groups.append(MissGroup(
             count=len(group),
             examples=tuple(chosen.values()),
@@ -135,6 +180,8 @@ def group_misses(
             search_guesses=tuple(ArticleGuess(articles[i].id, articles[i].title, round(float(scores[i]), 4)) for i in best),
             recorded_guesses=tuple(sorted(recorded.items(), key=lambda item: (-item[1], item[0]))),
             latest_at=group[0].created_at,
+            confident=confident,
+            suggested=suggested,
         ))
     groups.sort(key=lambda g: (-g.count, -g.latest_at.timestamp(), g.message_ids[0]))
     return groups

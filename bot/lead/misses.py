@@ -9,7 +9,13 @@ Three sources, each one SQL query over the store, joined into one statement:
   visitor's last typed message before that article's (latest) answer in the
   conversation (guess: the article);
 - ``handoff``: the first typed message of a conversation that then got a ticket
-  (not when the ticket only opened because the bot was down: it never saw the message).
+  (not when the ticket only opened because the bot was down: it never saw the
+  message; nor when that message is the one the bot handed over for as designed:
+  a request for a person, or a premium visitor's problem the bot answered and
+  passed on by policy. Those are not gaps in the knowledge base).
+
+- ``review``: a lead spot-checked the bot's confident answer to it and marked
+  it wrong (bot/store/reviews.py); the article is never proposed for it.
 
 Button presses are stored as the button's payload ("/faq{...}", "/request_human")
 and are not the visitor's words: they never count. Nor do messages a lead already
@@ -30,11 +36,16 @@ from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, valu
 from bot.store.database import Store, store_errors
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
 from bot.store.period import Moment, in_period, period_bounds
+from bot.store.reviews import wrong_answer_reviews
 
-MISS_SOURCES = ("low_confidence", "not_helpful", "handoff")
+MISS_SOURCES = ("low_confidence", "not_helpful", "handoff", "review")
 FALLBACK_TYPES = values(FALLBACK_KINDS)
 # Tickets that say nothing of the knowledge base: the bot never saw the message.
 IGNORED_TICKET_REASONS = values([TicketReason.BOT_UNAVAILABLE])
+# Handed over as designed when the message that opened the ticket is the first:
+# the visitor asked for a person, or (premium) the bot answered a problem article
+# and the support policy passed the conversation on.
+DESIGNED_TICKET_REASONS = values([TicketReason.REQUESTED, TicketReason.PROBLEM])
 # The bot was unsure twice in a row and handed over (bot.handoff.service).
 UNSURE_TICKET_REASON = TicketReason.LOW_CONFIDENCE.value
 # The gateway stores a pressed button as its payload, which always starts with "/".
@@ -43,7 +54,12 @@ BUTTON_PREFIX = "/"
 
 @dataclass(frozen=True)
 class Miss:
-    """A visitor message the bot missed; ``guesses`` are the article ids the bot offered or answered."""
+    """A visitor message the bot missed.
+
+    ``guesses``: the article ids the bot offered (suggestions) for it;
+    ``rejected``: the articles the bot answered it with that the visitor
+    marked "not helpful" (never a phrasing to add them to).
+    """
 
     message_id: int
     conversation_id: str
@@ -51,6 +67,7 @@ class Miss:
     created_at: datetime
     sources: Tuple[str, ...]
     guesses: Tuple[str, ...]
+    rejected: Tuple[str, ...] = ()
 
 
 def _deskmate(message: Any, key: str) -> ColumnElement:
@@ -123,10 +140,17 @@ def _not_helpful(start: Optional[datetime]) -> Select:
 
 
 def _handoff(start: Optional[datetime]) -> Select:
-    first = aliased(Message)
+    first, last = aliased(Message), aliased(Message)
     first_typed_id = (
         select(func.min(first.id))
         .where(first.conversation_id == Ticket.conversation_id, first.created_at <= Ticket.created_at, *_typed(first))
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    # The typed message that opened the ticket (the last one before it).
+    opening_id = (
+        select(func.max(last.id))
+        .where(last.conversation_id == Ticket.conversation_id, last.created_at <= Ticket.created_at, *_typed(last))
         .correlate(Ticket)
         .scalar_subquery()
     )
@@ -136,7 +160,11 @@ def _handoff(start: Optional[datetime]) -> Select:
             cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
         )
         # A ticket opens after the message it follows: older tickets cannot be about one in the period.
-        .where(Ticket.reason.not_in(IGNORED_TICKET_REASONS), *in_period(Ticket.created_at, start, None))
+        .where(
+            Ticket.reason.not_in(IGNORED_TICKET_REASONS), *in_period(Ticket.created_at, start, None),
+            # A first message that asked for a person, or a premium problem answered and passed on: as designed.
+            ~(Ticket.reason.in_(DESIGNED_TICKET_REASONS) & (first_typed_id == opening_id)),
+        )
     )
 
 
@@ -160,6 +188,14 @@ def _unsure_handoff(start: Optional[datetime]) -> Select:
     )
 
 
+def _reviewed_wrong(start: Optional[datetime]) -> Select:
+    reviews = wrong_answer_reviews(start).subquery()
+    return select(
+        reviews.c.question_message_id.label("message_id"), literal("review", String).label("source"),
+        cast(null(), Integer).label("bot_message_id"), reviews.c.article_id.label("article_id"),
+    )
+
+
 def collect_misses(
     store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 5000
 ) -> List[Miss]:
@@ -176,7 +212,7 @@ def collect_misses(
     # the period is checked once, on those ids only (primary-key lookups: a
     # join per source made the planners hash every message of the period).
     hits = union_all(
-        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start)
+        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start), _reviewed_wrong(start)
     ).cte("hits")
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (
@@ -197,13 +233,20 @@ def collect_misses(
         for row in session.execute(query):
             miss = misses.setdefault(row.id, {
                 "message_id": row.id, "conversation_id": row.conversation_id, "text": row.text,
-                "created_at": row.created_at, "sources": set(), "guesses": [],
+                "created_at": row.created_at, "sources": set(), "guesses": [], "rejected": [],
             })
             miss["sources"].add(row.source)
-            offered = [row.article_id] if row.article_id else [str(a) for a in row.article_ids or [] if a]
+            if row.article_id:  # answered, and the visitor (or a lead's review) said it was not right
+                if row.article_id not in miss["rejected"]:
+                    miss["rejected"].append(row.article_id)
+                continue
+            offered = [str(a) for a in row.article_ids or [] if a]
             miss["guesses"].extend(a for a in offered if a not in miss["guesses"])
     ordered = sorted(misses.values(), key=lambda m: (m["created_at"], m["message_id"]), reverse=True)
     return [
-        Miss(**{**m, "sources": tuple(s for s in MISS_SOURCES if s in m["sources"]), "guesses": tuple(m["guesses"])})
+        Miss(**{
+            **m, "sources": tuple(s for s in MISS_SOURCES if s in m["sources"]),
+            "guesses": tuple(a for a in m["guesses"] if a not in m["rejected"]), "rejected": tuple(m["rejected"]),
+        })
         for m in ordered
     ]

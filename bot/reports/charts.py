@@ -4,7 +4,7 @@ Each chart is a function of the report dict (``build_report``'s result), so
 the figures on the page and in the charts can never disagree. Text stays
 text (``svg.fonttype: none``: several times faster to draw than glyph paths);
 matplotlib escapes it as XML, and the labels are the store's own names
-(days, reasons, plans), never a visitor's words.
+(days; reasons and plans in words, bot/reports/labels.py), never a visitor's words.
 """
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ matplotlib.rcParams["svg.hashsalt"] = "deskmate"  # the same figures give the sa
 
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+from bot.reports.labels import plan_label, reason_label  # noqa: E402
 
 INK = "#1f2933"
 MUTED = "#7b8794"
@@ -146,22 +148,40 @@ def rates_chart(report: Dict[str, Any]) -> bytes:
 
 
 def tickets_chart(report: Dict[str, Any]) -> bytes:
-    """Tickets in the period by reason and by plan (horizontal bars)."""
-    figure = _figure()
-    figure.subplots_adjust(left=0.25, wspace=1.0)  # room for the names beside the bars
+    """Tickets in the period by reason and by plan (horizontal bars, one panel above the other), each
+    labelled in words (bot.reports.labels) with its count at the end of its bar."""
+    return _svg(tickets_figure(report))
+
+
+def tickets_figure(report: Dict[str, Any]) -> Figure:
+    """The figure of ``tickets_chart`` (before it is drawn as SVG)."""
     total = report["total"]
-    for index, (key, title) in enumerate((("tickets_by_reason", "Tickets by reason"), ("tickets_by_plan", "Tickets by plan"))):
-        axes = figure.add_subplot(1, 2, index + 1)
+    panels = [
+        ("Tickets by reason", [(reason_label(k), v) for k, v in total["tickets_by_reason"].items()]),
+        ("Tickets by plan", [(plan_label(k), v) for k, v in total["tickets_by_plan"].items()]),
+    ]
+    rows = [max(1, len(items)) for _, items in panels]
+    # Each bar a fixed height, so that labels never crowd; the label column as wide as the longest label.
+    figure = _figure(height=max(3.2, 1.1 + 0.32 * sum(rows)))
+    longest = max((len(name) for _, items in panels for name, _ in items), default=10)
+    figure.subplots_adjust(left=min(0.5, 0.04 + longest * 0.0125), right=0.94, top=0.9, bottom=0.08, hspace=0.6)
+    grid = figure.add_gridspec(2, 1, height_ratios=rows)
+    for index, (title, items) in enumerate(panels):
+        axes = figure.add_subplot(grid[index])
         _style(axes, title)
         axes.grid(axis="y", visible=False)
         axes.grid(axis="x", color="#e4e7eb", linewidth=0.8)
-        items = sorted(total[key].items(), key=lambda item: item[1])
+        items = sorted(items, key=lambda item: (item[1], item[0]))
         if not items:
             _empty(axes, "No tickets")
+            axes.set_yticks([])
             continue
-        axes.barh([name for name, _ in items], [count for _, count in items], color=COLOURS[index])
+        bars = axes.barh([name for name, _ in items], [count for _, count in items], color=COLOURS[index], height=0.6)
+        axes.bar_label(bars, padding=3, fontsize=9, color=INK)
+        axes.tick_params(axis="y", labelsize=10, colors=INK)
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    return _svg(figure)
+        axes.set_xlim(0, max(count for _, count in items) * 1.15 + 0.5)
+    return figure
 
 
 def csat_chart(report: Dict[str, Any]) -> bytes:

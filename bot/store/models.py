@@ -558,3 +558,33 @@ class RetrainJob(Base):
 
     def __repr__(self) -> str:
         return f"RetrainJob({self.id}, {self.status!r}, {self.stage!r})"
+
+
+REVIEW_VERDICTS = ("right", "wrong")
+
+
+class AnswerReview(Base):
+    """A lead's spot-check of an article the bot answered with confidence (one per answer).
+
+    ``answer_message_id``: the bot's article message; ``question_message_id``:
+    the visitor's message it answered; ``verdict``: "right" or "wrong" (a wrong
+    one joins the leads' missed messages, its article never proposed for it).
+    """
+
+    __tablename__ = "answer_reviews"
+    __table_args__ = (
+        CheckConstraint(_in("verdict", REVIEW_VERDICTS), name="verdict_known"),
+        Index("ix_answer_reviews_question_message_id", "question_message_id"),
+        Index("ix_answer_reviews_reviewed_at", "reviewed_at"),
+    )
+
+    id = Column(Integer, primary_key=True)
+    answer_message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False, unique=True)
+    question_message_id = Column(Integer, ForeignKey("messages.id", ondelete="CASCADE"), nullable=False)
+    article_id = Column(String(MESSAGE_ARTICLE_ID_CHARS), nullable=False)
+    verdict = Column(String(5), nullable=False)
+    reviewed_by = Column(String(320), nullable=False)
+    reviewed_at = Column(UTCDateTime(), nullable=False)
+
+    def __repr__(self) -> str:
+        return f"AnswerReview(answer {self.answer_message_id}, {self.article_id!r}, {self.verdict!r})"

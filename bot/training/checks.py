@@ -17,13 +17,15 @@ Nothing is written to the real store or tracker store.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import math
 import os
 import re
 import shutil
 import socket
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
@@ -102,34 +104,131 @@ def figures_of(summary: Summary) -> Dict[str, Any]:
         "intent_accuracy": summary.accuracy.get("intent"),
         "handoff_accuracy": summary.accuracy.get("handoff"),
         "per_intent_accuracy": dict(summary.intent_accuracy),
+        "per_intent_cases": dict(summary.intent_counts),
+        "counts": dict(summary.counts),
         "needless_tickets": summary.needless_tickets,
         "p50_ms": summary.p50_ms,
         "p95_ms": summary.p95_ms,
     }
 
 
-def floor_failures(summary: Summary, floors: Floors) -> List[str]:
-    """One line per figure that misses its floor (empty when all pass)."""
-    failures: List[str] = []
+# 95 % two-sided: the z of the Wilson score interval for a per-intent accuracy.
+WILSON_Z = 1.96
 
-    def at_least(label: str, value: Optional[float], floor: float) -> None:
-        if value is not None and value < floor:
-            failures.append(f"{label} {value:.1%} is below the floor {floor:.1%}")
 
-    at_least("article accuracy", summary.accuracy.get("article"), floors.article_accuracy_min)
-    if summary.wrong_answer_rate > floors.wrong_answer_rate_max:
-        failures.append(
-            f"wrong-answer rate {summary.wrong_answer_rate:.1%} is above the ceiling {floors.wrong_answer_rate_max:.1%}"
-        )
-    at_least("none accuracy", summary.accuracy.get("none"), floors.none_accuracy_min)
-    at_least("intent accuracy", summary.accuracy.get("intent"), floors.intent_accuracy_min)
-    at_least("handoff accuracy", summary.accuracy.get("handoff"), floors.handoff_accuracy_min)
-    weak = sorted((accuracy, intent) for intent, accuracy in summary.intent_accuracy.items()
-                  if accuracy < floors.per_intent_accuracy_min)
+def wilson_interval(successes: int, cases: int, z: float = WILSON_Z) -> Tuple[float, float]:
+    """The Wilson score interval (low, high, fractions 0..1) of ``successes`` out of ``cases``.
+
+    Raises ValueError for ``cases`` < 1 or ``successes`` outside 0..cases.
+    """
+    if cases < 1 or not 0 <= successes <= cases:
+        raise ValueError(f"need 0 <= successes <= cases and cases >= 1, got {successes}/{cases}")
+    share = successes / cases
+    denominator = 1 + z * z / cases
+    centre = (share + z * z / (2 * cases)) / denominator
+    half = z * math.sqrt(share * (1 - share) / cases + z * z / (4 * cases * cases)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class FigureCheck:
+    """One dev eval figure against its floor (``sense`` "min") or ceiling ("max").
+
+    ``key``: the figure's name in ``figures_of`` ("intent:<name>" for one
+    intent); ``value`` and ``bound``: fractions 0..1; ``cases``: how many cases
+    it is measured on (None: unknown); ``baseline``: the current model's
+    figure on the same eval set (None: not measured); ``reason``: why it
+    vetoes the model ("" when it passed); ``note``: why a figure short of its
+    floor did not veto it (a per-intent figure only).
+    """
+
+    key: str
+    label: str
+    value: Optional[float]
+    bound: float
+    sense: str
+    passed: bool
+    cases: Optional[int] = None
+    baseline: Optional[float] = None
+    reason: str = ""
+    note: str = ""
+
+
+AGGREGATES = (
+    ("article_accuracy", "article accuracy", "article_accuracy_min", "min", "article"),
+    ("wrong_answer_rate", "wrong-answer rate", "wrong_answer_rate_max", "max", None),
+    ("none_accuracy", "none accuracy", "none_accuracy_min", "min", "none"),
+    ("intent_accuracy", "intent accuracy", "intent_accuracy_min", "min", "intent"),
+    ("handoff_accuracy", "handoff accuracy", "handoff_accuracy_min", "min", "handoff"),
+)
+
+
+def _points(value: float, bound: float) -> str:
+    return f"{abs(value - bound) * 100:.1f} points"
+
+
+def figure_checks(summary: Summary, floors: Floors, baseline: Optional[Dict[str, Any]] = None) -> List[FigureCheck]:
+    """Every figure against its floor, with the current model's figure beside it (``baseline``: its
+    ``figures_of`` on the same eval set, or None).
+
+    The aggregate figures (article, wrong answers, none, intent, handoff) must
+    meet their floors. A single intent below the per-intent floor vetoes the
+    model only when its sample says so: the upper end of the 95 % Wilson
+    interval of its accuracy is below the floor too (4 of 5 right, 80 %, could
+    well be a 90 % intent; 3 of 5 could not), and the current model did better
+    on the same cases. Without a case count (an old summary) the floor is strict.
+    """
+    floor_values = asdict(floors)
+    checks: List[FigureCheck] = []
+    base = baseline or {}
+    for key, label, floor_key, sense, kind in AGGREGATES:
+        value = summary.wrong_answer_rate if key == "wrong_answer_rate" else summary.accuracy.get(kind or "")
+        bound = floor_values[floor_key]
+        cases = summary.cases if kind is None else summary.counts.get(kind)
+        if value is None:
+            continue
+        passed = value <= bound if sense == "max" else value >= bound
+        reason = ""
+        if not passed:
+            reason = (f"{label} {value:.1%} is above the ceiling {bound:.1%}" if sense == "max"
+                      else f"{label} {value:.1%} is below the floor {bound:.1%}")
+            reason += f" ({_points(value, bound)} {'over' if sense == 'max' else 'short'})"
+        checks.append(FigureCheck(key, label, value, bound, sense, passed, cases, base.get(key), reason))
+    bound = floors.per_intent_accuracy_min
+    base_intents = base.get("per_intent_accuracy") or {}
+    for intent, value in summary.intent_accuracy.items():
+        cases = summary.intent_counts.get(intent)
+        before = base_intents.get(intent)
+        label = f"intent {intent} accuracy"
+        check = FigureCheck(f"intent:{intent}", label, value, bound, "min", True, cases, before)
+        if value < bound:
+            interval = wilson_interval(round(value * cases), cases) if cases else None
+            if interval is not None and interval[1] >= bound:
+                check = replace(check, note=(
+                    f"below the floor on {cases} cases, but its 95% interval ({interval[0]:.0%}-{interval[1]:.0%}) "
+                    f"reaches {bound:.0%}: too few cases to tell"))
+            elif before is not None and value >= before:
+                check = replace(check, note=f"no lower than the current model's {before:.1%} on the same cases")
+            else:
+                detail = (f"{cases} cases, 95% interval {interval[0]:.0%}-{interval[1]:.0%}" if interval
+                          else "case count unknown")
+                if before is not None:
+                    detail += f"; the current model: {before:.1%}"
+                check = replace(check, passed=False, reason=(
+                    f"{label} {value:.1%} is below the floor {bound:.1%} ({_points(value, bound)} short; {detail})"))
+        checks.append(check)
+    return checks
+
+
+def floor_failures(summary: Summary, floors: Floors, baseline: Optional[Dict[str, Any]] = None) -> List[str]:
+    """One line per figure that vetoes the model (empty when all pass); see ``figure_checks``."""
+    checks = figure_checks(summary, floors, baseline)
+    failures = [c.reason for c in checks if not c.passed and not c.key.startswith("intent:")]
+    weak = sorted((c for c in checks if not c.passed and c.key.startswith("intent:")), key=lambda c: c.value or 0.0)
     if len(weak) == 1:
-        at_least(f"intent {weak[0][1]} accuracy", weak[0][0], floors.per_intent_accuracy_min)
+        failures.append(weak[0].reason)
     elif weak:
-        named = ", ".join(f"{intent} {accuracy:.1%}" for accuracy, intent in weak[:3])
+        named = ", ".join(f"{c.key[7:]} {c.value:.1%} ({c.cases or '?'} cases)" for c in weak[:3])
         more = f" and {len(weak) - 3} more" if len(weak) > 3 else ""
         failures.append(f"{len(weak)} intents below the floor {floors.per_intent_accuracy_min:.1%}: {named}{more}")
     if summary.needless_tickets:
@@ -160,6 +259,12 @@ class CheckReport:
     checks: Tuple[CheckResult, ...]
     figures: Dict[str, Any] = field(default_factory=dict)
     floors: Dict[str, float] = field(default_factory=dict)
+    # Each figure against its floor, with the current model's beside it (``figure_checks``).
+    figure_checks: Tuple[FigureCheck, ...] = ()
+    # The current model's record the figures were compared with ({model, figures}), when on the same eval set.
+    baseline: Optional[Dict[str, Any]] = None
+    # sha256 of the eval file and of the floors file the eval ran with ("" when it did not run).
+    eval_sha: str = ""
 
     @property
     def passed(self) -> bool:
@@ -185,6 +290,10 @@ class CheckReport:
             "checks": [asdict(check) for check in self.checks],
             "figures": self.figures,
             "floors": self.floors,
+            "figure_checks": [asdict(check) for check in self.figure_checks],
+            "baseline": self.baseline,
+            "eval_sha": self.eval_sha,
+            "advice": advice_for(self.failed.name) if self.failed else "",
         }
 
     def format(self) -> str:
@@ -213,6 +322,11 @@ class CheckReport:
                 value = self.figures.get(key)
                 if value is not None:
                     lines.append(f"  {label:<18} {value:7.1%}   (must be {sense} {self.floors[floor_key]:.1%})")
+            for figure in self.figure_checks:
+                if figure.note:
+                    lines.append(f"  note: {figure.label} {figure.value or 0.0:.1%}: {figure.note}")
+            if self.baseline:
+                lines.append(f"  (compared with the current model {self.baseline.get('model')} on the same cases)")
             worst = min(self.figures.get("per_intent_accuracy", {}).items(), key=lambda item: item[1], default=None)
             if worst:
                 lines.append(
@@ -220,7 +334,39 @@ class CheckReport:
                     f"{self.floors['per_intent_accuracy_min']:.1%})"
                 )
         lines.append("All checks passed." if self.passed else f"REFUSED: {self.reason}")
+        if not self.passed and self.failed is not None:
+            lines.append(f"What to do: {advice_for(self.failed.name)}")
         return "\n".join(lines)
+
+
+ADVICE = {
+    "validate": "fix what `rasa data validate` names (a domain or data/ file; the last edits are the likely cause), "
+                "then retrain.",
+    "kb": "fix the article `python -m bot kb check` names, then retrain.",
+    "stories": "a test story no longer passes: read the failed stories file named above; an example added to an "
+               "intent may have moved it. Undo or reword the last phrasings (`git diff kb/ data/`), then retrain.",
+    "eval": "the candidate is worse than the floors on the dev set. Compare its figures with the current model's: "
+            "if one intent or kind of case fell, look at the phrasings added for it since the last good model "
+            "(`git diff kb/ data/`), reword or remove those that overlap another article or intent, then retrain. "
+            "The current model keeps answering meanwhile. The log: var/retrain/job-N.log.",
+}
+
+
+def advice_for(check: str) -> str:
+    """What a lead can do when ``check`` (a CHECKS name) failed, in a sentence or two."""
+    return ADVICE.get(check, "read the job's log, fix the cause, then retrain.")
+
+
+def file_sha(*paths: Path) -> str:
+    """sha256 (hex) of the files' contents together; "" when one cannot be read."""
+    digest = hashlib.sha256()
+    try:
+        for path in paths:
+            digest.update(path.read_bytes())
+            digest.update(b"\0")
+    except OSError:
+        return ""
+    return digest.hexdigest()
 
 
 def free_port() -> int:
@@ -253,11 +399,18 @@ def _problem_line(text: str) -> str:
 class _Runner:
     """Runs the checks of one model, reporting progress."""
 
-    def __init__(self, settings: Settings, model: Path, work_dir: Path, progress: Optional[ProgressCallback]) -> None:
+    def __init__(
+        self, settings: Settings, model: Path, work_dir: Path, progress: Optional[ProgressCallback],
+        baseline: Optional[Dict[str, Any]] = None,
+    ) -> None:
         self.settings = settings
         self.model = model
         self.work_dir = work_dir
         self._progress = progress
+        self.baseline = baseline
+        self.figure_checks: Tuple[FigureCheck, ...] = ()
+        self.used_baseline: Optional[Dict[str, Any]] = None
+        self.eval_sha = ""
 
     def report(self, name: str, fraction: float, message: str) -> None:
         if self._progress is None:
@@ -380,7 +533,13 @@ class _Runner:
         finally:
             bot.stop()
         summary = summarise(cases, results)
-        failures = floor_failures(summary, floors)
+        self.eval_sha = file_sha(settings.resolved_eval_file(), settings.resolved_eval_floors_file())
+        # The current model's figures count only when measured on these very cases.
+        base = self.baseline if self.baseline and self.baseline.get("eval_sha") == self.eval_sha else None
+        self.used_baseline = {"model": base.get("model"), "figures": base.get("figures")} if base else None
+        base_figures = base.get("figures") if base else None
+        self.figure_checks = tuple(figure_checks(summary, floors, base_figures))
+        failures = floor_failures(summary, floors, base_figures)
         return "; ".join(failures), figures_of(summary), floors_dict
 
 
@@ -389,12 +548,16 @@ def run_checks(
     model_path: Path,
     progress: Optional[ProgressCallback] = None,
     work_dir: Optional[Path] = None,
+    baseline: Optional[Dict[str, Any]] = None,
 ) -> CheckReport:
     """Run every check on ``model_path`` in order, stopping at the first that fails.
 
     ``work_dir`` keeps the checks' logs and the private bot's store (default:
-    a new folder under var/check/). Never raises for a failed check: read
-    ``report.passed`` and ``report.reason``.
+    a new folder under var/check/). ``baseline``: the current model's check
+    record (bot.training.records: ``{model, figures, eval_sha}``), whose
+    figures are shown beside the candidate's and used by the per-intent rule
+    when they were measured on the same eval and floors files. Never raises
+    for a failed check: read ``report.passed`` and ``report.reason``.
     """
     model_path = Path(model_path).resolve()
     if work_dir is None:
@@ -402,7 +565,7 @@ def run_checks(
         work_dir.mkdir(parents=True, exist_ok=True)
         _prune(work_dir.parent, keep=5, current=work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
-    runner = _Runner(settings, model_path, work_dir, progress)
+    runner = _Runner(settings, model_path, work_dir, progress, baseline)
     results: List[CheckResult] = []
     figures: Dict[str, Any] = {}
     floors: Dict[str, float] = {}
@@ -423,7 +586,8 @@ def run_checks(
     for leftover in ("deskmate.db", "tracker.db"):
         for path in work_dir.glob(f"{leftover}*"):
             path.unlink(missing_ok=True)
-    return CheckReport(model=model_path.name, checks=tuple(results), figures=figures, floors=floors)
+    return CheckReport(model=model_path.name, checks=tuple(results), figures=figures, floors=floors,
+                       figure_checks=runner.figure_checks, baseline=runner.used_baseline, eval_sha=runner.eval_sha)
 
 
 def _prune(folder: Path, keep: int, current: Path) -> None:

@@ -47,12 +47,12 @@ from bot.store.database import Store
 from bot.store.retrain_jobs import HEARTBEAT_SECONDS, JobRecord
 from bot.training.checks import ANSI, CHECK_TITLES, CheckReport, run_checks
 from bot.training.environment import CODE_ROOT, child_env
+from bot.training.serving import baseline_for, prune_with_records, write_record
 from bot.training.models import (
     TrainingError,
     matching_model,
     model_name,
     models_dir,
-    prune_models,
     rasa_executable,
     training_fingerprint,
 )
@@ -331,7 +331,9 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
         def on_check(name: str, percent: int, message: str) -> None:
             report(f"checking: {CHECK_TITLES[name]}", _scale(CHECK_SPAN, percent), message)
 
-        checks: CheckReport = run_checks(settings, candidate, progress=on_check, work_dir=work / "check")
+        # The current model's figures beside the candidate's (and for the per-intent rule).
+        baseline = baseline_for(settings, exclude=[candidate])
+        checks: CheckReport = run_checks(settings, candidate, progress=on_check, work_dir=work / "check", baseline=baseline)
         if echo:
             echo(checks.format())
         if not checks.passed:
@@ -341,12 +343,14 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
                     "checks": checks.as_dict(),
                     "reason": checks.reason,
                     "message": f"Not loaded: {checks.reason}. The current model keeps answering.",
+                    "current_model": baseline.get("model") if baseline else None,
                 },
                 model_path=str(candidate),
             )
             return final
         report("loading", CHECK_SPAN[1], "copying the model into models/ and loading it into the running bot", force=True)
         installed = candidate if existing is not None else install_model(settings, candidate)
+        write_record(installed, checks)  # `make run` serves it without checking it again
         try:
             live = load_into_server(settings, installed)
         except BaseException:
@@ -363,7 +367,7 @@ def run_job(settings: Settings, store: Store, job_id: int, echo: Optional[Echo] 
         shutil.rmtree(work / "check", ignore_errors=True)
         if existing is None:
             candidate.unlink(missing_ok=True)  # the copy in models/ is the model now
-        prune_models(models_dir(settings), settings.models_to_keep, protect=[installed])
+        prune_with_records(settings, installed, echo=lambda line: None)
         final = retrain_jobs.finish(
             store, job_id, "loaded",
             detail={"checks": checks.as_dict(), "live": live, "message": message},
