@@ -107,3 +107,209 @@ def test_the_ticket_json_carries_the_first_reply_time_and_the_socket_says_to_rer
             await client.close()
 
     asyncio.run(run())
+
+
+# ---- Issue 14: unread markers, the latest message, filters, search, paging, history and reopening ----
+
+COLLEAGUE = "omar@support.example"
+
+
+async def queue_json(client: Any, **params: Any) -> Dict[str, Any]:
+    response = await client.get("/agent/api/queue", params={k: str(v) for k, v in params.items()})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+def rows_by_id(data: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
+    return {t["id"]: t for t in data["tickets"]}
+
+
+def test_unread_is_per_agent_and_the_row_shows_the_latest_message_live(inbox_settings: Settings, store: Store) -> None:
+    from tests.conversation import Widget
+
+    add_staff(store, COLLEAGUE, "Omar", "agent", PASSWORD, NOW)
+    visitor_conversation = "0123456789abcdef0123456789ab4f2a"  # a widget's conversation id
+    watched = ticket_for(store, visitor_conversation, NOW + timedelta(minutes=2))
+    other = ticket_for(store, "web:other", NOW + timedelta(minutes=3))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        colleague = await start(inbox_settings.copy())
+        sio = socket_client()
+        told = asyncio.Event()
+        sio.on("ticket_message", lambda data: told.set() if data == {"ticket": watched} else None, namespace="/agent")
+        base = str(client.make_url("/"))
+        widget = Widget(base)
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            colleague_csrf = await sign_in(colleague, PASSWORD, COLLEAGUE)
+            cookie = "; ".join(f"{c.key}={c.value}" for c in client.session.cookie_jar)
+            await sio.connect(base, namespaces=["/agent"], transports=["websocket"], headers={"Cookie": cookie})
+
+            data = await queue_json(client)
+            rows = rows_by_id(data)
+            # Never opened: the visitor's message is unread, and both tickets (nobody's) want attention.
+            assert rows[watched]["unread"] == 1 and rows[other]["unread"] == 1
+            assert rows[watched]["latest_message"]["text"] == "my payment failed"
+            assert rows[watched]["latest_message"]["from"] == "visitor"
+            assert rows[watched]["customer_label"] == "Visitor 4F2A"  # anonymous: a stable, readable label
+            assert {a["id"] for a in data["attention"]} == {watched, other}
+
+            # Ines opens the ticket and her inbox says what it showed.
+            messages = (await (await client.get(f"/agent/api/tickets/{watched}")).json())["messages"]
+            seen = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": messages[-1]["id"]},
+                                     headers={"X-CSRF-Token": csrf})
+            assert seen.status == 200 and (await seen.json())["seen"] == messages[-1]["id"]
+            data = await queue_json(client)
+            assert rows_by_id(data)[watched]["unread"] == 0
+            assert [a["id"] for a in data["attention"]] == [other]
+            # Omar has not read it: unread is each agent's own.
+            assert rows_by_id(await queue_json(colleague))[watched]["unread"] == 1
+
+            # The visitor writes again through the widget: the inboxes are told live, and the row changes.
+            await widget.open(visitor_conversation)
+            await widget.say("It failed again, card ending 4242")
+            await asyncio.wait_for(told.wait(), 10)
+            data = await queue_json(client)
+            row = rows_by_id(data)[watched]
+            assert row["unread"] == 1 and row["latest_message"]["text"] == "It failed again, card ending 4242"
+            attention = {a["id"]: a for a in data["attention"]}
+            assert attention[watched]["latest_text"] == "It failed again, card ending 4242"
+
+            # Omar claims the other ticket: still shown unread to Ines, but no longer hers to be alerted about.
+            claimed = await colleague.post(f"/agent/api/tickets/{other}/claim", headers={"X-CSRF-Token": colleague_csrf})
+            assert claimed.status == 200
+            data = await queue_json(client)
+            assert rows_by_id(data)[other]["unread"] == 1 and other not in {a["id"] for a in data["attention"]}
+
+            # Ines replies: the row's latest message is hers now, and the "waiting for the visitor" filter has it.
+            reply = await client.post(f"/agent/api/tickets/{watched}/reply", json={"text": "Refunded, sorry!"},
+                                      headers={"X-CSRF-Token": csrf})
+            assert reply.status == 200
+            row = rows_by_id(await queue_json(client))[watched]
+            assert row["latest_message"]["from"] == "agent" and row["latest_message"]["author"] == AGENT
+            assert [t["id"] for t in (await queue_json(client, filter="waiting"))["tickets"]] == [watched]
+
+            # A mark never moves back, and names no message past the conversation's newest.
+            newest = (await (await client.get(f"/agent/api/tickets/{watched}")).json())["messages"][-1]["id"]
+            ahead = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": newest + 1000},
+                                      headers={"X-CSRF-Token": csrf})
+            assert (await ahead.json())["seen"] == newest
+            back = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": 0}, headers={"X-CSRF-Token": csrf})
+            assert (await back.json())["seen"] == newest
+            for bad in ({"up_to": "3"}, {"up_to": -1}, {"up_to": True}, [], {}):
+                refused = await client.post(f"/agent/api/tickets/{watched}/seen", json=bad, headers={"X-CSRF-Token": csrf})
+                assert refused.status == 400, bad
+            assert (await client.post("/agent/api/tickets/99999/seen", json={"up_to": 1},
+                                      headers={"X-CSRF-Token": csrf})).status == 404
+            assert (await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": 1})).status == 403
+        finally:
+            await widget.close()
+            await sio.disconnect()
+            await colleague.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_filters_search_and_paging_happen_on_the_server(inbox_settings: Settings, store: Store) -> None:
+    from bot.store.tickets import assign_ticket
+
+    numbers = []
+    for i in range(30):
+        conversation = f"web:page-{i:02d}"
+        record_message(store, conversation, "visitor", f"question number {i}", NOW - timedelta(minutes=30))
+        premium = i % 10 == 0
+        due = NOW + timedelta(minutes=i - 5)  # the first five are overdue
+        request = TicketRequest(conversation, "premium" if premium else "free", "high" if premium else "normal",
+                                "requested", due)
+        numbers.append(open_ticket(store, request, NOW - timedelta(minutes=30)).ticket.id)
+    record_message(store, "web:page-07", "visitor", "I want my money back", NOW - timedelta(minutes=20))
+    assign_ticket(store, numbers[3], AGENT, NOW)
+    assign_ticket(store, numbers[4], "someone@support.example", NOW)
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        try:
+            await sign_in(client, PASSWORD, AGENT)
+            first = await queue_json(client, per_page=10)
+            assert first["total"] == 30 and first["pages"] == 3 and len(first["tickets"]) == 10
+            # Priority first (3 premium), then by due time.
+            assert [t["id"] for t in first["tickets"][:3]] == [numbers[0], numbers[10], numbers[20]]
+            third = await queue_json(client, per_page=10, page=3)
+            seen = {t["id"] for t in first["tickets"]} | {t["id"] for t in (await queue_json(client, per_page=10, page=2))["tickets"]}
+            assert not seen & {t["id"] for t in third["tickets"]} and len(seen | {t["id"] for t in third["tickets"]}) == 30
+            assert first["filter_counts"] == {"all": 30, "mine": 1, "unclaimed": 28, "overdue": 5, "premium": 3, "waiting": 0}
+            assert [t["id"] for t in (await queue_json(client, filter="mine"))["tickets"]] == [numbers[3]]
+            overdue = (await queue_json(client, filter="overdue"))["tickets"]
+            assert {t["id"] for t in overdue} == set(numbers[:5]) and all(t["overdue"] for t in overdue)
+            assert {t["id"] for t in (await queue_json(client, filter="premium"))["tickets"]} == {numbers[0], numbers[10], numbers[20]}
+            assert (await queue_json(client, filter="unclaimed"))["total"] == 28
+
+            # Search: the text anyone wrote (any case), the ticket number, the visitor's label.
+            money = await queue_json(client, q="MONEY back")
+            assert [t["id"] for t in money["tickets"]] == [numbers[7]]
+            assert money["tickets"][0]["latest_message"]["text"] == "I want my money back"  # the latest, not the first
+            assert numbers[12] in {t["id"] for t in (await queue_json(client, q=f"#{numbers[12]}"))["tickets"]}
+            assert [t["id"] for t in (await queue_json(client, q="visitor ge21"))["tickets"]] == [numbers[21]]
+            assert (await queue_json(client, q="100%_"))["total"] == 0  # LIKE's wildcards are taken literally
+            combined = await queue_json(client, q="question number 2", filter="premium")
+            assert [t["id"] for t in combined["tickets"]] == [numbers[20]]
+
+            for bad in ({"filter": "everything"}, {"view": "archived"}, {"page": "0"}, {"page": "x"},
+                        {"per_page": "1000"}, {"q": "x" * 201}):
+                response = await client.get("/agent/api/queue", params=bad)
+                assert response.status == 400, bad
+                assert "error" in await response.json()
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_resolved_tickets_are_a_history_that_can_be_opened_and_reopened(inbox_settings: Settings, store: Store) -> None:
+    from tests.conversation import Widget
+
+    conversation = "fedcba9876543210fedcba9876543210"
+    number = ticket_for(store, conversation, NOW + timedelta(minutes=2))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            headers = {"X-CSRF-Token": csrf}
+            early = await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)
+            assert early.status == 409  # not resolved
+            assert (await client.post(f"/agent/api/tickets/{number}/resolve", headers=headers)).status == 200
+            assert number not in rows_by_id(await queue_json(client))
+            history = await queue_json(client, view="resolved")
+            assert [t["id"] for t in history["tickets"]] == [number] and history["tickets"][0]["resolved_at"]
+            assert (await client.get(f"/agent/api/tickets/{number}")).status == 200  # it opens
+
+            await widget.open(conversation)
+            await widget.next("deskmate_history")
+            reopened = await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)
+            assert reopened.status == 200, await reopened.text()
+            ticket = (await reopened.json())["ticket"]
+            assert ticket["status"] == "assigned" and ticket["assignee"] == AGENT and ticket["resolved_at"] is None
+            told = await widget.next("bot_uttered")
+            assert told["text"] == "Ines reopened your request (#%d). This conversation is with our support team again." % number
+            assert AGENT not in str(told)  # the visitor sees the display name only
+            assert number in rows_by_id(await queue_json(client))
+            assert (await queue_json(client, view="resolved"))["total"] == 0
+            # The visitor's next message goes to the team (the ticket's row), not to the bot (none listens here).
+            await widget.say("thanks for coming back")
+            for _ in range(100):
+                latest = rows_by_id(await queue_json(client))[number]["latest_message"]
+                if latest["text"] == "thanks for coming back":
+                    break
+                await asyncio.sleep(0.1)
+            assert latest["text"] == "thanks for coming back" and latest["from"] == "visitor"
+            assert widget.received.empty()  # nothing from a bot
+            assert (await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)).status == 409
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())

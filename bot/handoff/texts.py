@@ -67,3 +67,8 @@ def you_asked(text: str, limit: int = 120) -> str:
 def bot_back(ticket_number: str) -> str:
     """The bot answers again after an outage, and no agent had taken the ticket it opened."""
     return f"The assistant is answering again, so I've closed ticket {ticket_number}. You can still ask for a person."
+
+
+def reopened(agent_name: str, ticket_number: str) -> str:
+    """An agent opened the visitor's resolved request again (issue 14): the team has the conversation again."""
+    return f"{agent_name} reopened your request ({ticket_number}). This conversation is with our support team again."

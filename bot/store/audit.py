@@ -23,6 +23,7 @@ ACTIONS = (
     "decide_miss", "retrain", "article_edit",
     "staff_add", "staff_disable", "staff_enable", "staff_role", "staff_password", "team_setting",
     "erase",
+    "reopen", "note", "saved_reply", "merge",  # the agents' working day (issue 14)
 )
 
 
