@@ -18,7 +18,7 @@ from typing import Callable, Iterator, List, Tuple
 import pytest
 
 from bot.launcher import BotProcesses, StartupError
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.messages import conversation_messages, record_message
 from bot.store.reads import read_up_to
@@ -486,3 +486,141 @@ def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_cha
     assert "deskmate=" not in elsewhere.current_url  # the link's fragment is not left in the address bar
     # The address is kept, so no form is offered again.
     assert not elsewhere.find_elements(By.CSS_SELECTOR, '[data-testid="dm-contact"]')
+
+
+# ---- Issue 14, the agents' working day: a gateway over its own store and no bot (the inbox needs none) ----
+
+def _hex_conversation(n: int) -> str:
+    return f"{n:04x}" * 8  # a widget's conversation id: 32 hex digits
+
+
+@pytest.fixture(scope="module")
+def inbox_gateway(browser_available: None, tmp_path_factory: pytest.TempPathFactory,
+                  project_settings: Settings) -> Iterator[Tuple[str, Store]]:
+    """A gateway on a free port over a private, migrated store (agent Sam), with no Rasa behind it:
+    (its URL, the store). Tickets are planted in the store; visitors write through the widget."""
+    from bot.store.database import migrate
+
+    folder = tmp_path_factory.mktemp("inbox")
+    url = f"sqlite:///{folder / 'store.db'}"
+    migrate(url)
+    store = Store(url)
+    add_staff(store, "sam@support.example", "Sam", "agent", AGENT_PASSWORD, BOT_CLOCK)
+    processes = BotProcesses(project_settings, rasa_port=free_port(), action_port=free_port(), log_dir=folder / "logs",
+                             extra_env={"DESKMATE_DATABASE_URL": url})
+    try:
+        processes.start_gateway("127.0.0.1", free_port())
+        processes.wait_ready(120)
+    except StartupError as error:
+        processes.stop()
+        pytest.fail(f"the gateway did not start: {error} (logs in {processes.log_dir})")
+    yield processes.gateway_url, store
+    processes.stop()
+    store.dispose()
+
+
+def plant_ticket(store: Store, conversation: str, text: str, minutes_due: int, premium: bool = False) -> int:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    record_message(store, conversation, "visitor", text, now - timedelta(minutes=10))
+    request = TicketRequest(conversation, "premium" if premium else "free", "high" if premium else "normal",
+                            "requested", now + timedelta(minutes=minutes_due))
+    return open_ticket(store, request, now - timedelta(minutes=10)).ticket.id
+
+
+def rows(driver: WebDriver) -> List[str]:
+    return [r.get_attribute("data-ticket") or "" for r in driver.find_elements(By.CSS_SELECTOR, '[data-testid="queue-row"]')]
+
+
+def test_the_inbox_marks_unread_tickets_alerts_when_asked_and_pages_filters_and_searches(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    base, store = inbox_gateway
+    planted = [plant_ticket(store, _hex_conversation(100 + i), f"question {i} about my account", 30 + i)
+               for i in range(28)]
+    money = plant_ticket(store, _hex_conversation(7), "I want my money back", 5, premium=True)
+    watched = plant_ticket(store, _hex_conversation(8), "the app keeps crashing", 6)
+
+    agent = browser(1440, 900)
+    agent.get(base + "/agent/login")
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys("sam@support.example")
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+
+    # Paging happens on the server: 25 rows, then the other 5.
+    assert "Page 1 of 2" in agent.find_element(By.CSS_SELECTOR, '[data-testid="page-info"]').text
+    assert rows(agent)[0] == str(money)  # premium first
+    click(agent, '[data-testid="page-next"]')
+    wait(agent).until(lambda d: len(rows(d)) == 5)
+    click(agent, '[data-testid="page-prev"]')
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    # Every ticket is new to Sam: each row is unread, and the title counts them (his or nobody's).
+    assert agent.title == "(30) Deskmate \u00b7 Inbox"
+    row = f'[data-testid="queue-row"][data-ticket="{watched}"]'
+    assert agent.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "1"
+
+    # Search (words of the conversation) and a filter.
+    box = agent.find_element(By.CSS_SELECTOR, '[data-testid="queue-search"]')
+    box.send_keys("money BACK")
+    wait(agent).until(lambda d: rows(d) == [str(money)])
+    box.send_keys(Keys.ESCAPE)
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    click(agent, '[data-testid="filter-premium"]')
+    wait(agent).until(lambda d: rows(d) == [str(money)])
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="filter-premium"]').text == "Premium 1"
+    click(agent, '[data-testid="filter-all"]')
+
+    # Opening a ticket reads it: its mark goes, the title counts one fewer.
+    click(agent, row)
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "0")
+    wait(agent).until(lambda d: d.title == "(29) Deskmate \u00b7 Inbox")
+
+    # Sound and desktop alerts are off until Sam turns them on; the choice outlives a reload.
+    agent.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["notifications"]})
+    agent.refresh()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="sound-toggle"]').get_attribute("aria-pressed") == "false"
+    click(agent, '[data-testid="sound-toggle"]')
+    click(agent, '[data-testid="desktop-toggle"]')
+    agent.refresh()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    for toggle in ("sound-toggle", "desktop-toggle"):
+        assert agent.find_element(By.CSS_SELECTOR, f'[data-testid="{toggle}"]').get_attribute("aria-pressed") == "true"
+    # Record what the page asks the browser to show (the real Notification is still called).
+    agent.execute_script("""
+        window.__notes = []; var Real = window.Notification;
+        function Recording(title, options) { window.__notes.push([title, options && options.body]); return new Real(title, options); }
+        Recording.permission = Real.permission; Recording.requestPermission = Real.requestPermission.bind(Real);
+        window.Notification = Recording;""")
+    click(agent, f'[data-testid="queue-row"][data-ticket="{planted[0]}"]')  # Sam looks at another ticket
+
+    # The visitor of the watched ticket writes again (the e-mail's chat link opens their conversation).
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={_hex_conversation(8)}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "crashing")
+    wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(visitor, "Still crashing <b>on my TV</b>")
+
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "1",
+                      "the row never showed the new message as unread")
+    latest = agent.find_element(By.CSS_SELECTOR, f'{row} [data-testid="queue-row-latest"]').text
+    assert latest == "Visitor: Still crashing <b>on my TV</b>"  # the latest message, as text
+    wait(agent).until(lambda d: d.title == "(29) Deskmate \u00b7 Inbox")  # planted[0] read, the watched one back
+    assert agent.execute_script("return window.__notes") == [[f"#{watched}: the visitor wrote", "Still crashing <b>on my TV</b>"]]
+    assert agent.find_element(By.TAG_NAME, "body").get_attribute("data-last-chime")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-queue.png"))
+
+    # The resolved history: a resolved ticket opens there and can be reopened.
+    click(agent, row)
+    click(agent, '[data-testid="resolve"]')
+    wait(agent).until(lambda d: str(watched) not in rows(d))
+    click(agent, '[data-testid="view-resolved"]')
+    wait(agent).until(lambda d: rows(d) == [str(watched)])
+    click(agent, row)
+    click(agent, '[data-testid="reopen"]')
+    text_appears(visitor, '[data-testid="dm-message"]', "Sam reopened your request")
+    click(agent, '[data-testid="view-open"]')
+    wait(agent).until(lambda d: str(watched) in rows(d))

@@ -74,6 +74,17 @@
     whyReason: $("dm-why-reason"),
     whyFailed: $("dm-why-failed"),
     whyShown: $("dm-why-shown"),
+    reopen: $("dm-reopen"),
+    soundToggle: $("dm-sound-toggle"),
+    desktopToggle: $("dm-desktop-toggle"),
+    alertsNote: $("dm-alerts-note"),
+    searchForm: $("dm-search"),
+    searchInput: $("dm-search-input"),
+    filters: $("dm-filters"),
+    pager: $("dm-pager"),
+    pagePrev: $("dm-page-prev"),
+    pageNext: $("dm-page-next"),
+    pageInfo: $("dm-page-info"),
   };
 
   if (!ui.queueList || !ui.view) {
@@ -99,6 +110,16 @@
     noticeTimer: null,
     pollTimer: null,
     picker: { open: false, active: -1, matches: [] },
+    // Which page of the queue is shown (the server filters, searches and pages).
+    query: { view: "open", filter: "all", q: "", page: 1 },
+    filterCounts: {},
+    pages: 1,
+    total: 0,
+    // The agent's and unclaimed tickets with unread visitor messages: id -> newest unread message id
+    // (null until the first queue load, so what is already waiting then does not ring).
+    attention: null,
+    seenPosted: {}, // ticket id -> the message id this tab last said it showed
+    searchTimer: null,
   };
 
   // ------------------------------------------------------------- helpers --
@@ -356,7 +377,10 @@
 
   var loadQueue = coalesce(async function () {
     try {
-      var data = await api("GET", "/agent/api/queue");
+      var q = state.query;
+      var params = "view=" + encodeURIComponent(q.view) + "&filter=" + encodeURIComponent(q.filter) +
+        "&page=" + encodeURIComponent(q.page) + (q.q ? "&q=" + encodeURIComponent(q.q) : "");
+      var data = await api("GET", "/agent/api/queue?" + params);
       // The contract may one day carry the server's clock (DESKMATE_FIXED_NOW demos): use it when present.
       var serverNow = parseTime(data.now);
       if (!isNaN(serverNow)) state.clockOffset = serverNow - Date.now();
@@ -364,8 +388,17 @@
       state.tickets = (Array.isArray(data.tickets) ? data.tickets : []).filter(function (t) {
         return t && t.id !== undefined && t.id !== null;
       });
+      state.filterCounts = data.filter_counts && typeof data.filter_counts === "object" ? data.filter_counts : {};
+      state.pages = Math.max(1, Number(data.pages) || 1);
+      state.total = Number(data.total) || 0;
+      if (state.query.page > state.pages) {
+        // The page shrank under us (tickets resolved meanwhile): show the last one there is.
+        state.query.page = state.pages;
+        loadQueue();
+      }
       hideAlert(ui.queueError);
       renderQueue();
+      takeAttention(Array.isArray(data.attention) ? data.attention : []);
     } catch (error) {
       if (error.status === 401) return;
       ui.queueLoading.hidden = true;
@@ -383,11 +416,12 @@
     ui.countOpen.textContent = count(counts.open);
     ui.countAssigned.textContent = count(counts.assigned);
     ui.countResolved.textContent = count(counts.resolved);
-    var open = Number(counts.open) || 0;
-    document.title = (open > 0 ? "(" + open + ") " : "") + TITLE;
+    renderTitle();
+    renderQueueControls();
 
     ui.queueLoading.hidden = true;
     ui.queueEmpty.hidden = state.tickets.length > 0;
+    ui.queueEmpty.textContent = queueEmptyText();
 
     var active = document.activeElement;
     var focusedId = active && ui.queueList.contains(active) ? active.getAttribute("data-ticket") : null;
@@ -404,6 +438,85 @@
       if (row) row.focus({ preventScroll: true });
     }
   }
+
+  function queueEmptyText() {
+    var q = state.query;
+    if (q.q) return "No ticket matches \u201c" + q.q + "\u201d" + (q.filter !== "all" ? " with this filter." : ".");
+    if (q.view === "resolved") return "No resolved tickets" + (q.filter !== "all" ? " with this filter." : " yet.");
+    if (q.filter !== "all") return "No open tickets with this filter.";
+    return "No open tickets. New ones appear here as they arrive.";
+  }
+
+  /** The tab's title: how many of my and unclaimed tickets have visitor messages I haven't read. */
+  function renderTitle() {
+    var unread = state.attention ? Object.keys(state.attention).length : 0;
+    document.title = (unread > 0 ? "(" + unread + ") " : "") + TITLE;
+  }
+
+  function renderQueueControls() {
+    var q = state.query;
+    var views = document.querySelectorAll(".dm-view");
+    for (var i = 0; i < views.length; i += 1) {
+      views[i].setAttribute("aria-pressed", views[i].getAttribute("data-view") === q.view ? "true" : "false");
+    }
+    var filters = ui.filters.querySelectorAll("[data-filter]");
+    for (var j = 0; j < filters.length; j += 1) {
+      var name = filters[j].getAttribute("data-filter");
+      filters[j].setAttribute("aria-pressed", name === q.filter ? "true" : "false");
+      var countNode = filters[j].querySelector(".dm-filter-count");
+      if (countNode) countNode.textContent = state.filterCounts[name] !== undefined ? count(state.filterCounts[name]) : "";
+    }
+    ui.queueList.setAttribute("aria-label", q.view === "resolved" ? "Resolved tickets" : "Open and assigned tickets");
+    ui.pager.hidden = state.pages <= 1;
+    ui.pageInfo.textContent = "Page " + q.page + " of " + state.pages + " \u00b7 " + state.total + " tickets";
+    ui.pagePrev.disabled = q.page <= 1;
+    ui.pageNext.disabled = q.page >= state.pages;
+  }
+
+  function setQuery(change) {
+    Object.keys(change).forEach(function (key) {
+      state.query[key] = change[key];
+    });
+    if (!("page" in change)) state.query.page = 1;
+    renderQueueControls();
+    ui.queueList.scrollTop = 0;
+    loadQueue();
+  }
+
+  document.querySelectorAll(".dm-view").forEach(function (button) {
+    button.addEventListener("click", function () {
+      setQuery({ view: button.getAttribute("data-view") });
+    });
+  });
+  ui.filters.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-filter]");
+    if (button) setQuery({ filter: button.getAttribute("data-filter") });
+  });
+  ui.searchForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (state.searchTimer) clearTimeout(state.searchTimer);
+    setQuery({ q: ui.searchInput.value.trim() });
+  });
+  ui.searchInput.addEventListener("input", function () {
+    if (state.searchTimer) clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(function () {
+      state.searchTimer = null;
+      if (ui.searchInput.value.trim() !== state.query.q) setQuery({ q: ui.searchInput.value.trim() });
+    }, 300);
+  });
+  ui.searchInput.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && ui.searchInput.value) {
+      event.preventDefault();
+      ui.searchInput.value = "";
+      setQuery({ q: "" });
+    }
+  });
+  ui.pagePrev.addEventListener("click", function () {
+    if (state.query.page > 1) setQuery({ page: state.query.page - 1 });
+  });
+  ui.pageNext.addEventListener("click", function () {
+    if (state.query.page < state.pages) setQuery({ page: state.query.page + 1 });
+  });
 
   function rowFor(id) {
     var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
@@ -423,6 +536,9 @@
     if (sla.overdue) classes.push("dm-overdue");
     if (selected) classes.push("dm-selected");
     if (isMine(ticket)) classes.push("dm-mine");
+    var unread = Number(ticket.unread) || 0;
+    if (unread > 0) classes.push("dm-unread");
+    var latest = ticket.latest_message && typeof ticket.latest_message === "object" ? ticket.latest_message : null;
     var button = el("button", {
       className: classes.join(" "),
       attrs: {
@@ -430,29 +546,45 @@
         "data-testid": "queue-row",
         "data-ticket": id,
         "data-status": str(ticket.status),
+        "data-unread": String(unread),
         "aria-current": selected ? "true" : null,
       },
     }, [
       el("span", { className: "dm-row-line dm-row-top" }, [
         el("span", { className: "dm-row-number", text: ticket.number || "#" + id }),
+        unread > 0
+          ? el("span", {
+            className: "dm-unread-badge",
+            text: unread > 99 ? "99+" : String(unread),
+            attrs: { "data-testid": "queue-row-unread", title: unread + " unread visitor message" + (unread === 1 ? "" : "s") },
+          })
+          : null,
         high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
         el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
       el("span", { className: "dm-row-line" }, [
-        el("span", { className: "dm-row-customer", text: ticket.customer_name || "Visitor" }),
+        el("span", { className: "dm-row-customer", text: ticket.customer_label || ticket.customer_name || "Visitor" }),
         ticket.plan ? el("span", { className: "dm-row-plan", text: cap(ticket.plan) }) : null,
       ]),
       el("span", { className: "dm-row-reason", text: reasonText(ticket.reason) }),
-      ticket.first_message
-        ? el("span", { className: "dm-row-first", text: "\u201c" + ticket.first_message + "\u201d" })
+      latest
+        ? el("span", { className: "dm-row-latest", attrs: { "data-testid": "queue-row-latest", "data-from": str(latest.from) } }, [
+          el("span", { className: "dm-row-latest-who", text: latestWho(latest) }),
+          el("span", { className: "dm-row-latest-text", text: str(latest.text) }),
+        ])
         : null,
       el("span", {
         className: "dm-row-assignee" + (ticket.assignee ? "" : " dm-unclaimed"),
-        text: assigneeText(ticket.assignee),
+        text: ticket.status === "resolved" ? "Resolved " + formatDateTime(ticket.resolved_at) + (ticket.assignee ? " \u00b7 " + assigneeText(ticket.assignee) : "") : assigneeText(ticket.assignee),
         attrs: { "data-assignee": ticket.assignee || "" },
       }),
     ]);
     return el("li", { className: "dm-queue-item" }, [button]);
+  }
+
+  function latestWho(latest) {
+    if (latest.from !== "agent") return "Visitor: ";
+    return sameEmail(latest.author, ME.email) ? "You: " : "Agent: ";
   }
 
   function markSelectedRow() {
@@ -586,6 +718,7 @@
     renderWhy(ticket, handover);
     renderMessages(Array.isArray(detail.messages) ? detail.messages : []);
     renderReplyState();
+    markSeen();
   }
 
   function renderSla(ticket) {
@@ -615,7 +748,11 @@
     if (!ticket) return;
     var resolved = ticket.status === "resolved";
     var mine = isMine(ticket);
-    ui.claim.hidden = mine;
+    ui.claim.hidden = mine || resolved;
+    ui.resolve.hidden = resolved;
+    ui.handback.hidden = resolved;
+    ui.reopen.hidden = !resolved;
+    ui.reopen.disabled = state.busy;
     ui.claim.disabled = resolved || state.busy;
     ui.claim.textContent = ticket.assignee && !mine ? "Take over" : "Claim";
     if (ticket.assignee && !mine) ui.claim.title = "Assigned to " + ticket.assignee + "; claiming takes it over";
@@ -658,7 +795,7 @@
     var customer = handover.customer && typeof handover.customer === "object" ? handover.customer : { anonymous: true };
     clear(ui.customer);
     if (customer.anonymous) {
-      fact(ui.customer, "Name", ticket.customer_name || "Visitor");
+      fact(ui.customer, "Name", ticket.customer_label || ticket.customer_name || "Visitor");
       fact(ui.customer, "Signed in", "No (anonymous visitor)");
       fact(ui.customer, "Plan", ticket.plan ? cap(ticket.plan) : "");
       if (handover.identity) fact(ui.customer, "Identity", str(handover.identity));
@@ -835,8 +972,8 @@
 
   // ------------------------------------------------------------- actions --
 
-  var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot" };
-  var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back" };
+  var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot", reopen: "reopened" };
+  var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back", reopen: "Reopening" };
 
   async function act(action) {
     var id = state.selectedId;
@@ -875,6 +1012,9 @@
   ui.handback.addEventListener("click", function () {
     act("handback");
   });
+  ui.reopen.addEventListener("click", function () {
+    act("reopen");
+  });
 
   // --------------------------------------------------------------- reply --
 
@@ -884,7 +1024,7 @@
     var length = ui.replyText.value.trim().length;
     ui.replyText.disabled = resolved;
     ui.filter.disabled = resolved;
-    ui.replyText.placeholder = resolved ? "This ticket is resolved; replies are closed." : "Write a reply\u2026";
+    ui.replyText.placeholder = resolved ? "This ticket is resolved; reopen it to reply." : "Write a reply\u2026";
     ui.replySend.disabled = resolved || state.sending || length === 0 || length > MAX_REPLY_CHARS;
     ui.replySend.textContent = state.sending ? "Sending\u2026" : "Send";
     ui.replyText.setAttribute("aria-busy", state.sending ? "true" : "false");
@@ -1137,6 +1277,183 @@
     if (option) chooseArticle(option.getAttribute("data-article"));
   });
 
+  // ---------------------------------------------------- unread and alerts --
+
+  var SOUND_KEY = "deskmate.inbox.sound";
+  var DESKTOP_KEY = "deskmate.inbox.desktop";
+  var alerts = { sound: false, desktop: false, audio: null };
+
+  function stored(key) {
+    try {
+      return window.localStorage.getItem(key) === "on";
+    } catch (error) {
+      return false; // storage blocked: alerts stay off
+    }
+  }
+
+  function store(key, on) {
+    try {
+      if (on) window.localStorage.setItem(key, "on");
+      else window.localStorage.removeItem(key);
+    } catch (error) {
+      /* storage blocked: the choice lasts for this page only */
+    }
+  }
+
+  function desktopSupported() {
+    return typeof window.Notification === "function";
+  }
+
+  function renderAlertToggles() {
+    ui.soundToggle.setAttribute("aria-pressed", alerts.sound ? "true" : "false");
+    ui.soundToggle.textContent = alerts.sound ? "Sound on" : "Sound off";
+    var desktopOn = alerts.desktop && desktopSupported() && window.Notification.permission === "granted";
+    ui.desktopToggle.setAttribute("aria-pressed", desktopOn ? "true" : "false");
+    ui.desktopToggle.textContent = desktopOn ? "Desktop alerts on" : "Desktop alerts off";
+    ui.desktopToggle.disabled = !desktopSupported();
+    if (!desktopSupported()) ui.desktopToggle.title = "This browser has no desktop notifications";
+  }
+
+  /** A short two-note chime made by the browser (Web Audio): no sound file to load. */
+  function chime() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!alerts.sound || !Context) return;
+    try {
+      if (!alerts.audio) alerts.audio = new Context();
+      var audio = alerts.audio;
+      if (audio.state === "suspended" && audio.resume) audio.resume();
+      [880, 1320].forEach(function (frequency, i) {
+        var start = audio.currentTime + i * 0.14;
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        tone.type = "sine";
+        tone.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.0001, start);
+        gain.gain.exponentialRampToValueAtTime(0.2, start + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.25);
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        tone.start(start);
+        tone.stop(start + 0.3);
+      });
+      document.body.setAttribute("data-last-chime", String(Date.now()));
+    } catch (error) {
+      /* no audio device: the title and the row still say it */
+    }
+  }
+
+  function desktopAlert(item) {
+    if (!alerts.desktop || !desktopSupported() || window.Notification.permission !== "granted") return;
+    try {
+      var note = new window.Notification(str(item.number) + ": the visitor wrote", {
+        body: str(item.latest_text).slice(0, 140), // text only: notifications never render markup
+        tag: "deskmate-ticket-" + str(item.id),
+      });
+      note.onclick = function () {
+        window.focus();
+        selectTicket(String(item.id));
+        note.close();
+      };
+    } catch (error) {
+      /* e.g. a browser that only notifies from a service worker */
+    }
+  }
+
+  ui.soundToggle.addEventListener("click", function () {
+    alerts.sound = !alerts.sound;
+    store(SOUND_KEY, alerts.sound);
+    renderAlertToggles();
+    ui.alertsNote.textContent = alerts.sound ? "A chime plays when a visitor writes." : "";
+    if (alerts.sound) chime(); // the click unlocks audio, and the agent hears what it sounds like
+  });
+
+  ui.desktopToggle.addEventListener("click", async function () {
+    if (!desktopSupported()) return;
+    if (alerts.desktop && window.Notification.permission === "granted") {
+      alerts.desktop = false;
+      store(DESKTOP_KEY, false);
+      ui.alertsNote.textContent = "";
+      renderAlertToggles();
+      return;
+    }
+    var permission = window.Notification.permission;
+    if (permission === "default") {
+      try {
+        permission = await window.Notification.requestPermission(); // asked only on this click
+      } catch (error) {
+        permission = window.Notification.permission;
+      }
+    }
+    alerts.desktop = permission === "granted";
+    store(DESKTOP_KEY, alerts.desktop);
+    ui.alertsNote.textContent = permission === "denied"
+      ? "Desktop alerts are blocked for this site: allow them in the browser's site settings."
+      : alerts.desktop ? "Desktop alerts on." : "";
+    renderAlertToggles();
+  });
+
+  /** The queue's ``attention`` list: the tab title's count, and a chime / desktop alert for each ticket
+   * whose newest unread visitor message is new since the last look (not for the ticket on screen). */
+  function takeAttention(items) {
+    var previous = state.attention;
+    var next = {};
+    items.forEach(function (item) {
+      if (item && item.id !== undefined && item.id !== null) next[String(item.id)] = Number(item.latest_id) || 0;
+    });
+    state.attention = next;
+    renderTitle();
+    if (previous === null) return;
+    var onScreen = document.visibilityState === "visible" && document.hasFocus();
+    var fresh = items.filter(function (item) {
+      var id = String(item.id);
+      if (previous[id] !== undefined && previous[id] >= next[id]) return false;
+      return !(onScreen && id === state.selectedId);
+    });
+    if (!fresh.length) return;
+    chime();
+    fresh.forEach(desktopAlert);
+  }
+
+  /** Tell the server this agent has the open ticket's conversation in view, up to its newest message
+   * (only while the page is visible and focused: a message that came in a background tab stays unread). */
+  async function markSeen() {
+    var detail = state.detail;
+    var id = state.selectedId;
+    if (!detail || !id || document.visibilityState !== "visible" || !document.hasFocus()) return;
+    var messages = Array.isArray(detail.messages) ? detail.messages : [];
+    var newest = messages.reduce(function (max, m) {
+      var n = Number(m && m.id);
+      return isFinite(n) && n > max ? n : max;
+    }, 0);
+    if (!newest || state.seenPosted[id] >= newest) return;
+    state.seenPosted[id] = newest;
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/seen", { up_to: newest });
+      if (state.attention && state.attention[id] !== undefined && state.attention[id] <= newest) {
+        delete state.attention[id];
+        renderTitle();
+      }
+      state.tickets.forEach(function (t) {
+        if (String(t.id) === id) t.unread = 0;
+      });
+      var row = rowFor(id);
+      if (row) {
+        row.classList.remove("dm-unread");
+        row.setAttribute("data-unread", "0");
+        var badge = row.querySelector(".dm-unread-badge");
+        if (badge) badge.parentNode.removeChild(badge);
+      }
+    } catch (error) {
+      delete state.seenPosted[id]; // try again on the next look
+    }
+  }
+
+  window.addEventListener("focus", markSeen);
+
+  alerts.sound = stored(SOUND_KEY);
+  alerts.desktop = stored(DESKTOP_KEY);
+  renderAlertToggles();
+
   // ---------------------------------------------------------------- live --
 
   function setLive(stateName, text) {
@@ -1230,7 +1547,10 @@
   });
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) updateTimes();
+    if (!document.hidden) {
+      updateTimes();
+      markSeen();
+    }
   });
 
   setInterval(updateTimes, TICK_MS);
