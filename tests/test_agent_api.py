@@ -313,3 +313,114 @@ def test_resolved_tickets_are_a_history_that_can_be_opened_and_reopened(inbox_se
             await client.close()
 
     asyncio.run(run())
+
+
+def test_internal_notes_stay_with_staff_and_are_marked_as_such(inbox_settings: Settings, store: Store) -> None:
+    from bot.store.messages import conversation_messages
+    from tests.conversation import Widget
+
+    conversation = "00112233445566778899aabbccddeeff"
+    number = ticket_for(store, conversation, NOW + timedelta(minutes=2))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            await widget.open(conversation)
+            await widget.next("deskmate_history")
+            note = "Customer is the CEO's brother: refund without asking <b>twice</b>"
+            added = await client.post(f"/agent/api/tickets/{number}/notes", json={"text": note},
+                                      headers={"X-CSRF-Token": csrf})
+            assert added.status == 201, await added.text()
+            stored = (await added.json())["note"]
+            assert stored["text"] == note and stored["author"] == AGENT and stored["author_name"] == "Ines"
+            detail = await (await client.get(f"/agent/api/tickets/{number}")).json()
+            assert [n["text"] for n in detail["notes"]] == [note]
+            assert note not in [m["text"] for m in detail["messages"]]  # a note is not a message
+
+            # The visitor sees none of it: nothing live, not in the history a widget gets, not in the store's
+            # conversation (which the e-mailed replies are made of).
+            await asyncio.sleep(0.5)
+            assert widget.received.empty()
+            await widget.close()
+            again = Widget(str(client.make_url("/")))
+            await again.open(conversation)
+            history = await again.next("deskmate_history")
+            assert "CEO" not in str(history)
+            await again.close()
+            assert all("CEO" not in m.text for m in conversation_messages(store, conversation))
+
+            for bad in ({"text": "   "}, {"text": "x" * 4001}, {"text": 3}, []):
+                assert (await client.post(f"/agent/api/tickets/{number}/notes", json=bad,
+                                          headers={"X-CSRF-Token": csrf})).status == 400, bad
+            assert (await client.post("/agent/api/tickets/424242/notes", json={"text": "hi"},
+                                      headers={"X-CSRF-Token": csrf})).status == 404
+            assert (await client.post(f"/agent/api/tickets/{number}/notes", json={"text": "hi"})).status == 403
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_leads_manage_saved_replies_and_agents_read_them(inbox_settings: Settings, store: Store) -> None:
+    lead = "lee@support.example"
+    add_staff(store, lead, "Lee", "lead", PASSWORD, NOW)
+
+    async def run() -> None:
+        agent_client, lead_client = await start(inbox_settings), await start(inbox_settings.copy())
+        try:
+            agent_csrf = await sign_in(agent_client, PASSWORD, AGENT)
+            lead_csrf = await sign_in(lead_client, PASSWORD, lead)
+            lead_headers = {"X-CSRF-Token": lead_csrf}
+            created = await lead_client.post("/agent/api/saved-replies", headers=lead_headers,
+                                             json={"title": "Refund on its way", "text": "Your refund is on its way: 3-5 days."})
+            assert created.status == 201, await created.text()
+            reply_id = (await created.json())["saved_reply"]["id"]
+            # An agent reads them, and may not change them.
+            listed = await (await agent_client.get("/agent/api/saved-replies")).json()
+            assert [(r["title"], r["text"]) for r in listed["saved_replies"]] == [("Refund on its way", "Your refund is on its way: 3-5 days.")]
+            refused = await agent_client.post("/agent/api/saved-replies", headers={"X-CSRF-Token": agent_csrf},
+                                              json={"title": "Mine", "text": "x"})
+            assert refused.status == 403
+            assert (await agent_client.delete(f"/agent/api/saved-replies/{reply_id}",
+                                              headers={"X-CSRF-Token": agent_csrf})).status == 403
+
+            duplicate = await lead_client.post("/agent/api/saved-replies", headers=lead_headers,
+                                               json={"title": "refund  ON its way", "text": "again"})
+            assert duplicate.status == 409 and "already" in (await duplicate.json())["error"]
+            changed = await lead_client.put(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers,
+                                            json={"title": "Refund sent", "text": "Refunded today: 3-5 days to show."})
+            assert changed.status == 200 and (await changed.json())["saved_reply"]["title"] == "Refund sent"
+            for bad in ({"title": "", "text": "x"}, {"title": "t", "text": " "}, {"title": "t" * 101, "text": "x"}, {"title": 1}):
+                assert (await lead_client.post("/agent/api/saved-replies", headers=lead_headers, json=bad)).status == 400, bad
+            assert (await lead_client.put("/agent/api/saved-replies/999", headers=lead_headers,
+                                          json={"title": "t", "text": "x"})).status == 404
+            assert (await lead_client.delete("/agent/api/saved-replies/abc", headers=lead_headers)).status == 404
+            assert (await lead_client.delete(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers)).status == 204
+            assert (await (await agent_client.get("/agent/api/saved-replies")).json())["saved_replies"] == []
+            assert (await lead_client.delete(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers)).status == 404
+        finally:
+            await agent_client.close()
+            await lead_client.close()
+
+    asyncio.run(run())
+
+
+def test_the_article_picker_searches_answers_and_phrasings_not_only_titles(inbox_settings: Settings, store: Store) -> None:
+    async def run() -> None:
+        client = await start(inbox_settings)
+        try:
+            await sign_in(client, PASSWORD, AGENT)
+            every = (await (await client.get("/agent/api/articles")).json())["articles"]
+            titles = {a["id"]: a["title"] for a in every}
+            assert not any("money" in t.lower() for t in titles.values())  # a title filter finds nothing ...
+            found = (await (await client.get("/agent/api/articles", params={"q": "money back"})).json())["articles"]
+            assert found and found[0]["id"] == "refund-policy", found  # ... the KB search does
+            assert found[0]["body"] and 0 < found[0]["score"] <= 1
+            assert [a["score"] for a in found] == sorted((a["score"] for a in found), reverse=True)
+        finally:
+            await client.close()
+
+    asyncio.run(run())

@@ -624,3 +624,73 @@ def test_the_inbox_marks_unread_tickets_alerts_when_asked_and_pages_filters_and_
     text_appears(visitor, '[data-testid="dm-message"]', "Sam reopened your request")
     click(agent, '[data-testid="view-open"]')
     wait(agent).until(lambda d: str(watched) in rows(d))
+
+
+def inbox_sign_in(driver: WebDriver, base: str, email: str) -> None:
+    driver.get(base + "/agent/login")
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(email)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(driver).until(lambda d: "/login" not in d.current_url)  # agents land on the inbox, leads on /lead
+
+
+def test_notes_stay_internal_and_saved_replies_and_articles_are_inserted_to_edit(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    base, store = inbox_gateway
+    conversation = _hex_conversation(9)
+    ticket = plant_ticket(store, conversation, "you charged me and I want my money back", 20)
+    lead_email = f"lee-{uuid.uuid4().hex[:6]}@support.example"
+    add_staff(store, lead_email, "Lee", "lead", AGENT_PASSWORD, BOT_CLOCK)
+
+    # A lead keeps a saved reply (the inbox's small manager).
+    lead = browser()
+    inbox_sign_in(lead, base, lead_email)
+    lead.get(base + "/agent")
+    click(lead, '[data-testid="saved-manage"]')
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="saved-title"]').send_keys("Refund started")
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="saved-text"]').send_keys("I've started your refund of AMOUNT.")
+    click(lead, '[data-testid="saved-save"]')
+    text_appears(lead, '[data-testid="saved-item"]', "Refund started")
+
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={conversation}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
+
+    agent = browser(1280, 900)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{ticket}")
+    text_appears(agent, '[data-testid="ticket-message"]', "money back")
+
+    # An internal note: marked as such in the inbox, never shown to the visitor.
+    click(agent, '[data-testid="mode-note"]')
+    box = agent.find_element(By.CSS_SELECTOR, '[data-testid="reply-text"]')
+    box.send_keys("Checked Stripe: charged twice on the 3rd")
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="reply-send"]').text == "Add note"
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(agent, '[data-testid="ticket-note"]', "Checked Stripe")
+    assert "INTERNAL NOTE" in agent.find_element(By.CSS_SELECTOR, '[data-testid="ticket-note"]').text.upper()
+    # Back to replying: the box holds the reply's text, not the note's.
+    click(agent, '[data-testid="mode-reply"]')
+    assert box.get_attribute("value") == ""
+
+    # The picker finds the refund article by its text ("money back" is in no title) and the saved reply.
+    picker = agent.find_element(By.CSS_SELECTOR, '[data-testid="insert-article"]')
+    picker.send_keys("money back")
+    wait(agent).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="insert-article-option"][data-article="refund-policy"]'))
+    picker.clear()
+    picker.send_keys("refund started")
+    click(agent, '[data-testid="insert-saved-option"]')
+    assert box.get_attribute("value") == "I've started your refund of AMOUNT."
+    box.send_keys(Keys.END)  # edited before sending
+    for _ in "AMOUNT.":
+        box.send_keys(Keys.BACKSPACE)
+    box.send_keys("EUR 9.99.")
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "I've started your refund of EUR 9.99.")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-note.png"))
+    visitor.refresh()  # the history the widget gets has no note either
+    click(visitor, '[data-testid="dm-bubble"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "EUR 9.99")
+    assert "Stripe" not in visitor.find_element(By.ID, "deskmate-widget").text

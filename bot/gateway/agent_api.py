@@ -32,12 +32,17 @@ from bot.protocol import ClosedHow
 from bot.store.mail import OutgoingMailRecord, ticket_mail
 from bot.store.agent_queue import PEOPLE, LatestMessage, QueueQuery, needing_attention, queue_page, visitor_label
 from bot.store.messages import MessageRecord, conversation_messages
+from bot.store.notes import NoteRecord, notes_for
 from bot.store.sessions import live_sessions
+from bot.store.staff import staff_names
 from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, ticket_counts, tickets_for_customer
 
 logger = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4000
 QUEUE_ROW_CHARS = 140
+# The article picker's search: at most this many hits, none below this similarity.
+ARTICLE_HITS = 8
+ARTICLE_MIN_SCORE = 0.05
 
 
 def ticket_view(ticket: TicketRecord, now: datetime, latest: Optional[LatestMessage] = None, unread: int = 0) -> Dict[str, Any]:
@@ -71,6 +76,12 @@ def ticket_view(ticket: TicketRecord, now: datetime, latest: Optional[LatestMess
         # Where the team's replies are e-mailed when the visitor has left (staff only).
         "contact_email": ticket.contact_email,
     }
+
+
+def note_view(note: NoteRecord, names: Dict[str, str]) -> Dict[str, Any]:
+    """An internal note as the inbox shows it: {"id", "author" (e-mail), "author_name", "text", "at"}."""
+    return {"id": note.id, "author": note.author, "author_name": names.get(note.author, note.author),
+            "text": note.text, "at": note.created_at.isoformat()}
 
 
 def mail_view(mail: OutgoingMailRecord) -> Dict[str, Any]:
@@ -161,7 +172,11 @@ async def ticket_api(request: web.Request) -> web.Response:
             for t in others if t.id != ticket.id
         ][:10]
     mail = await asyncio.to_thread(ticket_mail, store, ticket.id)
+    notes = await asyncio.to_thread(notes_for, store, ticket.id)
+    names = await asyncio.to_thread(staff_names, store, {n.author for n in notes})
     return web.json_response({
+        # Internal notes (staff only; never messages, so never shown or sent to the visitor).
+        "notes": [note_view(n, names) for n in notes],
         "ticket": ticket_view(ticket, now, _latest_of(messages)), "handover": build_handover(ticket, messages),
         "messages": [staff_view(m) for m in messages], "earlier_tickets": earlier,
         "emails": [mail_view(m) for m in mail if m.kind == "conversation"],
@@ -212,10 +227,19 @@ async def handback_api(request: web.Request) -> web.Response:
 
 
 async def articles_api(request: web.Request) -> web.Response:
-    """Every article (id, title, answer), for inserting an answer into a reply."""
+    """Every article (id, title, answer), for inserting an answer into a reply; with ``?q=words``, the
+    closest articles to the words by the bot's own KB search (their answers and phrasings, not only
+    titles), best first, each with its ``score`` (0..1), at most ARTICLE_HITS."""
     await require_staff(request, api=True)
-    articles = request.app[ANSWERER].kb.all()
-    return web.json_response({"articles": [{"id": a.id, "title": a.title, "body": a.body} for a in articles]})
+    answerer = request.app[ANSWERER]
+    query = clean_text(request.query.get("q", "")).strip()[:MAX_REPLY_CHARS]
+    if not query:
+        articles = answerer.kb.all()
+        return web.json_response({"articles": [{"id": a.id, "title": a.title, "body": a.body} for a in articles]})
+    hits = await asyncio.to_thread(answerer.search, query, ARTICLE_HITS, ARTICLE_MIN_SCORE)
+    return web.json_response({"q": query, "articles": [
+        {"id": h.article.id, "title": h.article.title, "body": h.article.body, "score": round(h.score, 3)} for h in hits
+    ]})
 
 
 SOCKET_TOKEN_KEY = "token"

@@ -85,6 +85,9 @@
     pagePrev: $("dm-page-prev"),
     pageNext: $("dm-page-next"),
     pageInfo: $("dm-page-info"),
+    modeReply: $("dm-mode-reply"),
+    modeNote: $("dm-mode-note"),
+    replyLabel: $("dm-reply-label"),
   };
 
   if (!ui.queueList || !ui.view) {
@@ -120,6 +123,11 @@
     attention: null,
     seenPosted: {}, // ticket id -> the message id this tab last said it showed
     searchTimer: null,
+    noteMode: false, // the composer writes an internal note instead of a reply
+    noteDrafts: {}, // ticket id -> an unsent note
+    replyHold: "", // the reply's text while the composer shows the note
+    savedReplies: [], // [{id, title, text}]
+    articleSearch: { q: "", hits: null, timer: null }, // the KB search's hits for the picker's words
   };
 
   // ------------------------------------------------------------- helpers --
@@ -369,6 +377,7 @@
       if (!message && text && text.length < 300 && !/</.test(text)) message = text.trim();
       throw ApiError(message || "The server answered " + response.status + ".", response.status);
     }
+    if (response.status === 204) return {}; // done, nothing to say (a deletion)
     if (!data || typeof data !== "object") throw ApiError("The server sent an unexpected answer.", response.status);
     return data;
   }
@@ -663,6 +672,7 @@
       loadTicket();
       return;
     }
+    setNoteMode(false, true); // the reply's text back in the box before it is kept as the draft
     saveDraft();
     if (state.ticketAbort) state.ticketAbort.abort();
     state.selectedId = id;
@@ -716,7 +726,7 @@
     renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
     renderEmail(ticket, Array.isArray(detail.emails) ? detail.emails : []);
     renderWhy(ticket, handover);
-    renderMessages(Array.isArray(detail.messages) ? detail.messages : []);
+    renderMessages(Array.isArray(detail.messages) ? detail.messages : [], Array.isArray(detail.notes) ? detail.notes : []);
     renderReplyState();
     markSeen();
   }
@@ -907,11 +917,53 @@
     return payload.type === "email" ? label + " (by e-mail)" : label;
   }
 
-  function renderMessages(messages) {
+  /** The conversation with the internal notes between its messages, by time (a note after a message of the
+   * same moment). */
+  function withNotes(messages, notes) {
+    var items = messages.filter(function (m) {
+      return m && typeof m === "object";
+    }).map(function (m) {
+      return { at: parseTime(m.at), message: m };
+    });
+    notes.forEach(function (n) {
+      if (n && typeof n === "object") items.push({ at: parseTime(n.at), note: n });
+    });
+    return items.map(function (item, index) {
+      item.index = index;
+      return item;
+    }).sort(function (a, b) {
+      var x = isNaN(a.at) ? 0 : a.at;
+      var y = isNaN(b.at) ? 0 : b.at;
+      return x - y || a.index - b.index;
+    });
+  }
+
+  function noteItem(note) {
+    var time = formatMessageTime(note.at);
+    var author = sameEmail(note.author, ME.email) ? str(note.author_name || note.author) + " (you)" : str(note.author_name || note.author);
+    return el("li", {
+      className: "dm-msg dm-msg-note",
+      attrs: { "data-testid": "ticket-note", "data-note": str(note.id) },
+    }, [
+      el("div", { className: "dm-msg-head" }, [
+        el("span", { className: "dm-note-tag", text: "Internal note" }),
+        el("span", { className: "dm-msg-author", text: author }),
+        el("span", { className: "dm-small dm-muted", text: "Staff only: the visitor never sees this" }),
+        time ? el("time", { className: "dm-msg-time", text: time, attrs: { datetime: str(note.at) } }) : null,
+      ]),
+      el("div", { className: "dm-msg-text", text: str(note.text) }),
+    ]);
+  }
+
+  function renderMessages(messages, notes) {
     var list = messages;
-    var key = [state.selectedId, list.length, state.articles ? "a" : "-"]
+    notes = notes || [];
+    var key = [state.selectedId, list.length, notes.length, state.articles ? "a" : "-"]
       .concat(list.map(function (m) {
         return str(m && m.id);
+      }))
+      .concat(notes.map(function (n) {
+        return "n" + str(n && n.id);
       }))
       .join("|");
     if (key === state.messagesKey) return;
@@ -922,8 +974,8 @@
     var nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
 
     var fragment = document.createDocumentFragment();
-    list.forEach(function (message) {
-      if (message && typeof message === "object") fragment.appendChild(messageItem(message));
+    withNotes(list, notes).forEach(function (item) {
+      fragment.appendChild(item.note ? noteItem(item.note) : messageItem(item.message));
     });
     if (!list.length) fragment.appendChild(el("li", { className: "dm-muted dm-messages-empty", text: "No messages yet." }));
     clear(ui.messages);
@@ -1020,16 +1072,25 @@
 
   function renderReplyState() {
     var ticket = state.detail && state.detail.ticket;
-    var resolved = !ticket || ticket.status === "resolved";
+    var note = state.noteMode;
+    // Notes may be added to a resolved ticket too; replies only to an open one.
+    var closed = !ticket || (ticket.status === "resolved" && !note);
     var length = ui.replyText.value.trim().length;
-    ui.replyText.disabled = resolved;
-    ui.filter.disabled = resolved;
-    ui.replyText.placeholder = resolved ? "This ticket is resolved; reopen it to reply." : "Write a reply\u2026";
-    ui.replySend.disabled = resolved || state.sending || length === 0 || length > MAX_REPLY_CHARS;
-    ui.replySend.textContent = state.sending ? "Sending\u2026" : "Send";
+    ui.modeReply.setAttribute("aria-pressed", note ? "false" : "true");
+    ui.modeNote.setAttribute("aria-pressed", note ? "true" : "false");
+    ui.reply.classList.toggle("dm-note-mode", note);
+    ui.replyLabel.textContent = note ? "Internal note (staff only)" : "Reply to the visitor";
+    ui.replyText.disabled = closed;
+    ui.filter.disabled = closed;
+    ui.replyText.placeholder = note
+      ? "Internal note: only staff see this, never the visitor\u2026"
+      : closed ? "This ticket is resolved; reopen it to reply." : "Write a reply\u2026";
+    ui.replySend.disabled = closed || state.sending || length === 0 || length > MAX_REPLY_CHARS;
+    ui.replySend.textContent = state.sending ? (note ? "Adding\u2026" : "Sending\u2026") : note ? "Add note" : "Send";
     ui.replyText.setAttribute("aria-busy", state.sending ? "true" : "false");
     var owner = "";
-    if (ticket && !resolved) {
+    if (note) owner = "Only staff see notes.";
+    else if (ticket && !closed) {
       if (!ticket.assignee) owner = "Sending claims this ticket.";
       else if (!isMine(ticket)) owner = "Sending takes this ticket over from " + ticket.assignee + ".";
     }
@@ -1039,7 +1100,61 @@
     ui.replyCount.classList.toggle("dm-overdue-text", raw > MAX_REPLY_CHARS);
   }
 
+  async function addNote() {
+    var id = state.selectedId;
+    var text = ui.replyText.value.trim();
+    if (!id || state.sending) return;
+    if (!text) {
+      ui.replyText.focus();
+      return;
+    }
+    state.sending = true;
+    renderReplyState();
+    hideAlert(ui.ticketError);
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/notes", { text: text });
+      delete state.noteDrafts[id];
+      if (state.selectedId === id && state.noteMode && ui.replyText.value.trim() === text) ui.replyText.value = "";
+      loadTicket();
+    } catch (error) {
+      if (error.status !== 401 && state.selectedId === id) {
+        showAlert(ui.ticketError, "Your note was not added (" + error.message + "). Your text is kept.");
+      }
+    } finally {
+      state.sending = false;
+      renderReplyState();
+    }
+  }
+
+  /** Switch the composer between reply and note. Each keeps its own text, so a note is never sent to the
+   * visitor by switching back and pressing Send. */
+  function setNoteMode(on, keepFocus) {
+    on = !!on;
+    if (on !== state.noteMode) {
+      var id = state.selectedId || "";
+      if (state.noteMode) {
+        if (ui.replyText.value) state.noteDrafts[id] = ui.replyText.value;
+        else delete state.noteDrafts[id];
+        ui.replyText.value = state.replyHold;
+      } else {
+        state.replyHold = ui.replyText.value;
+        ui.replyText.value = state.noteDrafts[id] || "";
+      }
+      state.noteMode = on;
+    }
+    renderReplyState();
+    if (!keepFocus) ui.replyText.focus();
+  }
+
+  ui.modeReply.addEventListener("click", function () {
+    setNoteMode(false);
+  });
+  ui.modeNote.addEventListener("click", function () {
+    setNoteMode(true);
+  });
+
   async function sendReply() {
+    if (state.noteMode) return addNote();
     var id = state.selectedId;
     var ticket = state.detail && state.detail.ticket;
     if (!id || !ticket || state.sending || ticket.status === "resolved") return;
@@ -1154,14 +1269,65 @@
     }
   });
 
-  function matchingArticles(query) {
-    var words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    return (state.articles || []).filter(function (article) {
-      var haystack = (str(article.title) + " " + str(article.id)).toLowerCase();
-      return words.every(function (word) {
-        return haystack.indexOf(word) !== -1;
+  var loadSavedReplies = coalesce(async function () {
+    try {
+      var data = await api("GET", "/agent/api/saved-replies");
+      state.savedReplies = (Array.isArray(data.saved_replies) ? data.saved_replies : []).filter(function (r) {
+        return r && r.id !== undefined && r.id !== null;
       });
+      if (state.picker.open) renderPicker();
+      if (typeof renderSavedManager === "function") renderSavedManager();
+    } catch (error) {
+      /* the picker still offers articles */
+    }
+  });
+
+  function wordsMatch(query, haystack) {
+    var text = haystack.toLowerCase();
+    return query.toLowerCase().split(/\s+/).filter(Boolean).every(function (word) {
+      return text.indexOf(word) !== -1;
     });
+  }
+
+  /** The picker's options: saved replies whose title or text has every word, then the articles the bot's KB
+   * search finds for the words (their answers and phrasings, best first), or, before it answers and with no
+   * words, articles by title. Each option: {kind: "saved"|"article", id, title, text, detail}. */
+  function pickerOptions(query) {
+    var saved = state.savedReplies.filter(function (r) {
+      return !query || wordsMatch(query, str(r.title) + " " + str(r.text));
+    }).map(function (r) {
+      return { kind: "saved", id: String(r.id), title: str(r.title), text: str(r.text), detail: "Saved reply" };
+    });
+    var articles;
+    if (query && state.articleSearch.q === query && state.articleSearch.hits) {
+      articles = state.articleSearch.hits;
+    } else {
+      articles = (state.articles || []).filter(function (a) {
+        return !query || wordsMatch(query, str(a.title) + " " + str(a.id));
+      });
+    }
+    return saved.concat(articles.map(function (a) {
+      return { kind: "article", id: String(a.id), title: str(a.title) || str(a.id), text: str(a.body), detail: str(a.id) };
+    }));
+  }
+
+  function searchArticles(query) {
+    var search = state.articleSearch;
+    if (search.timer) clearTimeout(search.timer);
+    if (!query) return;
+    search.timer = setTimeout(async function () {
+      search.timer = null;
+      try {
+        var data = await api("GET", "/agent/api/articles?q=" + encodeURIComponent(query));
+        if (ui.filter.value.trim() !== query) return; // typed on meanwhile
+        search.q = query;
+        search.hits = Array.isArray(data.articles) ? data.articles : [];
+        state.picker.active = 0;
+        if (state.picker.open) renderPicker();
+      } catch (error) {
+        /* the title filter stays */
+      }
+    }, 200);
   }
 
   function renderPicker() {
@@ -1169,7 +1335,8 @@
     var list = ui.articleList;
     clear(list);
     ui.filter.removeAttribute("aria-activedescendant");
-    if (!state.articles) {
+    var query = ui.filter.value.trim();
+    if (!state.articles && !state.savedReplies.length) {
       picker.matches = [];
       var message = state.articlesError && !state.articlesLoading
         ? "Articles unavailable: " + state.articlesError
@@ -1177,31 +1344,34 @@
       list.appendChild(el("li", { className: "dm-picker-empty", text: message, attrs: { "aria-disabled": "true" } }));
       return;
     }
-    var query = ui.filter.value.trim();
-    picker.matches = matchingArticles(query);
+    picker.matches = pickerOptions(query);
     if (picker.active >= picker.matches.length) picker.active = picker.matches.length - 1;
     if (!picker.matches.length) {
+      var searching = query && state.articleSearch.q !== query;
       list.appendChild(el("li", {
         className: "dm-picker-empty",
-        text: query ? "No article title matches \u201c" + query + "\u201d." : "No articles.",
+        text: searching ? "Searching\u2026" : query ? "Nothing matches \u201c" + query + "\u201d." : "No articles.",
         attrs: { "aria-disabled": "true" },
       }));
       return;
     }
-    picker.matches.forEach(function (article, index) {
+    picker.matches.forEach(function (option, index) {
       var selected = index === picker.active;
       list.appendChild(el("li", {
-        className: "dm-picker-option" + (selected ? " dm-active" : ""),
+        className: "dm-picker-option" + (selected ? " dm-active" : "") + (option.kind === "saved" ? " dm-picker-saved" : ""),
         attrs: {
           id: "dm-article-option-" + index,
           role: "option",
           "aria-selected": selected ? "true" : "false",
-          "data-article": str(article.id),
-          "data-testid": "insert-article-option",
+          "data-kind": option.kind,
+          "data-article": option.kind === "article" ? option.id : null,
+          "data-saved": option.kind === "saved" ? option.id : null,
+          "data-index": String(index),
+          "data-testid": option.kind === "saved" ? "insert-saved-option" : "insert-article-option",
         },
       }, [
-        el("span", { className: "dm-picker-title", text: str(article.title) || str(article.id) }),
-        el("span", { className: "dm-picker-id", text: str(article.id) }),
+        el("span", { className: "dm-picker-title", text: option.title }),
+        el("span", { className: "dm-picker-id", text: option.detail }),
       ]));
     });
     if (picker.active >= 0) {
@@ -1216,6 +1386,7 @@
     ui.articleList.hidden = false;
     ui.filter.setAttribute("aria-expanded", "true");
     if (!state.articles && !state.articlesLoading) loadArticles();
+    loadSavedReplies();
     renderPicker();
   }
 
@@ -1227,12 +1398,12 @@
     ui.filter.removeAttribute("aria-activedescendant");
   }
 
-  function chooseArticle(id) {
-    var article = state.articlesById[id];
-    if (!article) return;
+  function chooseOption(index) {
+    var option = state.picker.matches[index];
+    if (!option) return;
     ui.filter.value = "";
     closePicker();
-    insertIntoReply(article.body);
+    insertIntoReply(option.text); // into the box, to edit before sending
   }
 
   ui.filter.addEventListener("focus", openPicker);
@@ -1241,6 +1412,7 @@
   });
   ui.filter.addEventListener("input", function () {
     state.picker.active = ui.filter.value.trim() ? 0 : -1;
+    searchArticles(ui.filter.value.trim());
     if (!state.picker.open) openPicker();
     else renderPicker();
   });
@@ -1258,7 +1430,7 @@
     } else if (event.key === "Enter") {
       event.preventDefault(); // never submit the reply from here
       var index = picker.active >= 0 ? picker.active : (picker.matches.length === 1 ? 0 : -1);
-      if (picker.open && index >= 0 && picker.matches[index]) chooseArticle(String(picker.matches[index].id));
+      if (picker.open && index >= 0 && picker.matches[index]) chooseOption(index);
     } else if (event.key === "Escape") {
       if (picker.open) {
         event.preventDefault();
@@ -1274,7 +1446,7 @@
   });
   ui.articleList.addEventListener("click", function (event) {
     var option = event.target.closest('[role="option"]');
-    if (option) chooseArticle(option.getAttribute("data-article"));
+    if (option) chooseOption(Number(option.getAttribute("data-index")));
   });
 
   // ---------------------------------------------------- unread and alerts --
@@ -1454,6 +1626,98 @@
   alerts.desktop = stored(DESKTOP_KEY);
   renderAlertToggles();
 
+  // ------------------------------------------- saved replies (leads only) --
+
+  var saved = {
+    dialog: $("dm-saved-dialog"),
+    open: $("dm-saved-manage"),
+    close: $("dm-saved-close"),
+    list: $("dm-saved-list"),
+    form: $("dm-saved-form"),
+    formTitle: $("dm-saved-form-title"),
+    name: $("dm-saved-form-name"),
+    text: $("dm-saved-form-text"),
+    error: $("dm-saved-error"),
+    cancel: $("dm-saved-cancel"),
+    editing: 0,
+  };
+
+  function editSaved(reply) {
+    saved.editing = reply ? Number(reply.id) : 0;
+    saved.formTitle.textContent = reply ? "Edit \u201c" + str(reply.title) + "\u201d" : "New saved reply";
+    saved.name.value = reply ? str(reply.title) : "";
+    saved.text.value = reply ? str(reply.text) : "";
+    saved.cancel.hidden = !reply;
+    hideAlert(saved.error);
+    saved.name.focus();
+  }
+
+  function renderSavedManager() {
+    if (!saved.list) return;
+    clear(saved.list);
+    if (!state.savedReplies.length) {
+      saved.list.appendChild(el("li", { className: "dm-muted dm-small", text: "None yet." }));
+    }
+    state.savedReplies.forEach(function (reply) {
+      saved.list.appendChild(el("li", { className: "dm-saved-item", attrs: { "data-testid": "saved-item", "data-saved": str(reply.id) } }, [
+        el("div", { className: "dm-saved-body" }, [
+          el("strong", { text: str(reply.title) }),
+          el("p", { className: "dm-small dm-muted dm-saved-text", text: str(reply.text) }),
+        ]),
+        el("button", { className: "dm-button dm-button-quiet", text: "Edit", attrs: { type: "button", "data-edit": str(reply.id) } }),
+        el("button", { className: "dm-button dm-button-quiet", text: "Delete", attrs: { type: "button", "data-delete": str(reply.id) } }),
+      ]));
+    });
+  }
+
+  if (saved.dialog && saved.open) {
+    saved.open.addEventListener("click", function () {
+      renderSavedManager();
+      loadSavedReplies();
+      editSaved(null);
+      saved.dialog.showModal();
+    });
+    saved.close.addEventListener("click", function () {
+      saved.dialog.close();
+    });
+    saved.cancel.addEventListener("click", function () {
+      editSaved(null);
+    });
+    saved.list.addEventListener("click", async function (event) {
+      var edit = event.target.closest("[data-edit]");
+      var remove = event.target.closest("[data-delete]");
+      var id = edit ? edit.getAttribute("data-edit") : remove ? remove.getAttribute("data-delete") : null;
+      var reply = state.savedReplies.filter(function (r) {
+        return String(r.id) === id;
+      })[0];
+      if (!reply) return;
+      if (edit) {
+        editSaved(reply);
+        return;
+      }
+      if (!window.confirm("Delete the saved reply \u201c" + str(reply.title) + "\u201d?")) return;
+      try {
+        await api("DELETE", "/agent/api/saved-replies/" + encodeURIComponent(id));
+      } catch (error) {
+        if (error.status !== 401) showAlert(saved.error, "Not deleted: " + error.message);
+      }
+      loadSavedReplies();
+    });
+    saved.form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      hideAlert(saved.error);
+      var body = { title: saved.name.value, text: saved.text.value };
+      try {
+        if (saved.editing) await api("PUT", "/agent/api/saved-replies/" + saved.editing, body);
+        else await api("POST", "/agent/api/saved-replies", body);
+        editSaved(null);
+        loadSavedReplies();
+      } catch (error) {
+        if (error.status !== 401) showAlert(saved.error, "Not saved: " + error.message);
+      }
+    });
+  }
+
   // ---------------------------------------------------------------- live --
 
   function setLive(stateName, text) {
@@ -1556,6 +1820,7 @@
   setInterval(updateTimes, TICK_MS);
   loadQueue();
   loadArticles();
+  loadSavedReplies();
   var initial = ticketFromHash();
   if (initial) selectTicket(initial, { fromHash: true });
   connectLive();
