@@ -424,3 +424,69 @@ def test_the_article_picker_searches_answers_and_phrasings_not_only_titles(inbox
             await client.close()
 
     asyncio.run(run())
+
+
+def test_a_customers_other_open_tickets_merge_in_one_click_and_the_visitor_is_online_while_connected(
+    inbox_settings: Settings, store: Store
+) -> None:
+    from decimal import Decimal
+
+    from bot.store.customers import CustomerData, upsert_customer
+    from bot.store.tickets import ticket_events
+    from tests.conversation import Widget
+
+    customer = upsert_customer(store, CustomerData("ana@demo.example", "Ana Lima", "premium", "monthly",
+                                                   Decimal("14.99"), "EUR", "active"), NOW)
+    first, second, third = ("aa" * 16, "bb" * 16, "cc" * 16)
+    numbers = []
+    for conversation, text in ((first, "charged twice"), (second, "still charged twice!"), (third, "hello?")):
+        record_message(store, conversation, "visitor", text, NOW - timedelta(minutes=9))
+        request = TicketRequest(conversation, "premium", "high", "requested", NOW + timedelta(minutes=5),
+                                customer_id=customer.id, handover={"customer": {"name": "Ana Lima"}})
+        numbers.append(open_ticket(store, request, NOW - timedelta(minutes=9)).ticket.id)
+    stranger = ticket_for(store, "dd" * 16, NOW + timedelta(minutes=5))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            headers = {"X-CSRF-Token": csrf}
+            detail = await (await client.get(f"/agent/api/tickets/{numbers[0]}")).json()
+            assert [t["id"] for t in detail["other_open_tickets"]] == numbers[1:]
+            assert detail["other_open_tickets"][0]["latest_message"]["text"] == "still charged twice!"
+            assert detail["visitor_online"] is False  # one gateway, no widget connected: offline
+            assert (await (await client.get(f"/agent/api/tickets/{stranger}")).json())["other_open_tickets"] == []
+
+            await widget.open(second)
+            await widget.next("deskmate_history")
+            assert (await (await client.get(f"/agent/api/tickets/{numbers[1]}")).json())["visitor_online"] is True
+
+            merged = await client.post(f"/agent/api/tickets/{numbers[0]}/merge", json={"from": numbers[1]}, headers=headers)
+            assert merged.status == 200, await merged.text()
+            assert (await merged.json())["merged"]["status"] == "resolved"
+            told = await widget.next("bot_uttered")
+            assert told["text"].startswith(f"Your request #{numbers[1]} is now handled together with your other request #{numbers[0]}")
+            assert AGENT not in str(told)
+            detail = await (await client.get(f"/agent/api/tickets/{numbers[0]}")).json()
+            assert [t["id"] for t in detail["other_open_tickets"]] == [numbers[2]]
+            assert "> still charged twice!" in detail["notes"][0]["text"]  # the merged conversation, quoted
+            assert [e.kind for e in ticket_events(store, numbers[1])][-1] == "merged"
+
+            # Refused: a resolved ticket, itself, another customer's ticket, a bad body.
+            for into, source, status in ((numbers[0], numbers[1], 409), (numbers[0], numbers[0], 409),
+                                         (numbers[0], stranger, 409), (numbers[0], 99999, 404)):
+                answer = await client.post(f"/agent/api/tickets/{into}/merge", json={"from": source}, headers=headers)
+                assert answer.status == status, (into, source)
+            assert (await client.post(f"/agent/api/tickets/{numbers[0]}/merge", json={"from": "2"},
+                                      headers=headers)).status == 400
+            assert (await client.get(f"/agent/api/tickets/{stranger}")).status == 200
+
+            await widget.close()
+            await asyncio.sleep(0.5)
+            assert (await (await client.get(f"/agent/api/tickets/{numbers[2]}")).json())["visitor_online"] is False
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())

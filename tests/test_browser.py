@@ -694,3 +694,74 @@ def test_notes_stay_internal_and_saved_replies_and_articles_are_inserted_to_edit
     click(visitor, '[data-testid="dm-bubble"]')
     text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "EUR 9.99")
     assert "Stripe" not in visitor.find_element(By.ID, "deskmate-widget").text
+
+
+def test_the_handover_speaks_plainly_fits_its_cards_and_a_customers_tickets_merge(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from bot.handoff.handover import customer_summary
+    from bot.store.customers import CustomerData, upsert_customer
+
+    base, store = inbox_gateway
+    now = datetime.now(timezone.utc)
+    customer = upsert_customer(store, CustomerData(f"ana-{uuid.uuid4().hex[:6]}@demo.example", "Ana Lima", "premium",
+                                                   "monthly", Decimal("14.99"), "EUR", "active"), now)
+    facts = {"reason": "low_confidence", "customer": customer_summary(customer), "identity": "verified"}
+    first, second, anonymous = _hex_conversation(21), _hex_conversation(22), _hex_conversation(23)
+    record_message(store, first, "visitor", "can i get my money back for the annual plan i bought by mistake", now)
+    tried = [{"article_id": "refund-policy", "confidence": 0.38}, {"article_id": "cancel-subscription", "confidence": 0.21},
+             {"article_id": "downgrade-plan", "confidence": 0.12}]
+    record_message(store, first, "bot", "I'm not sure I understood. Is it one of these?", now, {"metadata": {"deskmate": {
+        "type": "suggestions", "article_ids": [t["article_id"] for t in tried],
+        "guesses": {"intents": [{"name": "faq", "confidence": 1.0}], "articles": tried}}}})
+    numbers = []
+    for conversation in (first, second):
+        if conversation == second:
+            record_message(store, second, "visitor", "hello?? anyone about my refund", now)
+        request = TicketRequest(conversation, "premium", "high", "low_confidence", now + timedelta(minutes=5),
+                                customer_id=customer.id, handover=facts)
+        numbers.append(open_ticket(store, request, now).ticket.id)
+    record_message(store, anonymous, "visitor", "talk to a human", now)
+    lone = open_ticket(store, TicketRequest(anonymous, "anonymous", "normal", "requested", now + timedelta(hours=4),
+                                            handover={"reason": "requested", "customer": None, "identity": "no token"}), now).ticket.id
+
+    visitor = browser()  # Ana has the first conversation's chat open
+    visitor.get(f"{base}/#deskmate={first}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
+
+    for width in (1280, 1440):
+        agent = browser(width, 900)
+        inbox_sign_in(agent, base, "sam@support.example")
+        agent.get(f"{base}/agent#ticket-{numbers[0]}")
+        wait(agent).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="tried-article"]')) == 3)
+        why = agent.find_element(By.CSS_SELECTOR, "#dm-why-heading").find_element(By.XPATH, "..").text
+        assert "Refund policy" in why and "Cancel your subscription" in why  # titles, not ids
+        assert "sure: low" in why and "faq" not in why.lower() and "%" not in why
+        # Every article name stays inside its card.
+        overflow = agent.execute_script("""
+            var card = document.getElementById('dm-why-shown').closest('.dm-card').getBoundingClientRect();
+            return Array.from(document.querySelectorAll('#dm-why-shown li, .dm-tried li')).filter(function (li) {
+              var box = li.getBoundingClientRect(); return box.right > card.right + 0.5 || box.left < card.left - 0.5;
+            }).length;""")
+        assert overflow == 0, f"{overflow} article names overflow their card at {width} px"
+        assert len(agent.find_elements(By.CSS_SELECTOR, '[data-testid="shown-article"]')) == 3
+        online = agent.find_element(By.CSS_SELECTOR, '[data-testid="visitor-online"]')
+        assert online.get_attribute("data-online") == "true" and "Online now" in online.text
+        agent.save_screenshot(str(SCREENSHOTS / f"inbox-handover-{width}.png"))
+
+    # The same customer's other open ticket, merged in one click.
+    text_appears(agent, '[data-testid="other-open-tickets"]', f"#{numbers[1]}")
+    click(agent, '[data-testid="merge-ticket"]')
+    text_appears(agent, '[data-testid="ticket-note"]', f"Merged #{numbers[1]} into this ticket")
+    wait(agent).until(lambda d: not d.find_element(By.ID, "dm-others-box").is_displayed())
+    assert "hello?? anyone about my refund" in agent.find_element(By.CSS_SELECTOR, '[data-testid="ticket-note"]').text
+
+    # An anonymous visitor: "not signed in", no token talk; the chat is not open.
+    agent.get(f"{base}/agent#ticket-{lone}")
+    text_appears(agent, "#dm-customer", "not signed in on the website")
+    customer_card = agent.find_element(By.ID, "dm-customer").text
+    assert "token" not in customer_card.lower() and "Identity" not in customer_card
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="visitor-online"]').get_attribute("data-online") == "false"

@@ -30,7 +30,17 @@ from bot.handoff.handover import build_handover
 from bot.handoff.lifecycle import Agent
 from bot.protocol import ClosedHow
 from bot.store.mail import OutgoingMailRecord, ticket_mail
-from bot.store.agent_queue import PEOPLE, LatestMessage, QueueQuery, needing_attention, queue_page, visitor_label
+from bot.gateway.visitor_presence import visitor_online
+from bot.store.agent_queue import (
+    PEOPLE,
+    LatestMessage,
+    QueueQuery,
+    latest_messages,
+    needing_attention,
+    other_open_tickets,
+    queue_page,
+    visitor_label,
+)
 from bot.store.messages import MessageRecord, conversation_messages
 from bot.store.notes import NoteRecord, notes_for
 from bot.store.sessions import live_sessions
@@ -174,7 +184,13 @@ async def ticket_api(request: web.Request) -> web.Response:
     mail = await asyncio.to_thread(ticket_mail, store, ticket.id)
     notes = await asyncio.to_thread(notes_for, store, ticket.id)
     names = await asyncio.to_thread(staff_names, store, {n.author for n in notes})
+    others = await asyncio.to_thread(other_open_tickets, store, ticket)
+    latest = await asyncio.to_thread(latest_messages, store, [t.conversation_id for t in others])
+    online = visitor_online(request.app[SIO], ticket.conversation_id, bool(request.app[SETTINGS].redis_url))
     return web.json_response({
+        # The same customer's other open tickets (to merge), and whether the visitor's widget is connected
+        # now (true / false / null: unknown, with several gateways).
+        "other_open_tickets": [ticket_view(t, now, latest.get(t.conversation_id)) for t in others], "visitor_online": online,
         # Internal notes (staff only; never messages, so never shown or sent to the visitor).
         "notes": [note_view(n, names) for n in notes],
         "ticket": ticket_view(ticket, now, _latest_of(messages)), "handover": build_handover(ticket, messages),

@@ -18,8 +18,8 @@ from bot.gateway.keys import CLOCK, DESK, STORE
 from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead, require_staff
 from bot.handoff import texts
 from bot.handoff.lifecycle import QUEUE_CHANGED, TICKET_MESSAGE
-from bot.protocol import MessageKind, Sender, stored_payload, widget_message
-from bot.store.agent_queue import mark_ticket_seen, reopen_ticket
+from bot.protocol import MessageKind, ResolvedPayload, Sender, stored_payload, widget_message
+from bot.store.agent_queue import mark_ticket_seen, merge_tickets, reopen_ticket
 from bot.store.database import Store
 from bot.store.messages import NewMessage
 from bot.store.notes import add_note
@@ -98,6 +98,29 @@ async def note_api(request: web.Request) -> web.Response:
     return web.json_response({"note": note_view(note, {staff["email"]: staff["name"]})}, status=201)
 
 
+async def merge_api(request: web.Request) -> web.Response:
+    """``{"from": <ticket number>}``: merge the same customer's open ticket into this one (see
+    ``merge_tickets``); that conversation's visitor is told, every inbox re-reads the queue. 409 when either
+    is resolved or they are not the same customer's."""
+    staff = await _staff_change(request)
+    into_id = _ticket_id(request)
+    body = await json_body(request, '{"from": <ticket number>}')
+    from_id = body.get("from") if isinstance(body, dict) else None
+    if not isinstance(from_id, int) or isinstance(from_id, bool) or not 0 < from_id <= MAX_MESSAGE_ID:
+        raise RequestError('send JSON: {"from": <ticket number>} (a whole number)')
+    said = widget_message(texts.merged(f"#{from_id}", f"#{into_id}"),
+                          ResolvedPayload(type="resolved", how="merged", ticket=from_id))
+    notice = NewMessage(Sender.SYSTEM.value, said["text"], stored_payload(said))
+    now = request.app[CLOCK]()
+    merge = await asyncio.to_thread(merge_tickets, request.app[STORE], into_id, from_id, staff["email"], now, notice)
+    delivery = request.app[DESK].delivery
+    await delivery.send_to_visitor(merge.merged.conversation_id, said)
+    await delivery.notify_agents(QUEUE_CHANGED, {"ticket": into_id})
+    await delivery.notify_agents(QUEUE_CHANGED, {"ticket": from_id})
+    await audit_staff_action(request, staff, "merge", f"#{from_id}", into=into_id)
+    return web.json_response({"ticket": ticket_view(merge.into, now), "merged": ticket_view(merge.merged, now)})
+
+
 def _reply_view(reply: SavedReplyRecord) -> Dict[str, Any]:
     return {"id": reply.id, "title": reply.title, "text": reply.text, "updated_by": reply.updated_by,
             "updated_at": reply.updated_at.isoformat()}
@@ -164,6 +187,7 @@ def add_agent_work_routes(app: web.Application) -> None:
     app.router.add_post("/agent/api/tickets/{ticket_id}/seen", seen_api)
     app.router.add_post("/agent/api/tickets/{ticket_id}/reopen", reopen_api)
     app.router.add_post("/agent/api/tickets/{ticket_id}/notes", note_api)
+    app.router.add_post("/agent/api/tickets/{ticket_id}/merge", merge_api)
     app.router.add_get("/agent/api/saved-replies", saved_replies_api)
     app.router.add_post("/agent/api/saved-replies", save_reply_api)
     app.router.add_put("/agent/api/saved-replies/{reply_id}", save_reply_api)

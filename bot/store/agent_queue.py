@@ -20,8 +20,8 @@ from sqlalchemy.sql import ColumnElement, Select
 from bot.protocol import Priority, Sender, TicketStatus
 from bot.store.customers import normalise_email
 from bot.store.database import Store, store_errors
-from bot.store.messages import NewMessage, message_record
-from bot.store.models import TICKET_PRIORITIES, AgentTicketRead, Customer, Message, Ticket, TicketEvent
+from bot.store.messages import MessageRecord, NewMessage, message_record
+from bot.store.models import TICKET_PRIORITIES, AgentTicketRead, Customer, Message, Ticket, TicketEvent, TicketNote
 from bot.store.tickets import (
     TicketChange,
     TicketNotFoundError,
@@ -353,3 +353,98 @@ def reopen_ticket(store: Store, ticket_id: int, agent: str, now: datetime, notic
             # Another ticket of the conversation opened in between (the one-open-ticket index refused this).
             raise TicketStateError("this conversation has an open ticket already") from error
 
+
+
+def other_open_tickets(store: Store, ticket: TicketRecord, limit: int = 10) -> List[TicketRecord]:
+    """The same customer's other open tickets, oldest first, at most ``limit``: a signed-in customer's
+    (same ``customer_id``), or an anonymous visitor's who left the same e-mail address (``contact_email``).
+    Empty for an anonymous visitor with no address. Raises StoreUnavailableError."""
+    same = _same_customer(ticket)
+    if same is None:
+        return []
+    query = (
+        select(Ticket)
+        .where(same, Ticket.id != ticket.id, Ticket.status != TicketStatus.RESOLVED.value)
+        .order_by(Ticket.id)
+        .limit(limit)
+    )
+    with store_errors("list a customer's other open tickets"), store.session() as session:
+        return [ticket_record(row) for row in session.scalars(query)]
+
+
+def _same_customer(ticket: Any) -> Optional[ColumnElement]:
+    """Tickets of the same customer as ``ticket`` (a TicketRecord or row), or None when nobody can tell."""
+    if ticket.customer_id is not None:
+        return Ticket.customer_id == ticket.customer_id
+    if ticket.contact_email:
+        return and_(Ticket.customer_id.is_(None), func.lower(Ticket.contact_email) == ticket.contact_email.lower())
+    return None
+
+
+# How many of the merged ticket's visitor messages its note on the kept ticket quotes.
+MERGE_QUOTED_MESSAGES = 20
+
+
+@dataclass(frozen=True)
+class Merge:
+    """A merge's outcome: the ticket kept (``into``), the one closed into it (``merged``), the note added to
+    ``into`` (quoting the merged conversation's visitor messages) and the notice stored in the merged
+    ticket's conversation (to deliver to its widgets), if any."""
+
+    into: TicketRecord
+    merged: TicketRecord
+    note_id: int
+    notice: Optional[MessageRecord]
+
+
+def merge_tickets(
+    store: Store, into_id: int, from_id: int, agent: str, now: datetime, notice: Optional[NewMessage] = None
+) -> Merge:
+    """Merge the customer's open ticket ``from_id`` into their open ticket ``into_id``, by the agent ``agent``
+    (an e-mail), in one transaction: ``from_id`` is closed (status resolved, event "merged" naming
+    ``into_id``: its conversation goes back to the bot), ``into_id`` gets the event "merged_in" and an
+    internal note quoting the merged conversation's last MERGE_QUOTED_MESSAGES visitor messages, and
+    ``notice`` (what that conversation's visitor is told) is stored there.
+
+    Raises TicketNotFoundError, TicketStateError (either resolved, the same ticket, or not the same
+    customer: see ``other_open_tickets``), ValueError, StoreUnavailableError.
+    """
+    if into_id == from_id:
+        raise TicketStateError("a ticket cannot be merged into itself")
+    agent = normalise_email(agent)
+    with store_errors("merge tickets"), store.session() as session, session.begin():
+        rows = {row.id: row for row in session.scalars(
+            select(Ticket).where(Ticket.id.in_([into_id, from_id])).order_by(Ticket.id).with_for_update())}
+        for number in (into_id, from_id):
+            if number not in rows:
+                raise TicketNotFoundError(f"there is no ticket #{number}")
+            if rows[number].status == TicketStatus.RESOLVED.value:
+                raise TicketStateError(f"ticket #{number} is resolved: only open tickets are merged")
+        into, source = rows[into_id], rows[from_id]
+        same = _same_customer(into)
+        if same is None or session.scalar(select(Ticket.id).where(Ticket.id == from_id, same)) is None:
+            raise TicketStateError(f"tickets #{into_id} and #{from_id} are not the same customer's")
+        source.status, source.resolved_at = TicketStatus.RESOLVED.value, now
+        session.add(TicketEvent(ticket_id=from_id, kind="merged", actor=f"agent:{agent}", at=now, detail={"into": into_id}))
+        session.add(TicketEvent(ticket_id=into_id, kind="merged_in", actor=f"agent:{agent}", at=now, detail={"from": from_id}))
+        said = list(session.scalars(
+            select(Message.text).where(Message.conversation_id == source.conversation_id,
+                                       Message.sender == Sender.VISITOR.value)
+            .order_by(Message.id.desc()).limit(MERGE_QUOTED_MESSAGES)))
+        quoted = "\n".join(f"> {text}" for text in reversed(said)) or "(no visitor message)"
+        note = TicketNote(ticket_id=into_id, author=agent, created_at=now,
+                          text=f"Merged #{from_id} into this ticket. What the visitor wrote there:\n{quoted}")
+        session.add(note)
+        stored = notice.row(source.conversation_id, now) if notice else None
+        if stored is not None:
+            session.add(stored)
+        session.flush()
+        return Merge(ticket_record(into), ticket_record(source), note.id,
+                     message_record(stored) if stored is not None else None)
+
+
+def latest_messages(store: Store, conversation_ids: Sequence[str]) -> Dict[str, LatestMessage]:
+    """Each conversation's newest visitor or agent message, by conversation id (none: left out). Raises
+    StoreUnavailableError."""
+    with store_errors("read conversations' latest messages"), store.session() as session:
+        return _latest_messages(session, conversation_ids)

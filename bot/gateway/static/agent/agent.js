@@ -88,6 +88,8 @@
     modeReply: $("dm-mode-reply"),
     modeNote: $("dm-mode-note"),
     replyLabel: $("dm-reply-label"),
+    othersBox: $("dm-others-box"),
+    others: $("dm-others"),
   };
 
   if (!ui.queueList || !ui.view) {
@@ -724,6 +726,8 @@
     ui.view.hidden = false;
     renderHead(ticket);
     renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
+    renderOnline(detail.visitor_online);
+    renderOthers(ticket, Array.isArray(detail.other_open_tickets) ? detail.other_open_tickets : []);
     renderEmail(ticket, Array.isArray(detail.emails) ? detail.emails : []);
     renderWhy(ticket, handover);
     renderMessages(Array.isArray(detail.messages) ? detail.messages : [], Array.isArray(detail.notes) ? detail.notes : []);
@@ -801,16 +805,24 @@
     }));
   }
 
+  /** Why a visitor counts as anonymous (the handover's ``identity``), in words an agent can act on. */
+  function signedInWords(identity) {
+    if (!identity || identity === "no token") return "No (not signed in on the website)";
+    if (identity === "verified") return "Yes, but not as a customer we have on file";
+    if (identity === "token expired") return "No (their website sign-in had expired)";
+    return "No (the website's sign-in could not be checked)";
+  }
+
   function renderCustomer(ticket, handover, earlier) {
     var customer = handover.customer && typeof handover.customer === "object" ? handover.customer : { anonymous: true };
     clear(ui.customer);
     if (customer.anonymous) {
       fact(ui.customer, "Name", ticket.customer_label || ticket.customer_name || "Visitor");
-      fact(ui.customer, "Signed in", "No (anonymous visitor)");
+      fact(ui.customer, "Signed in", signedInWords(str(handover.identity)));
       fact(ui.customer, "Plan", ticket.plan ? cap(ticket.plan) : "");
-      if (handover.identity) fact(ui.customer, "Identity", str(handover.identity));
     } else {
       fact(ui.customer, "Name", str(customer.name) || ticket.customer_name || "");
+      fact(ui.customer, "Signed in", "Yes");
       fact(ui.customer, "E-mail", str(customer.email));
       fact(ui.customer, "Plan", cap(customer.plan || ticket.plan));
       fact(ui.customer, "Status", cap(customer.status));
@@ -842,34 +854,116 @@
     });
   }
 
+  /** Whether the visitor's chat is open now (true / false / null: unknown with several gateways). */
+  function renderOnline(online) {
+    var text = online === true ? "Online now" : online === false ? "Not online" : "Unknown";
+    var why = online === true ? "The visitor's chat is open now"
+      : online === false ? "No chat of this conversation is open" : "The chat may be open on another gateway";
+    ui.customer.appendChild(el("dt", { text: "Online" }));
+    ui.customer.appendChild(el("dd", { attrs: { "data-testid": "visitor-online", "data-online": String(online), title: why } }, [
+      el("span", { className: "dm-online-dot", attrs: { "data-online": String(online), "aria-hidden": "true" } }),
+      " " + text,
+    ]));
+  }
+
+  function renderOthers(ticket, others) {
+    clear(ui.others);
+    ui.othersBox.hidden = !others.length;
+    others.forEach(function (other) {
+      var latest = other.latest_message && typeof other.latest_message === "object" ? other.latest_message : null;
+      ui.others.appendChild(el("li", { className: "dm-other", attrs: { "data-ticket": str(other.id) } }, [
+        el("button", {
+          className: "dm-link",
+          attrs: { type: "button", "data-ticket": str(other.id), "data-testid": "other-ticket" },
+        }, [
+          el("span", { className: "dm-earlier-number", text: other.number || "#" + str(other.id) }),
+          " ",
+          el("span", { className: "dm-muted", text: [statusText(other.status), assigneeText(other.assignee)].join(" \u00b7 ") }),
+        ]),
+        latest ? el("p", { className: "dm-small dm-muted dm-other-latest", text: "\u201c" + str(latest.text) + "\u201d" }) : null,
+        ticket.status !== "resolved"
+          ? el("button", {
+            className: "dm-button dm-button-quiet dm-merge",
+            text: "Merge into " + (ticket.number || "this ticket"),
+            attrs: { type: "button", "data-merge": str(other.id), "data-testid": "merge-ticket",
+              title: "Close " + str(other.number) + " and continue its request here (its messages are quoted in a note)" },
+          })
+          : null,
+      ]));
+    });
+  }
+
+  ui.others.addEventListener("click", async function (event) {
+    var merge = event.target.closest("[data-merge]");
+    if (!merge) {
+      var open = event.target.closest("button[data-ticket]");
+      if (open) selectTicket(open.getAttribute("data-ticket"));
+      return;
+    }
+    var id = state.selectedId;
+    var from = Number(merge.getAttribute("data-merge"));
+    merge.disabled = true;
+    hideAlert(ui.ticketError);
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/merge", { from: from });
+      notice("#" + from + " merged into " + ((state.detail && state.detail.ticket.number) || "this ticket") + ".");
+    } catch (error) {
+      if (error.status !== 401) showAlert(ui.ticketError, "Merging failed: " + error.message);
+    } finally {
+      loadQueue();
+      if (state.selectedId === id) loadTicket();
+    }
+  });
+
   ui.earlier.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-ticket]");
     if (button) selectTicket(button.getAttribute("data-ticket"));
   });
 
-  function guessList(label, items, describe) {
-    var list = el("ol", { className: "dm-guesses", attrs: { "aria-label": label } });
-    items.slice(0, 3).forEach(function (item) {
-      var confidence = Number(item && item.confidence);
-      list.appendChild(el("li", { className: "dm-guess" }, [
-        describe(item || {}),
-        el("span", { className: "dm-guess-pct", text: percent(confidence) }),
-        el("meter", {
-          className: "dm-guess-meter",
-          attrs: { min: "0", max: "1", value: String(isFinite(confidence) ? confidence : 0), "aria-hidden": "true" },
-        }),
-      ]));
-    });
-    if (!items.length) list.appendChild(el("li", { className: "dm-muted", text: "None" }));
-    return el("div", { className: "dm-guess-group" }, [el("p", { className: "dm-guess-label", text: label }), list]);
+  // How sure the bot was of a guess, in words (its confidence 0..1): high from 0.7, medium from 0.4.
+  function sureness(confidence) {
+    var c = Number(confidence);
+    if (!isFinite(c)) return "unknown";
+    return c >= 0.7 ? "high" : c >= 0.4 ? "medium" : "low";
   }
 
+  // What the bot took a message for, in plain words (its intent names are the model's, not the agent's).
+  var INTENT_WORDS = {
+    greet: "a greeting",
+    goodbye: "a goodbye",
+    affirm: "a yes",
+    deny: "a no",
+    thank: "thanks",
+    request_human: "asking for a person",
+    out_of_scope: "something outside what the bot covers",
+    bot_challenge: "asking whether this is a bot",
+    check_ticket_status: "asking about their ticket",
+    check_subscription: "asking about their plan",
+    feedback_helpful: "saying an answer helped",
+    feedback_not_helpful: "saying an answer did not help",
+  };
+
+  function intentWords(name) {
+    var n = str(name);
+    return Object.prototype.hasOwnProperty.call(INTENT_WORDS, n) ? INTENT_WORDS[n] : cap(n).toLowerCase();
+  }
+
+  /** An article by its title (its id only as a hint), for people: never an id alone. */
   function articleLabel(id) {
     var title = articleTitle(id);
-    return el("span", { className: "dm-guess-name" }, [
-      el("code", { text: str(id) }),
-      title ? el("span", { className: "dm-muted", text: " " + title }) : null,
-    ]);
+    return el("span", { className: "dm-article-label", attrs: { title: str(id) } }, [title || cap(str(id).replace(/-/g, " "))]);
+  }
+
+  function triedList(articles) {
+    var list = el("ul", { className: "dm-tried", attrs: { "aria-label": "Articles the bot tried" } });
+    articles.slice(0, 3).forEach(function (guess) {
+      var sure = sureness(guess && guess.confidence);
+      list.appendChild(el("li", { attrs: { "data-testid": "tried-article" } }, [
+        articleLabel(guess && guess.article_id),
+        el("span", { className: "dm-sure", text: "sure: " + sure, attrs: { "data-sure": sure } }),
+      ]));
+    });
+    return list;
   }
 
   function renderWhy(ticket, handover) {
@@ -877,27 +971,30 @@
     clear(ui.whyFailed);
     var failed = Array.isArray(handover.failed_messages) ? handover.failed_messages : [];
     if (!failed.length) {
-      ui.whyFailed.appendChild(el("p", { className: "dm-muted dm-small", text: "No message the bot could not answer." }));
+      ui.whyFailed.appendChild(el("p", { className: "dm-muted dm-small", text: "Every message before the handover was answered." }));
     }
     failed.forEach(function (message) {
       var item = message || {};
-      ui.whyFailed.appendChild(el("div", { className: "dm-failed" }, [
+      var articles = Array.isArray(item.articles) ? item.articles : [];
+      var intents = Array.isArray(item.intents) ? item.intents : [];
+      var top = intents[0] || null;
+      var readAs = top && str(top.name) !== "faq" && sureness(top.confidence) !== "low"
+        ? el("p", { className: "dm-small", text: "The bot took it for " + intentWords(top.name) + " (sure: " + sureness(top.confidence) + ")." })
+        : null;
+      ui.whyFailed.appendChild(el("div", { className: "dm-failed", attrs: { "data-testid": "handover-failed" } }, [
         el("blockquote", { className: "dm-failed-text", text: str(item.text) || "(empty message)" }),
-        el("div", { className: "dm-guess-groups" }, [
-          guessList("Top intents", Array.isArray(item.intents) ? item.intents : [], function (guess) {
-            return el("span", { className: "dm-guess-name" }, [el("code", { text: str(guess.name) })]);
-          }),
-          guessList("Top articles", Array.isArray(item.articles) ? item.articles : [], function (guess) {
-            return articleLabel(guess.article_id);
-          }),
-        ]),
+        readAs,
+        articles.length
+          ? el("p", { className: "dm-guess-label", text: "Articles the bot tried" })
+          : el("p", { className: "dm-small dm-muted", text: "No article came close." }),
+        articles.length ? triedList(articles) : null,
       ]));
     });
     clear(ui.whyShown);
     var shown = Array.isArray(handover.articles_shown) ? handover.articles_shown : [];
     if (!shown.length) ui.whyShown.appendChild(el("li", { className: "dm-muted", text: "None." }));
     shown.forEach(function (id) {
-      ui.whyShown.appendChild(el("li", null, [articleLabel(id)]));
+      ui.whyShown.appendChild(el("li", { attrs: { "data-testid": "shown-article" } }, [articleLabel(id)]));
     });
   }
 
@@ -1817,7 +1914,11 @@
     }
   });
 
-  setInterval(updateTimes, TICK_MS);
+  setInterval(function () {
+    updateTimes();
+    // Re-read the open ticket now and then: whether the visitor is still online is not pushed.
+    if (state.selectedId && !document.hidden) loadTicket();
+  }, TICK_MS);
   loadQueue();
   loadArticles();
   loadSavedReplies();
