@@ -765,3 +765,62 @@ def test_the_handover_speaks_plainly_fits_its_cards_and_a_customers_tickets_merg
     customer_card = agent.find_element(By.ID, "dm-customer").text
     assert "token" not in customer_card.lower() and "Identity" not in customer_card
     assert agent.find_element(By.CSS_SELECTOR, '[data-testid="visitor-online"]').get_attribute("data-online") == "false"
+
+
+def test_resolve_and_take_over_can_be_undone_and_the_inbox_works_from_the_keyboard(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    from bot.store.tickets import assign_ticket, get_ticket
+
+    base, store = inbox_gateway
+    mine = plant_ticket(store, _hex_conversation(31), "please close my account", -30, premium=True)  # first in the queue
+    colleagues = plant_ticket(store, _hex_conversation(32), "where is my invoice", -29, premium=True)
+    assign_ticket(store, colleagues, "omar@support.example", datetime.now(timezone.utc))
+
+    agent = browser(1280, 900)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{mine}")
+    text_appears(agent, '[data-testid="ticket-message"]', "close my account")
+    body = agent.find_element(By.TAG_NAME, "body")
+
+    body.send_keys("?")
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="help"]').is_displayed())
+    assert "Next / previous ticket" in agent.find_element(By.CSS_SELECTOR, '[data-testid="help"]').text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-shortcuts.png"))
+    agent.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(agent).until(lambda d: not d.find_element(By.CSS_SELECTOR, '[data-testid="help"]').is_displayed())
+
+    # "e" resolves after a few seconds unless undone ("u"): undone, nothing happens.
+    body.send_keys("e")
+    text_appears(agent, '[data-testid="pending"]', f"Resolving #{mine}")
+    agent.switch_to.active_element.send_keys("u")  # the focus is on Undo; the shortcut works there too
+    text_appears(agent, "#dm-ticket-notice", "undone")
+    time.sleep(6)  # past the undo time: had the resolve been sent, it would be by now
+    ticket = get_ticket(store, mine)
+    assert ticket is not None and ticket.status == "open"
+    # Resolve, not undone: it goes once the time is up.
+    click(agent, '[data-testid="resolve"]')
+    wait(agent).until(lambda _: (get_ticket(store, mine) or ticket).status == "resolved", "never resolved")
+
+    # "j": the next ticket (the colleague's); "c" takes it over only after the undo time: undone here.
+    agent.find_element(By.TAG_NAME, "body").send_keys("j")
+    wait(agent).until(lambda d: d.current_url.endswith(f"#ticket-{colleagues}"))
+    text_appears(agent, '[data-testid="ticket-message"]', "invoice")
+    agent.find_element(By.TAG_NAME, "body").send_keys("c")
+    text_appears(agent, '[data-testid="pending"]', f"Taking over #{colleagues}")
+    click(agent, '[data-testid="undo"]')
+    time.sleep(6)
+    taken = get_ticket(store, colleagues)
+    assert taken is not None and taken.assignee == "omar@support.example"
+
+    # "a" goes to the saved replies and articles, "/" to the queue's search.
+    agent.find_element(By.TAG_NAME, "body").send_keys("a")
+    assert agent.switch_to.active_element.get_attribute("data-testid") == "insert-article"
+    agent.switch_to.active_element.send_keys(Keys.ESCAPE)
+    agent.find_element(By.TAG_NAME, "body").click()
+    agent.find_element(By.TAG_NAME, "body").send_keys("/")
+    assert agent.switch_to.active_element.get_attribute("data-testid") == "queue-search"

@@ -88,6 +88,12 @@
     modeReply: $("dm-mode-reply"),
     modeNote: $("dm-mode-note"),
     replyLabel: $("dm-reply-label"),
+    pending: $("dm-pending"),
+    pendingText: $("dm-pending-text"),
+    undo: $("dm-undo"),
+    help: $("dm-help"),
+    helpOpen: $("dm-help-open"),
+    helpClose: $("dm-help-close"),
     othersBox: $("dm-others-box"),
     others: $("dm-others"),
   };
@@ -125,6 +131,7 @@
     attention: null,
     seenPosted: {}, // ticket id -> the message id this tab last said it showed
     searchTimer: null,
+    pending: null, // {id, action, number, due, timer, ticker}: an action waiting out its undo time
     noteMode: false, // the composer writes an internal note instead of a reply
     noteDrafts: {}, // ticket id -> an unsent note
     replyHold: "", // the reply's text while the composer shows the note
@@ -771,8 +778,10 @@
     ui.claim.textContent = ticket.assignee && !mine ? "Take over" : "Claim";
     if (ticket.assignee && !mine) ui.claim.title = "Assigned to " + ticket.assignee + "; claiming takes it over";
     else ui.claim.removeAttribute("title");
-    ui.resolve.disabled = resolved || state.busy;
-    ui.handback.disabled = resolved || state.busy;
+    var waiting = !!(state.pending && state.pending.id === String(ticket.id));
+    ui.claim.disabled = ui.claim.disabled || waiting;
+    ui.resolve.disabled = resolved || state.busy || waiting;
+    ui.handback.disabled = resolved || state.busy || waiting;
   }
 
   function fact(list, term, value) {
@@ -1124,9 +1133,9 @@
   var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot", reopen: "reopened" };
   var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back", reopen: "Reopening" };
 
-  async function act(action) {
-    var id = state.selectedId;
-    if (!id || state.busy || !state.detail) return;
+  async function act(action, forId) {
+    var id = forId || state.selectedId;
+    if (!id || state.busy || (!forId && !state.detail)) return;
     state.busy = true;
     renderActions();
     hideAlert(ui.ticketError);
@@ -1152,14 +1161,146 @@
     }
   }
 
+  // ---------------------------------------------------------------- undo --
+
+  // Resolving, handing back and taking a ticket over from a colleague wait this long before they are
+  // sent, with an Undo; nothing reaches the visitor or the colleague until then. Leaving the page sends
+  // a waiting action at once (fetch keepalive), so it is never lost.
+  var UNDO_MS = 5000;
+  var PENDING_TEXT = { resolve: "Resolving", handback: "Handing back", claim: "Taking over" };
+
+  function renderPending() {
+    var pending = state.pending;
+    ui.pending.hidden = !pending;
+    if (!pending) return;
+    var left = Math.max(0, Math.ceil((pending.due - Date.now()) / 1000));
+    ui.pendingText.textContent = PENDING_TEXT[pending.action] + " " + pending.number + " in " + left + " s\u2026";
+  }
+
+  function stopPending() {
+    var pending = state.pending;
+    if (!pending) return null;
+    clearTimeout(pending.timer);
+    clearInterval(pending.ticker);
+    state.pending = null;
+    renderPending();
+    renderActions();
+    return pending;
+  }
+
+  function commitPending() {
+    var pending = stopPending();
+    if (pending) act(pending.action, pending.id);
+  }
+
+  function undoPending() {
+    var pending = stopPending();
+    if (pending) notice(PENDING_TEXT[pending.action] + " " + pending.number + " undone: nothing was sent.");
+  }
+
+  /** Resolve, hand back or take over after UNDO_MS unless undone; a claim of a free ticket goes at once. */
+  function actWithUndo(action) {
+    var ticket = state.detail && state.detail.ticket;
+    if (!ticket || state.busy || ticket.status === "resolved") return;
+    var takeOver = action === "claim" && ticket.assignee && !isMine(ticket);
+    if (action === "claim" && (!takeOver)) {
+      if (!isMine(ticket)) act("claim");
+      return;
+    }
+    commitPending(); // one waiting action at a time: an earlier one goes now
+    var id = String(ticket.id);
+    state.pending = {
+      id: id, action: action, number: ticket.number || "#" + id, due: Date.now() + UNDO_MS,
+      timer: setTimeout(commitPending, UNDO_MS), ticker: setInterval(renderPending, 500),
+    };
+    renderPending();
+    renderActions();
+    ui.undo.focus();
+  }
+
+  ui.undo.addEventListener("click", undoPending);
+  window.addEventListener("pagehide", function () {
+    var pending = stopPending();
+    if (!pending) return;
+    try {
+      fetch("/agent/api/tickets/" + encodeURIComponent(pending.id) + "/" + pending.action, {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" }, body: "{}",
+      });
+    } catch (error) {
+      /* the page is going away */
+    }
+  });
+
   ui.claim.addEventListener("click", function () {
-    act("claim");
+    actWithUndo("claim");
   });
   ui.resolve.addEventListener("click", function () {
-    act("resolve");
+    actWithUndo("resolve");
   });
   ui.handback.addEventListener("click", function () {
-    act("handback");
+    actWithUndo("handback");
+  });
+
+  // ----------------------------------------------------------- shortcuts --
+
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === "textarea" || tag === "select" || target.isContentEditable ||
+      (tag === "input" && !/^(button|checkbox|radio|submit|reset)$/i.test(target.type || ""));
+  }
+
+  function toggleHelp(open) {
+    if (!ui.help) return;
+    var show = open === undefined ? !ui.help.open : open;
+    if (show && !ui.help.open) ui.help.showModal();
+    else if (!show && ui.help.open) ui.help.close();
+  }
+
+  /** The next (step 1) or previous (-1) ticket of the queue page shown, from the open one. */
+  function stepTicket(step) {
+    var rows = Array.prototype.slice.call(ui.queueList.querySelectorAll('[data-testid="queue-row"]'));
+    if (!rows.length) return;
+    var ids = rows.map(function (r) {
+      return r.getAttribute("data-ticket");
+    });
+    var at = ids.indexOf(state.selectedId);
+    var next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + step));
+    selectTicket(ids[next]);
+    rows[next].scrollIntoView({ block: "nearest" });
+  }
+
+  ui.helpOpen.addEventListener("click", function () {
+    toggleHelp(true);
+  });
+  ui.helpClose.addEventListener("click", function () {
+    toggleHelp(false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    if (event.key === "Escape" && event.target === ui.replyText) {
+      ui.replyText.blur();
+      return;
+    }
+    if (typing(event.target)) return;
+    var openDialog = document.querySelector("dialog[open]");
+    if (openDialog && !(openDialog === ui.help && event.key === "?")) return;
+    var key = event.key;
+    var handled = true;
+    if (key === "?") toggleHelp();
+    else if (key === "j") stepTicket(1);
+    else if (key === "k") stepTicket(-1);
+    else if (key === "c") actWithUndo("claim");
+    else if (key === "e") actWithUndo("resolve");
+    else if (key === "u") undoPending();
+    else if (key === "r" && state.detail) setNoteMode(false);
+    else if (key === "n" && state.detail) setNoteMode(true);
+    else if (key === "a" && state.detail && !ui.filter.disabled) ui.filter.focus();
+    else if (key === "/") ui.searchInput.focus();
+    else handled = false;
+    if (handled) event.preventDefault();
   });
   ui.reopen.addEventListener("click", function () {
     act("reopen");
