@@ -743,7 +743,8 @@ def test_the_handover_speaks_plainly_fits_its_cards_and_a_customers_tickets_merg
         # Every article name stays inside its card.
         overflow = agent.execute_script("""
             var card = document.getElementById('dm-why-shown').closest('.dm-card').getBoundingClientRect();
-            return Array.from(document.querySelectorAll('#dm-why-shown li, .dm-tried li')).filter(function (li) {
+            var all = '#dm-why-shown li, #dm-why-shown li *, .dm-tried li, .dm-tried li *';
+            return Array.from(document.querySelectorAll(all)).filter(function (li) {
               var box = li.getBoundingClientRect(); return box.right > card.right + 0.5 || box.left < card.left - 0.5;
             }).length;""")
         assert overflow == 0, f"{overflow} article names overflow their card at {width} px"
