@@ -107,3 +107,386 @@ def test_the_ticket_json_carries_the_first_reply_time_and_the_socket_says_to_rer
             await client.close()
 
     asyncio.run(run())
+
+
+# ---- Issue 14: unread markers, the latest message, filters, search, paging, history and reopening ----
+
+COLLEAGUE = "omar@support.example"
+
+
+async def queue_json(client: Any, **params: Any) -> Dict[str, Any]:
+    response = await client.get("/agent/api/queue", params={k: str(v) for k, v in params.items()})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+def rows_by_id(data: Dict[str, Any]) -> Dict[int, Dict[str, Any]]:
+    return {t["id"]: t for t in data["tickets"]}
+
+
+def test_unread_is_per_agent_and_the_row_shows_the_latest_message_live(inbox_settings: Settings, store: Store) -> None:
+    from tests.conversation import Widget
+
+    add_staff(store, COLLEAGUE, "Omar", "agent", PASSWORD, NOW)
+    visitor_conversation = "0123456789abcdef0123456789ab4f2a"  # a widget's conversation id
+    watched = ticket_for(store, visitor_conversation, NOW + timedelta(minutes=2))
+    other = ticket_for(store, "web:other", NOW + timedelta(minutes=3))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        colleague = await start(inbox_settings.copy())
+        sio = socket_client()
+        told = asyncio.Event()
+        sio.on("ticket_message", lambda data: told.set() if data == {"ticket": watched} else None, namespace="/agent")
+        base = str(client.make_url("/"))
+        widget = Widget(base)
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            colleague_csrf = await sign_in(colleague, PASSWORD, COLLEAGUE)
+            cookie = "; ".join(f"{c.key}={c.value}" for c in client.session.cookie_jar)
+            await sio.connect(base, namespaces=["/agent"], transports=["websocket"], headers={"Cookie": cookie})
+
+            data = await queue_json(client)
+            rows = rows_by_id(data)
+            # Never opened: the visitor's message is unread, and both tickets (nobody's) want attention.
+            assert rows[watched]["unread"] == 1 and rows[other]["unread"] == 1
+            assert rows[watched]["latest_message"]["text"] == "my payment failed"
+            assert rows[watched]["latest_message"]["from"] == "visitor"
+            assert rows[watched]["customer_label"] == "Visitor 4F2A"  # anonymous: a stable, readable label
+            assert {a["id"] for a in data["attention"]} == {watched, other}
+
+            # Ines opens the ticket and her inbox says what it showed.
+            messages = (await (await client.get(f"/agent/api/tickets/{watched}")).json())["messages"]
+            seen = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": messages[-1]["id"]},
+                                     headers={"X-CSRF-Token": csrf})
+            assert seen.status == 200 and (await seen.json())["seen"] == messages[-1]["id"]
+            data = await queue_json(client)
+            assert rows_by_id(data)[watched]["unread"] == 0
+            assert [a["id"] for a in data["attention"]] == [other]
+            # Omar has not read it: unread is each agent's own.
+            assert rows_by_id(await queue_json(colleague))[watched]["unread"] == 1
+
+            # The visitor writes again through the widget: the inboxes are told live, and the row changes.
+            await widget.open(visitor_conversation)
+            await widget.say("It failed again, card ending 4242")
+            await asyncio.wait_for(told.wait(), 10)
+            data = await queue_json(client)
+            row = rows_by_id(data)[watched]
+            assert row["unread"] == 1 and row["latest_message"]["text"] == "It failed again, card ending 4242"
+            attention = {a["id"]: a for a in data["attention"]}
+            assert attention[watched]["latest_text"] == "It failed again, card ending 4242"
+
+            # Omar claims the other ticket: still shown unread to Ines, but no longer hers to be alerted about.
+            claimed = await colleague.post(f"/agent/api/tickets/{other}/claim", headers={"X-CSRF-Token": colleague_csrf})
+            assert claimed.status == 200
+            data = await queue_json(client)
+            assert rows_by_id(data)[other]["unread"] == 1 and other not in {a["id"] for a in data["attention"]}
+
+            # Ines replies: the row's latest message is hers now, and the "waiting for the visitor" filter has it.
+            reply = await client.post(f"/agent/api/tickets/{watched}/reply", json={"text": "Refunded, sorry!"},
+                                      headers={"X-CSRF-Token": csrf})
+            assert reply.status == 200
+            row = rows_by_id(await queue_json(client))[watched]
+            assert row["latest_message"]["from"] == "agent" and row["latest_message"]["author"] == AGENT
+            assert [t["id"] for t in (await queue_json(client, filter="waiting"))["tickets"]] == [watched]
+
+            # A mark never moves back, and names no message past the conversation's newest.
+            newest = (await (await client.get(f"/agent/api/tickets/{watched}")).json())["messages"][-1]["id"]
+            ahead = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": newest + 1000},
+                                      headers={"X-CSRF-Token": csrf})
+            assert (await ahead.json())["seen"] == newest
+            back = await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": 0}, headers={"X-CSRF-Token": csrf})
+            assert (await back.json())["seen"] == newest
+            for bad in ({"up_to": "3"}, {"up_to": -1}, {"up_to": True}, [], {}):
+                refused = await client.post(f"/agent/api/tickets/{watched}/seen", json=bad, headers={"X-CSRF-Token": csrf})
+                assert refused.status == 400, bad
+            assert (await client.post("/agent/api/tickets/99999/seen", json={"up_to": 1},
+                                      headers={"X-CSRF-Token": csrf})).status == 404
+            assert (await client.post(f"/agent/api/tickets/{watched}/seen", json={"up_to": 1})).status == 403
+        finally:
+            await widget.close()
+            await sio.disconnect()
+            await colleague.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_filters_search_and_paging_happen_on_the_server(inbox_settings: Settings, store: Store) -> None:
+    from bot.store.tickets import assign_ticket
+
+    numbers = []
+    for i in range(30):
+        conversation = f"web:page-{i:02d}"
+        record_message(store, conversation, "visitor", f"question number {i}", NOW - timedelta(minutes=30))
+        premium = i % 10 == 0
+        due = NOW + timedelta(minutes=i - 5)  # the first five are overdue
+        request = TicketRequest(conversation, "premium" if premium else "free", "high" if premium else "normal",
+                                "requested", due)
+        numbers.append(open_ticket(store, request, NOW - timedelta(minutes=30)).ticket.id)
+    record_message(store, "web:page-07", "visitor", "I want my money back", NOW - timedelta(minutes=20))
+    assign_ticket(store, numbers[3], AGENT, NOW)
+    assign_ticket(store, numbers[4], "someone@support.example", NOW)
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        try:
+            await sign_in(client, PASSWORD, AGENT)
+            first = await queue_json(client, per_page=10)
+            assert first["total"] == 30 and first["pages"] == 3 and len(first["tickets"]) == 10
+            # Priority first (3 premium), then by due time.
+            assert [t["id"] for t in first["tickets"][:3]] == [numbers[0], numbers[10], numbers[20]]
+            third = await queue_json(client, per_page=10, page=3)
+            seen = {t["id"] for t in first["tickets"]} | {t["id"] for t in (await queue_json(client, per_page=10, page=2))["tickets"]}
+            assert not seen & {t["id"] for t in third["tickets"]} and len(seen | {t["id"] for t in third["tickets"]}) == 30
+            assert first["filter_counts"] == {"all": 30, "mine": 1, "unclaimed": 28, "overdue": 5, "premium": 3, "waiting": 0}
+            assert [t["id"] for t in (await queue_json(client, filter="mine"))["tickets"]] == [numbers[3]]
+            overdue = (await queue_json(client, filter="overdue"))["tickets"]
+            assert {t["id"] for t in overdue} == set(numbers[:5]) and all(t["overdue"] for t in overdue)
+            assert {t["id"] for t in (await queue_json(client, filter="premium"))["tickets"]} == {numbers[0], numbers[10], numbers[20]}
+            assert (await queue_json(client, filter="unclaimed"))["total"] == 28
+
+            # Search: the text anyone wrote (any case), the ticket number, the visitor's label.
+            money = await queue_json(client, q="MONEY back")
+            assert [t["id"] for t in money["tickets"]] == [numbers[7]]
+            assert money["tickets"][0]["latest_message"]["text"] == "I want my money back"  # the latest, not the first
+            assert numbers[12] in {t["id"] for t in (await queue_json(client, q=f"#{numbers[12]}"))["tickets"]}
+            assert [t["id"] for t in (await queue_json(client, q="visitor ge21"))["tickets"]] == [numbers[21]]
+            assert (await queue_json(client, q="100%_"))["total"] == 0  # LIKE's wildcards are taken literally
+            combined = await queue_json(client, q="question number 2", filter="premium")
+            assert [t["id"] for t in combined["tickets"]] == [numbers[20]]
+
+            for bad in ({"filter": "everything"}, {"view": "archived"}, {"page": "0"}, {"page": "x"},
+                        {"per_page": "1000"}, {"q": "x" * 201}):
+                response = await client.get("/agent/api/queue", params=bad)
+                assert response.status == 400, bad
+                assert "error" in await response.json()
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_resolved_tickets_are_a_history_that_can_be_opened_and_reopened(inbox_settings: Settings, store: Store) -> None:
+    from tests.conversation import Widget
+
+    conversation = "fedcba9876543210fedcba9876543210"
+    number = ticket_for(store, conversation, NOW + timedelta(minutes=2))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            headers = {"X-CSRF-Token": csrf}
+            early = await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)
+            assert early.status == 409  # not resolved
+            assert (await client.post(f"/agent/api/tickets/{number}/resolve", headers=headers)).status == 200
+            assert number not in rows_by_id(await queue_json(client))
+            history = await queue_json(client, view="resolved")
+            assert [t["id"] for t in history["tickets"]] == [number] and history["tickets"][0]["resolved_at"]
+            assert (await client.get(f"/agent/api/tickets/{number}")).status == 200  # it opens
+
+            await widget.open(conversation)
+            await widget.next("deskmate_history")
+            reopened = await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)
+            assert reopened.status == 200, await reopened.text()
+            ticket = (await reopened.json())["ticket"]
+            assert ticket["status"] == "assigned" and ticket["assignee"] == AGENT and ticket["resolved_at"] is None
+            told = await widget.next("bot_uttered")
+            assert told["text"] == "Ines reopened your request (#%d). This conversation is with our support team again." % number
+            assert AGENT not in str(told)  # the visitor sees the display name only
+            assert number in rows_by_id(await queue_json(client))
+            assert (await queue_json(client, view="resolved"))["total"] == 0
+            # The visitor's next message goes to the team (the ticket's row), not to the bot (none listens here).
+            await widget.say("thanks for coming back")
+            for _ in range(100):
+                latest = rows_by_id(await queue_json(client))[number]["latest_message"]
+                if latest["text"] == "thanks for coming back":
+                    break
+                await asyncio.sleep(0.1)
+            assert latest["text"] == "thanks for coming back" and latest["from"] == "visitor"
+            assert widget.received.empty()  # nothing from a bot
+            assert (await client.post(f"/agent/api/tickets/{number}/reopen", headers=headers)).status == 409
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_internal_notes_stay_with_staff_and_are_marked_as_such(inbox_settings: Settings, store: Store) -> None:
+    from bot.store.messages import conversation_messages
+    from tests.conversation import Widget
+
+    conversation = "00112233445566778899aabbccddeeff"
+    number = ticket_for(store, conversation, NOW + timedelta(minutes=2))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            await widget.open(conversation)
+            await widget.next("deskmate_history")
+            note = "Customer is the CEO's brother: refund without asking <b>twice</b>"
+            added = await client.post(f"/agent/api/tickets/{number}/notes", json={"text": note},
+                                      headers={"X-CSRF-Token": csrf})
+            assert added.status == 201, await added.text()
+            stored = (await added.json())["note"]
+            assert stored["text"] == note and stored["author"] == AGENT and stored["author_name"] == "Ines"
+            detail = await (await client.get(f"/agent/api/tickets/{number}")).json()
+            assert [n["text"] for n in detail["notes"]] == [note]
+            assert note not in [m["text"] for m in detail["messages"]]  # a note is not a message
+
+            # The visitor sees none of it: nothing live, not in the history a widget gets, not in the store's
+            # conversation (which the e-mailed replies are made of).
+            await asyncio.sleep(0.5)
+            assert widget.received.empty()
+            await widget.close()
+            again = Widget(str(client.make_url("/")))
+            await again.open(conversation)
+            history = await again.next("deskmate_history")
+            assert "CEO" not in str(history)
+            await again.close()
+            assert all("CEO" not in m.text for m in conversation_messages(store, conversation))
+
+            for bad in ({"text": "   "}, {"text": "x" * 4001}, {"text": 3}, []):
+                assert (await client.post(f"/agent/api/tickets/{number}/notes", json=bad,
+                                          headers={"X-CSRF-Token": csrf})).status == 400, bad
+            assert (await client.post("/agent/api/tickets/424242/notes", json={"text": "hi"},
+                                      headers={"X-CSRF-Token": csrf})).status == 404
+            assert (await client.post(f"/agent/api/tickets/{number}/notes", json={"text": "hi"})).status == 403
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_leads_manage_saved_replies_and_agents_read_them(inbox_settings: Settings, store: Store) -> None:
+    lead = "lee@support.example"
+    add_staff(store, lead, "Lee", "lead", PASSWORD, NOW)
+
+    async def run() -> None:
+        agent_client, lead_client = await start(inbox_settings), await start(inbox_settings.copy())
+        try:
+            agent_csrf = await sign_in(agent_client, PASSWORD, AGENT)
+            lead_csrf = await sign_in(lead_client, PASSWORD, lead)
+            lead_headers = {"X-CSRF-Token": lead_csrf}
+            created = await lead_client.post("/agent/api/saved-replies", headers=lead_headers,
+                                             json={"title": "Refund on its way", "text": "Your refund is on its way: 3-5 days."})
+            assert created.status == 201, await created.text()
+            reply_id = (await created.json())["saved_reply"]["id"]
+            # An agent reads them, and may not change them.
+            listed = await (await agent_client.get("/agent/api/saved-replies")).json()
+            assert [(r["title"], r["text"]) for r in listed["saved_replies"]] == [("Refund on its way", "Your refund is on its way: 3-5 days.")]
+            refused = await agent_client.post("/agent/api/saved-replies", headers={"X-CSRF-Token": agent_csrf},
+                                              json={"title": "Mine", "text": "x"})
+            assert refused.status == 403
+            assert (await agent_client.delete(f"/agent/api/saved-replies/{reply_id}",
+                                              headers={"X-CSRF-Token": agent_csrf})).status == 403
+
+            duplicate = await lead_client.post("/agent/api/saved-replies", headers=lead_headers,
+                                               json={"title": "refund  ON its way", "text": "again"})
+            assert duplicate.status == 409 and "already" in (await duplicate.json())["error"]
+            changed = await lead_client.put(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers,
+                                            json={"title": "Refund sent", "text": "Refunded today: 3-5 days to show."})
+            assert changed.status == 200 and (await changed.json())["saved_reply"]["title"] == "Refund sent"
+            for bad in ({"title": "", "text": "x"}, {"title": "t", "text": " "}, {"title": "t" * 101, "text": "x"}, {"title": 1}):
+                assert (await lead_client.post("/agent/api/saved-replies", headers=lead_headers, json=bad)).status == 400, bad
+            assert (await lead_client.put("/agent/api/saved-replies/999", headers=lead_headers,
+                                          json={"title": "t", "text": "x"})).status == 404
+            assert (await lead_client.delete("/agent/api/saved-replies/abc", headers=lead_headers)).status == 404
+            assert (await lead_client.delete(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers)).status == 204
+            assert (await (await agent_client.get("/agent/api/saved-replies")).json())["saved_replies"] == []
+            assert (await lead_client.delete(f"/agent/api/saved-replies/{reply_id}", headers=lead_headers)).status == 404
+        finally:
+            await agent_client.close()
+            await lead_client.close()
+
+    asyncio.run(run())
+
+
+def test_the_article_picker_searches_answers_and_phrasings_not_only_titles(inbox_settings: Settings, store: Store) -> None:
+    async def run() -> None:
+        client = await start(inbox_settings)
+        try:
+            await sign_in(client, PASSWORD, AGENT)
+            every = (await (await client.get("/agent/api/articles")).json())["articles"]
+            titles = {a["id"]: a["title"] for a in every}
+            assert not any("money" in t.lower() for t in titles.values())  # a title filter finds nothing ...
+            found = (await (await client.get("/agent/api/articles", params={"q": "money back"})).json())["articles"]
+            assert found and found[0]["id"] == "refund-policy", found  # ... the KB search does
+            assert found[0]["body"] and 0 < found[0]["score"] <= 1
+            assert [a["score"] for a in found] == sorted((a["score"] for a in found), reverse=True)
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_customers_other_open_tickets_merge_in_one_click_and_the_visitor_is_online_while_connected(
+    inbox_settings: Settings, store: Store
+) -> None:
+    from decimal import Decimal
+
+    from bot.store.customers import CustomerData, upsert_customer
+    from bot.store.tickets import ticket_events
+    from tests.conversation import Widget
+
+    customer = upsert_customer(store, CustomerData("ana@demo.example", "Ana Lima", "premium", "monthly",
+                                                   Decimal("14.99"), "EUR", "active"), NOW)
+    first, second, third = ("aa" * 16, "bb" * 16, "cc" * 16)
+    numbers = []
+    for conversation, text in ((first, "charged twice"), (second, "still charged twice!"), (third, "hello?")):
+        record_message(store, conversation, "visitor", text, NOW - timedelta(minutes=9))
+        request = TicketRequest(conversation, "premium", "high", "requested", NOW + timedelta(minutes=5),
+                                customer_id=customer.id, handover={"customer": {"name": "Ana Lima"}})
+        numbers.append(open_ticket(store, request, NOW - timedelta(minutes=9)).ticket.id)
+    stranger = ticket_for(store, "dd" * 16, NOW + timedelta(minutes=5))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            csrf = await sign_in(client, PASSWORD, AGENT)
+            headers = {"X-CSRF-Token": csrf}
+            detail = await (await client.get(f"/agent/api/tickets/{numbers[0]}")).json()
+            assert [t["id"] for t in detail["other_open_tickets"]] == numbers[1:]
+            assert detail["other_open_tickets"][0]["latest_message"]["text"] == "still charged twice!"
+            assert detail["visitor_online"] is False  # one gateway, no widget connected: offline
+            assert (await (await client.get(f"/agent/api/tickets/{stranger}")).json())["other_open_tickets"] == []
+
+            await widget.open(second)
+            await widget.next("deskmate_history")
+            assert (await (await client.get(f"/agent/api/tickets/{numbers[1]}")).json())["visitor_online"] is True
+
+            merged = await client.post(f"/agent/api/tickets/{numbers[0]}/merge", json={"from": numbers[1]}, headers=headers)
+            assert merged.status == 200, await merged.text()
+            assert (await merged.json())["merged"]["status"] == "resolved"
+            told = await widget.next("bot_uttered")
+            assert told["text"].startswith(f"Your request #{numbers[1]} is now handled together with your other request #{numbers[0]}")
+            assert AGENT not in str(told)
+            detail = await (await client.get(f"/agent/api/tickets/{numbers[0]}")).json()
+            assert [t["id"] for t in detail["other_open_tickets"]] == [numbers[2]]
+            assert "> still charged twice!" in detail["notes"][0]["text"]  # the merged conversation, quoted
+            assert [e.kind for e in ticket_events(store, numbers[1])][-1] == "merged"
+
+            # Refused: a resolved ticket, itself, another customer's ticket, a bad body.
+            for into, source, status in ((numbers[0], numbers[1], 409), (numbers[0], numbers[0], 409),
+                                         (numbers[0], stranger, 409), (numbers[0], 99999, 404)):
+                answer = await client.post(f"/agent/api/tickets/{into}/merge", json={"from": source}, headers=headers)
+                assert answer.status == status, (into, source)
+            assert (await client.post(f"/agent/api/tickets/{numbers[0]}/merge", json={"from": "2"},
+                                      headers=headers)).status == 400
+            assert (await client.get(f"/agent/api/tickets/{stranger}")).status == 200
+
+            await widget.close()
+            await asyncio.sleep(0.5)
+            assert (await (await client.get(f"/agent/api/tickets/{numbers[2]}")).json())["visitor_online"] is False
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())

@@ -607,3 +607,342 @@ def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_cha
     stranger.get(f"{gateway_url}/#deskmate={session}.{int(time.time()) + 86400}.{'a' * 26}")
     text_appears(stranger, '[data-testid="dm-message"][data-from="system"]', "link has expired or isn't valid")
     assert stranger.execute_script("return window.localStorage.getItem('deskmate.session')") != session
+
+
+# ---- Issue 14, the agents' working day: a gateway over its own store and no bot (the inbox needs none) ----
+
+def _hex_conversation(n: int) -> str:
+    return f"{n:04x}" * 8  # a widget's conversation id: 32 hex digits
+
+
+@pytest.fixture(scope="module")
+def inbox_gateway(browser_available: None, tmp_path_factory: pytest.TempPathFactory,
+                  project_settings: Settings) -> Iterator[Tuple[str, Store]]:
+    """A gateway on a free port over a private, migrated store (agent Sam), with no Rasa behind it:
+    (its URL, the store). Tickets are planted in the store; visitors write through the widget."""
+    from bot.store.database import migrate
+
+    folder = tmp_path_factory.mktemp("inbox")
+    url = f"sqlite:///{folder / 'store.db'}"
+    migrate(url)
+    store = Store(url)
+    add_staff(store, "sam@support.example", "Sam", "agent", AGENT_PASSWORD, BOT_CLOCK)
+    processes = BotProcesses(project_settings, rasa_port=free_port(), action_port=free_port(), log_dir=folder / "logs",
+                             extra_env={"DESKMATE_DATABASE_URL": url})
+    try:
+        processes.start_gateway("127.0.0.1", free_port())
+        processes.wait_ready(120)
+    except StartupError as error:
+        processes.stop()
+        pytest.fail(f"the gateway did not start: {error} (logs in {processes.log_dir})")
+    yield processes.gateway_url, store
+    processes.stop()
+    store.dispose()
+
+
+def plant_ticket(store: Store, conversation: str, text: str, minutes_due: int, premium: bool = False) -> int:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc)
+    record_message(store, conversation, "visitor", text, now - timedelta(minutes=10))
+    request = TicketRequest(conversation, "premium" if premium else "free", "high" if premium else "normal",
+                            "requested", now + timedelta(minutes=minutes_due))
+    return open_ticket(store, request, now - timedelta(minutes=10)).ticket.id
+
+
+def rows(driver: WebDriver) -> List[str]:
+    return [r.get_attribute("data-ticket") or "" for r in driver.find_elements(By.CSS_SELECTOR, '[data-testid="queue-row"]')]
+
+
+def test_the_inbox_marks_unread_tickets_alerts_when_asked_and_pages_filters_and_searches(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    base, store = inbox_gateway
+    planted = [plant_ticket(store, _hex_conversation(100 + i), f"question {i} about my account", 30 + i)
+               for i in range(28)]
+    money = plant_ticket(store, _hex_conversation(7), "I want my money back", 5, premium=True)
+    watched = plant_ticket(store, _hex_conversation(8), "the app keeps crashing", 6)
+
+    agent = browser(1440, 900)
+    agent.get(base + "/agent/login")
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys("sam@support.example")
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    agent.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+
+    # Paging happens on the server: 25 rows, then the other 5.
+    assert "Page 1 of 2" in agent.find_element(By.CSS_SELECTOR, '[data-testid="page-info"]').text
+    assert rows(agent)[0] == str(money)  # premium first
+    click(agent, '[data-testid="page-next"]')
+    wait(agent).until(lambda d: len(rows(d)) == 5)
+    click(agent, '[data-testid="page-prev"]')
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    # Every ticket is new to Sam: each row is unread, and the title counts them (his or nobody's).
+    assert agent.title == "(30) Deskmate \u00b7 Inbox"
+    row = f'[data-testid="queue-row"][data-ticket="{watched}"]'
+    assert agent.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "1"
+
+    # Search (words of the conversation) and a filter.
+    box = agent.find_element(By.CSS_SELECTOR, '[data-testid="queue-search"]')
+    box.send_keys("money BACK")
+    wait(agent).until(lambda d: rows(d) == [str(money)])
+    box.send_keys(Keys.ESCAPE)
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    click(agent, '[data-testid="filter-premium"]')
+    wait(agent).until(lambda d: rows(d) == [str(money)])
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="filter-premium"]').text == "Premium 1"
+    click(agent, '[data-testid="filter-all"]')
+
+    # Opening a ticket reads it: its mark goes, the title counts one fewer.
+    click(agent, row)
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "0")
+    wait(agent).until(lambda d: d.title == "(29) Deskmate \u00b7 Inbox")
+
+    # Sound and desktop alerts are off until Sam turns them on; the choice outlives a reload.
+    agent.execute_cdp_cmd("Browser.grantPermissions", {"origin": base, "permissions": ["notifications"]})
+    agent.refresh()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="sound-toggle"]').get_attribute("aria-pressed") == "false"
+    click(agent, '[data-testid="sound-toggle"]')
+    click(agent, '[data-testid="desktop-toggle"]')
+    agent.refresh()
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    for toggle in ("sound-toggle", "desktop-toggle"):
+        assert agent.find_element(By.CSS_SELECTOR, f'[data-testid="{toggle}"]').get_attribute("aria-pressed") == "true"
+    # Record what the page asks the browser to show (the real Notification is still called).
+    agent.execute_script("""
+        window.__notes = []; var Real = window.Notification;
+        function Recording(title, options) { window.__notes.push([title, options && options.body]); return new Real(title, options); }
+        Recording.permission = Real.permission; Recording.requestPermission = Real.requestPermission.bind(Real);
+        window.Notification = Recording;""")
+    click(agent, f'[data-testid="queue-row"][data-ticket="{planted[0]}"]')  # Sam looks at another ticket
+
+    # The visitor of the watched ticket writes again (the e-mail's chat link opens their conversation).
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={_hex_conversation(8)}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "crashing")
+    wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    visitor_says(visitor, "Still crashing <b>on my TV</b>")
+
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, row).get_attribute("data-unread") == "1",
+                      "the row never showed the new message as unread")
+    latest = agent.find_element(By.CSS_SELECTOR, f'{row} [data-testid="queue-row-latest"]').text
+    assert latest == "Visitor: Still crashing <b>on my TV</b>"  # the latest message, as text
+    wait(agent).until(lambda d: d.title == "(29) Deskmate \u00b7 Inbox")  # planted[0] read, the watched one back
+    assert agent.execute_script("return window.__notes") == [[f"#{watched}: the visitor wrote", "Still crashing <b>on my TV</b>"]]
+    assert agent.find_element(By.TAG_NAME, "body").get_attribute("data-last-chime")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-queue.png"))
+
+    # The resolved history: a resolved ticket opens there and can be reopened.
+    click(agent, row)
+    click(agent, '[data-testid="resolve"]')
+    wait(agent).until(lambda d: str(watched) not in rows(d))
+    click(agent, '[data-testid="view-resolved"]')
+    wait(agent).until(lambda d: rows(d) == [str(watched)])
+    click(agent, row)
+    click(agent, '[data-testid="reopen"]')
+    text_appears(visitor, '[data-testid="dm-message"]', "Sam reopened your request")
+    click(agent, '[data-testid="view-open"]')
+    wait(agent).until(lambda d: str(watched) in rows(d))
+
+
+def inbox_sign_in(driver: WebDriver, base: str, email: str) -> None:
+    driver.get(base + "/agent/login")
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-email"]').send_keys(email)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-password"]').send_keys(AGENT_PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, '[data-testid="login-submit"]').click()
+    wait(driver).until(lambda d: "/login" not in d.current_url)  # agents land on the inbox, leads on /lead
+
+
+def test_notes_stay_internal_and_saved_replies_and_articles_are_inserted_to_edit(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    base, store = inbox_gateway
+    conversation = _hex_conversation(9)
+    ticket = plant_ticket(store, conversation, "you charged me and I want my money back", 20)
+    lead_email = f"lee-{uuid.uuid4().hex[:6]}@support.example"
+    add_staff(store, lead_email, "Lee", "lead", AGENT_PASSWORD, BOT_CLOCK)
+
+    # A lead keeps a saved reply (the inbox's small manager).
+    lead = browser()
+    inbox_sign_in(lead, base, lead_email)
+    lead.get(base + "/agent")
+    click(lead, '[data-testid="saved-manage"]')
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="saved-title"]').send_keys("Refund started")
+    lead.find_element(By.CSS_SELECTOR, '[data-testid="saved-text"]').send_keys("I've started your refund of AMOUNT.")
+    click(lead, '[data-testid="saved-save"]')
+    text_appears(lead, '[data-testid="saved-item"]', "Refund started")
+
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={conversation}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
+
+    agent = browser(1280, 900)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{ticket}")
+    text_appears(agent, '[data-testid="ticket-message"]', "money back")
+
+    # An internal note: marked as such in the inbox, never shown to the visitor.
+    click(agent, '[data-testid="mode-note"]')
+    box = agent.find_element(By.CSS_SELECTOR, '[data-testid="reply-text"]')
+    box.send_keys("Checked Stripe: charged twice on the 3rd")
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="reply-send"]').text == "Add note"
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(agent, '[data-testid="ticket-note"]', "Checked Stripe")
+    assert "INTERNAL NOTE" in agent.find_element(By.CSS_SELECTOR, '[data-testid="ticket-note"]').text.upper()
+    # Back to replying: the box holds the reply's text, not the note's.
+    click(agent, '[data-testid="mode-reply"]')
+    assert box.get_attribute("value") == ""
+
+    # The picker finds the refund article by its text ("money back" is in no title) and the saved reply.
+    picker = agent.find_element(By.CSS_SELECTOR, '[data-testid="insert-article"]')
+    picker.send_keys("money back")
+    wait(agent).until(lambda d: d.find_elements(By.CSS_SELECTOR, '[data-testid="insert-article-option"][data-article="refund-policy"]'))
+    picker.clear()
+    picker.send_keys("refund started")
+    click(agent, '[data-testid="insert-saved-option"]')
+    assert box.get_attribute("value") == "I've started your refund of AMOUNT."
+    box.send_keys(Keys.END)  # edited before sending
+    for _ in "AMOUNT.":
+        box.send_keys(Keys.BACKSPACE)
+    box.send_keys("EUR 9.99.")
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "I've started your refund of EUR 9.99.")
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-note.png"))
+    visitor.refresh()  # the history the widget gets has no note either
+    click(visitor, '[data-testid="dm-bubble"]')
+    text_appears(visitor, '[data-testid="dm-message"][data-from="agent"]', "EUR 9.99")
+    assert "Stripe" not in visitor.find_element(By.ID, "deskmate-widget").text
+
+
+def test_the_handover_speaks_plainly_fits_its_cards_and_a_customers_tickets_merge(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from bot.handoff.handover import customer_summary
+    from bot.store.customers import CustomerData, upsert_customer
+
+    base, store = inbox_gateway
+    now = datetime.now(timezone.utc)
+    customer = upsert_customer(store, CustomerData(f"ana-{uuid.uuid4().hex[:6]}@demo.example", "Ana Lima", "premium",
+                                                   "monthly", Decimal("14.99"), "EUR", "active"), now)
+    facts = {"reason": "low_confidence", "customer": customer_summary(customer), "identity": "verified"}
+    first, second, anonymous = _hex_conversation(21), _hex_conversation(22), _hex_conversation(23)
+    record_message(store, first, "visitor", "can i get my money back for the annual plan i bought by mistake", now)
+    tried = [{"article_id": "refund-policy", "confidence": 0.38}, {"article_id": "cancel-subscription", "confidence": 0.21},
+             {"article_id": "downgrade-plan", "confidence": 0.12}]
+    record_message(store, first, "bot", "I'm not sure I understood. Is it one of these?", now, {"metadata": {"deskmate": {
+        "type": "suggestions", "article_ids": [t["article_id"] for t in tried],
+        "guesses": {"intents": [{"name": "faq", "confidence": 1.0}], "articles": tried}}}})
+    numbers = []
+    for conversation in (first, second):
+        if conversation == second:
+            record_message(store, second, "visitor", "hello?? anyone about my refund", now)
+        request = TicketRequest(conversation, "premium", "high", "low_confidence", now + timedelta(minutes=5),
+                                customer_id=customer.id, handover=facts)
+        numbers.append(open_ticket(store, request, now).ticket.id)
+    record_message(store, anonymous, "visitor", "talk to a human", now)
+    lone = open_ticket(store, TicketRequest(anonymous, "anonymous", "normal", "requested", now + timedelta(hours=4),
+                                            handover={"reason": "requested", "customer": None, "identity": "no token"}), now).ticket.id
+
+    visitor = browser()  # Ana has the first conversation's chat open
+    visitor.get(f"{base}/#deskmate={first}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
+
+    for width in (1280, 1440):
+        agent = browser(width, 900)
+        inbox_sign_in(agent, base, "sam@support.example")
+        agent.get(f"{base}/agent#ticket-{numbers[0]}")
+        wait(agent).until(lambda d: len(d.find_elements(By.CSS_SELECTOR, '[data-testid="tried-article"]')) == 3)
+        why = agent.find_element(By.CSS_SELECTOR, "#dm-why-heading").find_element(By.XPATH, "..").text
+        assert "Refund policy" in why and "Cancel your subscription" in why  # titles, not ids
+        assert "sure: low" in why and "faq" not in why.lower() and "%" not in why
+        # Every article name stays inside its card.
+        overflow = agent.execute_script("""
+            var card = document.getElementById('dm-why-shown').closest('.dm-card').getBoundingClientRect();
+            var all = '#dm-why-shown li, #dm-why-shown li *, .dm-tried li, .dm-tried li *';
+            return Array.from(document.querySelectorAll(all)).filter(function (li) {
+              var box = li.getBoundingClientRect(); return box.right > card.right + 0.5 || box.left < card.left - 0.5;
+            }).length;""")
+        assert overflow == 0, f"{overflow} article names overflow their card at {width} px"
+        assert len(agent.find_elements(By.CSS_SELECTOR, '[data-testid="shown-article"]')) == 3
+        online = agent.find_element(By.CSS_SELECTOR, '[data-testid="visitor-online"]')
+        assert online.get_attribute("data-online") == "true" and "Online now" in online.text
+        agent.save_screenshot(str(SCREENSHOTS / f"inbox-handover-{width}.png"))
+
+    # The same customer's other open ticket, merged in one click.
+    text_appears(agent, '[data-testid="other-open-tickets"]', f"#{numbers[1]}")
+    click(agent, '[data-testid="merge-ticket"]')
+    text_appears(agent, '[data-testid="ticket-note"]', f"Merged #{numbers[1]} into this ticket")
+    wait(agent).until(lambda d: not d.find_element(By.ID, "dm-others-box").is_displayed())
+    assert "hello?? anyone about my refund" in agent.find_element(By.CSS_SELECTOR, '[data-testid="ticket-note"]').text
+
+    # An anonymous visitor: "not signed in", no token talk; the chat is not open.
+    agent.get(f"{base}/agent#ticket-{lone}")
+    text_appears(agent, "#dm-customer", "not signed in on the website")
+    customer_card = agent.find_element(By.ID, "dm-customer").text
+    assert "token" not in customer_card.lower() and "Identity" not in customer_card
+    assert agent.find_element(By.CSS_SELECTOR, '[data-testid="visitor-online"]').get_attribute("data-online") == "false"
+
+
+def test_resolve_and_take_over_can_be_undone_and_the_inbox_works_from_the_keyboard(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    import time
+    from datetime import datetime, timezone
+
+    from bot.store.tickets import assign_ticket, get_ticket
+
+    base, store = inbox_gateway
+    mine = plant_ticket(store, _hex_conversation(31), "please close my account", -30, premium=True)  # first in the queue
+    colleagues = plant_ticket(store, _hex_conversation(32), "where is my invoice", -29, premium=True)
+    assign_ticket(store, colleagues, "omar@support.example", datetime.now(timezone.utc))
+
+    agent = browser(1280, 900)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{mine}")
+    text_appears(agent, '[data-testid="ticket-message"]', "close my account")
+    body = agent.find_element(By.TAG_NAME, "body")
+
+    body.send_keys("?")
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, '[data-testid="help"]').is_displayed())
+    assert "Next / previous ticket" in agent.find_element(By.CSS_SELECTOR, '[data-testid="help"]').text
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    agent.save_screenshot(str(SCREENSHOTS / "inbox-shortcuts.png"))
+    agent.switch_to.active_element.send_keys(Keys.ESCAPE)
+    wait(agent).until(lambda d: not d.find_element(By.CSS_SELECTOR, '[data-testid="help"]').is_displayed())
+
+    # "e" resolves after a few seconds unless undone ("u"): undone, nothing happens.
+    body.send_keys("e")
+    text_appears(agent, '[data-testid="pending"]', f"Resolving #{mine}")
+    agent.switch_to.active_element.send_keys("u")  # the focus is on Undo; the shortcut works there too
+    text_appears(agent, "#dm-ticket-notice", "undone")
+    time.sleep(6)  # past the undo time: had the resolve been sent, it would be by now
+    ticket = get_ticket(store, mine)
+    assert ticket is not None and ticket.status == "open"
+    # Resolve, not undone: it goes once the time is up.
+    click(agent, '[data-testid="resolve"]')
+    wait(agent).until(lambda _: (get_ticket(store, mine) or ticket).status == "resolved", "never resolved")
+
+    # "j": the next ticket (the colleague's); "c" takes it over only after the undo time: undone here.
+    agent.find_element(By.TAG_NAME, "body").send_keys("j")
+    wait(agent).until(lambda d: d.current_url.endswith(f"#ticket-{colleagues}"))
+    text_appears(agent, '[data-testid="ticket-message"]', "invoice")
+    agent.find_element(By.TAG_NAME, "body").send_keys("c")
+    text_appears(agent, '[data-testid="pending"]', f"Taking over #{colleagues}")
+    click(agent, '[data-testid="undo"]')
+    time.sleep(6)
+    taken = get_ticket(store, colleagues)
+    assert taken is not None and taken.assignee == "omar@support.example"
+
+    # "a" goes to the saved replies and articles, "/" to the queue's search.
+    agent.find_element(By.TAG_NAME, "body").send_keys("a")
+    assert agent.switch_to.active_element.get_attribute("data-testid") == "insert-article"
+    agent.switch_to.active_element.send_keys(Keys.ESCAPE)
+    agent.find_element(By.TAG_NAME, "body").click()
+    agent.find_element(By.TAG_NAME, "body").send_keys("/")
+    assert agent.switch_to.active_element.get_attribute("data-testid") == "queue-search"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
 
 import aiohttp_jinja2
 import socketio
@@ -31,19 +31,39 @@ from bot.handoff.lifecycle import Agent
 from bot.protocol import ClosedHow
 from bot.store.database import StoreError
 from bot.store.mail import OutgoingMailRecord, ticket_mail
-from bot.store.messages import conversation_messages, first_visitor_texts
 from bot.store.presence import agent_connected, agent_disconnected, gateway_stopped, heartbeat
+from bot.gateway.visitor_presence import visitor_online
+from bot.store.agent_queue import (
+    PEOPLE,
+    LatestMessage,
+    QueueQuery,
+    latest_messages,
+    needing_attention,
+    other_open_tickets,
+    queue_page,
+    visitor_label,
+)
+from bot.store.messages import MessageRecord, conversation_messages
+from bot.store.notes import NoteRecord, notes_for
 from bot.store.sessions import live_sessions
-from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, queue, ticket_counts, tickets_for_customer
+from bot.store.staff import staff_names
+from bot.store.tickets import TicketNotFoundError, TicketRecord, get_ticket, ticket_counts, tickets_for_customer
 
 logger = logging.getLogger(__name__)
 MAX_REPLY_CHARS = 4000
 QUEUE_ROW_CHARS = 140
+# The article picker's search: at most this many hits, none below this similarity.
+ARTICLE_HITS = 8
+ARTICLE_MIN_SCORE = 0.05
 
 
-def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") -> Dict[str, Any]:
-    """A ticket as the inbox shows it."""
+def ticket_view(ticket: TicketRecord, now: datetime, latest: Optional[LatestMessage] = None, unread: int = 0) -> Dict[str, Any]:
+    """A ticket as the inbox shows it: ``latest_message`` is the conversation's newest visitor or agent
+    message ({"id", "from", "author", "text" (at most QUEUE_ROW_CHARS), "at"}, or null); ``unread`` the
+    visitor messages the signed-in agent has not had in view; ``customer_label`` a name for anyone
+    (the customer's, else a stable "Visitor 4F2A")."""
     customer = (ticket.handover or {}).get("customer") or {}
+    name = customer.get("name")
     return {
         "id": ticket.id,
         "number": ticket.number,
@@ -53,16 +73,27 @@ def ticket_view(ticket: TicketRecord, now: datetime, first_message: str = "") ->
         "plan": ticket.plan,
         "reason": ticket.reason,
         "assignee": ticket.assignee,
-        "customer_name": customer.get("name"),
+        "customer_name": name,
+        "customer_label": name or visitor_label(ticket.conversation_id),
         "created_at": ticket.created_at.isoformat(),
         "sla_due_at": ticket.sla_due_at.isoformat(),
         "resolved_at": ticket.resolved_at.isoformat() if ticket.resolved_at else None,
         "overdue": ticket.is_open and ticket.first_agent_reply_at is None and ticket.sla_due_at < now,
         "first_agent_reply_at": ticket.first_agent_reply_at.isoformat() if ticket.first_agent_reply_at else None,
-        "first_message": first_message[:QUEUE_ROW_CHARS],
+        "latest_message": {
+            "id": latest.id, "from": latest.sender, "author": latest.author,
+            "text": latest.text[:QUEUE_ROW_CHARS], "at": latest.at.isoformat(),
+        } if latest is not None else None,
+        "unread": unread,
         # Where the team's replies are e-mailed when the visitor has left (staff only).
         "contact_email": ticket.contact_email,
     }
+
+
+def note_view(note: NoteRecord, names: Dict[str, str]) -> Dict[str, Any]:
+    """An internal note as the inbox shows it: {"id", "author" (e-mail), "author_name", "text", "at"}."""
+    return {"id": note.id, "author": note.author, "author_name": names.get(note.author, note.author),
+            "text": note.text, "at": note.created_at.isoformat()}
 
 
 def mail_view(mail: OutgoingMailRecord) -> Dict[str, Any]:
@@ -86,16 +117,50 @@ async def inbox_page(request: web.Request) -> web.Response:
     )
 
 
+def _queue_query(request: web.Request) -> QueueQuery:
+    """The page asked for in the query string (view, filter, q, page, per_page); RequestError (400)."""
+    params = request.query
+
+    def number(name: str, default: int) -> int:
+        raw = params.get(name, "")
+        if not raw:
+            return default
+        if not raw.isdigit() or len(raw) > 6:
+            raise RequestError(f"{name} must be a whole number, got {raw[:20]!r}")
+        return int(raw)
+
+    try:
+        return QueueQuery(
+            view=params.get("view", "open"), filter=params.get("filter", "all"),
+            search=clean_text(params.get("q", "")).strip(), page=number("page", 1),
+            per_page=number("per_page", QueueQuery.per_page),
+        )
+    except ValueError as error:
+        raise RequestError(str(error)) from None
+
+
 async def queue_api(request: web.Request) -> web.Response:
-    """Open and assigned tickets by priority then due time, and counts per state."""
-    await require_staff(request, api=True)
+    """One page of the queue (``?view=open|resolved&filter=all|mine|unclaimed|overdue|premium|waiting
+    &q=...&page=1&per_page=25``): open and assigned tickets by priority then due time (or resolved ones,
+    newest first), each with its latest message and what this agent has not read; counts per state and
+    per filter; ``attention``: the agent's and unclaimed tickets with unread visitor messages (for the tab
+    title and notifications: [{"id", "number", "unread", "latest_id", "latest_text"}])."""
+    staff = await require_staff(request, api=True)
+    query = _queue_query(request)
     store, now = request.app[STORE], request.app[CLOCK]()
-    tickets = await asyncio.to_thread(queue, store, now)
+    page = await asyncio.to_thread(queue_page, store, now, staff["email"], query)
     counts = await asyncio.to_thread(ticket_counts, store)
-    first = await asyncio.to_thread(first_visitor_texts, store, [t.conversation_id for t in tickets])
+    attention = await asyncio.to_thread(needing_attention, store, staff["email"])
     return web.json_response({
-        "now": now.isoformat(), "counts": counts,
-        "tickets": [ticket_view(t, now, first.get(t.conversation_id, "")) for t in tickets],
+        "now": now.isoformat(), "counts": counts, "filter_counts": page.filter_counts,
+        "view": query.view, "filter": query.filter, "q": query.search,
+        "page": page.page, "per_page": page.per_page, "pages": page.pages, "total": page.total,
+        "tickets": [ticket_view(row.ticket, now, row.latest, row.unread) for row in page.rows],
+        "attention": [
+            {"id": a.ticket_id, "number": f"#{a.ticket_id}", "unread": a.unread, "latest_id": a.latest_id,
+             "latest_text": a.latest_text[:QUEUE_ROW_CHARS]}
+            for a in attention
+        ],
     })
 
 
@@ -118,18 +183,32 @@ async def ticket_api(request: web.Request) -> web.Response:
             {"id": t.id, "number": t.number, "status": t.status, "reason": t.reason, "created_at": t.created_at.isoformat()}
             for t in others if t.id != ticket.id
         ][:10]
-    first = next((m.text for m in messages if m.sender == "visitor"), "")
     mail = await asyncio.to_thread(ticket_mail, store, ticket.id)
+    notes = await asyncio.to_thread(notes_for, store, ticket.id)
+    names = await asyncio.to_thread(staff_names, store, {n.author for n in notes})
+    others = await asyncio.to_thread(other_open_tickets, store, ticket)
+    latest = await asyncio.to_thread(latest_messages, store, [t.conversation_id for t in others])
+    online = visitor_online(request.app[SIO], ticket.conversation_id, bool(request.app[SETTINGS].redis_url))
     return web.json_response({
-        "ticket": ticket_view(ticket, now, first), "handover": build_handover(ticket, messages),
+        # The same customer's other open tickets (to merge), and whether the visitor's widget is connected
+        # now (true / false / null: unknown, with several gateways).
+        "other_open_tickets": [ticket_view(t, now, latest.get(t.conversation_id)) for t in others], "visitor_online": online,
+        # Internal notes (staff only; never messages, so never shown or sent to the visitor).
+        "notes": [note_view(n, names) for n in notes],
+        "ticket": ticket_view(ticket, now, _latest_of(messages)), "handover": build_handover(ticket, messages),
         "messages": [staff_view(m) for m in messages], "earlier_tickets": earlier,
         "emails": [mail_view(m) for m in mail if m.kind == "conversation"],
     })
 
 
+def _latest_of(messages: List[MessageRecord]) -> Optional[LatestMessage]:
+    person = next((m for m in reversed(messages) if m.sender in PEOPLE), None)
+    return LatestMessage(person.id, person.sender, person.author, person.text, person.created_at) if person else None
+
+
 async def _answer(request: web.Request, ticket: TicketRecord) -> web.Response:
-    first = await asyncio.to_thread(first_visitor_texts, request.app[STORE], [ticket.conversation_id])
-    return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK](), first.get(ticket.conversation_id, ""))})
+    messages = await asyncio.to_thread(conversation_messages, request.app[STORE], ticket.conversation_id)
+    return web.json_response({"ticket": ticket_view(ticket, request.app[CLOCK](), _latest_of(messages))})
 
 
 async def _act(request: web.Request, action: str, run: Callable[[Agent, int], Awaitable[TicketRecord]]) -> web.Response:
@@ -166,10 +245,19 @@ async def handback_api(request: web.Request) -> web.Response:
 
 
 async def articles_api(request: web.Request) -> web.Response:
-    """Every article (id, title, answer), for inserting an answer into a reply."""
+    """Every article (id, title, answer), for inserting an answer into a reply; with ``?q=words``, the
+    closest articles to the words by the bot's own KB search (their answers and phrasings, not only
+    titles), best first, each with its ``score`` (0..1), at most ARTICLE_HITS."""
     await require_staff(request, api=True)
-    articles = request.app[ANSWERER].kb.all()
-    return web.json_response({"articles": [{"id": a.id, "title": a.title, "body": a.body} for a in articles]})
+    answerer = request.app[ANSWERER]
+    query = clean_text(request.query.get("q", "")).strip()[:MAX_REPLY_CHARS]
+    if not query:
+        articles = answerer.kb.all()
+        return web.json_response({"articles": [{"id": a.id, "title": a.title, "body": a.body} for a in articles]})
+    hits = await asyncio.to_thread(answerer.search, query, ARTICLE_HITS, ARTICLE_MIN_SCORE)
+    return web.json_response({"q": query, "articles": [
+        {"id": h.article.id, "title": h.article.title, "body": h.article.body, "score": round(h.score, 3)} for h in hits
+    ]})
 
 
 SOCKET_TOKEN_KEY = "token"
@@ -295,3 +383,6 @@ def add_agent_routes(app: web.Application) -> None:
     app.router.add_post("/agent/api/tickets/{ticket_id}/resolve", resolve_api)
     app.router.add_post("/agent/api/tickets/{ticket_id}/handback", handback_api)
     app.router.add_get("/agent/api/articles", articles_api)
+    from bot.gateway.agent_work import add_agent_work_routes  # it uses ticket_view: imported here, not above
+
+    add_agent_work_routes(app)  # issue 14: read marks, reopening, notes, saved replies (bot/gateway/agent_work.py)

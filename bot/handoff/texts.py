@@ -82,3 +82,16 @@ def due_soon(ticket_number: str, due: str, on_call: bool) -> str:
         f"is due {due}. {then} (and by e-mail if you've left your address). Anything you add here goes "
         "to the ticket."
     )
+
+
+def reopened(agent_name: str, ticket_number: str) -> str:
+    """An agent opened the visitor's resolved request again (issue 14): the team has the conversation again."""
+    return f"{agent_name} reopened your request ({ticket_number}). This conversation is with our support team again."
+
+
+def merged(ticket_number: str, into_number: str) -> str:
+    """An agent merged this conversation's request into the same customer's other one (issue 14)."""
+    return (
+        f"Your request {ticket_number} is now handled together with your other request {into_number}: "
+        "the team will reply there. Here, the assistant can help you again."
+    )

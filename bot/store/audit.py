@@ -24,6 +24,7 @@ ACTIONS = (
     "staff_add", "staff_disable", "staff_enable", "staff_role", "staff_password", "team_setting",
     "erase",
     "review_answer",
+    "reopen", "note", "saved_reply", "merge",  # the agents' working day (issue 14)
 )
 
 

@@ -588,3 +588,43 @@ class AnswerReview(Base):
 
     def __repr__(self) -> str:
         return f"AnswerReview(answer {self.answer_message_id}, {self.article_id!r}, {self.verdict!r})"
+
+
+# ---- The agents' working day (issue 14, migration 0012) ----
+
+
+class AgentTicketRead(Base):
+    """How far one agent has read one ticket: the newest message of its conversation the agent had in
+    view when their inbox last showed it open. Visitor messages after it are unread for that agent."""
+
+    __tablename__ = "agent_ticket_reads"
+
+    staff_email = Column(String(320), primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True, index=True)
+    seen_message_id = Column(Integer, nullable=False)
+    seen_at = Column(UTCDateTime(), nullable=False)
+
+
+class TicketNote(Base):
+    """An internal note on a ticket, for staff only: never a message, so never sent or shown to the
+    visitor, never in the widget's history or an e-mail."""
+
+    __tablename__ = "ticket_notes"
+
+    id = Column(Integer, primary_key=True)
+    ticket_id = Column(Integer, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False, index=True)
+    author = Column(String(320), nullable=False)
+    text = Column(Text(), nullable=False)
+    created_at = Column(UTCDateTime(), nullable=False)
+
+
+class SavedReply(Base):
+    """A reply text leads keep (``title`` unique) for agents to insert and edit before sending."""
+
+    __tablename__ = "saved_replies"
+
+    id = Column(Integer, primary_key=True)
+    title = Column(String(100), nullable=False, unique=True)
+    text = Column(Text(), nullable=False)
+    updated_by = Column(String(320), nullable=False)
+    updated_at = Column(UTCDateTime(), nullable=False)

@@ -74,6 +74,28 @@
     whyReason: $("dm-why-reason"),
     whyFailed: $("dm-why-failed"),
     whyShown: $("dm-why-shown"),
+    reopen: $("dm-reopen"),
+    soundToggle: $("dm-sound-toggle"),
+    desktopToggle: $("dm-desktop-toggle"),
+    alertsNote: $("dm-alerts-note"),
+    searchForm: $("dm-search"),
+    searchInput: $("dm-search-input"),
+    filters: $("dm-filters"),
+    pager: $("dm-pager"),
+    pagePrev: $("dm-page-prev"),
+    pageNext: $("dm-page-next"),
+    pageInfo: $("dm-page-info"),
+    modeReply: $("dm-mode-reply"),
+    modeNote: $("dm-mode-note"),
+    replyLabel: $("dm-reply-label"),
+    pending: $("dm-pending"),
+    pendingText: $("dm-pending-text"),
+    undo: $("dm-undo"),
+    help: $("dm-help"),
+    helpOpen: $("dm-help-open"),
+    helpClose: $("dm-help-close"),
+    othersBox: $("dm-others-box"),
+    others: $("dm-others"),
   };
 
   if (!ui.queueList || !ui.view) {
@@ -99,6 +121,22 @@
     noticeTimer: null,
     pollTimer: null,
     picker: { open: false, active: -1, matches: [] },
+    // Which page of the queue is shown (the server filters, searches and pages).
+    query: { view: "open", filter: "all", q: "", page: 1 },
+    filterCounts: {},
+    pages: 1,
+    total: 0,
+    // The agent's and unclaimed tickets with unread visitor messages: id -> newest unread message id
+    // (null until the first queue load, so what is already waiting then does not ring).
+    attention: null,
+    seenPosted: {}, // ticket id -> the message id this tab last said it showed
+    searchTimer: null,
+    pending: null, // {id, action, number, due, timer, ticker}: an action waiting out its undo time
+    noteMode: false, // the composer writes an internal note instead of a reply
+    noteDrafts: {}, // ticket id -> an unsent note
+    replyHold: "", // the reply's text while the composer shows the note
+    savedReplies: [], // [{id, title, text}]
+    articleSearch: { q: "", hits: null, timer: null }, // the KB search's hits for the picker's words
   };
 
   // ------------------------------------------------------------- helpers --
@@ -348,6 +386,7 @@
       if (!message && text && text.length < 300 && !/</.test(text)) message = text.trim();
       throw ApiError(message || "The server answered " + response.status + ".", response.status);
     }
+    if (response.status === 204) return {}; // done, nothing to say (a deletion)
     if (!data || typeof data !== "object") throw ApiError("The server sent an unexpected answer.", response.status);
     return data;
   }
@@ -356,7 +395,10 @@
 
   var loadQueue = coalesce(async function () {
     try {
-      var data = await api("GET", "/agent/api/queue");
+      var q = state.query;
+      var params = "view=" + encodeURIComponent(q.view) + "&filter=" + encodeURIComponent(q.filter) +
+        "&page=" + encodeURIComponent(q.page) + (q.q ? "&q=" + encodeURIComponent(q.q) : "");
+      var data = await api("GET", "/agent/api/queue?" + params);
       // The contract may one day carry the server's clock (DESKMATE_FIXED_NOW demos): use it when present.
       var serverNow = parseTime(data.now);
       if (!isNaN(serverNow)) state.clockOffset = serverNow - Date.now();
@@ -364,8 +406,17 @@
       state.tickets = (Array.isArray(data.tickets) ? data.tickets : []).filter(function (t) {
         return t && t.id !== undefined && t.id !== null;
       });
+      state.filterCounts = data.filter_counts && typeof data.filter_counts === "object" ? data.filter_counts : {};
+      state.pages = Math.max(1, Number(data.pages) || 1);
+      state.total = Number(data.total) || 0;
+      if (state.query.page > state.pages) {
+        // The page shrank under us (tickets resolved meanwhile): show the last one there is.
+        state.query.page = state.pages;
+        loadQueue();
+      }
       hideAlert(ui.queueError);
       renderQueue();
+      takeAttention(Array.isArray(data.attention) ? data.attention : []);
     } catch (error) {
       if (error.status === 401) return;
       ui.queueLoading.hidden = true;
@@ -383,11 +434,12 @@
     ui.countOpen.textContent = count(counts.open);
     ui.countAssigned.textContent = count(counts.assigned);
     ui.countResolved.textContent = count(counts.resolved);
-    var open = Number(counts.open) || 0;
-    document.title = (open > 0 ? "(" + open + ") " : "") + TITLE;
+    renderTitle();
+    renderQueueControls();
 
     ui.queueLoading.hidden = true;
     ui.queueEmpty.hidden = state.tickets.length > 0;
+    ui.queueEmpty.textContent = queueEmptyText();
 
     var active = document.activeElement;
     var focusedId = active && ui.queueList.contains(active) ? active.getAttribute("data-ticket") : null;
@@ -404,6 +456,85 @@
       if (row) row.focus({ preventScroll: true });
     }
   }
+
+  function queueEmptyText() {
+    var q = state.query;
+    if (q.q) return "No ticket matches \u201c" + q.q + "\u201d" + (q.filter !== "all" ? " with this filter." : ".");
+    if (q.view === "resolved") return "No resolved tickets" + (q.filter !== "all" ? " with this filter." : " yet.");
+    if (q.filter !== "all") return "No open tickets with this filter.";
+    return "No open tickets. New ones appear here as they arrive.";
+  }
+
+  /** The tab's title: how many of my and unclaimed tickets have visitor messages I haven't read. */
+  function renderTitle() {
+    var unread = state.attention ? Object.keys(state.attention).length : 0;
+    document.title = (unread > 0 ? "(" + unread + ") " : "") + TITLE;
+  }
+
+  function renderQueueControls() {
+    var q = state.query;
+    var views = document.querySelectorAll(".dm-view");
+    for (var i = 0; i < views.length; i += 1) {
+      views[i].setAttribute("aria-pressed", views[i].getAttribute("data-view") === q.view ? "true" : "false");
+    }
+    var filters = ui.filters.querySelectorAll("[data-filter]");
+    for (var j = 0; j < filters.length; j += 1) {
+      var name = filters[j].getAttribute("data-filter");
+      filters[j].setAttribute("aria-pressed", name === q.filter ? "true" : "false");
+      var countNode = filters[j].querySelector(".dm-filter-count");
+      if (countNode) countNode.textContent = state.filterCounts[name] !== undefined ? count(state.filterCounts[name]) : "";
+    }
+    ui.queueList.setAttribute("aria-label", q.view === "resolved" ? "Resolved tickets" : "Open and assigned tickets");
+    ui.pager.hidden = state.pages <= 1;
+    ui.pageInfo.textContent = "Page " + q.page + " of " + state.pages + " \u00b7 " + state.total + " tickets";
+    ui.pagePrev.disabled = q.page <= 1;
+    ui.pageNext.disabled = q.page >= state.pages;
+  }
+
+  function setQuery(change) {
+    Object.keys(change).forEach(function (key) {
+      state.query[key] = change[key];
+    });
+    if (!("page" in change)) state.query.page = 1;
+    renderQueueControls();
+    ui.queueList.scrollTop = 0;
+    loadQueue();
+  }
+
+  document.querySelectorAll(".dm-view").forEach(function (button) {
+    button.addEventListener("click", function () {
+      setQuery({ view: button.getAttribute("data-view") });
+    });
+  });
+  ui.filters.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-filter]");
+    if (button) setQuery({ filter: button.getAttribute("data-filter") });
+  });
+  ui.searchForm.addEventListener("submit", function (event) {
+    event.preventDefault();
+    if (state.searchTimer) clearTimeout(state.searchTimer);
+    setQuery({ q: ui.searchInput.value.trim() });
+  });
+  ui.searchInput.addEventListener("input", function () {
+    if (state.searchTimer) clearTimeout(state.searchTimer);
+    state.searchTimer = setTimeout(function () {
+      state.searchTimer = null;
+      if (ui.searchInput.value.trim() !== state.query.q) setQuery({ q: ui.searchInput.value.trim() });
+    }, 300);
+  });
+  ui.searchInput.addEventListener("keydown", function (event) {
+    if (event.key === "Escape" && ui.searchInput.value) {
+      event.preventDefault();
+      ui.searchInput.value = "";
+      setQuery({ q: "" });
+    }
+  });
+  ui.pagePrev.addEventListener("click", function () {
+    if (state.query.page > 1) setQuery({ page: state.query.page - 1 });
+  });
+  ui.pageNext.addEventListener("click", function () {
+    if (state.query.page < state.pages) setQuery({ page: state.query.page + 1 });
+  });
 
   function rowFor(id) {
     var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
@@ -423,6 +554,9 @@
     if (sla.overdue) classes.push("dm-overdue");
     if (selected) classes.push("dm-selected");
     if (isMine(ticket)) classes.push("dm-mine");
+    var unread = Number(ticket.unread) || 0;
+    if (unread > 0) classes.push("dm-unread");
+    var latest = ticket.latest_message && typeof ticket.latest_message === "object" ? ticket.latest_message : null;
     var button = el("button", {
       className: classes.join(" "),
       attrs: {
@@ -430,29 +564,45 @@
         "data-testid": "queue-row",
         "data-ticket": id,
         "data-status": str(ticket.status),
+        "data-unread": String(unread),
         "aria-current": selected ? "true" : null,
       },
     }, [
       el("span", { className: "dm-row-line dm-row-top" }, [
         el("span", { className: "dm-row-number", text: ticket.number || "#" + id }),
+        unread > 0
+          ? el("span", {
+            className: "dm-unread-badge",
+            text: unread > 99 ? "99+" : String(unread),
+            attrs: { "data-testid": "queue-row-unread", title: unread + " unread visitor message" + (unread === 1 ? "" : "s") },
+          })
+          : null,
         high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
         el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
       el("span", { className: "dm-row-line" }, [
-        el("span", { className: "dm-row-customer", text: ticket.customer_name || "Visitor" }),
+        el("span", { className: "dm-row-customer", text: ticket.customer_label || ticket.customer_name || "Visitor" }),
         ticket.plan ? el("span", { className: "dm-row-plan", text: cap(ticket.plan) }) : null,
       ]),
       el("span", { className: "dm-row-reason", text: reasonText(ticket.reason) }),
-      ticket.first_message
-        ? el("span", { className: "dm-row-first", text: "\u201c" + ticket.first_message + "\u201d" })
+      latest
+        ? el("span", { className: "dm-row-latest", attrs: { "data-testid": "queue-row-latest", "data-from": str(latest.from) } }, [
+          el("span", { className: "dm-row-latest-who", text: latestWho(latest) }),
+          el("span", { className: "dm-row-latest-text", text: str(latest.text) }),
+        ])
         : null,
       el("span", {
         className: "dm-row-assignee" + (ticket.assignee ? "" : " dm-unclaimed"),
-        text: assigneeText(ticket.assignee),
+        text: ticket.status === "resolved" ? "Resolved " + formatDateTime(ticket.resolved_at) + (ticket.assignee ? " \u00b7 " + assigneeText(ticket.assignee) : "") : assigneeText(ticket.assignee),
         attrs: { "data-assignee": ticket.assignee || "" },
       }),
     ]);
     return el("li", { className: "dm-queue-item" }, [button]);
+  }
+
+  function latestWho(latest) {
+    if (latest.from !== "agent") return "Visitor: ";
+    return sameEmail(latest.author, ME.email) ? "You: " : "Agent: ";
   }
 
   function markSelectedRow() {
@@ -531,6 +681,7 @@
       loadTicket();
       return;
     }
+    setNoteMode(false, true); // the reply's text back in the box before it is kept as the draft
     saveDraft();
     if (state.ticketAbort) state.ticketAbort.abort();
     state.selectedId = id;
@@ -582,10 +733,13 @@
     ui.view.hidden = false;
     renderHead(ticket);
     renderCustomer(ticket, handover, Array.isArray(detail.earlier_tickets) ? detail.earlier_tickets : []);
+    renderOnline(detail.visitor_online);
+    renderOthers(ticket, Array.isArray(detail.other_open_tickets) ? detail.other_open_tickets : []);
     renderEmail(ticket, Array.isArray(detail.emails) ? detail.emails : []);
     renderWhy(ticket, handover);
-    renderMessages(Array.isArray(detail.messages) ? detail.messages : []);
+    renderMessages(Array.isArray(detail.messages) ? detail.messages : [], Array.isArray(detail.notes) ? detail.notes : []);
     renderReplyState();
+    markSeen();
   }
 
   function renderSla(ticket) {
@@ -615,13 +769,19 @@
     if (!ticket) return;
     var resolved = ticket.status === "resolved";
     var mine = isMine(ticket);
-    ui.claim.hidden = mine;
+    ui.claim.hidden = mine || resolved;
+    ui.resolve.hidden = resolved;
+    ui.handback.hidden = resolved;
+    ui.reopen.hidden = !resolved;
+    ui.reopen.disabled = state.busy;
     ui.claim.disabled = resolved || state.busy;
     ui.claim.textContent = ticket.assignee && !mine ? "Take over" : "Claim";
     if (ticket.assignee && !mine) ui.claim.title = "Assigned to " + ticket.assignee + "; claiming takes it over";
     else ui.claim.removeAttribute("title");
-    ui.resolve.disabled = resolved || state.busy;
-    ui.handback.disabled = resolved || state.busy;
+    var waiting = !!(state.pending && state.pending.id === String(ticket.id));
+    ui.claim.disabled = ui.claim.disabled || waiting;
+    ui.resolve.disabled = resolved || state.busy || waiting;
+    ui.handback.disabled = resolved || state.busy || waiting;
   }
 
   function fact(list, term, value) {
@@ -654,16 +814,24 @@
     }));
   }
 
+  /** Why a visitor counts as anonymous (the handover's ``identity``), in words an agent can act on. */
+  function signedInWords(identity) {
+    if (!identity || identity === "no token") return "No (not signed in on the website)";
+    if (identity === "verified") return "Yes, but not as a customer we have on file";
+    if (identity === "token expired") return "No (their website sign-in had expired)";
+    return "No (the website's sign-in could not be checked)";
+  }
+
   function renderCustomer(ticket, handover, earlier) {
     var customer = handover.customer && typeof handover.customer === "object" ? handover.customer : { anonymous: true };
     clear(ui.customer);
     if (customer.anonymous) {
-      fact(ui.customer, "Name", ticket.customer_name || "Visitor");
-      fact(ui.customer, "Signed in", "No (anonymous visitor)");
+      fact(ui.customer, "Name", ticket.customer_label || ticket.customer_name || "Visitor");
+      fact(ui.customer, "Signed in", signedInWords(str(handover.identity)));
       fact(ui.customer, "Plan", ticket.plan ? cap(ticket.plan) : "");
-      if (handover.identity) fact(ui.customer, "Identity", str(handover.identity));
     } else {
       fact(ui.customer, "Name", str(customer.name) || ticket.customer_name || "");
+      fact(ui.customer, "Signed in", "Yes");
       fact(ui.customer, "E-mail", str(customer.email));
       fact(ui.customer, "Plan", cap(customer.plan || ticket.plan));
       fact(ui.customer, "Status", cap(customer.status));
@@ -695,34 +863,116 @@
     });
   }
 
+  /** Whether the visitor's chat is open now (true / false / null: unknown with several gateways). */
+  function renderOnline(online) {
+    var text = online === true ? "Online now" : online === false ? "Not online" : "Unknown";
+    var why = online === true ? "The visitor's chat is open now"
+      : online === false ? "No chat of this conversation is open" : "The chat may be open on another gateway";
+    ui.customer.appendChild(el("dt", { text: "Online" }));
+    ui.customer.appendChild(el("dd", { attrs: { "data-testid": "visitor-online", "data-online": String(online), title: why } }, [
+      el("span", { className: "dm-online-dot", attrs: { "data-online": String(online), "aria-hidden": "true" } }),
+      " " + text,
+    ]));
+  }
+
+  function renderOthers(ticket, others) {
+    clear(ui.others);
+    ui.othersBox.hidden = !others.length;
+    others.forEach(function (other) {
+      var latest = other.latest_message && typeof other.latest_message === "object" ? other.latest_message : null;
+      ui.others.appendChild(el("li", { className: "dm-other", attrs: { "data-ticket": str(other.id) } }, [
+        el("button", {
+          className: "dm-link",
+          attrs: { type: "button", "data-ticket": str(other.id), "data-testid": "other-ticket" },
+        }, [
+          el("span", { className: "dm-earlier-number", text: other.number || "#" + str(other.id) }),
+          " ",
+          el("span", { className: "dm-muted", text: [statusText(other.status), assigneeText(other.assignee)].join(" \u00b7 ") }),
+        ]),
+        latest ? el("p", { className: "dm-small dm-muted dm-other-latest", text: "\u201c" + str(latest.text) + "\u201d" }) : null,
+        ticket.status !== "resolved"
+          ? el("button", {
+            className: "dm-button dm-button-quiet dm-merge",
+            text: "Merge into " + (ticket.number || "this ticket"),
+            attrs: { type: "button", "data-merge": str(other.id), "data-testid": "merge-ticket",
+              title: "Close " + str(other.number) + " and continue its request here (its messages are quoted in a note)" },
+          })
+          : null,
+      ]));
+    });
+  }
+
+  ui.others.addEventListener("click", async function (event) {
+    var merge = event.target.closest("[data-merge]");
+    if (!merge) {
+      var open = event.target.closest("button[data-ticket]");
+      if (open) selectTicket(open.getAttribute("data-ticket"));
+      return;
+    }
+    var id = state.selectedId;
+    var from = Number(merge.getAttribute("data-merge"));
+    merge.disabled = true;
+    hideAlert(ui.ticketError);
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/merge", { from: from });
+      notice("#" + from + " merged into " + ((state.detail && state.detail.ticket.number) || "this ticket") + ".");
+    } catch (error) {
+      if (error.status !== 401) showAlert(ui.ticketError, "Merging failed: " + error.message);
+    } finally {
+      loadQueue();
+      if (state.selectedId === id) loadTicket();
+    }
+  });
+
   ui.earlier.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-ticket]");
     if (button) selectTicket(button.getAttribute("data-ticket"));
   });
 
-  function guessList(label, items, describe) {
-    var list = el("ol", { className: "dm-guesses", attrs: { "aria-label": label } });
-    items.slice(0, 3).forEach(function (item) {
-      var confidence = Number(item && item.confidence);
-      list.appendChild(el("li", { className: "dm-guess" }, [
-        describe(item || {}),
-        el("span", { className: "dm-guess-pct", text: percent(confidence) }),
-        el("meter", {
-          className: "dm-guess-meter",
-          attrs: { min: "0", max: "1", value: String(isFinite(confidence) ? confidence : 0), "aria-hidden": "true" },
-        }),
-      ]));
-    });
-    if (!items.length) list.appendChild(el("li", { className: "dm-muted", text: "None" }));
-    return el("div", { className: "dm-guess-group" }, [el("p", { className: "dm-guess-label", text: label }), list]);
+  // How sure the bot was of a guess, in words (its confidence 0..1): high from 0.7, medium from 0.4.
+  function sureness(confidence) {
+    var c = Number(confidence);
+    if (!isFinite(c)) return "unknown";
+    return c >= 0.7 ? "high" : c >= 0.4 ? "medium" : "low";
   }
 
+  // What the bot took a message for, in plain words (its intent names are the model's, not the agent's).
+  var INTENT_WORDS = {
+    greet: "a greeting",
+    goodbye: "a goodbye",
+    affirm: "a yes",
+    deny: "a no",
+    thank: "thanks",
+    request_human: "asking for a person",
+    out_of_scope: "something outside what the bot covers",
+    bot_challenge: "asking whether this is a bot",
+    check_ticket_status: "asking about their ticket",
+    check_subscription: "asking about their plan",
+    feedback_helpful: "saying an answer helped",
+    feedback_not_helpful: "saying an answer did not help",
+  };
+
+  function intentWords(name) {
+    var n = str(name);
+    return Object.prototype.hasOwnProperty.call(INTENT_WORDS, n) ? INTENT_WORDS[n] : cap(n).toLowerCase();
+  }
+
+  /** An article by its title (its id only as a hint), for people: never an id alone. */
   function articleLabel(id) {
     var title = articleTitle(id);
-    return el("span", { className: "dm-guess-name" }, [
-      el("code", { text: str(id) }),
-      title ? el("span", { className: "dm-muted", text: " " + title }) : null,
-    ]);
+    return el("span", { className: "dm-article-label", attrs: { title: str(id) } }, [title || cap(str(id).replace(/-/g, " "))]);
+  }
+
+  function triedList(articles) {
+    var list = el("ul", { className: "dm-tried", attrs: { "aria-label": "Articles the bot tried" } });
+    articles.slice(0, 3).forEach(function (guess) {
+      var sure = sureness(guess && guess.confidence);
+      list.appendChild(el("li", { attrs: { "data-testid": "tried-article" } }, [
+        articleLabel(guess && guess.article_id),
+        el("span", { className: "dm-sure", text: "sure: " + sure, attrs: { "data-sure": sure } }),
+      ]));
+    });
+    return list;
   }
 
   function renderWhy(ticket, handover) {
@@ -730,27 +980,30 @@
     clear(ui.whyFailed);
     var failed = Array.isArray(handover.failed_messages) ? handover.failed_messages : [];
     if (!failed.length) {
-      ui.whyFailed.appendChild(el("p", { className: "dm-muted dm-small", text: "No message the bot could not answer." }));
+      ui.whyFailed.appendChild(el("p", { className: "dm-muted dm-small", text: "Every message before the handover was answered." }));
     }
     failed.forEach(function (message) {
       var item = message || {};
-      ui.whyFailed.appendChild(el("div", { className: "dm-failed" }, [
+      var articles = Array.isArray(item.articles) ? item.articles : [];
+      var intents = Array.isArray(item.intents) ? item.intents : [];
+      var top = intents[0] || null;
+      var readAs = top && str(top.name) !== "faq" && sureness(top.confidence) !== "low"
+        ? el("p", { className: "dm-small", text: "The bot took it for " + intentWords(top.name) + " (sure: " + sureness(top.confidence) + ")." })
+        : null;
+      ui.whyFailed.appendChild(el("div", { className: "dm-failed", attrs: { "data-testid": "handover-failed" } }, [
         el("blockquote", { className: "dm-failed-text", text: str(item.text) || "(empty message)" }),
-        el("div", { className: "dm-guess-groups" }, [
-          guessList("Top intents", Array.isArray(item.intents) ? item.intents : [], function (guess) {
-            return el("span", { className: "dm-guess-name" }, [el("code", { text: str(guess.name) })]);
-          }),
-          guessList("Top articles", Array.isArray(item.articles) ? item.articles : [], function (guess) {
-            return articleLabel(guess.article_id);
-          }),
-        ]),
+        readAs,
+        articles.length
+          ? el("p", { className: "dm-guess-label", text: "Articles the bot tried" })
+          : el("p", { className: "dm-small dm-muted", text: "No article came close." }),
+        articles.length ? triedList(articles) : null,
       ]));
     });
     clear(ui.whyShown);
     var shown = Array.isArray(handover.articles_shown) ? handover.articles_shown : [];
     if (!shown.length) ui.whyShown.appendChild(el("li", { className: "dm-muted", text: "None." }));
     shown.forEach(function (id) {
-      ui.whyShown.appendChild(el("li", null, [articleLabel(id)]));
+      ui.whyShown.appendChild(el("li", { attrs: { "data-testid": "shown-article" } }, [articleLabel(id)]));
     });
   }
 
@@ -770,11 +1023,53 @@
     return payload.type === "email" ? label + " (by e-mail)" : label;
   }
 
-  function renderMessages(messages) {
+  /** The conversation with the internal notes between its messages, by time (a note after a message of the
+   * same moment). */
+  function withNotes(messages, notes) {
+    var items = messages.filter(function (m) {
+      return m && typeof m === "object";
+    }).map(function (m) {
+      return { at: parseTime(m.at), message: m };
+    });
+    notes.forEach(function (n) {
+      if (n && typeof n === "object") items.push({ at: parseTime(n.at), note: n });
+    });
+    return items.map(function (item, index) {
+      item.index = index;
+      return item;
+    }).sort(function (a, b) {
+      var x = isNaN(a.at) ? 0 : a.at;
+      var y = isNaN(b.at) ? 0 : b.at;
+      return x - y || a.index - b.index;
+    });
+  }
+
+  function noteItem(note) {
+    var time = formatMessageTime(note.at);
+    var author = sameEmail(note.author, ME.email) ? str(note.author_name || note.author) + " (you)" : str(note.author_name || note.author);
+    return el("li", {
+      className: "dm-msg dm-msg-note",
+      attrs: { "data-testid": "ticket-note", "data-note": str(note.id) },
+    }, [
+      el("div", { className: "dm-msg-head" }, [
+        el("span", { className: "dm-note-tag", text: "Internal note" }),
+        el("span", { className: "dm-msg-author", text: author }),
+        el("span", { className: "dm-small dm-muted", text: "Staff only: the visitor never sees this" }),
+        time ? el("time", { className: "dm-msg-time", text: time, attrs: { datetime: str(note.at) } }) : null,
+      ]),
+      el("div", { className: "dm-msg-text", text: str(note.text) }),
+    ]);
+  }
+
+  function renderMessages(messages, notes) {
     var list = messages;
-    var key = [state.selectedId, list.length, state.articles ? "a" : "-"]
+    notes = notes || [];
+    var key = [state.selectedId, list.length, notes.length, state.articles ? "a" : "-"]
       .concat(list.map(function (m) {
         return str(m && m.id);
+      }))
+      .concat(notes.map(function (n) {
+        return "n" + str(n && n.id);
       }))
       .join("|");
     if (key === state.messagesKey) return;
@@ -785,8 +1080,8 @@
     var nearBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 60;
 
     var fragment = document.createDocumentFragment();
-    list.forEach(function (message) {
-      if (message && typeof message === "object") fragment.appendChild(messageItem(message));
+    withNotes(list, notes).forEach(function (item) {
+      fragment.appendChild(item.note ? noteItem(item.note) : messageItem(item.message));
     });
     if (!list.length) fragment.appendChild(el("li", { className: "dm-muted dm-messages-empty", text: "No messages yet." }));
     clear(ui.messages);
@@ -835,12 +1130,12 @@
 
   // ------------------------------------------------------------- actions --
 
-  var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot" };
-  var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back" };
+  var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot", reopen: "reopened" };
+  var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back", reopen: "Reopening" };
 
-  async function act(action) {
-    var id = state.selectedId;
-    if (!id || state.busy || !state.detail) return;
+  async function act(action, forId) {
+    var id = forId || state.selectedId;
+    if (!id || state.busy || (!forId && !state.detail)) return;
     state.busy = true;
     renderActions();
     hideAlert(ui.ticketError);
@@ -866,30 +1161,174 @@
     }
   }
 
+  // ---------------------------------------------------------------- undo --
+
+  // Resolving, handing back and taking a ticket over from a colleague wait this long before they are
+  // sent, with an Undo; nothing reaches the visitor or the colleague until then. Leaving the page sends
+  // a waiting action at once (fetch keepalive), so it is never lost.
+  var UNDO_MS = 5000;
+  var PENDING_TEXT = { resolve: "Resolving", handback: "Handing back", claim: "Taking over" };
+
+  function renderPending() {
+    var pending = state.pending;
+    ui.pending.hidden = !pending;
+    if (!pending) return;
+    var left = Math.max(0, Math.ceil((pending.due - Date.now()) / 1000));
+    ui.pendingText.textContent = PENDING_TEXT[pending.action] + " " + pending.number + " in " + left + " s\u2026";
+  }
+
+  function stopPending() {
+    var pending = state.pending;
+    if (!pending) return null;
+    clearTimeout(pending.timer);
+    clearInterval(pending.ticker);
+    state.pending = null;
+    renderPending();
+    renderActions();
+    return pending;
+  }
+
+  function commitPending() {
+    var pending = stopPending();
+    if (pending) act(pending.action, pending.id);
+  }
+
+  function undoPending() {
+    var pending = stopPending();
+    if (pending) notice(PENDING_TEXT[pending.action] + " " + pending.number + " undone: nothing was sent.");
+  }
+
+  /** Resolve, hand back or take over after UNDO_MS unless undone; a claim of a free ticket goes at once. */
+  function actWithUndo(action) {
+    var ticket = state.detail && state.detail.ticket;
+    if (!ticket || state.busy || ticket.status === "resolved") return;
+    var takeOver = action === "claim" && ticket.assignee && !isMine(ticket);
+    if (action === "claim" && (!takeOver)) {
+      if (!isMine(ticket)) act("claim");
+      return;
+    }
+    commitPending(); // one waiting action at a time: an earlier one goes now
+    var id = String(ticket.id);
+    state.pending = {
+      id: id, action: action, number: ticket.number || "#" + id, due: Date.now() + UNDO_MS,
+      timer: setTimeout(commitPending, UNDO_MS), ticker: setInterval(renderPending, 500),
+    };
+    renderPending();
+    renderActions();
+    ui.undo.focus();
+  }
+
+  ui.undo.addEventListener("click", undoPending);
+  window.addEventListener("pagehide", function () {
+    var pending = stopPending();
+    if (!pending) return;
+    try {
+      fetch("/agent/api/tickets/" + encodeURIComponent(pending.id) + "/" + pending.action, {
+        method: "POST", credentials: "same-origin", keepalive: true,
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" }, body: "{}",
+      });
+    } catch (error) {
+      /* the page is going away */
+    }
+  });
+
   ui.claim.addEventListener("click", function () {
-    act("claim");
+    actWithUndo("claim");
   });
   ui.resolve.addEventListener("click", function () {
-    act("resolve");
+    actWithUndo("resolve");
   });
   ui.handback.addEventListener("click", function () {
-    act("handback");
+    actWithUndo("handback");
+  });
+
+  // ----------------------------------------------------------- shortcuts --
+
+  function typing(target) {
+    if (!target || !target.tagName) return false;
+    var tag = target.tagName.toLowerCase();
+    return tag === "textarea" || tag === "select" || target.isContentEditable ||
+      (tag === "input" && !/^(button|checkbox|radio|submit|reset)$/i.test(target.type || ""));
+  }
+
+  function toggleHelp(open) {
+    if (!ui.help) return;
+    var show = open === undefined ? !ui.help.open : open;
+    if (show && !ui.help.open) ui.help.showModal();
+    else if (!show && ui.help.open) ui.help.close();
+  }
+
+  /** The next (step 1) or previous (-1) ticket of the queue page shown, from the open one. */
+  function stepTicket(step) {
+    var rows = Array.prototype.slice.call(ui.queueList.querySelectorAll('[data-testid="queue-row"]'));
+    if (!rows.length) return;
+    var ids = rows.map(function (r) {
+      return r.getAttribute("data-ticket");
+    });
+    var at = ids.indexOf(state.selectedId);
+    var next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + step));
+    selectTicket(ids[next]);
+    rows[next].scrollIntoView({ block: "nearest" });
+  }
+
+  ui.helpOpen.addEventListener("click", function () {
+    toggleHelp(true);
+  });
+  ui.helpClose.addEventListener("click", function () {
+    toggleHelp(false);
+  });
+
+  document.addEventListener("keydown", function (event) {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
+    if (event.key === "Escape" && event.target === ui.replyText) {
+      ui.replyText.blur();
+      return;
+    }
+    if (typing(event.target)) return;
+    var openDialog = document.querySelector("dialog[open]");
+    if (openDialog && !(openDialog === ui.help && event.key === "?")) return;
+    var key = event.key;
+    var handled = true;
+    if (key === "?") toggleHelp();
+    else if (key === "j") stepTicket(1);
+    else if (key === "k") stepTicket(-1);
+    else if (key === "c") actWithUndo("claim");
+    else if (key === "e") actWithUndo("resolve");
+    else if (key === "u") undoPending();
+    else if (key === "r" && state.detail) setNoteMode(false);
+    else if (key === "n" && state.detail) setNoteMode(true);
+    else if (key === "a" && state.detail && !ui.filter.disabled) ui.filter.focus();
+    else if (key === "/") ui.searchInput.focus();
+    else handled = false;
+    if (handled) event.preventDefault();
+  });
+  ui.reopen.addEventListener("click", function () {
+    act("reopen");
   });
 
   // --------------------------------------------------------------- reply --
 
   function renderReplyState() {
     var ticket = state.detail && state.detail.ticket;
-    var resolved = !ticket || ticket.status === "resolved";
+    var note = state.noteMode;
+    // Notes may be added to a resolved ticket too; replies only to an open one.
+    var closed = !ticket || (ticket.status === "resolved" && !note);
     var length = ui.replyText.value.trim().length;
-    ui.replyText.disabled = resolved;
-    ui.filter.disabled = resolved;
-    ui.replyText.placeholder = resolved ? "This ticket is resolved; replies are closed." : "Write a reply\u2026";
-    ui.replySend.disabled = resolved || state.sending || length === 0 || length > MAX_REPLY_CHARS;
-    ui.replySend.textContent = state.sending ? "Sending\u2026" : "Send";
+    ui.modeReply.setAttribute("aria-pressed", note ? "false" : "true");
+    ui.modeNote.setAttribute("aria-pressed", note ? "true" : "false");
+    ui.reply.classList.toggle("dm-note-mode", note);
+    ui.replyLabel.textContent = note ? "Internal note (staff only)" : "Reply to the visitor";
+    ui.replyText.disabled = closed;
+    ui.filter.disabled = closed;
+    ui.replyText.placeholder = note
+      ? "Internal note: only staff see this, never the visitor\u2026"
+      : closed ? "This ticket is resolved; reopen it to reply." : "Write a reply\u2026";
+    ui.replySend.disabled = closed || state.sending || length === 0 || length > MAX_REPLY_CHARS;
+    ui.replySend.textContent = state.sending ? (note ? "Adding\u2026" : "Sending\u2026") : note ? "Add note" : "Send";
     ui.replyText.setAttribute("aria-busy", state.sending ? "true" : "false");
     var owner = "";
-    if (ticket && !resolved) {
+    if (note) owner = "Only staff see notes.";
+    else if (ticket && !closed) {
       if (!ticket.assignee) owner = "Sending claims this ticket.";
       else if (!isMine(ticket)) owner = "Sending takes this ticket over from " + ticket.assignee + ".";
     }
@@ -899,7 +1338,61 @@
     ui.replyCount.classList.toggle("dm-overdue-text", raw > MAX_REPLY_CHARS);
   }
 
+  async function addNote() {
+    var id = state.selectedId;
+    var text = ui.replyText.value.trim();
+    if (!id || state.sending) return;
+    if (!text) {
+      ui.replyText.focus();
+      return;
+    }
+    state.sending = true;
+    renderReplyState();
+    hideAlert(ui.ticketError);
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/notes", { text: text });
+      delete state.noteDrafts[id];
+      if (state.selectedId === id && state.noteMode && ui.replyText.value.trim() === text) ui.replyText.value = "";
+      loadTicket();
+    } catch (error) {
+      if (error.status !== 401 && state.selectedId === id) {
+        showAlert(ui.ticketError, "Your note was not added (" + error.message + "). Your text is kept.");
+      }
+    } finally {
+      state.sending = false;
+      renderReplyState();
+    }
+  }
+
+  /** Switch the composer between reply and note. Each keeps its own text, so a note is never sent to the
+   * visitor by switching back and pressing Send. */
+  function setNoteMode(on, keepFocus) {
+    on = !!on;
+    if (on !== state.noteMode) {
+      var id = state.selectedId || "";
+      if (state.noteMode) {
+        if (ui.replyText.value) state.noteDrafts[id] = ui.replyText.value;
+        else delete state.noteDrafts[id];
+        ui.replyText.value = state.replyHold;
+      } else {
+        state.replyHold = ui.replyText.value;
+        ui.replyText.value = state.noteDrafts[id] || "";
+      }
+      state.noteMode = on;
+    }
+    renderReplyState();
+    if (!keepFocus) ui.replyText.focus();
+  }
+
+  ui.modeReply.addEventListener("click", function () {
+    setNoteMode(false);
+  });
+  ui.modeNote.addEventListener("click", function () {
+    setNoteMode(true);
+  });
+
   async function sendReply() {
+    if (state.noteMode) return addNote();
     var id = state.selectedId;
     var ticket = state.detail && state.detail.ticket;
     if (!id || !ticket || state.sending || ticket.status === "resolved") return;
@@ -1014,14 +1507,65 @@
     }
   });
 
-  function matchingArticles(query) {
-    var words = query.toLowerCase().split(/\s+/).filter(Boolean);
-    return (state.articles || []).filter(function (article) {
-      var haystack = (str(article.title) + " " + str(article.id)).toLowerCase();
-      return words.every(function (word) {
-        return haystack.indexOf(word) !== -1;
+  var loadSavedReplies = coalesce(async function () {
+    try {
+      var data = await api("GET", "/agent/api/saved-replies");
+      state.savedReplies = (Array.isArray(data.saved_replies) ? data.saved_replies : []).filter(function (r) {
+        return r && r.id !== undefined && r.id !== null;
       });
+      if (state.picker.open) renderPicker();
+      if (typeof renderSavedManager === "function") renderSavedManager();
+    } catch (error) {
+      /* the picker still offers articles */
+    }
+  });
+
+  function wordsMatch(query, haystack) {
+    var text = haystack.toLowerCase();
+    return query.toLowerCase().split(/\s+/).filter(Boolean).every(function (word) {
+      return text.indexOf(word) !== -1;
     });
+  }
+
+  /** The picker's options: saved replies whose title or text has every word, then the articles the bot's KB
+   * search finds for the words (their answers and phrasings, best first), or, before it answers and with no
+   * words, articles by title. Each option: {kind: "saved"|"article", id, title, text, detail}. */
+  function pickerOptions(query) {
+    var saved = state.savedReplies.filter(function (r) {
+      return !query || wordsMatch(query, str(r.title) + " " + str(r.text));
+    }).map(function (r) {
+      return { kind: "saved", id: String(r.id), title: str(r.title), text: str(r.text), detail: "Saved reply" };
+    });
+    var articles;
+    if (query && state.articleSearch.q === query && state.articleSearch.hits) {
+      articles = state.articleSearch.hits;
+    } else {
+      articles = (state.articles || []).filter(function (a) {
+        return !query || wordsMatch(query, str(a.title) + " " + str(a.id));
+      });
+    }
+    return saved.concat(articles.map(function (a) {
+      return { kind: "article", id: String(a.id), title: str(a.title) || str(a.id), text: str(a.body), detail: str(a.id) };
+    }));
+  }
+
+  function searchArticles(query) {
+    var search = state.articleSearch;
+    if (search.timer) clearTimeout(search.timer);
+    if (!query) return;
+    search.timer = setTimeout(async function () {
+      search.timer = null;
+      try {
+        var data = await api("GET", "/agent/api/articles?q=" + encodeURIComponent(query));
+        if (ui.filter.value.trim() !== query) return; // typed on meanwhile
+        search.q = query;
+        search.hits = Array.isArray(data.articles) ? data.articles : [];
+        state.picker.active = 0;
+        if (state.picker.open) renderPicker();
+      } catch (error) {
+        /* the title filter stays */
+      }
+    }, 200);
   }
 
   function renderPicker() {
@@ -1029,7 +1573,8 @@
     var list = ui.articleList;
     clear(list);
     ui.filter.removeAttribute("aria-activedescendant");
-    if (!state.articles) {
+    var query = ui.filter.value.trim();
+    if (!state.articles && !state.savedReplies.length) {
       picker.matches = [];
       var message = state.articlesError && !state.articlesLoading
         ? "Articles unavailable: " + state.articlesError
@@ -1037,31 +1582,34 @@
       list.appendChild(el("li", { className: "dm-picker-empty", text: message, attrs: { "aria-disabled": "true" } }));
       return;
     }
-    var query = ui.filter.value.trim();
-    picker.matches = matchingArticles(query);
+    picker.matches = pickerOptions(query);
     if (picker.active >= picker.matches.length) picker.active = picker.matches.length - 1;
     if (!picker.matches.length) {
+      var searching = query && state.articleSearch.q !== query;
       list.appendChild(el("li", {
         className: "dm-picker-empty",
-        text: query ? "No article title matches \u201c" + query + "\u201d." : "No articles.",
+        text: searching ? "Searching\u2026" : query ? "Nothing matches \u201c" + query + "\u201d." : "No articles.",
         attrs: { "aria-disabled": "true" },
       }));
       return;
     }
-    picker.matches.forEach(function (article, index) {
+    picker.matches.forEach(function (option, index) {
       var selected = index === picker.active;
       list.appendChild(el("li", {
-        className: "dm-picker-option" + (selected ? " dm-active" : ""),
+        className: "dm-picker-option" + (selected ? " dm-active" : "") + (option.kind === "saved" ? " dm-picker-saved" : ""),
         attrs: {
           id: "dm-article-option-" + index,
           role: "option",
           "aria-selected": selected ? "true" : "false",
-          "data-article": str(article.id),
-          "data-testid": "insert-article-option",
+          "data-kind": option.kind,
+          "data-article": option.kind === "article" ? option.id : null,
+          "data-saved": option.kind === "saved" ? option.id : null,
+          "data-index": String(index),
+          "data-testid": option.kind === "saved" ? "insert-saved-option" : "insert-article-option",
         },
       }, [
-        el("span", { className: "dm-picker-title", text: str(article.title) || str(article.id) }),
-        el("span", { className: "dm-picker-id", text: str(article.id) }),
+        el("span", { className: "dm-picker-title", text: option.title }),
+        el("span", { className: "dm-picker-id", text: option.detail }),
       ]));
     });
     if (picker.active >= 0) {
@@ -1076,6 +1624,7 @@
     ui.articleList.hidden = false;
     ui.filter.setAttribute("aria-expanded", "true");
     if (!state.articles && !state.articlesLoading) loadArticles();
+    loadSavedReplies();
     renderPicker();
   }
 
@@ -1087,12 +1636,12 @@
     ui.filter.removeAttribute("aria-activedescendant");
   }
 
-  function chooseArticle(id) {
-    var article = state.articlesById[id];
-    if (!article) return;
+  function chooseOption(index) {
+    var option = state.picker.matches[index];
+    if (!option) return;
     ui.filter.value = "";
     closePicker();
-    insertIntoReply(article.body);
+    insertIntoReply(option.text); // into the box, to edit before sending
   }
 
   ui.filter.addEventListener("focus", openPicker);
@@ -1101,6 +1650,7 @@
   });
   ui.filter.addEventListener("input", function () {
     state.picker.active = ui.filter.value.trim() ? 0 : -1;
+    searchArticles(ui.filter.value.trim());
     if (!state.picker.open) openPicker();
     else renderPicker();
   });
@@ -1118,7 +1668,7 @@
     } else if (event.key === "Enter") {
       event.preventDefault(); // never submit the reply from here
       var index = picker.active >= 0 ? picker.active : (picker.matches.length === 1 ? 0 : -1);
-      if (picker.open && index >= 0 && picker.matches[index]) chooseArticle(String(picker.matches[index].id));
+      if (picker.open && index >= 0 && picker.matches[index]) chooseOption(index);
     } else if (event.key === "Escape") {
       if (picker.open) {
         event.preventDefault();
@@ -1134,8 +1684,277 @@
   });
   ui.articleList.addEventListener("click", function (event) {
     var option = event.target.closest('[role="option"]');
-    if (option) chooseArticle(option.getAttribute("data-article"));
+    if (option) chooseOption(Number(option.getAttribute("data-index")));
   });
+
+  // ---------------------------------------------------- unread and alerts --
+
+  var SOUND_KEY = "deskmate.inbox.sound";
+  var DESKTOP_KEY = "deskmate.inbox.desktop";
+  var alerts = { sound: false, desktop: false, audio: null };
+
+  function stored(key) {
+    try {
+      return window.localStorage.getItem(key) === "on";
+    } catch (error) {
+      return false; // storage blocked: alerts stay off
+    }
+  }
+
+  function store(key, on) {
+    try {
+      if (on) window.localStorage.setItem(key, "on");
+      else window.localStorage.removeItem(key);
+    } catch (error) {
+      /* storage blocked: the choice lasts for this page only */
+    }
+  }
+
+  function desktopSupported() {
+    return typeof window.Notification === "function";
+  }
+
+  function renderAlertToggles() {
+    ui.soundToggle.setAttribute("aria-pressed", alerts.sound ? "true" : "false");
+    ui.soundToggle.textContent = alerts.sound ? "Sound on" : "Sound off";
+    var desktopOn = alerts.desktop && desktopSupported() && window.Notification.permission === "granted";
+    ui.desktopToggle.setAttribute("aria-pressed", desktopOn ? "true" : "false");
+    ui.desktopToggle.textContent = desktopOn ? "Desktop alerts on" : "Desktop alerts off";
+    ui.desktopToggle.disabled = !desktopSupported();
+    if (!desktopSupported()) ui.desktopToggle.title = "This browser has no desktop notifications";
+  }
+
+  /** A short two-note chime made by the browser (Web Audio): no sound file to load. */
+  function chime() {
+    var Context = window.AudioContext || window.webkitAudioContext;
+    if (!alerts.sound || !Context) return;
+    try {
+      if (!alerts.audio) alerts.audio = new Context();
+      var audio = alerts.audio;
+      if (audio.state === "suspended" && audio.resume) audio.resume();
+      [880, 1320].forEach(function (frequency, i) {
+        var start = audio.currentTime + i * 0.14;
+        var tone = audio.createOscillator();
+        var gain = audio.createGain();
+        tone.type = "sine";
+        tone.frequency.value = frequency;
+        gain.gain.setValueAtTime(0.0001, start);
+        gain.gain.exponentialRampToValueAtTime(0.2, start + 0.02);
+        gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.25);
+        tone.connect(gain);
+        gain.connect(audio.destination);
+        tone.start(start);
+        tone.stop(start + 0.3);
+      });
+      document.body.setAttribute("data-last-chime", String(Date.now()));
+    } catch (error) {
+      /* no audio device: the title and the row still say it */
+    }
+  }
+
+  function desktopAlert(item) {
+    if (!alerts.desktop || !desktopSupported() || window.Notification.permission !== "granted") return;
+    try {
+      var note = new window.Notification(str(item.number) + ": the visitor wrote", {
+        body: str(item.latest_text).slice(0, 140), // text only: notifications never render markup
+        tag: "deskmate-ticket-" + str(item.id),
+      });
+      note.onclick = function () {
+        window.focus();
+        selectTicket(String(item.id));
+        note.close();
+      };
+    } catch (error) {
+      /* e.g. a browser that only notifies from a service worker */
+    }
+  }
+
+  ui.soundToggle.addEventListener("click", function () {
+    alerts.sound = !alerts.sound;
+    store(SOUND_KEY, alerts.sound);
+    renderAlertToggles();
+    ui.alertsNote.textContent = alerts.sound ? "A chime plays when a visitor writes." : "";
+    if (alerts.sound) chime(); // the click unlocks audio, and the agent hears what it sounds like
+  });
+
+  ui.desktopToggle.addEventListener("click", async function () {
+    if (!desktopSupported()) return;
+    if (alerts.desktop && window.Notification.permission === "granted") {
+      alerts.desktop = false;
+      store(DESKTOP_KEY, false);
+      ui.alertsNote.textContent = "";
+      renderAlertToggles();
+      return;
+    }
+    var permission = window.Notification.permission;
+    if (permission === "default") {
+      try {
+        permission = await window.Notification.requestPermission(); // asked only on this click
+      } catch (error) {
+        permission = window.Notification.permission;
+      }
+    }
+    alerts.desktop = permission === "granted";
+    store(DESKTOP_KEY, alerts.desktop);
+    ui.alertsNote.textContent = permission === "denied"
+      ? "Desktop alerts are blocked for this site: allow them in the browser's site settings."
+      : alerts.desktop ? "Desktop alerts on." : "";
+    renderAlertToggles();
+  });
+
+  /** The queue's ``attention`` list: the tab title's count, and a chime / desktop alert for each ticket
+   * whose newest unread visitor message is new since the last look (not for the ticket on screen). */
+  function takeAttention(items) {
+    var previous = state.attention;
+    var next = {};
+    items.forEach(function (item) {
+      if (item && item.id !== undefined && item.id !== null) next[String(item.id)] = Number(item.latest_id) || 0;
+    });
+    state.attention = next;
+    renderTitle();
+    if (previous === null) return;
+    var onScreen = document.visibilityState === "visible" && document.hasFocus();
+    var fresh = items.filter(function (item) {
+      var id = String(item.id);
+      if (previous[id] !== undefined && previous[id] >= next[id]) return false;
+      return !(onScreen && id === state.selectedId);
+    });
+    if (!fresh.length) return;
+    chime();
+    fresh.forEach(desktopAlert);
+  }
+
+  /** Tell the server this agent has the open ticket's conversation in view, up to its newest message
+   * (only while the page is visible and focused: a message that came in a background tab stays unread). */
+  async function markSeen() {
+    var detail = state.detail;
+    var id = state.selectedId;
+    if (!detail || !id || document.visibilityState !== "visible" || !document.hasFocus()) return;
+    var messages = Array.isArray(detail.messages) ? detail.messages : [];
+    var newest = messages.reduce(function (max, m) {
+      var n = Number(m && m.id);
+      return isFinite(n) && n > max ? n : max;
+    }, 0);
+    if (!newest || state.seenPosted[id] >= newest) return;
+    state.seenPosted[id] = newest;
+    try {
+      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/seen", { up_to: newest });
+      if (state.attention && state.attention[id] !== undefined && state.attention[id] <= newest) {
+        delete state.attention[id];
+        renderTitle();
+      }
+      state.tickets.forEach(function (t) {
+        if (String(t.id) === id) t.unread = 0;
+      });
+      var row = rowFor(id);
+      if (row) {
+        row.classList.remove("dm-unread");
+        row.setAttribute("data-unread", "0");
+        var badge = row.querySelector(".dm-unread-badge");
+        if (badge) badge.parentNode.removeChild(badge);
+      }
+    } catch (error) {
+      delete state.seenPosted[id]; // try again on the next look
+    }
+  }
+
+  window.addEventListener("focus", markSeen);
+
+  alerts.sound = stored(SOUND_KEY);
+  alerts.desktop = stored(DESKTOP_KEY);
+  renderAlertToggles();
+
+  // ------------------------------------------- saved replies (leads only) --
+
+  var saved = {
+    dialog: $("dm-saved-dialog"),
+    open: $("dm-saved-manage"),
+    close: $("dm-saved-close"),
+    list: $("dm-saved-list"),
+    form: $("dm-saved-form"),
+    formTitle: $("dm-saved-form-title"),
+    name: $("dm-saved-form-name"),
+    text: $("dm-saved-form-text"),
+    error: $("dm-saved-error"),
+    cancel: $("dm-saved-cancel"),
+    editing: 0,
+  };
+
+  function editSaved(reply) {
+    saved.editing = reply ? Number(reply.id) : 0;
+    saved.formTitle.textContent = reply ? "Edit \u201c" + str(reply.title) + "\u201d" : "New saved reply";
+    saved.name.value = reply ? str(reply.title) : "";
+    saved.text.value = reply ? str(reply.text) : "";
+    saved.cancel.hidden = !reply;
+    hideAlert(saved.error);
+    saved.name.focus();
+  }
+
+  function renderSavedManager() {
+    if (!saved.list) return;
+    clear(saved.list);
+    if (!state.savedReplies.length) {
+      saved.list.appendChild(el("li", { className: "dm-muted dm-small", text: "None yet." }));
+    }
+    state.savedReplies.forEach(function (reply) {
+      saved.list.appendChild(el("li", { className: "dm-saved-item", attrs: { "data-testid": "saved-item", "data-saved": str(reply.id) } }, [
+        el("div", { className: "dm-saved-body" }, [
+          el("strong", { text: str(reply.title) }),
+          el("p", { className: "dm-small dm-muted dm-saved-text", text: str(reply.text) }),
+        ]),
+        el("button", { className: "dm-button dm-button-quiet", text: "Edit", attrs: { type: "button", "data-edit": str(reply.id) } }),
+        el("button", { className: "dm-button dm-button-quiet", text: "Delete", attrs: { type: "button", "data-delete": str(reply.id) } }),
+      ]));
+    });
+  }
+
+  if (saved.dialog && saved.open) {
+    saved.open.addEventListener("click", function () {
+      renderSavedManager();
+      loadSavedReplies();
+      editSaved(null);
+      saved.dialog.showModal();
+    });
+    saved.close.addEventListener("click", function () {
+      saved.dialog.close();
+    });
+    saved.cancel.addEventListener("click", function () {
+      editSaved(null);
+    });
+    saved.list.addEventListener("click", async function (event) {
+      var edit = event.target.closest("[data-edit]");
+      var remove = event.target.closest("[data-delete]");
+      var id = edit ? edit.getAttribute("data-edit") : remove ? remove.getAttribute("data-delete") : null;
+      var reply = state.savedReplies.filter(function (r) {
+        return String(r.id) === id;
+      })[0];
+      if (!reply) return;
+      if (edit) {
+        editSaved(reply);
+        return;
+      }
+      if (!window.confirm("Delete the saved reply \u201c" + str(reply.title) + "\u201d?")) return;
+      try {
+        await api("DELETE", "/agent/api/saved-replies/" + encodeURIComponent(id));
+      } catch (error) {
+        if (error.status !== 401) showAlert(saved.error, "Not deleted: " + error.message);
+      }
+      loadSavedReplies();
+    });
+    saved.form.addEventListener("submit", async function (event) {
+      event.preventDefault();
+      hideAlert(saved.error);
+      var body = { title: saved.name.value, text: saved.text.value };
+      try {
+        if (saved.editing) await api("PUT", "/agent/api/saved-replies/" + saved.editing, body);
+        else await api("POST", "/agent/api/saved-replies", body);
+        editSaved(null);
+        loadSavedReplies();
+      } catch (error) {
+        if (error.status !== 401) showAlert(saved.error, "Not saved: " + error.message);
+      }
+    });
+  }
 
   // ---------------------------------------------------------------- live --
 
@@ -1230,12 +2049,20 @@
   });
 
   document.addEventListener("visibilitychange", function () {
-    if (!document.hidden) updateTimes();
+    if (!document.hidden) {
+      updateTimes();
+      markSeen();
+    }
   });
 
-  setInterval(updateTimes, TICK_MS);
+  setInterval(function () {
+    updateTimes();
+    // Re-read the open ticket now and then: whether the visitor is still online is not pushed.
+    if (state.selectedId && !document.hidden) loadTicket();
+  }, TICK_MS);
   loadQueue();
   loadArticles();
+  loadSavedReplies();
   var initial = ticketFromHash();
   if (initial) selectTicket(initial, { fromHash: true });
   connectLive();

@@ -4,7 +4,7 @@
 with the visitor's message it answered; wrong ones join the leads' missed messages.
 
 Revision ID: 0013
-Revises: 0010 (re-chained at merge after the other branches' 0011 and 0012)
+Revises: 0012
 Create Date: 2026-11-30
 """
 from typing import Sequence, Union
@@ -14,7 +14,7 @@ from alembic import op
 
 # revision identifiers, used by Alembic.
 revision: str = "0013"
-down_revision: Union[str, None] = "0010"
+down_revision: Union[str, None] = "0012"
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
