@@ -640,6 +640,14 @@ def inbox_gateway(browser_available: None, tmp_path_factory: pytest.TempPathFact
     store.dispose()
 
 
+def chat_link(conversation: str) -> str:
+    """The signed token of an e-mail's chat link to ``conversation``, for a gateway on the real clock."""
+    from datetime import datetime, timezone
+
+    secret = Settings(var_dir=PROJECT_ROOT / "var").resolved_mail_secret()
+    return chat_link_token(secret, conversation, datetime.now(timezone.utc) + timedelta(days=1))
+
+
 def plant_ticket(store: Store, conversation: str, text: str, minutes_due: int, premium: bool = False) -> int:
     from datetime import datetime, timezone
 
@@ -719,7 +727,7 @@ def test_the_inbox_marks_unread_tickets_alerts_when_asked_and_pages_filters_and_
 
     # The visitor of the watched ticket writes again (the e-mail's chat link opens their conversation).
     visitor = browser()
-    visitor.get(f"{base}/#deskmate={_hex_conversation(8)}")
+    visitor.get(f"{base}/#deskmate={chat_link(_hex_conversation(8))}")
     text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "crashing")
     wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
     visitor_says(visitor, "Still crashing <b>on my TV</b>")
@@ -775,7 +783,7 @@ def test_notes_stay_internal_and_saved_replies_and_articles_are_inserted_to_edit
     text_appears(lead, '[data-testid="saved-item"]', "Refund started")
 
     visitor = browser()
-    visitor.get(f"{base}/#deskmate={conversation}")
+    visitor.get(f"{base}/#deskmate={chat_link(conversation)}")
     text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
 
     agent = browser(1280, 900)
@@ -850,7 +858,7 @@ def test_the_handover_speaks_plainly_fits_its_cards_and_a_customers_tickets_merg
                                             handover={"reason": "requested", "customer": None, "identity": "no token"}), now).ticket.id
 
     visitor = browser()  # Ana has the first conversation's chat open
-    visitor.get(f"{base}/#deskmate={first}")
+    visitor.get(f"{base}/#deskmate={chat_link(first)}")
     text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "money back")
 
     for width in (1280, 1440):

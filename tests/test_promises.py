@@ -479,3 +479,85 @@ def test_a_premium_visitor_is_promised_minutes_only_while_an_agent_is_signed_in(
         await until(lambda: agents_online(bot_store, BOT_CLOCK) == 0, "Maria gone once the inbox closed")
 
     asyncio.run(run())
+
+
+def test_one_customers_tickets_page_the_on_call_people_one_at_a_time(store: Store, tmp_path: Path) -> None:
+    """A customer (or a leaked token) opening many conversations at once does not flood the on-call people:
+    their earliest-due unanswered ticket pages; the next only once that one is answered."""
+    from bot.store.customers import find_customer
+    from bot.store.seed import seed_demo_customers
+    from bot.store.tickets import record_agent_reply
+
+    seed_demo_customers(store, PROJECT_ROOT / "kb" / "demo_customers.yml", T0)
+    customer = find_customer(store, "premium@demo.example")
+    assert customer is not None
+    hook = Hook(fail_first=0)
+    hook_app = web.Application()
+    hook_app.router.add_post("/hook", hook.receive)
+    clock = ManualClock(T0)
+
+    async def run() -> None:
+        server = TestServer(hook_app, host="127.0.0.1", port=free_port())
+        await server.start_server()
+        gateways = await two_gateways(gateway_settings_for(store, tmp_path, str(server.make_url("/hook"))), clock)
+        try:
+            numbers = [
+                open_ticket(store, TicketRequest(f"c-flood-{index}", "premium", "high", "requested",
+                                                 T0 + timedelta(minutes=5, seconds=index), customer_id=customer.id), T0).ticket.id
+                for index in range(6)
+            ]
+            other = ticket(store, "c-someone-else", "high", T0)  # another customer's ticket still pages
+            await until(lambda: len(hook.bodies) == 2, "one alert for the customer, one for the other ticket")
+            await rounds_pass(gateways, 5)
+            assert sorted(body["ticket"] for body in hook.bodies) == sorted([numbers[0], other])
+            record_agent_reply(store, numbers[0], INES, T0)  # answered: the customer's next ticket pages
+            await until(lambda: len(hook.bodies) == 3, "the customer's next ticket")
+            await rounds_pass(gateways, 5)
+            assert hook.bodies[2]["ticket"] == numbers[1] and len(hook.bodies) == 3
+        finally:
+            for client in gateways:
+                await client.close()
+            await server.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("promise, told", [("priority", True), ("no_agent", False)])
+def test_a_visitor_promised_an_agent_is_told_when_every_agent_has_left(
+    store: Store, tmp_path: Path, promise: str, told: bool
+) -> None:
+    from bot.store.messages import record_message
+
+    add_staff(store, INES, "Ines", "agent", PASSWORD, T0)
+    clock = ManualClock(T0)
+
+    async def run() -> None:
+        gateway = TestClient(TestServer(make_app(gateway_settings_for(store, tmp_path, None), clock=clock)))
+        await gateway.start_server()
+        widget = Widget(str(gateway.make_url("/")))
+        agent = None
+        try:
+            agent = await agent_socket(gateway, INES)
+            await until(lambda: agents_online(store, clock()) == 1, "Ines signed in")
+            conversation = await widget.open()
+            number = ticket(store, conversation, "high", T0)
+            record_message(store, conversation, "bot", "An agent will join within 5 minutes.", T0,
+                           {"metadata": {"deskmate": {"type": "handoff", "ticket": number, "promise": promise}}})
+            await rounds_pass([gateway])
+            await agent.disconnect()  # the only agent leaves
+            agent = None
+            await until(lambda: alerts_for_ticket(store, number), "the on-call alert")
+            await rounds_pass([gateway])
+            notices = [m.text for m in conversation_messages(store, conversation) if m.sender == "system"]
+            if told:
+                assert len(notices) == 1 and "nobody from the team is online right now" in notices[0]
+                assert "nobody from the team is online" in (await widget.next("bot_uttered"))["text"]
+            else:
+                assert notices == []  # they were told so when the ticket opened
+        finally:
+            if agent is not None:
+                await agent.disconnect()
+            await widget.close()
+            await gateway.close()
+
+    asyncio.run(run())

@@ -5,6 +5,8 @@ priority listed, not resolved, no agent reply yet) and the agents signed in (bot
 
 - a ticket whose first-reply due time is less than ``warn_before`` away (or past) gets a notice to the
   visitor, stored and sent live to their open widgets, once per ticket (``claim_due_notice``);
+- a visitor promised an agent soon (promise "priority", "priority_busy" or "business") whose agents
+  have all signed out is told so when the alert is raised (the same once-per-ticket notice);
 - a ticket whose promise is in danger (nobody signed in while agents should be working for its plan,
   or the due time near or past) gets an alert for the current interval (``repeat_every`` since it
   opened): one row per ticket and interval in the store, whichever gateway notes it first;
@@ -23,7 +25,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, List, Optional, Protocol, Sequence
+from typing import Awaitable, Callable, List, Optional, Protocol, Sequence, Set
 
 import aiohttp
 
@@ -33,6 +35,7 @@ from bot.handoff.policy import OnCall, SupportPolicy
 from bot.protocol import DueSoonPayload, Sender, WidgetMessage, stored_payload, widget_message
 from bot.store.database import Store
 from bot.store.mail import enqueue_prepared_mail
+from bot.store.messages import handoff_promise
 from bot.store.messages import NewMessage
 from bot.store.oncall import (
     AlertRecord, alert_failed, alert_mailed, alert_posted, alert_sent, claim_due_alerts, note_alert,
@@ -49,6 +52,10 @@ OVERDUE = "overdue"
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 # How long a gateway holds an alert it is sending: longer than a webhook call can take.
 LEASE = timedelta(seconds=60)
+
+
+# Promises that counted on an agent signed in (bot.handoff.service.Promise values).
+PROMISED_AN_AGENT = frozenset({"priority", "priority_busy", "business"})
 
 
 class VisitorDelivery(Protocol):
@@ -184,16 +191,26 @@ class OnCallWatch:
         now = self.clock()
         tickets = await asyncio.to_thread(unanswered_tickets, self.store, sorted(on_call.priorities))
         online = await asyncio.to_thread(agents_online, self.store, now) if tickets else 0
+        paging: Set[int] = set()  # customers with an alerting ticket this round (tickets come earliest due first)
         for ticket in tickets:
             due_soon = now >= ticket.sla_due_at - on_call.warn_before
             if due_soon and ticket.due_notice_at is None and await self._due_notice(ticket, now):
                 result.notices += 1
             reason = alert_reason(ticket, self.policy, on_call, online, now)
-            if reason is not None and await asyncio.to_thread(
-                note_alert, self.store, ticket.id, alert_slot(ticket, on_call, now), reason, now
-            ):
+            if reason is None:
+                continue
+            if ticket.customer_id is not None:
+                # One customer's tickets page one at a time, earliest due first: a customer (or a leaked
+                # token) opening many conversations at once does not flood the on-call people.
+                if ticket.customer_id in paging:
+                    continue
+                paging.add(ticket.customer_id)
+            if await asyncio.to_thread(note_alert, self.store, ticket.id, alert_slot(ticket, on_call, now), reason, now):
                 logger.warning("on-call: ticket #%s alerted (%s)", ticket.id, reason)
                 result.noted += 1
+                if (reason == NO_AGENT_ONLINE and ticket.due_notice_at is None and not due_soon
+                        and await self._promised_an_agent(ticket) and await self._due_notice(ticket, now, left=True)):
+                    result.notices += 1
         for alert in await asyncio.to_thread(claim_due_alerts, self.store, self.gateway_id, now, LEASE):
             if await self._send(alert, on_call, online, now):
                 result.sent += 1
@@ -202,15 +219,22 @@ class OnCallWatch:
         self.rounds += 1
         return result
 
-    async def _due_notice(self, ticket: TicketRecord, now: datetime) -> bool:
-        """Tell the visitor, once per ticket, that the due time is about to pass; whether this call did."""
+    async def _promised_an_agent(self, ticket: TicketRecord) -> bool:
+        """Whether the visitor was told an agent would come (a reply time counting on someone signed in)."""
+        promise = await asyncio.to_thread(handoff_promise, self.store, ticket.conversation_id, ticket.id)
+        return promise in PROMISED_AN_AGENT
+
+    async def _due_notice(self, ticket: TicketRecord, now: datetime, left: bool = False) -> bool:
+        """Tell the visitor, once per ticket, that the due time is about to pass (or, ``left``, that the
+        agents they were promised have all gone); whether this call did."""
         on_call = self.policy.on_call
         alerted = on_call is not None and on_call.watches(ticket.priority)
         payload: DueSoonPayload = {
             "type": "due_soon", "ticket": ticket.id, "sla_due_at": ticket.sla_due_at.isoformat(), "on_call": alerted,
         }
-        notice = widget_message(texts.due_soon(ticket.number, self.policy.describe_moment(ticket.sla_due_at), alerted),
-                                payload)
+        said = (texts.agents_left(ticket.number, alerted) if left
+                else texts.due_soon(ticket.number, self.policy.describe_moment(ticket.sla_due_at), alerted))
+        notice = widget_message(said, payload)
         stored = await asyncio.to_thread(
             claim_due_notice, self.store, ticket.id, now, NewMessage(Sender.SYSTEM.value, notice["text"], stored_payload(notice))
         )

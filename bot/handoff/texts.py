@@ -84,6 +84,18 @@ def due_soon(ticket_number: str, due: str, on_call: bool) -> str:
     )
 
 
+def agents_left(ticket_number: str, on_call: bool) -> str:
+    """The visitor was promised an agent soon, and now nobody from the team is signed in; said once per ticket
+    (instead of the due-time notice)."""
+    then = ("I've alerted the on-call team, and the reply will come here in this chat" if on_call
+            else "the reply will come here in this chat as soon as someone is back")
+    return (
+        f"An update on ticket {ticket_number}: nobody from the team is online right now, so I can't keep the "
+        f"reply time I gave you. {then} (and by e-mail if you've left your address). Anything you add here "
+        "goes to the ticket."
+    )
+
+
 def reopened(agent_name: str, ticket_number: str) -> str:
     """An agent opened the visitor's resolved request again (issue 14): the team has the conversation again."""
     return f"{agent_name} reopened your request ({ticket_number}). This conversation is with our support team again."

@@ -13,7 +13,7 @@ from typing import Any, Dict, FrozenSet, List, Mapping, Optional, Sequence
 
 from sqlalchemy import func, select
 
-from bot.protocol import Sender, payload_of
+from bot.protocol import MessageKind, Sender, payload_of
 from bot.store.customers import EMAIL_PATTERN, normalise_email
 from bot.store.database import Store, store_errors
 from bot.store.models import MESSAGE_ARTICLE_ID_CHARS, MESSAGE_KIND_CHARS, MESSAGE_SENDERS, Message
@@ -223,3 +223,19 @@ def offered_payloads(store: Store, conversation_id: str) -> FrozenSet[str]:
                 if isinstance(reply, dict) and isinstance(reply.get("payload"), str):
                     offered.add(reply["payload"])
     return frozenset(offered)
+
+
+def handoff_promise(store: Store, conversation_id: str, ticket_id: int) -> Optional[str]:
+    """The ``promise`` of the handoff message that named ticket ``ticket_id`` in its conversation (e.g.
+    "priority"), or None when there is none. Raises StoreUnavailableError."""
+    query = (
+        select(Message.payload)
+        .where(Message.conversation_id == conversation_id, Message.kind == MessageKind.HANDOFF.value)
+        .order_by(Message.id.desc())
+    )
+    with store_errors("read a ticket's promise"), store.session() as session:
+        for payload in session.scalars(query):
+            deskmate = payload_of(payload) if isinstance(payload, Mapping) else {}
+            if deskmate.get("ticket") == ticket_id and isinstance(deskmate.get("promise"), str):
+                return str(deskmate["promise"])
+    return None
