@@ -456,7 +456,13 @@ def test_a_lead_spot_checks_a_confident_answer_and_a_wrong_one_becomes_a_miss(
     text_appears(lead, '[data-testid="review-result"]', "What the knowledge base lacks")
     text_appears(lead, '[data-testid="reviews-summary"]', "1 wrong")
     # The question is now a missed message to decide, reached from the inbox like any other.
-    text_appears(lead, '[data-testid="miss-groups"]', question)
+    # Compared with runs of white space as one space: another test's question may be mostly line breaks,
+    # which the review keeps and the misses list folds.
+    words = " ".join(question.split())
+    wait(lead).until(
+        lambda d: any(words in " ".join(e.text.split()) for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="miss-groups"]')),
+        f"{words!r} never appeared in the misses",
+    )
     review = review_of(bot_store, answer_id)
     assert review is not None and (review.verdict, review.reviewed_by) == ("wrong", lead_email)
 
