@@ -28,7 +28,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError, parse_article
 from bot.kb.check import ID_PATTERN, MAX_ANSWER_CHARS, check_articles
-from bot.lead.kb_edits import _load_articles
+from bot.lead.kb_edits import _load_articles, front_matter
 from bot.lead.training_edits import (
     TrainingDataEditError,
     UneditableFileError,
@@ -36,7 +36,6 @@ from bot.lead.training_edits import (
     locked,
     read_text,
     refuse_entity_syntax,
-    round_trip_yaml,
     write_atomically,
 )
 
@@ -152,13 +151,8 @@ def _block_list(values: Sequence[str]) -> CommentedSeq:
 def render_edit(path: Path, old: str, draft: ArticleDraft) -> str:
     """The article's file with the draft's title, questions, related, problem flag and answer; everything
     else (comments, key order, other keys) as it was. Raises UneditableFileError."""
-    lines = old.splitlines(keepends=True)
-    end = next((i for i in range(1, len(lines)) if lines[i].strip() == FRONT_MATTER_DELIMITER), None)
-    if not lines or lines[0].strip() != FRONT_MATTER_DELIMITER or end is None:
-        raise UneditableFileError(f"{path}: the front matter is not between two '---' lines")
-    front = "".join(lines[1:end])
-    yaml = round_trip_yaml(path, front)
-    data = yaml.load(front)
+    split = front_matter(path, old)
+    lines, end, yaml, data = split.lines, split.end, split.yaml, split.data
     if not isinstance(data, CommentedMap):
         raise UneditableFileError(f"{path}: the front matter is not a mapping")
     data["title"] = draft.title

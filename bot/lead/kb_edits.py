@@ -1,9 +1,11 @@
 """Add a phrasing to a knowledge-base article: one more line in its ``questions``."""
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, List, Tuple
+from typing import Any, Iterable, List, Tuple
 
+from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError, article_paths, parse_article
@@ -33,16 +35,34 @@ def choices_of(articles: Iterable[Article]) -> List[Tuple[str, str]]:
     return sorted(((a.id, a.title) for a in articles), key=lambda pair: (pair[1].casefold(), pair[0]))
 
 
-def _with_question(path: Path, text: str, question: str) -> str:
-    """The article's text with ``question`` appended to its front matter's ``questions``."""
+@dataclass
+class FrontMatter:
+    """An article file's front matter read for a round-trip edit: the file's ``lines`` (with their ends),
+    the index ``end`` of the closing '---' line, the ``yaml`` that keeps its comments and order, and its
+    ``data`` (whatever the YAML holds: callers check it is a mapping)."""
+
+    lines: List[str]
+    end: int
+    yaml: YAML
+    data: Any
+
+
+def front_matter(path: Path, text: str) -> FrontMatter:
+    """Split an article's text as parse_article does (the first line is '---', the next '---' closes) and
+    load its front matter for a round-trip edit. Raises UneditableFileError."""
     lines = text.splitlines(keepends=True)
-    # The same split as parse_article: the first line is '---', the next '---' closes.
     end = next((i for i in range(1, len(lines)) if lines[i].strip() == FRONT_MATTER_DELIMITER), None)
     if not lines or lines[0].strip() != FRONT_MATTER_DELIMITER or end is None:
         raise UneditableFileError(f"{path}: the front matter is not between two '---' lines")
     front = "".join(lines[1:end])
     yaml = round_trip_yaml(path, front)
-    data = yaml.load(front)
+    return FrontMatter(lines, end, yaml, yaml.load(front))
+
+
+def _with_question(path: Path, text: str, question: str) -> str:
+    """The article's text with ``question`` appended to its front matter's ``questions``."""
+    split = front_matter(path, text)
+    lines, end, yaml, data = split.lines, split.end, split.yaml, split.data
     questions = data.get("questions") if isinstance(data, CommentedMap) else None
     # Only a non-empty block list takes one added line; anything else is left to a person.
     if not isinstance(questions, CommentedSeq) or not questions or questions.fa.flow_style():
