@@ -13,6 +13,7 @@ from actions.runtime import answerer, handoff
 from bot.dialogue.answering import Answer, ParsedMessage, Rephrase, Suggest
 from bot.dialogue.messages import article_answer, decision_messages
 from bot.handoff.rules import Signal, Situation, should_open_ticket
+from bot.protocol import trained_article_ids
 
 
 class ActionAnswerFaq(Action):
@@ -26,7 +27,8 @@ class ActionAnswerFaq(Action):
     ) -> List[Dict[Text, Any]]:
         service = answerer()
         parsed = ParsedMessage.from_parse_data(tracker.latest_message)
-        decision = service.decide(parsed)
+        # Only the serving model's articles: one saved in kb/ since then has not passed the checks.
+        decision = service.decide(parsed, answerable=trained_article_ids(domain))
         unsure = isinstance(decision, (Suggest, Rephrase))
         unanswered = low_confidence_turns(tracker)
         if unsure:

@@ -13,6 +13,7 @@ from actions.escalation import hand_off, metadata
 from actions.runtime import answerer, handoff, store
 from bot.dialogue.messages import suggestion_messages
 from bot.handoff.rules import Signal, Situation, should_open_ticket
+from bot.protocol import trained_article_ids
 from bot.store.database import StoreError
 from bot.store.feedback import record_feedback
 
@@ -56,8 +57,9 @@ class ActionRecordFeedback(Action):
         reason = should_open_ticket(Situation(Signal.NOT_HELPFUL), people.rules_for(visitor))
         if reason is not None:
             return await hand_off(dispatcher, tracker, people, visitor, reason)
+        answerable = trained_article_ids(domain)
         article = service.kb.get(article_id) if article_id else None
-        related = [service.kb.get(rid) for rid in (article.related if article else ())]
+        related = [service.article(rid, answerable) for rid in (article.related if article else ())]
         for message in suggestion_messages("utter_sorry_not_helpful", [a for a in related if a][:2], kind="related"):
             dispatcher.utter_message(**message)
         return [SlotSet("awaiting_feedback", False)]

@@ -14,12 +14,17 @@ and inbox scripts: never change one, only add.
 from __future__ import annotations
 
 import json
+import re
 from enum import Enum
-from typing import Any, Dict, Final, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, cast
+from typing import Any, Dict, Final, FrozenSet, Iterable, List, Literal, Mapping, Optional, Tuple, TypedDict, Union, cast
 
 PAYLOAD_KEY: Final = "deskmate"
 # The retrieval intent whose responses are the knowledge base's articles: ``faq/<article id>``.
 RETRIEVAL_INTENT = "faq"
+# A widget conversation's id, its only key to the conversation: 128 random bits
+# in hex, made by the gateway (bot/gateway/visitor_socket.py), never chosen by
+# the visitor. Only such conversations have a chat an e-mail link can reopen.
+WIDGET_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
 # The entity a button press names its article with: ``/faq{"article_id": "..."}``.
 ARTICLE_ENTITY = "article_id"
 
@@ -366,6 +371,22 @@ def intent_payload(intent: str, **entities: str) -> str:
 def article_intent(article_id: str) -> str:
     """The retrieval intent key of an article, e.g. ``faq/double-charge``."""
     return f"{RETRIEVAL_INTENT}/{article_id}"
+
+
+def trained_article_ids(domain: Mapping[str, Any]) -> Optional[FrozenSet[str]]:
+    """The ids of the articles a model was trained on, read from its domain (a dict as Rasa sends it).
+
+    Each article is the response ``utter_faq/<id>`` in the model's domain
+    (bot/rasa_plugins/kb_importer.py), and Rasa sends the serving model's
+    domain with every action call. None when the domain lists no responses
+    at all (a caller without a domain, or Rasa's selective domain): then
+    nothing is known, and the caller decides.
+    """
+    responses = domain.get("responses") if isinstance(domain, Mapping) else None
+    if not isinstance(responses, Mapping) or not responses:
+        return None
+    prefix = f"utter_{RETRIEVAL_INTENT}/"
+    return frozenset(name[len(prefix):] for name in responses if isinstance(name, str) and name.startswith(prefix))
 
 
 def article_id_from_intent_key(intent_response_key: str) -> Optional[str]:

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
 
+import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from bot.gateway.app import make_app
@@ -147,3 +148,22 @@ async def sign_in(client: TestClient, password: str = AGENT_PASSWORD, email: str
     assert response.status == 302, await response.text()
     inbox = await client.get("/agent")
     return (await inbox.text()).split('name="csrf-token" content="', 1)[1].split('"', 1)[0]
+
+
+async def until(check: Callable[[], Any], what: str = "the condition", timeout: float = 30.0) -> Any:
+    """Wait until ``check()`` (sync or async) is truthy, polling every 50 ms; its value.
+
+    Fails the test naming ``what`` after ``timeout`` seconds (a generous bound
+    for a slow machine, not a measurement).
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return result
+        if loop.time() > deadline:
+            pytest.fail(f"timed out waiting for: {what}")
+        await asyncio.sleep(0.05)

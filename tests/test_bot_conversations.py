@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.lead.article_edits import ArticleDraft, save_article
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
@@ -94,3 +95,42 @@ def test_an_edited_answer_is_live_without_retraining(bot_settings: Settings, bot
         assert replies[0]["text"] == "Redeem it on the redeem page (edited answer)."
     finally:
         path.write_text(original)
+
+
+MONEY_BACK_QUESTIONS = (
+    "money back guarantee", "is there a money back guarantee", "do you have a satisfaction guarantee",
+    "90 day money back guarantee", "guarantee on new plans", "what does the guarantee cover",
+    "how long is the money back guarantee", "satisfaction guaranteed or money back", "claim the guarantee",
+    "does the guarantee apply to premium",
+)
+
+
+def test_an_article_saved_after_the_model_was_trained_answers_nobody_until_a_checked_model_knows_it(
+    bot_settings: Settings, bot_kb_dir: Path
+) -> None:
+    # The lead console's article editor writes it, checked and atomic, as a lead would.
+    saved = save_article(
+        bot_kb_dir,
+        ArticleDraft(
+            id="money-back-guarantee", title="Money back guarantee", category="billing",
+            questions=MONEY_BACK_QUESTIONS, related=("refund-policy",), problem=False,
+            body="Every new plan has a 90-day money back guarantee (a new article, never retrained or checked).",
+        ),
+        version=None,
+    )
+    try:
+        later = time.time() + 2
+        os.utime(saved.path, (later, later))
+        time.sleep(0.5)  # past the kb/ re-check interval
+        for question in ("is there a money back guarantee", "what does the satisfaction guarantee cover"):
+            [replies] = talk(bot_settings, [question])
+            payloads = deskmate_payloads(replies)
+            # Neither answered nor offered: the serving model was trained and checked without it.
+            assert not any(p.get("article_id") == "money-back-guarantee" for p in payloads), payloads
+            assert "money-back-guarantee" not in str(buttons(replies))
+            assert "90-day" not in " ".join(r.get("text") or "" for r in replies)
+        # A button press naming it (a forged payload) does not reach it either.
+        [replies] = talk(bot_settings, ['/faq{"article_id": "money-back-guarantee"}'])
+        assert "90-day" not in " ".join(r.get("text") or "" for r in replies)
+    finally:
+        saved.path.unlink()

@@ -10,12 +10,11 @@ import asyncio
 import email
 import shutil
 import smtplib
-import time
 from email import policy
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import pytest
 from aiohttp.test_utils import TestClient
@@ -43,7 +42,7 @@ from bot.store.owners import claim_conversation, owner_of
 from bot.store.seed import seed_demo_customers
 from bot.store.tickets import TicketRequest, close_ticket, get_ticket, open_ticket, ticket_events
 from bot.training.checks import free_port
-from tests.conversation import Widget, sign_in, start
+from tests.conversation import Widget, sign_in, start, until
 from tests.socket_client import socket_client
 
 AGENT = "ines@support.example"
@@ -99,17 +98,6 @@ def mail_settings(store: Store, tmp_path: Path, relay: Relay) -> Settings:
 def ticket_for(store: Store, conversation: str, contact: Optional[str] = None) -> int:
     request = TicketRequest(conversation, "anonymous", "normal", "requested", real_clock(), contact_email=contact)
     return open_ticket(store, request, real_clock()).ticket.id
-
-
-async def until(check: Callable[[], Any], timeout: float = 10.0) -> Any:
-    """Wait until ``check()`` is truthy (polling); its value. Fails the test after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "timed out"
-        await asyncio.sleep(0.05)
 
 
 async def agent(client: TestClient) -> Dict[str, str]:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from textwrap import dedent
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 import pytest
 from aiohttp import web
@@ -39,7 +39,7 @@ from bot.store.presence import agent_connected, agents_online, gateway_stopped, 
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, open_ticket, queue_ahead, unanswered_tickets
 from tests.conftest import BOT_CLOCK, free_port
-from tests.conversation import Widget, new_sender, sign_in
+from tests.conversation import Widget, new_sender, sign_in, until
 from tests.socket_client import socket_client
 
 UTC = timezone.utc
@@ -62,22 +62,6 @@ class ManualClock:
 
     def move_to(self, at: datetime) -> None:
         self.at = at
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 30.0) -> None:
-    """Wait until ``check()`` (sync or async) is true; fail naming ``what`` after ``timeout`` (a generous
-    bound for a slow machine, not a measurement)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if loop.time() > deadline:
-            pytest.fail(f"timed out waiting for: {what}")
-        await asyncio.sleep(0.05)
 
 
 # --- the store: presence and the queue --------------------------------------------------------------

@@ -22,7 +22,6 @@ from bot.store.messages import (
     MessageRecord,
     NewMessage,
     conversation_messages,
-    first_visitor_texts,
     payload_columns,
     record_message,
     record_messages,
@@ -67,17 +66,6 @@ def test_a_client_catches_up_after_the_last_id_it_saw(store: Store) -> None:
     assert [m.text for m in conversation_messages(store, "c", after_id=ids[1], limit=2)] == ["2", "3"]
     assert conversation_messages(store, "c", after_id=ids[-1]) == []
     assert [m.text for m in conversation_messages(store, "c", limit=1)] == ["0"]
-
-
-def test_each_conversations_first_visitor_message_is_found(store: Store) -> None:
-    record_message(store, "a", "bot", "Hi! How can I help?", NOW)
-    record_message(store, "a", "visitor", "I was charged twice", NOW)
-    record_message(store, "a", "visitor", "hello?", NOW)
-    record_message(store, "b", "visitor", "reset my password", NOW)
-    record_message(store, "quiet", "bot", "Hi! How can I help?", NOW)
-    record_message(store, "other", "visitor", "not asked for", NOW)
-    assert first_visitor_texts(store, ["a", "b", "quiet", "nobody"]) == {"a": "I was charged twice", "b": "reset my password"}
-    assert first_visitor_texts(store, []) == {}
 
 
 def test_payloads_round_trip_as_json(store: Store) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from bot.dialogue.input_check import InputProblem, input_problem
 from bot.kb.articles import Article
@@ -166,32 +166,54 @@ class AnswerGate:
         return cls(settings.search_weight, settings.answer_threshold, settings.answer_margin)
 
 
+# The articles a decision may use: the serving model's (``trained_article_ids``), or None for every article in kb/.
+Answerable = Optional[FrozenSet[str]]
+
+
 @dataclass
 class Answerer:
-    """Holds the knowledge base and its search index for one process."""
+    """Holds the knowledge base and its search indexes for one process.
+
+    A decision only uses the articles the serving model was trained on
+    (``answerable``, from the model's domain): an article saved in kb/ after
+    that model was trained and checked answers no visitor, by the answer gate
+    or a suggestion, until a retrained model that passed the checks serves it
+    (bot/training/serving.py). Its text still comes from kb/ as it is now.
+    """
 
     settings: Settings
     kb: KnowledgeBase = field(init=False)
-    _search: Optional[ArticleSearch] = field(default=None, init=False)
-    _search_version: int = field(default=-1, init=False)
+    # One index per (kb/ version, answerable set): in practice one, two while a new model loads.
+    _searches: Dict[Tuple[int, Answerable], ArticleSearch] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.kb = KnowledgeBase(self.settings.kb_dir)
 
-    def article_search(self) -> ArticleSearch:
-        """The search index of the knowledge base as it is now (rebuilt after kb/ changes)."""
+    def article_search(self, answerable: Answerable = None) -> ArticleSearch:
+        """The search index of kb/ as it is now (rebuilt after kb/ changes), over ``answerable`` articles only."""
         version = self.kb.version
+        key = (version, answerable)
         with self._lock:
-            if self._search is None or self._search_version != version:
+            search = self._searches.get(key)
+            if search is None:
                 nlp = load_pipeline(self.settings.spacy_model_dir)
-                self._search = ArticleSearch(self.kb.all(), nlp)
-                self._search_version = version
-            return self._search
+                articles = [a for a in self.kb.all() if answerable is None or a.id in answerable]
+                search = ArticleSearch(articles, nlp)
+                # Indexes of older kb/ versions are never asked for again.
+                self._searches = {k: v for k, v in self._searches.items() if k[0] == version}
+                self._searches[key] = search
+            return search
 
-    def search(self, query: str, limit: int, min_score: float = 0.0) -> List[SearchHit]:
-        """The ``limit`` closest articles to ``query`` scoring at least ``min_score``."""
-        return self.article_search().search(query, limit=limit, min_score=min_score)
+    def search(self, query: str, limit: int, min_score: float = 0.0, answerable: Answerable = None) -> List[SearchHit]:
+        """The ``limit`` closest articles to ``query`` scoring at least ``min_score`` (of ``answerable`` ones)."""
+        return self.article_search(answerable).search(query, limit=limit, min_score=min_score)
+
+    def article(self, article_id: str, answerable: Answerable = None) -> Optional[Article]:
+        """The article ``article_id`` as kb/ has it now, when it exists and is ``answerable``; else None."""
+        if answerable is not None and article_id not in answerable:
+            return None
+        return self.kb.get(article_id)
 
     def warm_up(self) -> None:
         """Load the spaCy pipeline and build the index now, not on a visitor's first message."""
@@ -205,16 +227,21 @@ class Answerer:
         return max(FUSION_CANDIDATES, self.settings.suggest_count)
 
     def decide(
-        self, parsed: ParsedMessage, gate: Optional[AnswerGate] = None, hits: Optional[List[SearchHit]] = None
+        self,
+        parsed: ParsedMessage,
+        gate: Optional[AnswerGate] = None,
+        hits: Optional[List[SearchHit]] = None,
+        answerable: Answerable = None,
     ) -> Decision:
         """How to reply to a question-like message.
 
         ``gate``: the answer thresholds (default: the settings'); ``hits``: the
         message's search hits when already known (``search_limit()`` of them),
-        else searched here, once, and only when the message needs it.
+        else searched here, once, and only when the message needs it;
+        ``answerable``: the articles it may answer or suggest (None: all).
         """
         if parsed.chosen_article_id:
-            chosen = self.kb.get(parsed.chosen_article_id)
+            chosen = self.article(parsed.chosen_article_id, answerable)
             if chosen is not None:
                 return Answer(chosen)
         problem = input_problem(parsed.text, self.settings.max_message_chars)
@@ -223,12 +250,12 @@ class Answerer:
         gate = gate or AnswerGate.from_settings(self.settings)
         # One search per message serves both the answer gate and the suggestions.
         if hits is None:
-            hits = self.search(parsed.text, limit=self.search_limit())
+            hits = self.search(parsed.text, limit=self.search_limit(), answerable=answerable)
         if parsed.intent == RETRIEVAL_INTENT:
             article_id = pick_article(
                 parsed.article_ranking, hits[:FUSION_CANDIDATES], gate.search_weight, gate.threshold, gate.margin
             )
-            article = self.kb.get(article_id) if article_id else None
+            article = self.article(article_id, answerable) if article_id else None
             if article is not None:
                 return Answer(article)
         close = [hit for hit in hits if hit.score >= self.settings.suggest_min_score][: self.settings.suggest_count]

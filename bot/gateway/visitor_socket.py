@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import time
 import uuid
 from typing import Any, Dict, Optional, Set
@@ -38,15 +37,14 @@ from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import NotYourConversationError, visitor_view
 from bot.handoff import texts
 from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
-from bot.protocol import widget_message
+from bot.protocol import WIDGET_SESSION_ID, widget_message
 from bot.store.database import StoreError
 from bot.store.owners import owner_of
 
 logger = logging.getLogger(__name__)
 
-# Session ids are the widget's only key to its conversation: 128 random bits,
-# never chosen by the visitor (anything else gets a fresh one).
-SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# Anything but a session id the gateway made gets a fresh one.
+SESSION_ID = WIDGET_SESSION_ID
 CONVERSATION_KEY = "conversation_id"
 ADDRESS_KEY = "address"
 NOTICE_EVENT = "deskmate_notice"

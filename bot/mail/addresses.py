@@ -25,9 +25,14 @@ class ContactEmailError(ValueError):
     """The address a visitor gave cannot take e-mail; the message says why, in words for the visitor."""
 
 
-def _tag(secret: str, ticket_id: int) -> str:
-    digest = hmac.new(secret.encode(), f"ticket:{ticket_id}".encode(), hashlib.sha256).digest()
+def _signature(secret: str, message: str) -> str:
+    """HMAC-SHA256 of ``message``, first 130 bits in lower-case base32 (``TAG_CHARS`` characters)."""
+    digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
+
+
+def _tag(secret: str, ticket_id: int) -> str:
+    return _signature(secret, f"ticket:{ticket_id}")
 
 
 def reply_address(secret: str, domain: str, ticket_id: int) -> str:
@@ -71,8 +76,7 @@ def checked_contact_email(text: object, own_domains: Sequence[str] = ()) -> str:
 
 
 def _link_tag(secret: str, conversation_id: str, expires: int) -> str:
-    digest = hmac.new(secret.encode(), f"chat:{conversation_id}:{expires}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode().lower()[:TAG_CHARS]
+    return _signature(secret, f"chat:{conversation_id}:{expires}")
 
 
 def chat_link_token(secret: str, conversation_id: str, expires: datetime) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -23,6 +22,7 @@ from bot.clock import Clock
 from bot.mail.addresses import chat_link_token, reply_address
 from bot.mail.compose import EmailStyle, Envelope, conversation_email, prepared_email
 from bot.mail.transport import MailDeliveryError, MailTransport
+from bot.protocol import WIDGET_SESSION_ID
 from bot.store.database import Store, StoreError
 from bot.store.mail import (
     OutgoingMailRecord,
@@ -36,9 +36,6 @@ from bot.store.mail import (
 from bot.store.tickets import get_ticket
 
 logger = logging.getLogger(__name__)
-
-# The widget's conversation ids (bot/gateway/visitor_socket.py, SESSION_ID): only these have a chat to reopen.
-WIDGET_SESSION = re.compile(r"^[0-9a-f]{32}$")
 
 # How long a claim holds before another gateway may take the e-mail (its sender stopped).
 CLAIM_LEASE = timedelta(minutes=5)
@@ -61,7 +58,7 @@ class MailPolicy:
         """The link that reopens the chat with its history for ``link_days`` (the widget hands the
         fragment's signed token to the gateway); None for a conversation no widget can open (e.g. the
         JSON API's ``api:...``)."""
-        if not WIDGET_SESSION.match(conversation_id):
+        if not WIDGET_SESSION_ID.match(conversation_id):
             return None
         token = chat_link_token(self.secret, conversation_id, now + timedelta(days=self.link_days))
         return f"{self.chat_page_url.split('#', 1)[0]}#deskmate={token}"

@@ -240,9 +240,3 @@ def take_inbound_reply(
             if known is not None:
                 return None  # the same e-mail was taken in before (maybe by another gateway just now)
             raise
-
-
-def pending_mail_count(store: Store, statuses: Sequence[str] = ("pending", "sending")) -> int:
-    """How many e-mails wait to be sent (for start-up logs and tests). Raises StoreUnavailableError."""
-    with store_errors("count e-mails to send"), store.session() as session:
-        return int(session.scalar(select(func.count()).select_from(OutgoingMail).where(OutgoingMail.status.in_(statuses))) or 0)

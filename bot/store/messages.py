@@ -191,23 +191,6 @@ def get_message(store: Store, message_id: int) -> Optional[MessageRecord]:
         return message_record(row) if row is not None else None
 
 
-def first_visitor_texts(store: Store, conversation_ids: Sequence[str]) -> Dict[str, str]:
-    """Each conversation's first visitor message (its text), for the agents' queue rows; missing ones left out.
-
-    Raises StoreUnavailableError when the database cannot be read.
-    """
-    if not conversation_ids:
-        return {}
-    first = (
-        select(func.min(Message.id))
-        .where(Message.conversation_id.in_(list(conversation_ids)), Message.sender == Sender.VISITOR.value)
-        .group_by(Message.conversation_id)
-    )
-    query = select(Message.conversation_id, Message.text).where(Message.id.in_(first))
-    with store_errors("read the queue's first messages"), store.session() as session:
-        return {conversation_id: text for conversation_id, text in session.execute(query)}
-
-
 def offered_payloads(store: Store, conversation_id: str) -> FrozenSet[str]:
     """Every button payload (``/intent{...}``) the bot offered in the conversation (its quick replies).
 
