@@ -134,3 +134,15 @@ def test_an_article_saved_after_the_model_was_trained_answers_nobody_until_a_che
         assert "90-day" not in " ".join(r.get("text") or "" for r in replies)
     finally:
         saved.path.unlink()
+
+
+def test_a_question_about_another_companys_product_gets_no_article(bot_settings: Settings) -> None:
+    # The words that pick an article (cancel, refund, password) are every company's; the name is not.
+    for question, product in (("how do i cancel my disney plus subscription", "Disney Plus"),
+                              ("steam refund policy for a game", "Steam")):
+        [replies] = talk(bot_settings, [question])
+        assert not any(p.get("type") == "article" for p in deskmate_payloads(replies)), replies
+        assert product in replies[0]["text"] and "I can only help with Lumio" in replies[0]["text"]
+    # Naming the service too is a question about it.
+    [replies] = talk(bot_settings, ["i want to cancel lumio, i already cancelled my disney plus"])
+    assert "I can only help" not in " ".join(r.get("text") or "" for r in replies)

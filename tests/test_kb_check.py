@@ -105,3 +105,34 @@ def test_a_broken_email_wording_is_named_by_the_check(tmp_path: Path, change: di
     write_article(tmp_path, "a2", good_front("a2", ten("b"), related="a1"))
     (tmp_path / "email.yml").write_text(json.dumps({**EMAIL_OK, **change}))  # JSON is YAML
     assert [str(p) for p in check_kb(tmp_path)] == [f"{tmp_path / 'email.yml'}:1: {problem}"]
+
+
+SCOPE = "own:\n  - Lumio\nothers:\n  - Disney Plus\n  - gym\n"
+
+
+def test_articles_that_contradict_the_product_scope_are_named(tmp_path: Path) -> None:
+    (tmp_path / "product_scope.yml").write_text(SCOPE)
+    questions = ten("a")[:8] + ["cancel my disney  plus", "cancel lumio and my gym"]
+    first = write_article(tmp_path, "first", good_front("first", questions, related="second"))
+    second = write_article(tmp_path, "second", good_front("second", ten("b"), related="first"),
+                           body="Like at the gym, you can pause.")
+    messages = {str(p) for p in check_kb(tmp_path)}
+    # A phrasing naming another company's product alone would be refused by the bot; with Lumio it is fine.
+    assert messages == {
+        f"{first}:14: the phrasing 'cancel my disney  plus' names 'Disney Plus' (product_scope.yml, 'others') "
+        "and not Lumio: the bot would not answer it",
+        f"{second}:19: names 'gym', listed under 'others' in product_scope.yml: take it out of one of them",
+    }
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("own: [Lumio]\n", "'others' must be a list of names"),
+    ("own: [Lumio]\nothers: [Lumio, gym]\n", "named as own and other: lumio"),
+    ("own: [Lumio]\nothers: ['']\n", "every name under 'others' is text of 1-60 characters"),
+    ("own: [Lumio]\nothers: [gym]\nbrands: []\n", "unknown key(s) brands"),
+])
+def test_a_broken_product_scope_is_named_by_the_check(tmp_path: Path, text: str, problem: str) -> None:
+    write_article(tmp_path, "first", good_front("first", ten("a"), related="second"))
+    write_article(tmp_path, "second", good_front("second", ten("b"), related="first"))
+    (tmp_path / "product_scope.yml").write_text(text)
+    assert [p.message for p in check_kb(tmp_path)] == [problem]

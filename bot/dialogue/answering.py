@@ -18,6 +18,7 @@ from typing import Any, Dict, FrozenSet, List, Optional, Tuple, Union
 from bot.dialogue.input_check import InputProblem, input_problem
 from bot.kb.articles import Article
 from bot.kb.library import KnowledgeBase
+from bot.kb.product_scope import PRODUCT_SCOPE_FILE, ProductScopeFile
 from bot.kb.search import ArticleSearch, SearchHit
 from bot.nlu.spacy_pipeline import load_pipeline
 from bot.protocol import (
@@ -118,7 +119,14 @@ class Unreadable:
     problem: InputProblem
 
 
-Decision = Union[Answer, Suggest, Rephrase, Unreadable]
+@dataclass(frozen=True)
+class OtherProduct:
+    """The question names another company's product and not the service's own (kb/product_scope.yml)."""
+
+    name: str
+
+
+Decision = Union[Answer, Suggest, Rephrase, Unreadable, OtherProduct]
 
 
 def fused_ranking(
@@ -183,12 +191,14 @@ class Answerer:
 
     settings: Settings
     kb: KnowledgeBase = field(init=False)
+    scope: "ProductScopeFile" = field(init=False)
     # One index per (kb/ version, answerable set): in practice one, two while a new model loads.
     _searches: Dict[Tuple[int, Answerable], ArticleSearch] = field(default_factory=dict, init=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
 
     def __post_init__(self) -> None:
         self.kb = KnowledgeBase(self.settings.kb_dir)
+        self.scope = ProductScopeFile(self.settings.kb_dir / PRODUCT_SCOPE_FILE)
 
     def article_search(self, answerable: Answerable = None) -> ArticleSearch:
         """The search index of kb/ as it is now (rebuilt after kb/ changes), over ``answerable`` articles only."""
@@ -247,6 +257,9 @@ class Answerer:
         problem = input_problem(parsed.text, self.settings.max_message_chars)
         if problem is not None:
             return Unreadable(problem)
+        other = self.scope.current().other_product(parsed.text)
+        if other is not None:
+            return OtherProduct(other)
         gate = gate or AnswerGate.from_settings(self.settings)
         # One search per message serves both the answer gate and the suggestions.
         if hits is None:

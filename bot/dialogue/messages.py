@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Literal, Optional
 
-from bot.dialogue.answering import Answer, Decision, Rephrase, Suggest, Unreadable
+from bot.dialogue.answering import Answer, Decision, OtherProduct, Rephrase, Suggest, Unreadable
 from bot.dialogue.input_check import InputProblem
 from bot.kb.articles import Article
 from bot.protocol import PAYLOAD_KEY, ArticlePayload, Button, ChoicesPayload, Guesses, intent_payload
@@ -88,4 +88,7 @@ def decision_messages(decision: Decision, max_chars: int, guesses: Optional[Gues
         return suggestion_messages("utter_rephrase", (), kind="rephrase", guesses=guesses)
     if isinstance(decision, Unreadable):
         return [{"response": UNREADABLE_RESPONSES[decision.problem], "max_chars": max_chars}]
+    if isinstance(decision, OtherProduct):
+        # The name as kb/product_scope.yml writes it, never the visitor's own text.
+        return [{"response": "utter_other_product", "product": decision.name}]
     raise TypeError(f"unknown decision {decision!r}")

@@ -8,6 +8,7 @@ from typing import Callable, Dict, List, Tuple, Type
 
 from bot.kb.articles import Article, ArticleFormatError, article_paths, parse_article
 from bot.handoff.policy import PolicyError, SupportPolicy
+from bot.kb.product_scope import PRODUCT_SCOPE_FILE, ProductScope, ProductScopeError, load_product_scope
 from bot.kb.welcome import WELCOME_FILE, WelcomeError, load_welcome
 from bot.mail.compose import EMAIL_FILE, EmailStyleError, load_email_style
 
@@ -159,6 +160,34 @@ def check_kb(kb_dir: Path) -> List[Problem]:
                 load(path)
             except error_type as error:
                 problems.append(Problem(path, 1, str(error).split(": ", 1)[-1]))
+    scope_path = kb_dir / PRODUCT_SCOPE_FILE
+    try:
+        problems.extend(_check_scope(articles, load_product_scope(scope_path)))
+    except ProductScopeError as error:
+        problems.append(Problem(scope_path, 1, str(error).split(": ", 1)[-1]))
+    return problems
+
+
+def _check_scope(articles: List[Article], scope: ProductScope) -> List[Problem]:
+    """Articles that contradict kb/product_scope.yml: an article that names another company's product
+    answers questions about it, and a phrasing that names one without the service's name is refused."""
+    problems: List[Problem] = []
+    for article in articles:
+        named = scope.others_in(f"{article.title}\n{article.body}")
+        if named:
+            problems.append(Problem(
+                article.path, article.body_line,
+                f"names '{named[0]}', listed under 'others' in {PRODUCT_SCOPE_FILE}: take it out of one of them",
+            ))
+        for index, question in enumerate(article.questions):
+            other = scope.other_product(question)
+            if other is not None:
+                line = article.question_lines[index] if index < len(article.question_lines) else article.line_of("questions")
+                problems.append(Problem(
+                    article.path, line,
+                    f"the phrasing '{question}' names '{other}' ({PRODUCT_SCOPE_FILE}, 'others') and not "
+                    f"{scope.own[0] if scope.own else 'the service'}: the bot would not answer it",
+                ))
     return problems
 
 
