@@ -960,3 +960,163 @@ def test_resolve_and_take_over_can_be_undone_and_the_inbox_works_from_the_keyboa
     agent.find_element(By.TAG_NAME, "body").click()
     agent.find_element(By.TAG_NAME, "body").send_keys("/")
     assert agent.switch_to.active_element.get_attribute("data-testid") == "queue-search"
+
+
+# ---- Issue 14, break-test fixes: nothing waiting is lost, a colleague's ticket is not merged unasked,
+# compact rows, the icon, the online mark, a reopened request's stars, a repeated refusal shown once ----
+
+def _pending_shown(driver: WebDriver, text: str) -> None:
+    text_appears(driver, '[data-testid="pending"]', text, 5)
+
+
+def _status(store: Store, number: int) -> str:
+    from bot.store.tickets import get_ticket
+
+    ticket = get_ticket(store, number)
+    assert ticket is not None
+    return ticket.status
+
+
+def test_a_waiting_resolve_is_done_on_sign_out_and_leaving_and_a_merge_waits_and_names_the_colleague(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    from datetime import datetime, timezone
+    from decimal import Decimal
+
+    from bot.store.customers import CustomerData, upsert_customer
+    from bot.store.tickets import assign_ticket
+
+    base, store = inbox_gateway
+    signing_out = plant_ticket(store, _hex_conversation(41), "please cancel my plan", 40)
+    leaving = plant_ticket(store, _hex_conversation(42), "wrong invoice address", 41)
+    for i in range(26):  # more than a page: the pager shows too
+        plant_ticket(store, _hex_conversation(200 + i), f"filler question {i}", 60 + i)
+
+    agent = browser(1280, 800)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{signing_out}")
+    text_appears(agent, '[data-testid="ticket-message"]', "cancel my plan")
+
+    # Compact rows: at 1280 x 800 the queue shows eight whole rows or more.
+    wait(agent).until(lambda d: len(rows(d)) == 25 and d.find_element(By.ID, "dm-pager").is_displayed())
+    whole = agent.execute_script("""
+        var list = document.getElementById('dm-queue-list').getBoundingClientRect();
+        return Array.from(document.querySelectorAll('[data-testid="queue-row"]')).filter(function (row) {
+          var box = row.getBoundingClientRect(); return box.top >= list.top - 0.5 && box.bottom <= list.bottom + 0.5;
+        }).length;""")
+    assert whole >= 8, f"only {whole} whole queue rows fit at 1280 x 800"
+    # The page's icon is the gateway's own (no 404 in the console).
+    icon = agent.execute_async_script("""
+        var done = arguments[arguments.length - 1], link = document.querySelector('link[rel="icon"]');
+        fetch(link.href).then(function (r) { done([r.status, r.headers.get('content-type')]); });""")
+    assert icon == [200, "image/x-icon"]
+
+    # Resolve, then "Sign out" at once: the resolve goes first, then the sign-out.
+    click(agent, '[data-testid="resolve"]')
+    _pending_shown(agent, f"Resolving #{signing_out}")
+    agent.find_element(By.CSS_SELECTOR, ".dm-signout button").click()
+    wait(agent).until(lambda d: "/agent/login" in d.current_url, "never signed out")
+    assert _status(store, signing_out) == "resolved"
+
+    # Resolve, then leave the page for another: sent as the page goes.
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{leaving}")
+    text_appears(agent, '[data-testid="ticket-message"]', "invoice address")
+    click(agent, '[data-testid="resolve"]')
+    _pending_shown(agent, f"Resolving #{leaving}")
+    agent.get(f"{base}/agent/security")
+    wait(agent, 10).until(lambda _: _status(store, leaving) == "resolved", "the resolve was lost on leaving")
+
+    # Merge: a few seconds with an Undo; a colleague's ticket only after a question naming them.
+    now = datetime.now(timezone.utc)
+    customer = upsert_customer(store, CustomerData(f"cy-{uuid.uuid4().hex[:6]}@demo.example", "Cy Hall", "premium",
+                                                   "monthly", Decimal("14.99"), "EUR", "active"), now)
+    numbers = []
+    for n, text in ((43, "charged twice"), (44, "still charged twice"), (45, "charged twice again")):
+        record_message(store, _hex_conversation(n), "visitor", text, now)
+        numbers.append(open_ticket(store, TicketRequest(_hex_conversation(n), "premium", "high", "requested",
+                                                        now + timedelta(minutes=5), customer_id=customer.id), now).ticket.id)
+    kept, free, omars = numbers
+    assign_ticket(store, omars, "omar@support.example", now)
+    agent.get(f"{base}/agent#ticket-{kept}")
+    merge_free = f'[data-testid="other-open-tickets"] [data-merge="{free}"]'
+    merge_omars = f'[data-testid="other-open-tickets"] [data-merge="{omars}"]'
+    click(agent, merge_free)
+    _pending_shown(agent, f"Merging #{free} into #{kept}")
+    click(agent, '[data-testid="undo"]')
+    time.sleep(6)
+    assert _status(store, free) == "open"
+
+    click(agent, merge_omars)
+    question = wait(agent, 5).until(EC.alert_is_present())
+    assert "omar@support.example" in question.text and f"closes #{omars}" in question.text
+    question.dismiss()
+    text_appears(agent, "#dm-ticket-notice", "Not merged")
+    time.sleep(6)
+    assert _status(store, omars) == "assigned"
+    click(agent, merge_omars)
+    wait(agent, 5).until(EC.alert_is_present()).accept()
+    _pending_shown(agent, f"Merging #{omars} into #{kept}")
+    wait(agent, 15).until(lambda _: _status(store, omars) == "resolved", "the confirmed merge never happened")
+    text_appears(agent, '[data-testid="ticket-note"]', f"Merged #{omars} into this ticket")
+
+
+def test_the_online_mark_follows_the_visitor_and_a_reopened_request_drops_its_old_stars(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    base, store = inbox_gateway
+    conversation = _hex_conversation(46)
+    number = plant_ticket(store, conversation, "my downloads vanished", 30)
+
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={chat_link(conversation)}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "downloads vanished")
+    agent = browser(1280, 800)
+    inbox_sign_in(agent, base, "sam@support.example")
+    agent.get(f"{base}/agent#ticket-{number}")
+    online = '[data-testid="visitor-online"]'
+    wait(agent).until(lambda d: d.find_element(By.CSS_SELECTOR, online).get_attribute("data-online") == "true")
+
+    # Resolved: the visitor is asked to rate; reopened: those stars no longer apply, and go.
+    click(agent, '[data-testid="resolve"]')
+    text_appears(visitor, '[data-testid="dm-message"]', "How did we do")  # after the undo time
+    assert visitor.find_elements(By.CSS_SELECTOR, '.dm-stars[data-ticket="%d"] [data-testid="dm-star"]' % number)
+    click(agent, '[data-testid="reopen"]')
+    text_appears(visitor, '[data-testid="dm-message"]', "Sam reopened your request")
+    text_appears(visitor, '[data-testid="dm-stars-reopened"]', "reopened")
+    assert not visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-star"]')
+    visitor.refresh()  # the history replays the same way
+    click(visitor, '[data-testid="dm-bubble"]')
+    text_appears(visitor, '[data-testid="dm-stars-reopened"]', "reopened")
+    assert not visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-star"]')
+
+    # The visitor closes the tab: the inbox says so within seconds (no re-read needed).
+    started = time.monotonic()
+    visitor.close()
+    wait(agent, 5).until(lambda d: d.find_element(By.CSS_SELECTOR, online).get_attribute("data-online") == "false",
+                         "the online mark did not follow the visitor")
+    assert time.monotonic() - started < 5
+
+
+def test_a_refusal_repeated_to_a_visitor_is_shown_once(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    """A visitor typing faster than the limit (60 a minute) is told to wait: once, at the newest place,
+    not once per refused message. (Last in the module: it spends the address's allowance for a minute.)"""
+    base, store = inbox_gateway
+    conversation = _hex_conversation(47)
+    plant_ticket(store, conversation, "is anyone there", 30)
+    visitor = browser()
+    visitor.get(f"{base}/#deskmate={chat_link(conversation)}")
+    text_appears(visitor, '[data-testid="dm-message"][data-from="visitor"]', "anyone there")
+    box = wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+    too_fast = "faster than I can read them"
+    for i in range(70):
+        box.send_keys(f"hello {i}")
+        box.send_keys(Keys.ENTER)
+    text_appears(visitor, '[data-testid="dm-message"]', too_fast)
+    time.sleep(2)  # every refusal has come back by now
+    said = [e.text for e in visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-message"]') if too_fast in e.text]
+    assert len(said) == 1, said
+    log = visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-message"]')
+    assert too_fast in log[-1].text or too_fast in log[-2].text  # at the newest place

@@ -44,7 +44,7 @@ def test_tickets_are_charted_by_reason_and_plan_in_words_and_no_label_overlaps()
         "tickets_by_plan": {"anonymous": 8, "premium": 6, "free": 3, "pay_as_you_go": 2},
     }}
     svg = render_chart("tickets", report).decode("utf-8")
-    for words in ("Asked for a person", "Problem answered, priority plan", "Bot unsure twice", "Answer did not help",
+    for words in ("Asked for a person", "Problem answered, priority plan", "Bot unsure", "Answer did not help",
                   "Bot unavailable", "Not signed in", "Premium", "Free", "Pay as you go"):
         assert f">{words}<" in svg or words in svg, words
     for code in ("premium_problem", "low_confidence", "not_helpful", "bot_unavailable", "pay_as_you_go", "anonymous"):

@@ -69,10 +69,16 @@ def test_premium_user_with_problem_gets_high_priority_ticket_and_the_article(bot
     assert handover["articles_shown"] == ["double-charge"]
 
 
-def test_premium_user_not_understood_gets_a_person_at_once(bot_settings: Settings) -> None:
-    [replies] = talk(bot_settings, [VAGUE[0]], token=token_for(bot_settings, "premium@demo.example"))
+def test_premium_user_not_understood_gets_a_person_at_once(bot_settings: Settings, bot_store: Store) -> None:
+    sender = new_sender()
+    [replies] = talk(bot_settings, [VAGUE[0]], sender=sender, token=token_for(bot_settings, "premium@demo.example"))
     handoff = handoff_of(replies)
     assert handoff and handoff["priority"] == "high"
+    # The agent is told what happened: unsure once (the plan hands over at the first), not "twice".
+    [ticket] = tickets_for_conversation(bot_store, conversation_of(sender))
+    handover = build_handover(ticket, conversation_messages(bot_store, conversation_of(sender)))
+    assert ticket.reason == "low_confidence" and handover["unsure_in_a_row"] == 1
+    assert handover["summary"] == "Bot unsure of one message: a priority plan is handed over at the first"
 
 
 def test_free_user_not_understood_twice_gets_suggestions_then_a_ticket_with_the_guesses(
@@ -90,6 +96,7 @@ def test_free_user_not_understood_twice_gets_suggestions_then_a_ticket_with_the_
     handover = build_handover(ticket, conversation_messages(bot_store, conversation_of(sender)))
     failed = handover["failed_messages"]
     assert [f["text"] for f in failed] == VAGUE
+    assert handover["unsure_in_a_row"] == 2 and handover["summary"] == "Bot unsure twice in a row"
     for guesses in failed:
         assert 1 <= len(guesses["intents"]) <= 3 and all(0 <= g["confidence"] <= 1 for g in guesses["intents"])
         assert len(guesses["articles"]) == 3

@@ -11,7 +11,7 @@ import pytest
 from bot.store.database import Store, StoreUnavailableError
 from bot.store.feedback import FeedbackRecord, feedback_for, record_csat, record_feedback
 from bot.store.messages import NewMessage, record_messages
-from bot.store.tickets import TicketRequest, open_ticket
+from bot.store.tickets import TicketRequest, close_ticket, open_ticket
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 
@@ -29,7 +29,9 @@ def answer(store: Store, conversation: str, article: str, at: datetime = NOW) ->
 
 
 def asked_to_rate(store: Store, conversation: str) -> int:
+    """A ticket of ``conversation`` resolved, and the bot's request to rate it (as the desk stores them)."""
     ticket = open_ticket(store, TicketRequest(conversation, "free", "normal", "requested", NOW), NOW).ticket
+    close_ticket(store, ticket.id, "agent:sam@support.example", NOW)
     record_messages(store, conversation, [NewMessage("bot", "How did we do?", deskmate(type="rating_request", ticket=ticket.id))], NOW)
     return ticket.id
 
@@ -97,6 +99,18 @@ def test_a_rating_counts_only_when_the_bot_asked_once_per_ticket(store: Store) -
     assert [(r.csat, r.ticket_id) for r in feedback_for(store, "conv-1")] == [(4, ticket)]
     with pytest.raises(ValueError):
         record_csat(store, "conv-1", ticket, 6, NOW)
+
+
+def test_a_reopened_ticket_is_not_rated_until_it_is_resolved_again(store: Store) -> None:
+    from bot.store.agent_queue import reopen_ticket
+
+    ticket = asked_to_rate(store, "conv-1")
+    reopen_ticket(store, ticket, "sam@support.example", NOW + timedelta(minutes=1))
+    # The old request's stars are still in the visitor's chat: a click on them is not a rating of open work.
+    assert record_csat(store, "conv-1", ticket, 2, NOW + timedelta(minutes=2)) is None
+    assert feedback_for(store, "conv-1") == []
+    close_ticket(store, ticket, "agent:sam@support.example", NOW + timedelta(minutes=3))
+    assert record_csat(store, "conv-1", ticket, 5, NOW + timedelta(minutes=4)) is not None
 
 
 def test_feedback_comes_back_as_plain_frozen_records(store: Store) -> None:

@@ -15,7 +15,7 @@ from bot.dialogue.input_check import clean_text
 from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import RequestError, json_body, path_id
 from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
-from bot.gateway.keys import ANSWERER, CLOCK, DESK, GATEWAY_ID, SETTINGS, SIO, STORE
+from bot.gateway.keys import ANSWERER, CLOCK, DESK, GATEWAY_ID, SETTINGS, SIO, STORE, VISITORS
 from bot.gateway.router import staff_view
 from bot.gateway.staff_auth import (
     CSRF_HEADER,
@@ -32,7 +32,6 @@ from bot.protocol import ClosedHow
 from bot.store.database import StoreError
 from bot.store.mail import OutgoingMailRecord, ticket_mail
 from bot.store.presence import agent_connected, agent_disconnected, gateway_stopped, heartbeat
-from bot.gateway.visitor_presence import visitor_online
 from bot.store.agent_queue import (
     PEOPLE,
     LatestMessage,
@@ -41,6 +40,7 @@ from bot.store.agent_queue import (
     needing_attention,
     other_open_tickets,
     queue_page,
+    unread_counts,
     visitor_label,
 )
 from bot.store.messages import MessageRecord, conversation_messages
@@ -169,8 +169,9 @@ def _ticket_id(request: web.Request) -> int:
 
 
 async def ticket_api(request: web.Request) -> web.Response:
-    """One ticket: the handover (built from the stored conversation), every message, the customer's earlier tickets."""
-    await require_staff(request, api=True)
+    """One ticket: the handover (built from the stored conversation), every message, the customer's earlier
+    tickets, their other open tickets (each with what this agent has not read of it: ``unread``)."""
+    staff = await require_staff(request, api=True)
     store, now = request.app[STORE], request.app[CLOCK]()
     ticket = await asyncio.to_thread(get_ticket, store, _ticket_id(request))
     if ticket is None:
@@ -188,11 +189,12 @@ async def ticket_api(request: web.Request) -> web.Response:
     names = await asyncio.to_thread(staff_names, store, {n.author for n in notes})
     others = await asyncio.to_thread(other_open_tickets, store, ticket)
     latest = await asyncio.to_thread(latest_messages, store, [t.conversation_id for t in others])
-    online = visitor_online(request.app[SIO], ticket.conversation_id, bool(request.app[SETTINGS].redis_url))
+    unread = await asyncio.to_thread(unread_counts, store, staff["email"], [t.id for t in others])
+    online = await request.app[VISITORS].online(ticket.conversation_id)
     return web.json_response({
         # The same customer's other open tickets (to merge), and whether the visitor's widget is connected
         # now (true / false / null: unknown, with several gateways).
-        "other_open_tickets": [ticket_view(t, now, latest.get(t.conversation_id)) for t in others], "visitor_online": online,
+        "other_open_tickets": [ticket_view(t, now, latest.get(t.conversation_id), unread.get(t.id, 0)) for t in others], "visitor_online": online,
         # Internal notes (staff only; never messages, so never shown or sent to the visitor).
         "notes": [note_view(n, names) for n in notes],
         "ticket": ticket_view(ticket, now, _latest_of(messages)), "handover": build_handover(ticket, messages),

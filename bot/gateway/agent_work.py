@@ -99,25 +99,30 @@ async def note_api(request: web.Request) -> web.Response:
 
 
 async def merge_api(request: web.Request) -> web.Response:
-    """``{"from": <ticket number>}``: merge the same customer's open ticket into this one (see
-    ``merge_tickets``); that conversation's visitor is told, every inbox re-reads the queue. 409 when either
-    is resolved or they are not the same customer's."""
+    """``{"from": <ticket number>, "confirm": true|false}``: merge the same customer's open ticket into this
+    one (see ``merge_tickets``); that conversation's visitor is told, every inbox re-reads the queue. 409
+    when either is resolved, they are not the same customer's, or ticket ``from`` is claimed by another
+    agent and ``confirm`` is not true (merging closes it under them)."""
     staff = await _staff_change(request)
     into_id = _ticket_id(request)
     body = await json_body(request, '{"from": <ticket number>}')
     from_id = body.get("from") if isinstance(body, dict) else None
     if not isinstance(from_id, int) or isinstance(from_id, bool) or not 0 < from_id <= MAX_MESSAGE_ID:
         raise RequestError('send JSON: {"from": <ticket number>} (a whole number)')
+    confirm = body.get("confirm", False)
+    if not isinstance(confirm, bool):
+        raise RequestError('"confirm" is true or false')
     said = widget_message(texts.merged(f"#{from_id}", f"#{into_id}"),
                           ResolvedPayload(type="resolved", how="merged", ticket=from_id))
     notice = NewMessage(Sender.SYSTEM.value, said["text"], stored_payload(said))
     now = request.app[CLOCK]()
-    merge = await asyncio.to_thread(merge_tickets, request.app[STORE], into_id, from_id, staff["email"], now, notice)
+    merge = await asyncio.to_thread(merge_tickets, request.app[STORE], into_id, from_id, staff["email"], now, notice,
+                                  confirm)
     delivery = request.app[DESK].delivery
     await delivery.send_to_visitor(merge.merged.conversation_id, said)
     await delivery.notify_agents(QUEUE_CHANGED, {"ticket": into_id})
     await delivery.notify_agents(QUEUE_CHANGED, {"ticket": from_id})
-    await audit_staff_action(request, staff, "merge", f"#{from_id}", into=into_id)
+    await audit_staff_action(request, staff, "merge", f"#{from_id}", into=into_id, confirmed=confirm)
     return web.json_response({"ticket": ticket_view(merge.into, now), "merged": ticket_view(merge.merged, now)})
 
 

@@ -31,7 +31,7 @@ from bot.gateway.clients import origin_allowed
 from bot.gateway.errors import Handler, domain_errors
 from bot.gateway.hub import Hub
 from bot.gateway.keys import (
-    ANSWERER, CLOCK, DESK, GATEWAY_ID, HANDOFF, LIMITS, MAIL, ONCALL, ROUTER, SETTINGS, SIO, STORE, WELCOME,
+    ANSWERER, CLOCK, DESK, GATEWAY_ID, HANDOFF, LIMITS, MAIL, ONCALL, ROUTER, SETTINGS, SIO, STORE, VISITORS, WELCOME,
 )
 from bot.kb.welcome import WELCOME_FILE, WelcomeFile
 from bot.gateway.limits import RateLimits
@@ -40,6 +40,7 @@ from bot.gateway.lead_console import add_lead_routes
 from bot.gateway.router import ConversationRouter, Patience
 from bot.gateway.staff_auth import add_auth_routes
 from bot.gateway.staff_security import add_security_routes
+from bot.gateway.visitor_presence import VisitorPresence
 from bot.gateway.visitor_socket import PacketJson, register_visitor_events
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.oncall import OnCallWatch, outbound_mail
@@ -101,6 +102,12 @@ async def demo_token(request: web.Request) -> web.Response:
     if customer is None:
         return web.json_response({"error": "no such demo customer"}, status=404)
     return web.json_response({"token": issue_token(settings.resolved_identity_secret(), customer.email)})
+
+
+async def favicon(request: web.Request) -> web.FileResponse:
+    """The staff pages' icon (a chat bubble, 16/32/48 px), also where browsers look for one unasked."""
+    return web.FileResponse(HERE / "static" / "favicon.ico", headers={
+        "Content-Type": "image/x-icon", "Cache-Control": "public, max-age=86400"})
 
 
 async def health(request: web.Request) -> web.Response:
@@ -214,6 +221,23 @@ async def watch_promises(app: web.Application) -> None:
             await watch.round()
         except Exception:  # noqa: BLE001 (logged; the next round tries again)
             logger.exception("gateway: the on-call watch failed")
+async def visitor_presence(app: web.Application) -> AsyncIterator[None]:
+    """With several gateways, refresh this gateway's visitors in Redis every ``presence_heartbeat_seconds``
+    (the fallback for a gateway that stops without saying so); at shutdown they stop counting at once."""
+    presence: VisitorPresence = app[VISITORS]
+
+    async def beat() -> None:
+        while True:
+            await asyncio.sleep(app[SETTINGS].presence_heartbeat_seconds)
+            await presence.heartbeat()
+
+    task = asyncio.create_task(beat()) if presence.several_gateways else None
+    yield
+    if task is not None:
+        task.cancel()
+    await presence.close()
+
+
 async def send_mail(app: web.Application) -> None:
     """Every ``mail_poll_seconds``, send the e-mails that are due (each by one gateway only)."""
     await app[MAIL].run(app[SETTINGS].mail_poll_seconds)
@@ -276,11 +300,13 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     )
     sio.attach(app)
     app[SIO] = sio
+    app[VISITORS] = VisitorPresence(app[GATEWAY_ID], settings.redis_url, settings.presence_ttl_seconds)
     register_visitor_events(sio, app)
     register_agent_socket(sio, app)
     app.cleanup_ctx.append(services)
     app.cleanup_ctx.append(staff_socket_watch)
     app.cleanup_ctx.append(agent_presence)
+    app.cleanup_ctx.append(visitor_presence)
     app.cleanup_ctx.append(in_background(watch_promises))
     app.cleanup_ctx.append(in_background(resume_unanswered))
     app.cleanup_ctx.append(in_background(return_after_outage))
@@ -289,6 +315,7 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     app.router.add_get("/", demo_page)
     app.router.add_get("/demo/token", demo_token)
     app.router.add_get("/health", health)
+    app.router.add_get("/favicon.ico", favicon)
     app.router.add_static("/widget/", HERE / "static", show_index=False)
     add_api_routes(app)
     add_auth_routes(app)

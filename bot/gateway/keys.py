@@ -12,6 +12,7 @@ from bot.clock import Clock
 from bot.dialogue.answering import Answerer
 from bot.gateway.limits import RateLimits
 from bot.gateway.router import ConversationRouter
+from bot.gateway.visitor_presence import VisitorPresence
 from bot.handoff.lifecycle import TicketDesk
 from bot.handoff.oncall import OnCallWatch
 from bot.handoff.service import HandoffService
@@ -38,3 +39,5 @@ GATEWAY_ID = web.AppKey("gateway_id", str)
 ONCALL = web.AppKey("oncall", OnCallWatch)
 # Sends the e-mails that are due (bot/mail/outgoing.py).
 MAIL = web.AppKey("mail", MailPump)
+# Which conversations have a widget connected, here and (with Redis) on every gateway.
+VISITORS = web.AppKey("visitors", VisitorPresence)

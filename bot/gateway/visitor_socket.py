@@ -21,6 +21,7 @@ that socket alone; nothing a visitor sends is taken as a command.
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -32,14 +33,17 @@ from aiohttp import web
 
 from bot.gateway.clients import client_address
 from bot.gateway.hub import BOT_MESSAGE_EVENT
-from bot.gateway.keys import CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, STORE, WELCOME
+from bot.gateway.hub import AGENT_NAMESPACE, AGENTS_ROOM
+from bot.gateway.keys import CLOCK, DESK, HANDOFF, LIMITS, ROUTER, SETTINGS, STORE, VISITORS, WELCOME
 from bot.gateway.limits import RateLimitedError
 from bot.gateway.router import NotYourConversationError, visitor_view
+from bot.gateway.visitor_presence import VISITOR_PRESENCE_EVENT
 from bot.handoff import texts
 from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
 from bot.protocol import WIDGET_SESSION_ID, widget_message
 from bot.store.database import StoreError
 from bot.store.owners import owner_of
+from bot.store.tickets import open_ticket_for_conversation
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +124,27 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             return None
         return str(conversation)
 
+    async def presence_changed(conversation: str, online: Optional[bool]) -> None:
+        """Tell every inbox that the visitor of ``conversation``'s open ticket came or went (none: nothing)."""
+        try:
+            ticket = await asyncio.to_thread(open_ticket_for_conversation, app[STORE], conversation)
+        except StoreError:
+            logger.error("gateway: a visitor's coming or going could not be told to the inbox (it re-reads it)")
+            return
+        if ticket is not None:
+            await sio.emit(VISITOR_PRESENCE_EVENT, {"ticket": ticket.id, "online": online},
+                           room=AGENTS_ROOM, namespace=AGENT_NAMESPACE)
+
+    @sio.on("disconnect")
+    async def disconnect(sid: str, reason: Any = None) -> None:
+        # The visitor's last widget here closed: offline now (unless another gateway has one), not after
+        # a timeout.
+        conversation = await app[VISITORS].left(sid)
+        if conversation is not None:
+            online = await app[VISITORS].online(conversation)
+            if online is not True:
+                await presence_changed(conversation, online)
+
     @sio.on("connect")
     async def connect(sid: str, environ: Dict[str, Any], auth: Any = None) -> None:
         request = environ.get("aiohttp.request")
@@ -149,6 +174,8 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         await sio.save_session(sid, {**session, CONVERSATION_KEY: conversation})
         await sio.enter_room(sid, conversation)
         await sio.emit("session_confirm", conversation, room=sid)
+        if await app[VISITORS].joined(sid, conversation):
+            await presence_changed(conversation, True)
         if link_refused:
             await tell(sid, LINK_REFUSED)
         try:

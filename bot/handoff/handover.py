@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, TypedDict
 
-from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, payload_of
+from bot.protocol import FALLBACK_KINDS, MessageKind, Priority, Sender, TicketReason, payload_of
+from bot.reports.labels import reason_label
 from bot.store.customers import CustomerRecord
 from bot.store.messages import MessageRecord
 from bot.store.tickets import TicketRecord
@@ -34,6 +35,11 @@ class Handover(TypedDict):
     identity: str  # why a visitor is anonymous ("no token", "expired", ...), or "verified"
     failed_messages: List[FailedMessage]
     articles_shown: List[str]
+    # How many of the visitor's messages in a row the bot was unsure of when it handed over (0 when
+    # that was not why), and why it handed over in words that say what happened ("Bot unsure of one
+    # message: a priority plan is handed over at the first").
+    unsure_in_a_row: int
+    summary: str
 
 
 def customer_summary(customer: Optional[CustomerRecord]) -> Dict[str, Any]:
@@ -110,14 +116,55 @@ def articles_shown(messages: Sequence[MessageRecord]) -> List[str]:
     return shown
 
 
+def unsure_in_a_row(messages: Sequence[MessageRecord]) -> int:
+    """How many of the visitor's messages in a row the bot could not answer when it handed over, from the
+    conversation up to the handover (``messages``): its fallbacks since its last answer from an article or
+    an earlier handoff, and the handoff itself when it replaced one (it carries the model's guesses), as
+    the action server counts them."""
+    fallback = {kind.value for kind in FALLBACK_KINDS}
+    count, at_handoff = 0, None
+    for message in messages:
+        if message.sender != Sender.BOT.value:
+            continue
+        payload = payload_of(message.payload or {})
+        kind = payload.get("type")
+        at_handoff = None
+        if kind in fallback:
+            count += 1
+        elif kind == MessageKind.HANDOFF.value:
+            at_handoff = count + 1 if "guesses" in payload else count
+            count = 0  # a handoff starts the count again (a later ticket counts its own)
+        elif kind == MessageKind.ARTICLE.value:
+            count = 0
+    return at_handoff if at_handoff is not None else count
+
+
+def reason_summary(reason: str, unsure: int, priority: str) -> str:
+    """Why the bot handed over, saying only what happened: for an unsure bot, of how many messages in a
+    row (``unsure``; a ``priority`` "high" ticket after one: its plan hands over at the first); other
+    reasons as the reports name them."""
+    if reason != TicketReason.LOW_CONFIDENCE.value:
+        return reason_label(reason)
+    if unsure <= 0:
+        return reason_label(reason)
+    if unsure == 1:
+        first = ": a priority plan is handed over at the first" if priority == Priority.HIGH.value else ""
+        return f"Bot unsure of one message{first}"
+    return "Bot unsure twice in a row" if unsure == 2 else f"Bot unsure {unsure} times in a row"
+
+
 def build_handover(ticket: TicketRecord, messages: Sequence[MessageRecord]) -> Handover:
     """The handover of ``ticket`` from its conversation's stored ``messages`` (oldest first)."""
     facts: Dict[str, Any] = ticket.handover or {}
     before = messages[: _handed_over_at(messages, ticket.id)]
+    reason = str(facts.get("reason") or ticket.reason)
+    unsure = unsure_in_a_row(before) if reason == TicketReason.LOW_CONFIDENCE.value else 0
     return {
-        "reason": str(facts.get("reason") or ticket.reason),
+        "reason": reason,
         "customer": dict(facts.get("customer") or {"anonymous": True}),
         "identity": str(facts.get("identity") or ""),
         "failed_messages": failed_messages(before),
         "articles_shown": articles_shown(before),
+        "unsure_in_a_row": unsure,
+        "summary": reason_summary(reason, unsure, ticket.priority),
     }

@@ -10,7 +10,9 @@ from bot.protocol import TicketReason
 
 REASON_LABELS = {
     TicketReason.REQUESTED.value: "Asked for a person",
-    TicketReason.LOW_CONFIDENCE.value: "Bot unsure twice",
+    # Once for a priority plan, twice in a row for the others (bot/handoff/rules.py): the count is the
+    # ticket's own (bot/handoff/handover.py, reason_summary), never assumed here.
+    TicketReason.LOW_CONFIDENCE.value: "Bot unsure",
     TicketReason.PROBLEM.value: "Problem answered, priority plan",
     TicketReason.NOT_HELPFUL.value: "Answer did not help",
     TicketReason.BOT_UNAVAILABLE.value: "Bot unavailable",

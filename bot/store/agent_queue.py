@@ -270,6 +270,14 @@ def _unread_counts(session: Any, viewer: str, ticket_ids: Sequence[int]) -> Dict
     return {int(ticket_id): int(count) for ticket_id, count, _ in rows}
 
 
+def unread_counts(store: Store, viewer: str, ticket_ids: Sequence[int]) -> Dict[int, int]:
+    """How many visitor messages ``viewer`` (an e-mail) has not read on each of ``ticket_ids`` (tickets with
+    none left out), as the queue counts them. Raises StoreUnavailableError."""
+    viewer = normalise_email(viewer)
+    with store_errors("read what an agent has not read"), store.session() as session:
+        return _unread_counts(session, viewer, ticket_ids)
+
+
 def needing_attention(store: Store, viewer: str, limit: int = 200) -> List[Attention]:
     """The open tickets that are ``viewer``'s or nobody's with visitor messages ``viewer`` has not read,
     most recent message first, at most ``limit`` (for the tab title's count and the notifications).
@@ -385,6 +393,19 @@ def _same_customer(ticket: Any) -> Optional[ColumnElement]:
 MERGE_QUOTED_MESSAGES = 20
 
 
+class ClaimedByColleagueError(TicketStateError):
+    """The ticket to merge away is a colleague's (claimed by another agent): merging would close it under
+    them, so it is done only when confirmed (409 until then). ``assignee`` is the colleague's e-mail."""
+
+    def __init__(self, ticket_id: int, assignee: str) -> None:
+        super().__init__(
+            f"ticket #{ticket_id} is claimed by {assignee}: merging closes it and takes it from them; "
+            f'confirm to merge anyway (send {{"from": {ticket_id}, "confirm": true}})'
+        )
+        self.ticket_id = ticket_id
+        self.assignee = assignee
+
+
 @dataclass(frozen=True)
 class Merge:
     """A merge's outcome: the ticket kept (``into``), the one closed into it (``merged``), the note added to
@@ -398,7 +419,8 @@ class Merge:
 
 
 def merge_tickets(
-    store: Store, into_id: int, from_id: int, agent: str, now: datetime, notice: Optional[NewMessage] = None
+    store: Store, into_id: int, from_id: int, agent: str, now: datetime, notice: Optional[NewMessage] = None,
+    confirmed: bool = False,
 ) -> Merge:
     """Merge the customer's open ticket ``from_id`` into their open ticket ``into_id``, by the agent ``agent``
     (an e-mail), in one transaction: ``from_id`` is closed (status resolved, event "merged" naming
@@ -406,8 +428,12 @@ def merge_tickets(
     internal note quoting the merged conversation's last MERGE_QUOTED_MESSAGES visitor messages, and
     ``notice`` (what that conversation's visitor is told) is stored there.
 
+    A ``from_id`` claimed by another agent than ``agent`` is merged only when ``confirmed`` (checked under
+    the rows' locks, so a claim made just before counts).
+
     Raises TicketNotFoundError, TicketStateError (either resolved, the same ticket, or not the same
-    customer: see ``other_open_tickets``), ValueError, StoreUnavailableError.
+    customer: see ``other_open_tickets``), ClaimedByColleagueError (a colleague's, not confirmed),
+    ValueError, StoreUnavailableError.
     """
     if into_id == from_id:
         raise TicketStateError("a ticket cannot be merged into itself")
@@ -424,6 +450,8 @@ def merge_tickets(
         same = _same_customer(into)
         if same is None or session.scalar(select(Ticket.id).where(Ticket.id == from_id, same)) is None:
             raise TicketStateError(f"tickets #{into_id} and #{from_id} are not the same customer's")
+        if source.assignee is not None and source.assignee != agent and not confirmed:
+            raise ClaimedByColleagueError(from_id, source.assignee)
         source.status, source.resolved_at = TicketStatus.RESOLVED.value, now
         session.add(TicketEvent(ticket_id=from_id, kind="merged", actor=f"agent:{agent}", at=now, detail={"into": into_id}))
         session.add(TicketEvent(ticket_id=into_id, kind="merged_in", actor=f"agent:{agent}", at=now, detail={"from": from_id}))

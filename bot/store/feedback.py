@@ -15,9 +15,9 @@ from typing import Any, Dict, List, Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bot.protocol import MessageKind, Sender
+from bot.protocol import MessageKind, Sender, TicketStatus
 from bot.store.database import Store, StoreIntegrityError, store_errors
-from bot.store.models import Feedback, Message
+from bot.store.models import Feedback, Message, Ticket
 
 
 @dataclass(frozen=True)
@@ -104,7 +104,8 @@ def record_csat(store: Store, conversation_id: str, ticket_id: Any, stars: Any, 
     """The visitor's 1-5 rating of ticket ``ticket_id``'s help, given at ``now``.
 
     None (nothing stored) when the bot did not ask this conversation to rate
-    that ticket; a second rating of the same ticket replaces the first.
+    that ticket, or the ticket was opened again and is not resolved now; a
+    second rating of the same ticket replaces the first.
     Raises ValueError for stars that are not a whole number 1-5 or a naive
     ``now``, StoreUnavailableError.
     """
@@ -121,7 +122,11 @@ def record_csat(store: Store, conversation_id: str, ticket_id: Any, stars: Any, 
                    Message.payload[("metadata", "deskmate", "ticket")].as_integer() == ticket_id)
             .limit(1)
         )
-        return {"ticket_id": ticket_id} if request is not None else None
+        if request is None:
+            return None
+        # A ticket opened again since is not rated until it is resolved again (its new request asks).
+        status = session.scalar(select(Ticket.status).where(Ticket.id == ticket_id, Ticket.conversation_id == conversation_id))
+        return {"ticket_id": ticket_id} if status == TicketStatus.RESOLVED.value else None
 
     return _upsert(
         store, f"record a rating for {conversation_id}", {"conversation_id": conversation_id},

@@ -246,7 +246,7 @@
   }
 
   function addStars(node, ticketId) {
-    const group = el('div', { class: 'dm-stars', role: 'group', 'aria-label': 'Rate the help you got' });
+    const group = el('div', { class: 'dm-stars', role: 'group', 'aria-label': 'Rate the help you got', 'data-ticket': String(ticketId) });
     const thanks = el('div', { class: 'dm-stars-thanks', role: 'status' });
     for (let n = 1; n <= 5; n++) {
       const button = el('button', {
@@ -311,6 +311,7 @@
       }
     } else if (dm.type === 'agent_joined' || dm.type === 'agent_message') {
       const id = dm.ticket !== undefined ? dm.ticket : ticket && ticket.id;
+      if (dm.type === 'agent_joined' && id !== undefined && id !== null) retireStars(id); // reopened
       ticket = { id, agent: typeof dm.agent_name === 'string' && dm.agent_name ? dm.agent_name : 'An agent' };
     } else if (dm.type === 'resolved') {
       ticket = null;
@@ -335,6 +336,9 @@
     const replies = Array.isArray(msg.quick_replies) ? msg.quick_replies : [];
     const attachment = attachmentUrl(msg.attachment);
     if (!text && !replies.length && !attachment && dm.type !== 'rating_request') return;
+    // The same notice again (a refusal repeated: "too fast", "still connecting") is shown once, at the
+    // newest place, instead of stacking up.
+    if (dm.type === 'notice' && text) dropNotice(text);
     const node = addMessage(from, text, {
       author: from === 'agent' ? dm.agent_name || 'Support agent' : null,
       title: dm.type === 'article' && typeof dm.title === 'string' ? dm.title : null,
@@ -344,10 +348,37 @@
       node.appendChild(a);
     }
     if (replies.length) addQuickReplies(node, replies);
+    if (dm.type === 'notice') node.setAttribute('data-notice', 'true');
     if (dm.type === 'rating_request') addStars(node, dm.ticket);
     if (dm.type === 'handoff' && dm.email_on_file === false && ticket) addContactForm(node);
     if (dm.type === 'contact_saved' || dm.type === 'resolved') dropContactForms();
     scrollDown();
+  }
+
+  // The same notice: the same words, whatever its numbers ("wait 58 s" and "wait 57 s" are one).
+  function noticeKey(text) {
+    return String(text).replace(/\d+/g, '#');
+  }
+
+  function dropNotice(text) {
+    const key = noticeKey(text);
+    log.querySelectorAll('[data-notice]').forEach((node) => {
+      const body = node.querySelector('.dm-msg-body');
+      if (body && noticeKey(body.textContent) === key) node.remove();
+    });
+  }
+
+  // A resolved ticket opened again: its rating request no longer applies (the stars, and a rating given,
+  // go); when it is resolved again, a new request comes with fresh stars.
+  function retireStars(ticketId) {
+    log.querySelectorAll('.dm-stars').forEach((group) => {
+      if (group.getAttribute('data-ticket') !== String(ticketId)) return;
+      const thanks = group.nextElementSibling;
+      if (thanks && thanks.classList.contains('dm-stars-thanks')) thanks.remove();
+      group.replaceWith(el('div', { class: 'dm-stars-reopened', 'data-testid': 'dm-stars-reopened' },
+        'This request was reopened: you can rate it once it is resolved again.'));
+      if (lastStars === group) lastStars = null;
+    });
   }
 
   // ---- E-mail for replies --------------------------------------------------------
@@ -591,6 +622,11 @@
   // ---- Connection ------------------------------------------------------------
   function connect(io) {
     socket = io(base.origin, { path: prefix + '/socket.io' });
+
+    // Leaving the page closes the socket at once, so the team sees the visitor go now (not after the
+    // server's ping time-out); a page restored from the back/forward cache connects again.
+    window.addEventListener('pagehide', () => { if (socket) socket.disconnect(); });
+    window.addEventListener('pageshow', (event) => { if (event.persisted && socket && !socket.connected) socket.connect(); });
 
     // On every (re)connect: ask for the stored conversation again.
     socket.on('connect', () => {

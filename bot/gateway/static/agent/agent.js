@@ -9,7 +9,8 @@
 
   var REASONS = {
     requested: "Asked for a person",
-    low_confidence: "Bot unsure twice",
+    // How many times is the ticket's own (the handover's summary): once is enough on a priority plan.
+    low_confidence: "Bot unsure",
     premium_problem: "Premium: problem",
     not_helpful: "Answer didn't help",
     bot_unavailable: "Bot unavailable",
@@ -131,7 +132,9 @@
     attention: null,
     seenPosted: {}, // ticket id -> the message id this tab last said it showed
     searchTimer: null,
-    pending: null, // {id, action, number, due, timer, ticker}: an action waiting out its undo time
+    pending: null, // {id, action, number, due, timer, ticker[, into, path, body]}: an action waiting out its undo time
+    sendingPending: null, // the promise of a waiting action being sent (true once done)
+    lastActionError: "", // why the last action failed, in words
     noteMode: false, // the composer writes an internal note instead of a reply
     noteDrafts: {}, // ticket id -> an unsent note
     replyHold: "", // the reply's text while the composer shows the note
@@ -568,6 +571,8 @@
         "aria-current": selected ? "true" : null,
       },
     }, [
+      // Three compact lines, so a 800 px high screen shows eight rows or more: who and when; why and whose;
+      // the latest word.
       el("span", { className: "dm-row-line dm-row-top" }, [
         el("span", { className: "dm-row-number", text: ticket.number || "#" + id }),
         unread > 0
@@ -578,24 +583,24 @@
           })
           : null,
         high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
+        el("span", { className: "dm-row-customer", text: ticket.customer_label || ticket.customer_name || "Visitor" }),
         el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
-      el("span", { className: "dm-row-line" }, [
-        el("span", { className: "dm-row-customer", text: ticket.customer_label || ticket.customer_name || "Visitor" }),
+      el("span", { className: "dm-row-line dm-row-meta" }, [
+        el("span", { className: "dm-row-reason", text: reasonText(ticket.reason) }),
         ticket.plan ? el("span", { className: "dm-row-plan", text: cap(ticket.plan) }) : null,
+        el("span", {
+          className: "dm-row-assignee" + (ticket.assignee ? "" : " dm-unclaimed"),
+          text: ticket.status === "resolved" ? "Resolved " + formatDateTime(ticket.resolved_at) + (ticket.assignee ? " \u00b7 " + assigneeText(ticket.assignee) : "") : assigneeText(ticket.assignee),
+          attrs: { "data-assignee": ticket.assignee || "" },
+        }),
       ]),
-      el("span", { className: "dm-row-reason", text: reasonText(ticket.reason) }),
       latest
         ? el("span", { className: "dm-row-latest", attrs: { "data-testid": "queue-row-latest", "data-from": str(latest.from) } }, [
           el("span", { className: "dm-row-latest-who", text: latestWho(latest) }),
           el("span", { className: "dm-row-latest-text", text: str(latest.text) }),
         ])
         : null,
-      el("span", {
-        className: "dm-row-assignee" + (ticket.assignee ? "" : " dm-unclaimed"),
-        text: ticket.status === "resolved" ? "Resolved " + formatDateTime(ticket.resolved_at) + (ticket.assignee ? " \u00b7 " + assigneeText(ticket.assignee) : "") : assigneeText(ticket.assignee),
-        attrs: { "data-assignee": ticket.assignee || "" },
-      }),
     ]);
     return el("li", { className: "dm-queue-item" }, [button]);
   }
@@ -888,6 +893,13 @@
           el("span", { className: "dm-earlier-number", text: other.number || "#" + str(other.id) }),
           " ",
           el("span", { className: "dm-muted", text: [statusText(other.status), assigneeText(other.assignee)].join(" \u00b7 ") }),
+          Number(other.unread) > 0
+            ? el("span", {
+              className: "dm-unread-badge",
+              text: Number(other.unread) > 99 ? "99+" : String(Number(other.unread)),
+              attrs: { "data-testid": "other-ticket-unread", title: other.unread + " unread visitor message" + (Number(other.unread) === 1 ? "" : "s") },
+            })
+            : null,
         ]),
         latest ? el("p", { className: "dm-small dm-muted dm-other-latest", text: "\u201c" + str(latest.text) + "\u201d" }) : null,
         ticket.status !== "resolved"
@@ -902,27 +914,59 @@
     });
   }
 
-  ui.others.addEventListener("click", async function (event) {
+  ui.others.addEventListener("click", function (event) {
     var merge = event.target.closest("[data-merge]");
     if (!merge) {
       var open = event.target.closest("button[data-ticket]");
       if (open) selectTicket(open.getAttribute("data-ticket"));
       return;
     }
-    var id = state.selectedId;
-    var from = Number(merge.getAttribute("data-merge"));
-    merge.disabled = true;
+    var ticket = state.detail && state.detail.ticket;
+    var from = merge.getAttribute("data-merge");
+    var other = ((state.detail && state.detail.other_open_tickets) || []).filter(function (t) {
+      return t && String(t.id) === from;
+    })[0];
+    if (!ticket || !other) return;
+    var into = ticket.number || "#" + str(ticket.id);
+    var fromNumber = other.number || "#" + from;
+    var confirm = false;
+    if (other.assignee && !isMine(other)) {
+      // A colleague's ticket: merging closes it under them. Ask, naming what will happen.
+      confirm = window.confirm(
+        fromNumber + " is claimed by " + other.assignee + ".\n\nMerging closes " + fromNumber +
+        " (it is taken from " + other.assignee + "), tells its visitor the request continues in " + into +
+        ", and quotes what they wrote there in a note on " + into + ".\n\nMerge anyway?"
+      );
+      if (!confirm) {
+        notice("Not merged: " + fromNumber + " stays with " + other.assignee + ".");
+        return;
+      }
+    }
+    // Like resolving: a few seconds with an Undo before anything is sent.
+    startPending({
+      id: String(ticket.id), action: "merge", number: fromNumber, into: into,
+      path: "/agent/api/tickets/" + encodeURIComponent(String(ticket.id)) + "/merge",
+      body: { from: Number(from), confirm: confirm },
+    });
+  });
+
+  async function mergeNow(pending) {
     hideAlert(ui.ticketError);
+    var done = null;
     try {
-      await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/merge", { from: from });
-      notice("#" + from + " merged into " + ((state.detail && state.detail.ticket.number) || "this ticket") + ".");
+      await api("POST", pending.path, pending.body);
+      if (state.selectedId === pending.id) notice(pending.number + " merged into " + pending.into + ".");
+      done = true;
     } catch (error) {
-      if (error.status !== 401) showAlert(ui.ticketError, "Merging failed: " + error.message);
+      state.lastActionError = "Merging failed: " + error.message;
+      if (error.status !== 401 && state.selectedId === pending.id) showAlert(ui.ticketError, state.lastActionError);
+      done = false;
     } finally {
       loadQueue();
-      if (state.selectedId === id) loadTicket();
+      if (state.selectedId === pending.id) loadTicket();
     }
-  });
+    return done;
+  }
 
   ui.earlier.addEventListener("click", function (event) {
     var button = event.target.closest("button[data-ticket]");
@@ -976,7 +1020,9 @@
   }
 
   function renderWhy(ticket, handover) {
-    ui.whyReason.textContent = reasonText(handover.reason || ticket.reason);
+    // The server's words say what happened (how many messages the bot was unsure of); the code as a fallback.
+    ui.whyReason.textContent = typeof handover.summary === "string" && handover.summary
+      ? handover.summary : reasonText(handover.reason || ticket.reason);
     clear(ui.whyFailed);
     var failed = Array.isArray(handover.failed_messages) ? handover.failed_messages : [];
     if (!failed.length) {
@@ -1133,14 +1179,25 @@
   var ACTION_DONE = { claim: "claimed", resolve: "resolved", handback: "handed back to the bot", reopen: "reopened" };
   var ACTION_NAME = { claim: "Claiming", resolve: "Resolving", handback: "Handing back", reopen: "Reopening" };
 
+  function ticketNumber(id) {
+    var known = state.tickets.filter(function (t) {
+      return String(t.id) === String(id);
+    })[0];
+    return (known && known.number) || "#" + id;
+  }
+
+  /** Carry out ``action`` on ticket ``forId`` (else the open one); true once done, false if refused or failed. */
   async function act(action, forId) {
     var id = forId || state.selectedId;
-    if (!id || state.busy || (!forId && !state.detail)) return;
+    // A waiting action (forId) goes even while another is under way: it must never be dropped.
+    if (!id || (state.busy && !forId) || (!forId && !state.detail)) return false;
+    var done = false;
     state.busy = true;
     renderActions();
     hideAlert(ui.ticketError);
     try {
       var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/" + action, {});
+      done = true;
       if (state.selectedId === id && state.detail && data.ticket && typeof data.ticket === "object") {
         state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
         state.busy = false;
@@ -1150,31 +1207,40 @@
         else ui.heading.focus();
       }
     } catch (error) {
-      if (error.status !== 401 && state.selectedId === id) {
-        showAlert(ui.ticketError, ACTION_NAME[action] + " failed: " + error.message);
-      }
+      state.lastActionError = ACTION_NAME[action] + " " + (ticketNumber(id)) + " failed: " + error.message;
+      if (error.status !== 401 && state.selectedId === id) showAlert(ui.ticketError, state.lastActionError);
     } finally {
       state.busy = false;
       renderActions();
       loadQueue();
       if (state.selectedId === id) loadTicket();
     }
+    return done;
   }
 
   // ---------------------------------------------------------------- undo --
 
-  // Resolving, handing back and taking a ticket over from a colleague wait this long before they are
-  // sent, with an Undo; nothing reaches the visitor or the colleague until then. Leaving the page sends
-  // a waiting action at once (fetch keepalive), so it is never lost.
+  // Resolving, handing back, taking a ticket over from a colleague and merging wait this long before
+  // they are sent, with an Undo; nothing reaches the visitor or the colleague until then. A waiting
+  // action is never dropped: signing out sends it first (and signs out only once it is done), and
+  // leaving or closing the page sends it at once (fetch keepalive, which outlives the page).
   var UNDO_MS = 5000;
-  var PENDING_TEXT = { resolve: "Resolving", handback: "Handing back", claim: "Taking over" };
+  var PENDING_TEXT = { resolve: "Resolving", handback: "Handing back", claim: "Taking over", merge: "Merging" };
+
+  function pendingLabel(pending) {
+    return PENDING_TEXT[pending.action] + " " + pending.number + (pending.into ? " into " + pending.into : "");
+  }
+
+  function pendingPath(pending) {
+    return pending.path || "/agent/api/tickets/" + encodeURIComponent(pending.id) + "/" + pending.action;
+  }
 
   function renderPending() {
     var pending = state.pending;
     ui.pending.hidden = !pending;
     if (!pending) return;
     var left = Math.max(0, Math.ceil((pending.due - Date.now()) / 1000));
-    ui.pendingText.textContent = PENDING_TEXT[pending.action] + " " + pending.number + " in " + left + " s\u2026";
+    ui.pendingText.textContent = pendingLabel(pending) + " in " + left + " s\u2026";
   }
 
   function stopPending() {
@@ -1188,14 +1254,32 @@
     return pending;
   }
 
+  /** Send the waiting action now; resolves to true once it is done (false: refused or failed, and shown). */
   function commitPending() {
     var pending = stopPending();
-    if (pending) act(pending.action, pending.id);
+    if (!pending) return Promise.resolve(true);
+    var sent = pending.action === "merge" ? mergeNow(pending) : act(pending.action, pending.id);
+    state.sendingPending = sent;
+    return sent.then(function (done) {
+      if (state.sendingPending === sent) state.sendingPending = null;
+      return done;
+    });
   }
 
   function undoPending() {
     var pending = stopPending();
-    if (pending) notice(PENDING_TEXT[pending.action] + " " + pending.number + " undone: nothing was sent.");
+    if (pending) notice(pendingLabel(pending) + " undone: nothing was sent.");
+  }
+
+  function startPending(pending) {
+    commitPending(); // one waiting action at a time: an earlier one goes now
+    pending.due = Date.now() + UNDO_MS;
+    pending.timer = setTimeout(commitPending, UNDO_MS);
+    pending.ticker = setInterval(renderPending, 500);
+    state.pending = pending;
+    renderPending();
+    renderActions();
+    ui.undo.focus();
   }
 
   /** Resolve, hand back or take over after UNDO_MS unless undone; a claim of a free ticket goes at once. */
@@ -1207,30 +1291,51 @@
       if (!isMine(ticket)) act("claim");
       return;
     }
-    commitPending(); // one waiting action at a time: an earlier one goes now
     var id = String(ticket.id);
-    state.pending = {
-      id: id, action: action, number: ticket.number || "#" + id, due: Date.now() + UNDO_MS,
-      timer: setTimeout(commitPending, UNDO_MS), ticker: setInterval(renderPending, 500),
-    };
-    renderPending();
-    renderActions();
-    ui.undo.focus();
+    startPending({ id: id, action: action, number: ticket.number || "#" + id });
   }
 
   ui.undo.addEventListener("click", undoPending);
-  window.addEventListener("pagehide", function () {
+
+  /** The page is going away: a waiting action is sent now, with keepalive so it outlives the page. */
+  function sendPendingOnLeave() {
     var pending = stopPending();
     if (!pending) return;
     try {
-      fetch("/agent/api/tickets/" + encodeURIComponent(pending.id) + "/" + pending.action, {
+      fetch(pendingPath(pending), {
         method: "POST", credentials: "same-origin", keepalive: true,
-        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" }, body: "{}",
+        headers: { "Content-Type": "application/json", "X-CSRF-Token": CSRF, Accept: "application/json" },
+        body: JSON.stringify(pending.body || {}),
       });
     } catch (error) {
       /* the page is going away */
     }
-  });
+  }
+  // beforeunload comes before the browser asks for the next page (so the action reaches the server while
+  // the session still holds); pagehide is the fallback where beforeunload never fires (closing on a phone).
+  window.addEventListener("beforeunload", sendPendingOnLeave);
+  window.addEventListener("pagehide", sendPendingOnLeave);
+
+  // Signing out with an action waiting (or on its way): it is carried out first, and the sign-out goes
+  // only once it is done; if it fails, the agent stays signed in and sees why.
+  var signOut = document.querySelector("form.dm-signout");
+  if (signOut) {
+    signOut.addEventListener("submit", async function (event) {
+      if (!state.pending && !state.sendingPending) return;
+      event.preventDefault();
+      var button = signOut.querySelector("button");
+      if (button) button.disabled = true;
+      var done = state.pending ? await commitPending() : await state.sendingPending;
+      if (done) {
+        signOut.submit();
+        return;
+      }
+      if (button) button.disabled = false;
+      // Said once, however often the agent tries (the failure's own words first).
+      showAlert(ui.ticketError, (state.lastActionError ? state.lastActionError + " " : "") +
+        "You are still signed in: sign out again to leave anyway.");
+    });
+  }
 
   ui.claim.addEventListener("click", function () {
     actWithUndo("claim");
@@ -2026,6 +2131,15 @@
       var id = ticketIdOf(data);
       if (state.selectedId && (id === null || id === state.selectedId)) loadTicket();
     });
+    // The open ticket's visitor came online or left (their last chat closed): the mark follows at once.
+    socket.on("visitor_presence", function (data) {
+      var id = ticketIdOf(data);
+      if (id === null || id !== state.selectedId || !state.detail) return;
+      var online = data.online === true ? true : data.online === false ? false : null;
+      if (state.detail.visitor_online === online) return;
+      state.detail.visitor_online = online;
+      renderTicket();
+    });
     socket.on("ticket_message", function (data) {
       var id = ticketIdOf(data);
       if (state.selectedId && id === state.selectedId) loadTicket();
@@ -2057,7 +2171,7 @@
 
   setInterval(function () {
     updateTimes();
-    // Re-read the open ticket now and then: whether the visitor is still online is not pushed.
+    // Re-read the open ticket now and then (whether the visitor is online is pushed: this is the fallback).
     if (state.selectedId && !document.hidden) loadTicket();
   }, TICK_MS);
   loadQueue();
