@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any, Dict, List, Optional, Text
 
 from rasa_sdk import Action, Tracker
@@ -13,7 +14,7 @@ from actions.runtime import answerer, handoff
 from bot.dialogue.answering import Answer, ParsedMessage, Rephrase, Suggest
 from bot.dialogue.messages import article_answer, decision_messages
 from bot.handoff.rules import Signal, Situation, should_open_ticket
-from bot.protocol import trained_article_ids
+from bot.protocol import RETRIEVAL_INTENT, trained_article_ids
 
 
 class ActionAnswerFaq(Action):
@@ -22,11 +23,15 @@ class ActionAnswerFaq(Action):
     def name(self) -> Text:
         return "action_answer_faq"
 
+    def parsed(self, tracker: Tracker) -> ParsedMessage:
+        """The NLU reading of the message to answer."""
+        return ParsedMessage.from_parse_data(tracker.latest_message)
+
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         service = answerer()
-        parsed = ParsedMessage.from_parse_data(tracker.latest_message)
+        parsed = self.parsed(tracker)
         # Only the serving model's articles: one saved in kb/ since then has not passed the checks.
         decision = service.decide(parsed, answerable=trained_article_ids(domain))
         unsure = isinstance(decision, (Suggest, Rephrase))
@@ -66,3 +71,27 @@ class ActionSuggestArticles(ActionAnswerFaq):
 
     def name(self) -> Text:
         return "action_suggest_articles"
+
+
+class ActionOutOfScope(ActionAnswerFaq):
+    """``out_of_scope``: a message that names the service itself is a question about it, answered (or
+    offered the closest articles) by the same decision as ``faq``; anything else gets the polite refusal.
+
+    The out-of-scope examples (data/nlu) teach the classifier other companies' cancel, refund and
+    password questions, so a run-on about the service that mentions another one can land there too.
+    """
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    def parsed(self, tracker: Tracker) -> ParsedMessage:
+        return replace(super().parsed(tracker), intent=RETRIEVAL_INTENT)
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        text = str(tracker.latest_message.get("text") or "")
+        if answerer().scope.current().names_own(text):
+            return await super().run(dispatcher, tracker, domain)
+        dispatcher.utter_message(response="utter_out_of_scope")
+        return []

@@ -70,6 +70,10 @@ class ProductScope:
         said = " ".join(found.group(0).lower().split())
         return next((name for name in self.others if " ".join(name.lower().split()) == said), found.group(0))
 
+    def names_own(self, text: str) -> bool:
+        """Whether ``text`` names the service itself (one of ``own``, whole, any case)."""
+        return self._own is not None and self._own.search(text) is not None
+
     def others_in(self, text: str) -> List[str]:
         """Every other company's name found in ``text`` (lower case, in order): for the kb check."""
         return [" ".join(m.group(0).lower().split()) for m in self._others.finditer(text)] if self._others else []
