@@ -777,3 +777,99 @@ def test_a_lead_creates_and_edits_an_article_checked_before_it_is_written(lead_s
 
     with_client(lead_settings, body)
     assert check_kb(kb) == []  # the knowledge base as a whole still passes
+
+
+def kb_files(kb: Path) -> dict:
+    """Every file under ``kb`` (hidden scratch files included) with its text: to show nothing was written."""
+    return {path.relative_to(kb): path.read_bytes() for path in kb.rglob("*") if path.is_file()}
+
+
+def test_every_article_field_is_checked_for_length_and_characters_before_anything_is_written(
+    lead_settings: Settings,
+) -> None:
+    kb = lead_settings.kb_dir
+    before = kb_files(kb)
+    new_article = {
+        "id": "family-plan", "category": "billing", "title": "Family plan", "questions": FAMILY_QUESTIONS,
+        "related": ["too-many-streams"], "problem": False, "version": None, "body": "Lumio has no family plan yet.",
+    }
+    refused = [
+        ({"id": "a" * 300}, "id", "300 characters"),
+        ({"id": "-".join(["family"] * 60)}, "id", "at most 80"),
+        ({"id": "Family Plan"}, "id", "lower-case words"),
+        ({"id": ""}, "id", "empty"),
+        ({"category": "b" * 300}, "category", "300 characters"),
+        ({"category": "../../etc"}, "category", "lower-case words"),
+        ({"title": "T" * 121}, "title", "at most 120"),
+        ({"title": "Family\x00plan"}, "title", "U+0000"),
+        ({"questions": FAMILY_QUESTIONS[:9] + ["q" * 301]}, "questions", "at most 300"),
+        ({"questions": FAMILY_QUESTIONS[:9] + ["family \x1b[31m plan"]}, "questions", "U+001B"),
+        ({"questions": FAMILY_QUESTIONS[:9] + ["a [family](plan) please"]}, "questions", "entity annotation"),
+        ({"related": ["r" * 300]}, "related", "300 characters"),
+        ({"related": ["Too Many Streams!"]}, "related", "lower-case words"),
+        ({"body": "No family plan.\x07"}, "body", "U+0007"),
+    ]
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        for change, field, reason in refused:
+            for preview in (True, False):
+                response = await client.post("/lead/api/articles", json={**new_article, **change, "preview": preview},
+                                             headers={"X-CSRF-Token": csrf})
+                assert response.status == 400, (change, response.status, await response.text())
+                data = await response.json()
+                assert data["fields"] == [field], (change, data)
+                assert any(p.startswith(field) and reason in p for p in data["problems"]), (change, data)
+                assert field in data["error"] and reason in data["error"]
+        # An edit of an existing article is checked the same way.
+        article = (await (await client.get("/lead/api/articles/refund-policy")).json())["article"]
+        response = await client.post("/lead/api/articles", json={**article, "title": "x" * 500, "related": ["a" * 300]},
+                                     headers={"X-CSRF-Token": csrf})
+        assert response.status == 400 and (await response.json())["fields"] == ["title", "related"]
+
+    with_client(lead_settings, body)
+    assert kb_files(kb) == before
+
+
+def test_refusals_never_show_where_the_knowledge_base_lies_on_the_server(lead_settings: Settings, store: Store) -> None:
+    kb = lead_settings.kb_dir
+    server_paths = {str(kb), str(kb.resolve()), str(lead_settings.project_root), str(lead_settings.project_root.resolve())}
+    refund = next(a for a in load_articles(kb) if a.id == "refund-policy")
+    taken = refund.questions[0]
+    ids = plant_misses(store)
+
+    def assert_private(text: str) -> None:
+        assert not any(path in text for path in server_paths), text
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        # 409: the id is taken; the message still says where, as the lead knows it.
+        existing = {"id": "refund-policy", "category": "billing", "title": "Refunds", "questions": FAMILY_QUESTIONS,
+                    "related": ["too-many-streams"], "problem": False, "version": None, "body": "Refunds."}
+        conflict = await client.post("/lead/api/articles", json=existing, headers={"X-CSRF-Token": csrf})
+        assert conflict.status == 409
+        text = await conflict.text()
+        assert_private(text)
+        assert f"kb/{refund.path.relative_to(kb).as_posix()}" in (await conflict.json())["error"]
+        # 400: a phrasing another article has (the knowledge-base check names that file and line).
+        duplicate = await client.post(
+            "/lead/api/articles", json={**existing, "id": "family-plan", "questions": FAMILY_QUESTIONS[:9] + [taken]},
+            headers={"X-CSRF-Token": csrf})
+        assert duplicate.status == 400
+        assert any("also in kb/" in p for p in (await duplicate.json())["problems"])
+        assert_private(await duplicate.text())
+        # 409 from the inbox: a phrasing already in an article, alone and in a group decision.
+        message = ids[GIFT_CARDS[0]]
+        one = await client.post(f"/lead/api/misses/{message}", json={"action": "article", "target": "change-email",
+                                                                     "text": taken}, headers={"X-CSRF-Token": csrf})
+        assert one.status == 409 and "kb/" in (await one.json())["error"]
+        assert_private(await one.text())
+        group = await client.post("/lead/api/misses/decide", json={
+            "action": "article", "target": "change-email", "messages": [{"id": message, "text": taken}]},
+            headers={"X-CSRF-Token": csrf})
+        assert group.status == 200 and (await group.json())["refused"] == 1
+        assert_private(await group.text())
+
+    with_client(lead_settings, body)
