@@ -35,7 +35,7 @@ from bot.training.checks import CheckReport, CheckResult, Floors, figure_checks,
 from bot.eval.runner import Summary
 from bot.lead.staff_admin import StaffChangeRefusedError, change_staff
 from bot.store.audit import audit_events
-from bot.store.staff import add_staff, get_staff
+from bot.store.staff import add_staff, get_staff, list_staff
 from tests.test_reports import DAYS, NOW, Tally, deskmate, generate
 
 PASSWORD = "correct horse battery"
@@ -873,3 +873,17 @@ def test_refusals_never_show_where_the_knowledge_base_lies_on_the_server(lead_se
         assert_private(await group.text())
 
     with_client(lead_settings, body)
+
+
+def test_a_lead_cannot_add_staff_with_an_address_that_is_not_one(lead_settings: Settings, store: Store) -> None:
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        for email in ["nina..x@support.example", "nina@support..example", "nina@localhost", "nina x@support.example",
+                      "nina@sup_port.example", '"<b>"@support.example>']:
+            status, page = await lead_form(client, "/lead/staff/add", email=email, name="Nina", role="agent")
+            assert status == 400 and "not a valid e-mail address" in page, (email, status)
+        status, page = await lead_form(client, "/lead/staff/add", email="Nina@Support.example", name="Nina", role="agent")
+        assert status == 200 and "Added nina@support.example (agent)" in page
+
+    with_client(lead_settings, body)
+    assert {a.email for a in list_staff(store)} == {LEAD, AGENT, "nina@support.example"}
