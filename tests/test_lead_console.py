@@ -887,3 +887,45 @@ def test_a_lead_cannot_add_staff_with_an_address_that_is_not_one(lead_settings: 
 
     with_client(lead_settings, body)
     assert {a.email for a in list_staff(store)} == {LEAD, AGENT, "nina@support.example"}
+
+
+def test_the_spot_check_offers_each_question_and_answer_once_and_never_a_deleted_article(
+    lead_settings: Settings, store: Store
+) -> None:
+    at = datetime(2026, 11, 4, 10, 0, tzinfo=timezone.utc)
+    answers: dict = {}
+    # The same words answered with the same article in five conversations (a starter button's question, say),
+    # the same words with another article, an answer from an article deleted since, and one more question.
+    asked = [("I forgot my password", "password-reset"), ("i forgot my password ", "password-reset"),
+             ("I FORGOT MY PASSWORD", "password-reset"), ("I forgot my password", "password-reset"),
+             ("I forgot my password", "password-reset"), ("I forgot my password", "account-create"),
+             ("how do I download to watch offline", "downloads-offline"), ("can I watch on my tv", "cast-to-tv")]
+    for number, (question, article) in enumerate(asked):
+        conversation = f"web:again-{number}"
+        record_message(store, conversation, "visitor", question, at, {"metadata": {}})
+        answer = record_message(store, conversation, "bot", "The answer.", at + timedelta(seconds=1),
+                                deskmate("article", article_id=article))
+        answers.setdefault((question.strip().lower(), article), []).append(answer.id)
+        at += timedelta(minutes=3)
+    next(lead_settings.kb_dir.glob("**/downloads-offline.md")).unlink()
+    query = f"since={SINCE}&until=2026-11-07"
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        csrf = csrf_of(await (await client.get("/lead")).text())
+        data = await (await client.get(f"/lead/api/reviews?{query}")).json()
+        pairs = [(item["question"].strip().lower(), item["article_id"]) for item in data["items"]]
+        assert sorted(pairs) == sorted([("can i watch on my tv", "cast-to-tv"), ("i forgot my password", "account-create"),
+                                        ("i forgot my password", "password-reset")])
+        assert data["pending"] == 3 and all(item["title"] and item["answer"] for item in data["items"])
+        # Judged once, the pair is not offered again from another conversation.
+        password = next(i for i in data["items"] if i["article_id"] == "password-reset")
+        assert password["answer_id"] == answers[("i forgot my password", "password-reset")][-1]  # the newest
+        marked = await client.post(f"/lead/api/reviews/{password['answer_id']}", json={"verdict": "right"},
+                                   headers={"X-CSRF-Token": csrf})
+        assert marked.status == 200
+        after = await (await client.get(f"/lead/api/reviews?{query}")).json()
+        assert after["pending"] == 2 and "password-reset" not in {i["article_id"] for i in after["items"]}
+        assert after["counts"] == {"right": 1, "wrong": 0}
+
+    with_client(lead_settings, body)
