@@ -29,6 +29,7 @@ from bot.lead.article_edits import version_of
 from bot.lead.kb_edits import add_article_question
 from bot.store.feedback import record_feedback
 from bot.store.messages import record_message
+from bot.store.models import Message
 from bot.store.tickets import TicketRequest, open_ticket
 from bot.store.retrain_jobs import finish, start_job, update
 from bot.training.checks import CheckReport, CheckResult, Floors, figure_checks, figures_of, floor_failures
@@ -927,5 +928,68 @@ def test_the_spot_check_offers_each_question_and_answer_once_and_never_a_deleted
         after = await (await client.get(f"/lead/api/reviews?{query}")).json()
         assert after["pending"] == 2 and "password-reset" not in {i["article_id"] for i in after["items"]}
         assert after["counts"] == {"right": 1, "wrong": 0}
+
+    with_client(lead_settings, body)
+
+
+def test_a_request_for_a_person_after_a_good_answer_is_no_miss_and_a_group_proposes_only_what_all_agree_on(
+    lead_settings: Settings, store: Store
+) -> None:
+    at = datetime(2026, 11, 6, 9, 0, tzinfo=timezone.utc)
+
+    def conversation(name: str, plan: str, reason: str, *turns: Tuple[str, str, Optional[dict]],
+                     not_helpful: Optional[str] = None) -> None:
+        nonlocal at
+        for sender, text, payload in turns:
+            at += timedelta(seconds=10)
+            record_message(store, name, sender, text, at, payload if payload is not None else {"metadata": {}})
+        if not_helpful:
+            record_feedback(store, name, not_helpful, False, at)
+        at += timedelta(seconds=10)
+        open_ticket(store, TicketRequest(name, plan, "high" if plan == "premium" else "normal", reason,
+                                         at + timedelta(hours=1)), at)
+
+    cancel = deskmate("article", article_id="cancel-subscription")
+    # The right article, then a person asked for: as designed, however many times (the break test's biggest group).
+    for n in range(4):
+        conversation(f"web:cancel-{n}", "free", "requested", ("visitor", "how do I cancel my subscription", None),
+                     ("bot", "To cancel...", cancel), ("visitor", "I want to talk to a person", None))
+    conversation("web:hi-cancel", "free", "requested", ("visitor", "hi", None), ("bot", "Hello!", {}),
+                 ("visitor", "how do I cancel", None), ("bot", "To cancel...", cancel), ("visitor", "a human please", None))
+    conversation("web:premium-hi", "premium", "premium_problem", ("visitor", "hi there", None), ("bot", "Hello!", {}),
+                 ("visitor", "you charged me twice", None),
+                 ("bot", "Sorry...", deskmate("article", article_id="double-charge")))
+    # Answered well, then unsure about another question: only that question is missed.
+    conversation("web:then-unsure", "free", "requested", ("visitor", "how can I stop my membership", None),
+                 ("bot", "To cancel...", cancel), ("visitor", "can I get a sleep timer", None),
+                 ("bot", "Not sure", deskmate("suggestions", article_ids=["downloads-offline"])),
+                 ("visitor", "person please", None))
+    # Still missed: an answer the visitor said did not help; a question the bot could not take at all.
+    conversation("web:said-no", "free", "requested", ("visitor", "how do I end my plan", None),
+                 ("bot", "To cancel...", cancel), ("visitor", "person please", None), not_helpful="cancel-subscription")
+    conversation("web:out-of-scope", "free", "requested", ("visitor", "can I pay with bitcoin", None),
+                 ("bot", "Sorry, I can only help with...", {}), ("visitor", "let me talk to someone", None))
+    # The email group: the bot offered change-email first twice, password-reset first once.
+    ids = plant_misses(store)
+    with store.session() as session, session.begin():
+        reply = session.query(Message).filter(Message.conversation_id == f"web:miss-{len(GIFT_CARDS)}",
+                                              Message.sender == "bot").one()
+        reply.payload = deskmate("suggestions", article_ids=["password-reset", "change-email"])
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        data = await (await client.get(f"/lead/api/misses?since={SINCE}&until=2026-11-07")).json()
+        messages = {m["text"]: m for g in data["groups"] for m in g["messages"]}
+        for designed in ("how do I cancel my subscription", "I want to talk to a person", "hi", "how do I cancel",
+                         "a human please", "hi there", "you charged me twice", "how can I stop my membership"):
+            assert designed not in messages, designed
+        assert messages["can I get a sleep timer"]["sources"] == ["low_confidence"]
+        assert set(messages["how do I end my plan"]["sources"]) == {"not_helpful", "handoff"}
+        assert messages["can I pay with bitcoin"]["sources"] == ["handoff"]
+        # Confident for two of the three messages: proposed for those two, not for the group's form.
+        assert [messages[text]["suggested"] for text in EMAIL] == [None, "change-email", "change-email"]
+        email_group = next(g for g in data["groups"] if EMAIL[1] in [m["text"] for m in g["messages"]])
+        assert email_group["suggested"] is None
+        assert ids[EMAIL[0]] in {m["id"] for m in email_group["messages"]}
 
     with_client(lead_settings, body)
