@@ -6,6 +6,7 @@ its clock fixed at NOW: the first reply is stamped NOW.
 from __future__ import annotations
 
 import asyncio
+import re
 import shutil
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -14,6 +15,7 @@ from typing import Any, Dict, List
 import pytest
 
 from bot.settings import PROJECT_ROOT, Settings
+from bot.store.agent_queue import visitor_label
 from bot.store.database import Store
 from bot.store.messages import record_message
 from bot.store.staff import add_staff
@@ -152,7 +154,8 @@ def test_unread_is_per_agent_and_the_row_shows_the_latest_message_live(inbox_set
             assert rows[watched]["unread"] == 1 and rows[other]["unread"] == 1
             assert rows[watched]["latest_message"]["text"] == "my payment failed"
             assert rows[watched]["latest_message"]["from"] == "visitor"
-            assert rows[watched]["customer_label"] == "Visitor 4F2A"  # anonymous: a stable, readable label
+            assert rows[watched]["customer_label"] == visitor_label(visitor_conversation)  # anonymous: stable, readable
+            assert re.fullmatch(r"Visitor [0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}", rows[watched]["customer_label"])
             assert {a["id"] for a in data["attention"]} == {watched, other}
 
             # Ines opens the ticket and her inbox says what it showed.
@@ -251,7 +254,9 @@ def test_filters_search_and_paging_happen_on_the_server(inbox_settings: Settings
             assert [t["id"] for t in money["tickets"]] == [numbers[7]]
             assert money["tickets"][0]["latest_message"]["text"] == "I want my money back"  # the latest, not the first
             assert numbers[12] in {t["id"] for t in (await queue_json(client, q=f"#{numbers[12]}"))["tickets"]}
-            assert [t["id"] for t in (await queue_json(client, q="visitor ge21"))["tickets"]] == [numbers[21]]
+            label = visitor_label("web:page-21")
+            for term in (label, label.lower(), label.split()[1].replace("-", ""), label.split()[1][:9]):
+                assert [t["id"] for t in (await queue_json(client, q=term))["tickets"]] == [numbers[21]], term
             assert (await queue_json(client, q="100%_"))["total"] == 0  # LIKE's wildcards are taken literally
             combined = await queue_json(client, q="question number 2", filter="premium")
             assert [t["id"] for t in combined["tickets"]] == [numbers[20]]
@@ -695,5 +700,28 @@ def test_with_several_gateways_the_visitor_is_online_on_any_of_them(
             await widget.close()
             await there.close()
             await here.close()
+
+    asyncio.run(run())
+
+
+def test_anonymous_visitors_of_different_conversations_never_share_a_label(inbox_settings: Settings, store: Store) -> None:
+    # Each pair had one label when it was the id's last four letters or digits ("Visitor IV10", "Visitor AB12" ...).
+    pairs = [("api:v10", "api:iv10"), ("web:ab-12", "web:xab12"), ("api:shop/42", "api:shop-42"),
+             ("0123456789abcdef0123456789ab4f2a", "fedcba9876543210fedcba9876544f2a")]
+    numbers = {name: ticket_for(store, name, NOW + timedelta(minutes=5)) for pair in pairs for name in pair}
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        try:
+            await sign_in(client, PASSWORD, AGENT)
+            rows = rows_by_id(await queue_json(client, per_page=100))
+            labels = {name: rows[number]["customer_label"] for name, number in numbers.items()}
+            assert len(set(labels.values())) == len(labels), labels
+            for name, label in labels.items():
+                assert label == visitor_label(name)  # stable: the same conversation, the same label
+                found = (await queue_json(client, q=label))["tickets"]
+                assert [t["id"] for t in found] == [numbers[name]], (name, label)
+        finally:
+            await client.close()
 
     asyncio.run(run())

@@ -146,3 +146,12 @@ def test_a_question_about_another_companys_product_gets_no_article(bot_settings:
     # Naming the service too is a question about it.
     [replies] = talk(bot_settings, ["i want to cancel lumio, i already cancelled my disney plus"])
     assert "I can only help" not in " ".join(r.get("text") or "" for r in replies)
+
+
+def test_an_unrelated_ask_is_refused_unless_it_names_the_service(bot_settings: Settings) -> None:
+    refusal = "I can only help with questions about your subscription"
+    [replies] = talk(bot_settings, ["what's the weather like tomorrow"])
+    assert refusal in replies[0]["text"]
+    # The same kind of ask naming Lumio is read as a question about Lumio: answered or offered articles.
+    [replies] = talk(bot_settings, ["what's the weather like tomorrow, lumio"])
+    assert refusal not in " ".join(r.get("text") or "" for r in replies)

@@ -117,3 +117,34 @@ def test_staff_reset_2fa_lets_someone_who_lost_their_phone_set_it_up_again(tmp_p
         assert run_cli(env, "staff", "reset-2fa", "nobody@lumio.example").returncode == 2
     finally:
         store.dispose()
+
+
+INVALID_EMAILS = ["ann..lee@lumio.example", "ann@lumio..example", "ann@localhost", "ann lee@lumio.example",
+                  "ann@lu_mio.example", "<ann>@lumio.example"]
+
+
+def test_staff_add_refuses_an_address_that_is_not_one(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    for email in INVALID_EMAILS[:3]:
+        refused = run_cli(env, "staff", "add", email, "--role", "agent", "--name", "Ann",
+                          "--password-stdin", stdin="a long enough password\n")
+        assert refused.returncode == 2 and "not a valid e-mail address" in refused.stderr, (email, refused.stderr)
+    assert run_cli(env, "staff", "list").stdout.strip() == ""
+
+
+def test_the_last_enabled_lead_is_never_disabled_or_demoted_from_the_command_line(tmp_path: Path) -> None:
+    env = cli_env(tmp_path)
+    for email, role in (("lee@lumio.example", "lead"), ("ann@lumio.example", "agent")):
+        added = run_cli(env, "staff", "add", email, "--role", role, "--name", "X", "--password-stdin",
+                        stdin="a long enough password\n")
+        assert added.returncode == 0, added.stderr
+    for command in (("disable", "lee@lumio.example"), ("role", "lee@lumio.example", "agent")):
+        refused = run_cli(env, "staff", *command)
+        assert refused.returncode == 2 and "only enabled lead" in refused.stderr, refused.stderr
+    listed = run_cli(env, "staff", "list").stdout
+    assert "lee@lumio.example                lead" in listed and "(disabled)" not in listed
+    # With a second lead, the first may go; then the second is the last one.
+    assert run_cli(env, "staff", "role", "ann@lumio.example", "lead").returncode == 0
+    assert run_cli(env, "staff", "disable", "lee@lumio.example").returncode == 0
+    assert run_cli(env, "staff", "role", "ann@lumio.example", "agent").returncode == 2
+    assert run_cli(env, "staff", "role", "lee@lumio.example", "agent").returncode == 0  # disabled: not a lead who counts

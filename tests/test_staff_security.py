@@ -247,6 +247,7 @@ def test_a_demoted_lead_or_a_changed_password_ends_the_session_at_once(team: Sto
         lee = await browser()
         assert (await sign_in(lee, LEAD)).status == 302
         assert (await lee.get("/lead", allow_redirects=False)).status == 200
+        add_staff(team, "lena@support.example", "Lena", "lead", PASSWORD, clock())  # the team keeps a lead
         set_role(team, LEAD, "agent", clock())
         assert (await lee.get("/lead", allow_redirects=False)).status == 302, "signed out at once"
         assert (await sign_in(lee, LEAD)).status == 302

@@ -54,6 +54,7 @@ def test_a_wrong_password_an_unknown_email_and_a_disabled_account_are_refused(st
     assert authenticate(store, "maria@support.example", "") is None
     assert authenticate(store, "nobody@support.example", PASSWORD) is None
 
+    add_staff(store, "lena@support.example", "Lena", "lead", PASSWORD, NOW)  # the team keeps an enabled lead
     disabled = set_disabled(store, "lead@support.example", True, NOW)
     assert disabled.disabled and get_staff(store, "lead@support.example") == disabled
     assert authenticate(store, "lead@support.example", PASSWORD) is None

@@ -140,7 +140,7 @@ def cmd_staff_password(args: argparse.Namespace, store: Store) -> int:
 
 @with_store
 def cmd_staff_role(args: argparse.Namespace, store: Store) -> int:
-    """Make a staff account an agent or a lead (its sessions end at once)."""
+    """Make a staff account an agent or a lead (its sessions end at once); the only enabled lead stays a lead."""
     from bot.store.staff import StaffNotFoundError, set_role
 
     now = datetime.now(timezone.utc)
@@ -172,12 +172,16 @@ def cmd_staff_unlock(args: argparse.Namespace, store: Store) -> int:
 
 @with_store
 def cmd_staff_disable(args: argparse.Namespace, store: Store) -> int:
-    """Disable (``staff disable``) or re-enable (``staff enable``) a staff account's sign-in."""
-    from bot.store.staff import StaffNotFoundError, set_disabled
+    """Disable (``staff disable``) or re-enable (``staff enable``) a staff account's sign-in; the only enabled
+    lead is never disabled (LastLeadError)."""
+    from bot.store.staff import LastLeadError, StaffNotFoundError, set_disabled
 
     now = datetime.now(timezone.utc)
     try:
         staff = set_disabled(store, args.email, args.disable, now)
+    except LastLeadError as error:
+        print(f"cannot disable {args.email}: {error}", file=sys.stderr)
+        return 2
     except StaffNotFoundError as error:
         print(error, file=sys.stderr)
         return 2

@@ -1,23 +1,34 @@
 """Errors to HTTP responses, in one place: every handler raises, this middleware answers ``{"error": ...}``.
 
 A domain error (the store's, the leads' edits', the retraining's) maps to
-400 (the request cannot be carried out as sent), 404 (no such thing), 409
-(the state does not allow it: already decided, resolved, running), 429 (a
+400 (the request cannot be carried out as sent; a refused article also
+lists its ``problems`` and the ``fields`` they are about), 404 (no such
+thing), 409 (the state does not allow it: already decided, resolved,
+running, an article id taken or its file changed meanwhile), 429 (a
 rate limit, with Retry-After in seconds) or 503 (the database or the bot is
 unavailable: nothing was changed). aiohttp's own
 HTTP exceptions (sign-in redirects, 401, 403, 404, 405, 413) pass through
 unchanged on pages and become ``{"error": ...}`` on the APIs.
+
+No message names a place on the server: every absolute path in one (a file
+of kb/ or data/nlu/ an edit was refused for, an OSError's file name) is
+shown relative to the project as the lead knows it ("kb/billing/x.md"), or
+by its name alone when it lies elsewhere (bot/public_paths.py).
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Awaitable, Callable, Tuple, Type
+from typing import Any, Awaitable, Callable, List, Tuple, Type
 
 from aiohttp import web
 
+from bot.gateway.keys import SETTINGS
 from bot.gateway.limits import RateLimitedError
+from bot.lead.article_edits import ArticleChangedError, ArticleExistsError, ArticleRefusedError
 from bot.lead.training_edits import DuplicateExampleError, TrainingDataEditError
+from bot.public_paths import Root, public_message, roots_of
 from bot.rasa_client import BotUnavailableError
+from bot.settings import Settings
 from bot.reports.charts import UnknownChartError
 from bot.store.database import StoreError
 from bot.store.inbox import AlreadyDecidedError, MessageNotFoundError
@@ -61,7 +72,8 @@ class PeriodError(RequestError):
 # Most specific first: the first match decides (the store's conflicts are StoreErrors too).
 STATUS_OF: Tuple[Tuple[Tuple[Type[BaseException], ...], int], ...] = (
     ((TicketNotFoundError, MessageNotFoundError, JobNotFoundError, UnknownChartError), 404),
-    ((TicketStateError, AlreadyDecidedError, DuplicateExampleError, RetrainBusyError), 409),
+    ((TicketStateError, AlreadyDecidedError, DuplicateExampleError, RetrainBusyError, ArticleExistsError,
+      ArticleChangedError), 409),
     ((RequestError, TrainingDataEditError), 400),
     ((StoreError, BotUnavailableError), 503),
 )
@@ -70,6 +82,17 @@ UNAVAILABLE = {
     StoreError: "the database is unavailable; nothing was changed, try again shortly",
     BotUnavailableError: "the bot is unavailable; try again shortly",
 }
+
+
+def path_roots(settings: Settings) -> List[Root]:
+    """The server's folders a message may name and how a lead reads them (bot/public_paths.py)."""
+    return roots_of([(settings.kb_dir, "kb"), (settings.nlu_dir, "data/nlu"), (settings.var_dir, "var"),
+                     (settings.project_root, "")])
+
+
+def request_message(request: web.Request, text: str) -> str:
+    """``text`` fit to show the caller of ``request``: no server paths (``public_message``)."""
+    return public_message(text, path_roots(request.app[SETTINGS]))
 
 
 def json_error(status: int, message: str) -> web.Response:
@@ -118,5 +141,12 @@ async def domain_errors(request: web.Request, handler: Handler) -> web.StreamRes
             kind = StoreError if isinstance(error, StoreError) else BotUnavailableError
             return json_error(status, UNAVAILABLE[kind])
         if isinstance(error, RetrainBusyError):
-            return json_error(status, f"a retraining is already running: {error}")
-        return json_error(status, str(error))
+            return json_error(status, request_message(request, f"a retraining is already running: {error}"))
+        if isinstance(error, ArticleRefusedError):
+            # The article editor lists every problem, and marks the fields named.
+            return web.json_response({
+                "error": request_message(request, f"Not saved: {error}"),
+                "problems": [request_message(request, problem) for problem in error.problems],
+                "fields": error.fields,
+            }, status=status)
+        return json_error(status, request_message(request, str(error)))

@@ -7,8 +7,10 @@ category, questions, related, problem, body, version}}`` (404 when unknown);
 related: [..], problem, body, version, preview}`` creates (``version``
 null) or edits an article (``version`` as read), or with ``preview: true``
 only checks it: ``{written, path, text, version, needs_retraining,
-summary}``. Refusals: 400 ``{error, problems: [..]}`` (the knowledge-base
-check), 409 (the id exists, or the file changed since it was read).
+summary}``. Refusals (bot/gateway/errors.py): 400 ``{error, problems: [..],
+fields: [..]}`` (a field's length or characters, the knowledge-base check),
+409 (the id exists, or the file changed since it was read); no message names
+a server path.
 """
 from __future__ import annotations
 
@@ -17,20 +19,11 @@ from typing import Any, Dict, List
 
 from aiohttp import web
 
-from bot.gateway.errors import RequestError, json_body, json_error
+from bot.gateway.errors import RequestError, json_body, json_error, request_message
 from bot.gateway.keys import SETTINGS
 from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead
-from bot.lead.article_edits import (
-    ArticleChangedError,
-    ArticleDraft,
-    ArticleExistsError,
-    ArticleRefusedError,
-    article_version,
-    categories,
-    save_article,
-)
+from bot.lead.article_edits import ArticleDraft, article_version, categories, save_article
 from bot.lead.kb_edits import _load_articles
-from bot.lead.training_edits import TrainingDataEditError
 from bot.settings import Settings
 
 MAX_ITEMS = 200
@@ -97,15 +90,10 @@ async def save_api(request: web.Request) -> web.Response:
     )
     preview = body.get("preview") is True
     settings: Settings = request.app[SETTINGS]
-    try:
-        saved = await asyncio.to_thread(save_article, settings.kb_dir, draft, version, preview)
-    except ArticleRefusedError as error:
-        return web.json_response({"error": f"Not saved: {error}", "problems": error.problems}, status=400)
-    except (ArticleExistsError, ArticleChangedError) as error:
-        return json_error(409, str(error))
-    except TrainingDataEditError as error:
-        return web.json_response({"error": str(error), "problems": [str(error)]}, status=400)
-    shown = saved.path.relative_to(settings.project_root) if saved.path.is_relative_to(settings.project_root) else saved.path
+    # Refusals (ArticleRefusedError, ArticleExistsError, ArticleChangedError ...) are answered by the
+    # error middleware, in one place, without server paths.
+    saved = await asyncio.to_thread(save_article, settings.kb_dir, draft, version, preview)
+    shown = request_message(request, str(saved.path))
     if preview:
         summary = f"Passes the knowledge-base check; would be written to {shown}."
     else:

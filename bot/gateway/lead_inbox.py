@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Tuple
 
 from aiohttp import web
 
-from bot.gateway.errors import RequestError, json_body, path_id
+from bot.gateway.errors import RequestError, json_body, path_id, request_message
 from bot.gateway.keys import ANSWERER, CLOCK, SETTINGS, STORE
 from bot.gateway.lead_range import report_range
 from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead
@@ -182,7 +182,7 @@ async def decide_group_api(request: web.Request) -> web.Response:
             try:
                 _decision, summary = decide(store, workspace, message_id, action, target, text, staff["email"], now)
             except (TrainingDataEditError, MessageNotFoundError, AlreadyDecidedError, ValueError) as error:
-                results.append({"message_id": message_id, "ok": False, "error": str(error)})
+                results.append({"message_id": message_id, "ok": False, "error": request_message(request, str(error))})
             else:
                 results.append({"message_id": message_id, "ok": True, "summary": summary})
         return results

@@ -11,7 +11,7 @@ from typing import Any, Dict, List, Optional
 
 from aiohttp import web
 
-from bot.gateway.errors import json_error
+from bot.gateway.errors import json_error, request_message
 from bot.gateway.keys import SETTINGS, STORE
 from bot.gateway.staff_auth import CSRF_HEADER, audit_staff_action, check_csrf, require_lead
 from bot.store.retrain_jobs import JobRecord, latest_job
@@ -75,7 +75,19 @@ async def retrain_status_api(request: web.Request) -> web.Response:
     """The latest retraining job (running or finished), or null."""
     await require_lead(request, api=True)
     job = await asyncio.to_thread(latest_job, request.app[STORE])
-    return web.json_response({"job": job_view(job)})
+    return web.json_response({"job": _public(request, job_view(job))})
+
+
+def _public(request: web.Request, view: Optional[Dict[str, Any]]) -> Optional[Dict[str, Any]]:
+    """A job view whose words (a failed job's error, the reasons, the advice) name no server path."""
+    if view is None:
+        return None
+    shown = dict(view)
+    for key in ("message", "reason", "advice"):
+        shown[key] = request_message(request, str(view.get(key) or ""))
+    shown["checks"] = [{**check, "reason": request_message(request, str(check.get("reason") or ""))}
+                       for check in view.get("checks") or []]
+    return shown
 
 
 async def retrain_start_api(request: web.Request) -> web.Response:
@@ -86,10 +98,10 @@ async def retrain_start_api(request: web.Request) -> web.Response:
         await asyncio.to_thread(start_retrain, request.app[SETTINGS], request.app[STORE], staff["email"])
     except OSError as error:
         logger.exception("lead console: retraining could not start")
-        return json_error(500, f"the retraining process could not start: {error}")
+        return json_error(500, request_message(request, f"the retraining process could not start: {error}"))
     job = await asyncio.to_thread(latest_job, request.app[STORE])
     await audit_staff_action(request, staff, "retrain", f"job {job.id}" if job else "job")
-    return web.json_response({"job": job_view(job)}, status=202)
+    return web.json_response({"job": _public(request, job_view(job))}, status=202)
 
 
 def add_retrain_routes(app: web.Application) -> None:

@@ -3,7 +3,9 @@
 ``GET /lead/api/reviews?since&until``: ``{items: [{answer_id, question_id,
 conversation_id, question, article_id, title, answer, answered_at}],
 pending, counts: {right, wrong}}``, a sample of the period's article answers
-to typed questions that nobody has reviewed, in a fixed pseudo-random order.
+to typed questions that nobody has reviewed, each question-and-answer pair
+once and only from articles the knowledge base still has, in a fixed
+pseudo-random order (``pending`` counts those pairs).
 ``POST /lead/api/reviews/{answer_id}`` with ``{verdict: "right" | "wrong"}``
 records the verdict (409 when already reviewed, 404 for a message that is no
 answer); a wrong answer's question joins "What the knowledge base lacks".
@@ -37,20 +39,20 @@ async def reviews_api(request: web.Request) -> web.Response:
     articles = {a.id: a for a in request.app[ANSWERER].kb.all()}
 
     def read() -> Dict[str, Any]:
-        items = review_sample(store, since, until, limit=SAMPLE_SIZE)
+        # Only answers from articles the knowledge base still has: a deleted one has nothing to judge.
+        items = review_sample(store, since, until, limit=SAMPLE_SIZE, articles=articles.keys())
         return {
             "items": [
                 {
                     "answer_id": item.answer_id, "question_id": item.question_id,
                     "conversation_id": item.conversation_id, "question": item.question,
                     "article_id": item.article_id,
-                    "title": articles[item.article_id].title if item.article_id in articles else None,
-                    "answer": articles[item.article_id].body if item.article_id in articles else None,
+                    "title": articles[item.article_id].title, "answer": articles[item.article_id].body,
                     "answered_at": item.answered_at.isoformat(),
                 }
                 for item in items
             ],
-            "pending": pending_reviews(store, since, until),
+            "pending": pending_reviews(store, since, until, articles=articles.keys()),
             "counts": review_counts(store, since, until),
         }
 

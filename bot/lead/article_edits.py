@@ -30,26 +30,34 @@ from bot.kb.articles import FRONT_MATTER_DELIMITER, Article, ArticleFormatError,
 from bot.kb.check import ID_PATTERN, MAX_ANSWER_CHARS, check_articles
 from bot.lead.kb_edits import _load_articles, front_matter
 from bot.lead.training_edits import (
+    ENTITY_MARKERS,
     TrainingDataEditError,
     UneditableFileError,
     dump_yaml,
     locked,
     read_text,
-    refuse_entity_syntax,
     write_atomically,
+    yaml_printable,
 )
 
-CATEGORY_PATTERN = ID_PATTERN  # a folder name: lower-case words joined by '-'
+# Field limits (characters). The id and category are a file and a folder name: far below the 255 bytes a
+# file system allows; the console's inputs have the same maxlength.
+MAX_ID_CHARS = 80
+MAX_CATEGORY_CHARS = 40
 MAX_TITLE_CHARS = 120
 MAX_PHRASING_CHARS = 300
+# What a problem shows of a refused value.
+SHOWN_CHARS = 40
 
 
 class ArticleRefusedError(TrainingDataEditError):
-    """The article would not pass the knowledge-base check; ``problems`` lists why (one line each)."""
+    """The article would not pass the knowledge-base check; ``problems`` lists why (one line each), and
+    ``fields`` the editor fields that are wrong (id, category, title, questions, related, body), if known."""
 
-    def __init__(self, problems: Sequence[str]) -> None:
+    def __init__(self, problems: Sequence[str], fields: Sequence[str] = ()) -> None:
         super().__init__("; ".join(problems))
         self.problems = list(problems)
+        self.fields = list(dict.fromkeys(fields))
 
 
 class ArticleChangedError(TrainingDataEditError):
@@ -86,37 +94,91 @@ class SavedArticle:
     written: bool
 
 
+def _in_kb(kb_dir: Path, path: Path) -> str:
+    """``path`` as a lead knows it, "kb/<category>/<id>.md" (never where kb/ lies on the server)."""
+    try:
+        return f"kb/{path.relative_to(kb_dir).as_posix()}"
+    except ValueError:
+        return path.name
+
+
 def version_of(text: str) -> str:
     """The version of an article's text a lead edits from (sha256, hex)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _clean_lines(values: Sequence[str], what: str) -> Tuple[str, ...]:
-    cleaned = []
-    for value in values:
-        text = " ".join(str(value).split())
-        if not text:
-            continue
-        if len(text) > MAX_PHRASING_CHARS:
-            raise ArticleRefusedError([f"a {what} is longer than {MAX_PHRASING_CHARS} characters: '{text[:40]}...'"])
-        refuse_entity_syntax(text)
-        cleaned.append(text)
-    return tuple(cleaned)
+def _shown(value: str) -> str:
+    """A refused value as a problem quotes it: at most SHOWN_CHARS characters."""
+    return repr(value if len(value) <= SHOWN_CHARS else value[:SHOWN_CHARS] + "...")
+
+
+def _unprintable(text: str, allowed: str = "") -> List[str]:
+    """The characters of ``text`` YAML cannot hold as they are (U+XXXX), ``allowed`` aside."""
+    return sorted({f"U+{ord(char):04X}" for char in text if char not in allowed and not yaml_printable(char)})
+
+
+def _name_problems(label: str, value: str, limit: int) -> List[str]:
+    """Problems of an id or category (a file or folder name, ID_PATTERN): empty, too long, or not lower-case
+    words joined by '-' (so never '..', '/', or a character a file system might refuse). ``label`` starts
+    each message with the field ("id", "related: the id")."""
+    if not value:
+        return [f"{label} is empty: write lower-case words joined by '-', e.g. family-plan"]
+    if len(value) > limit:
+        return [f"{label} is {len(value)} characters long; at most {limit}"]
+    if not ID_PATTERN.match(value):
+        return [f"{label} {_shown(value)} must be lower-case words joined by '-' (a-z, 0-9)"]
+    return []
+
+
+def _text_problems(label: str, value: str, limit: int, quote: bool) -> List[str]:
+    """Problems of a one-line text (the title, a phrasing): too long, characters YAML cannot hold (control
+    characters), entity syntax. ``label`` starts each message with the field; ``quote`` adds the value."""
+    named = f"{label} {_shown(value)}" if quote else label
+    problems = []
+    if len(value) > limit:
+        problems.append(f"{named} is {len(value)} characters long; at most {limit}")
+    unprintable = _unprintable(value)
+    if unprintable:
+        problems.append(f"{named} has unprintable characters ({', '.join(unprintable)})")
+    markers = [marker for marker in ENTITY_MARKERS if marker in value]
+    if markers:
+        problems.append(f"{named} contains {' and '.join(repr(m) for m in markers)}, "
+                        "which Rasa reads as an entity annotation")
+    return problems
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
 
 
 def clean_draft(draft: ArticleDraft) -> ArticleDraft:
-    """``draft`` with its text trimmed (one space between words; the answer's own lines kept).
+    """``draft`` with its text trimmed (one space between words; the answer's own lines kept), every field checked.
 
-    Raises ArticleRefusedError for a title that is too long, a phrasing that is, or one Rasa would read
-    as an entity annotation (UnsafeExampleError).
+    Raises ArticleRefusedError naming each field that is wrong (``fields``) and why: an id or category
+    that is empty, longer than MAX_ID_CHARS / MAX_CATEGORY_CHARS or not lower-case words joined by '-'
+    (they name a file and a folder); a title or phrasing that is too long, holds characters YAML cannot
+    (control characters), or that Rasa would read as an entity annotation; a related id that is not an
+    id; an answer with control characters.
     """
-    title = " ".join(draft.title.split())
-    if len(title) > MAX_TITLE_CHARS:
-        raise ArticleRefusedError([f"the title is longer than {MAX_TITLE_CHARS} characters"])
+    article_id, category, title = draft.id.strip(), draft.category.strip(), _one_line(draft.title)
+    questions = tuple(q for q in (_one_line(q) for q in draft.questions) if q)
+    related = tuple(r for r in (_one_line(r) for r in draft.related) if r)
     body = "\n".join(line.rstrip() for line in draft.body.replace("\r\n", "\n").replace("\r", "\n").strip().split("\n"))
+    found: List[Tuple[str, List[str]]] = [
+        ("id", _name_problems("id", article_id, MAX_ID_CHARS)),
+        ("category", _name_problems("category", category, MAX_CATEGORY_CHARS)),
+        ("title", _text_problems("title", title, MAX_TITLE_CHARS, quote=False)),
+        ("questions", [p for q in questions for p in _text_problems("questions: the phrasing", q, MAX_PHRASING_CHARS, True)]),
+        ("related", [p for r in related for p in _name_problems("related: the id", r, MAX_ID_CHARS)]),
+    ]
+    unprintable = _unprintable(body, allowed="\n\t")
+    if unprintable:
+        found.append(("body", [f"body (the answer) has unprintable characters ({', '.join(unprintable)})"]))
+    problems = [(field, problem) for field, listed in found for problem in listed]
+    if problems:
+        raise ArticleRefusedError([problem for _, problem in problems], [field for field, _ in problems])
     return ArticleDraft(
-        id=draft.id.strip(), title=title, category=draft.category.strip(),
-        questions=_clean_lines(draft.questions, "phrasing"), related=_clean_lines(draft.related, "related id"),
+        id=article_id, title=title, category=category, questions=questions, related=related,
         problem=bool(draft.problem), body=body,
     )
 
@@ -202,18 +264,14 @@ def save_article(
         articles = _load_articles(kb_dir)
         by_id = {a.id: a for a in articles}
         if create:
-            problems = []
-            if not ID_PATTERN.match(draft.id):
-                problems.append(f"id '{draft.id}' must be lower-case words joined by '-'")
-            if not CATEGORY_PATTERN.match(draft.category):
-                problems.append(f"category '{draft.category}' must be lower-case words joined by '-'")
-            if problems:
-                raise ArticleRefusedError(problems)
+            # (The id and category were checked by clean_draft: a file and a folder name inside kb/.)
             if draft.id in by_id:
-                raise ArticleExistsError(f"an article '{draft.id}' already exists ({by_id[draft.id].path})")
+                raise ArticleExistsError(
+                    f"an article '{draft.id}' already exists (in {_in_kb(kb_dir, by_id[draft.id].path)}): choose another id"
+                )
             path = kb_dir / draft.category / f"{draft.id}.md"
             if path.exists():
-                raise ArticleExistsError(f"{path} already exists")
+                raise ArticleExistsError(f"{_in_kb(kb_dir, path)} already exists: choose another id")
             old = ""
             new = render_new(draft)
             before: Optional[Article] = None
@@ -234,7 +292,7 @@ def save_article(
             raise UneditableFileError(f"the article would not read back: {error.message}") from None
         expected = (draft.title, draft.questions, draft.related, draft.problem, draft.body)
         if (edited.title, edited.questions, edited.related, edited.problem, edited.body) != expected:
-            raise UneditableFileError(f"{path}: the edited article would not read back as written")
+            raise UneditableFileError(f"{_in_kb(kb_dir, path)}: the edited article would not read back as written")
         after = [edited if a.id == draft.id else a for a in articles] + ([edited] if create else [])
         problems = [
             p.message if p.path == path else f"{p.path.name}: {p.message}"

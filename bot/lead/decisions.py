@@ -13,6 +13,7 @@ from bot.lead.kb_edits import add_article_question
 from bot.lead.nlu_edits import add_intent_example
 from bot.lead.training_edits import clean_example
 from bot.protocol import InboxAction, Sender
+from bot.public_paths import public_message, roots_of
 from bot.store.database import Store
 from bot.store.inbox import AlreadyDecidedError, DecisionRecord, MessageNotFoundError, decision_for, record_decision
 from bot.store.messages import get_message
@@ -29,11 +30,9 @@ class Workspace:
     project_root: Path
 
     def display(self, path: Path) -> str:
-        """``path`` as the lead reads it: relative to the project when inside it."""
-        try:
-            return str(path.relative_to(self.project_root))
-        except ValueError:
-            return str(path)
+        """``path`` as the lead reads it ("kb/billing/x.md"), never where it lies on the server."""
+        roots = roots_of([(self.kb_dir, "kb"), (self.nlu_dir, "data/nlu"), (self.project_root, "")])
+        return public_message(str(path), roots)
 
 
 def decide(

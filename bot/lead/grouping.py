@@ -23,7 +23,9 @@ message's own closest article by search is the first the bot itself offered
 and has a similarity of at least ``AGREED_SIMILARITY``; or, with no offer to
 agree with, the search alone finds it at ``SEARCH_ALONE_SIMILARITY`` or more
 and at least ``SEARCH_ALONE_LEAD`` times the runner-up. An article the visitor
-marked "not helpful" is never proposed. Anything less is left for the lead to
+marked "not helpful" is never proposed. A group's form proposes an article only
+when it is the confident guess for every message in the group (its action
+applies to all ticked messages). Anything less is left for the lead to
 choose: a wrong pre-selection costs more than an empty one.
 
 Clustering is quadratic in time and memory (an n x n distance matrix):
@@ -72,7 +74,7 @@ class MissGroup:
     offered on these messages, with how many messages, most first;
     ``confident``: message id -> the article confidently proposed for it (only
     the messages that have one); ``suggested``: the article proposed for the
-    whole group (confident for more than half of its messages), or None.
+    whole group (the confident guess for every one of its messages), or None.
     """
 
     count: int
@@ -170,8 +172,10 @@ def group_misses(
             article = confident_article(per_message[index], article_ids, misses[index])
             if article is not None:
                 confident[misses[index].message_id] = article
-        top_pick = Counter(confident.values()).most_common(1)
-        suggested = top_pick[0][0] if top_pick and top_pick[0][1] * 2 > len(group) else None
+        # The group's form applies its article to every ticked message: proposed only when it is the
+        # confident guess for each of them (a majority would pre-select it for the others too).
+        picks = set(confident.values())
+        suggested = picks.pop() if len(confident) == len(group) and len(picks) == 1 else None
         groups.append(MissGroup(
             count=len(group),
             examples=tuple(chosen.values()),

@@ -10,9 +10,14 @@ Three sources, each one SQL query over the store, joined into one statement:
   conversation (guess: the article);
 - ``handoff``: the first typed message of a conversation that then got a ticket
   (not when the ticket only opened because the bot was down: it never saw the
-  message; nor when that message is the one the bot handed over for as designed:
-  a request for a person, or a premium visitor's problem the bot answered and
-  passed on by policy. Those are not gaps in the knowledge base).
+  message). A ticket the bot opened as designed (the visitor asked for a
+  person, or a premium visitor's problem was answered and passed on by
+  policy) names no gap in the knowledge base when that first message is the
+  one that opened it, when the bot answered it with an article the visitor
+  did not mark "not helpful", or when the bot's last answer before the ticket
+  was such an article (the visitor had the right answer and wanted a person
+  all the same). A wrong answer there is found by the visitor's "No" and by
+  the spot-checks (``review``); an unsure bot by ``low_confidence``.
 
 - ``review``: a lead spot-checked the bot's confident answer to it and marked
   it wrong (bot/store/reviews.py); the article is never proposed for it.
@@ -32,7 +37,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
-from bot.protocol import FALLBACK_KINDS, MessageKind, Sender, TicketReason, values
+from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, MessageKind, Sender, TicketReason, values
 from bot.store.database import Store, store_errors
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
 from bot.store.period import Moment, in_period, period_bounds
@@ -46,6 +51,8 @@ IGNORED_TICKET_REASONS = values([TicketReason.BOT_UNAVAILABLE])
 # the visitor asked for a person, or (premium) the bot answered a problem article
 # and the support policy passed the conversation on.
 DESIGNED_TICKET_REASONS = values([TicketReason.REQUESTED, TicketReason.PROBLEM])
+# Bot replies to a visitor's question: an article, or a fallback (suggestions, rephrase).
+ANSWER_TYPES = values(ANSWER_KINDS)
 # The bot was unsure twice in a row and handed over (bot.handoff.service).
 UNSURE_TICKET_REASON = TicketReason.LOW_CONFIDENCE.value
 # The gateway stores a pressed button as its payload, which always starts with "/".
@@ -139,8 +146,18 @@ def _not_helpful(start: Optional[datetime]) -> Select:
     )
 
 
+def _kept_article(answer_id: ColumnElement) -> ColumnElement:
+    """Whether message ``answer_id`` is an article answer the visitor did not mark "not helpful"."""
+    answer = aliased(Message)
+    marked_no = exists().where(
+        Feedback.conversation_id == answer.conversation_id, Feedback.article_id == answer.article_id,
+        Feedback.helpful == false(),
+    )
+    return exists().where(answer.id == answer_id, answer.kind == MessageKind.ARTICLE.value, ~marked_no)
+
+
 def _handoff(start: Optional[datetime]) -> Select:
-    first, last = aliased(Message), aliased(Message)
+    first, last, reply, later, answered = (aliased(Message) for _ in range(5))
     first_typed_id = (
         select(func.min(first.id))
         .where(first.conversation_id == Ticket.conversation_id, first.created_at <= Ticket.created_at, *_typed(first))
@@ -154,17 +171,40 @@ def _handoff(start: Optional[datetime]) -> Select:
         .correlate(Ticket)
         .scalar_subquery()
     )
+    # The bot's answer to the first typed message: its first answer after it, before the visitor's next message.
+    next_visitor_id = (
+        select(func.min(later.id))
+        .where(later.conversation_id == Ticket.conversation_id, later.sender == Sender.VISITOR.value,
+               later.id > first_typed_id)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    first_answer_id = (
+        select(func.min(reply.id))
+        .where(reply.conversation_id == Ticket.conversation_id, reply.sender == Sender.BOT.value,
+               reply.kind.in_(ANSWER_TYPES), reply.id > first_typed_id,
+               (next_visitor_id.is_(None)) | (reply.id < next_visitor_id))
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    # The bot's last answer before the ticket: what the visitor had when they asked for a person.
+    last_answer_id = (
+        select(func.max(answered.id))
+        .where(answered.conversation_id == Ticket.conversation_id, answered.sender == Sender.BOT.value,
+               answered.kind.in_(ANSWER_TYPES), answered.created_at <= Ticket.created_at)
+        .correlate(Ticket)
+        .scalar_subquery()
+    )
+    as_designed = Ticket.reason.in_(DESIGNED_TICKET_REASONS) & (
+        (first_typed_id == opening_id) | _kept_article(first_answer_id) | _kept_article(last_answer_id)
+    )
     return (
         select(
             first_typed_id.label("message_id"), literal("handoff", String).label("source"),
             cast(null(), Integer).label("bot_message_id"), cast(null(), String).label("article_id"),
         )
         # A ticket opens after the message it follows: older tickets cannot be about one in the period.
-        .where(
-            Ticket.reason.not_in(IGNORED_TICKET_REASONS), *in_period(Ticket.created_at, start, None),
-            # A first message that asked for a person, or a premium problem answered and passed on: as designed.
-            ~(Ticket.reason.in_(DESIGNED_TICKET_REASONS) & (first_typed_id == opening_id)),
-        )
+        .where(Ticket.reason.not_in(IGNORED_TICKET_REASONS), *in_period(Ticket.created_at, start, None), ~as_designed)
     )
 
 

@@ -84,13 +84,13 @@ def clean_example(text: str, max_chars: Optional[int] = None) -> str:
         raise InvalidExampleError(f"the text is {len(cleaned)} characters; the most a message may have is {limit}")
     # YAML cannot hold these in a block scalar; such text never comes from a
     # person typing, so it is refused rather than escaped.
-    unprintable = sorted({f"U+{ord(char):04X}" for char in cleaned if not _yaml_printable(char)})
+    unprintable = sorted({f"U+{ord(char):04X}" for char in cleaned if not yaml_printable(char)})
     if unprintable:
         raise UnsafeExampleError(f"the text contains unprintable characters ({', '.join(unprintable)})")
     return cleaned
 
 
-def _yaml_printable(char: str) -> bool:
+def yaml_printable(char: str) -> bool:
     """Whether YAML may hold ``char`` as it is (the spec's c-printable, less the byte-order mark)."""
     code = ord(char)
     return (

@@ -7,6 +7,7 @@ ticket the agent never opened has every visitor message of its conversation unre
 """
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,20 +41,29 @@ MAX_PER_PAGE = 100
 MAX_SEARCH_CHARS = 200
 # The senders of a conversation's "latest message": people, not the bot's acknowledgements.
 PEOPLE = (Sender.VISITOR.value, Sender.AGENT.value)
-# What conversation ids hold besides letters and digits ("web:", "api:shop-42", e-mail-like senders).
-LABEL_SEPARATORS = (":", "-", "_", ".", "@", "/", " ")
-_LABEL_PATTERN = re.compile(r"^(?:visitor\s+)?([0-9a-z]{4})$", re.IGNORECASE)
+# An anonymous visitor's label: the first LABEL_HEX_DIGITS hex digits (48 bits) of the MD5 of the
+# conversation id, in three groups ("Visitor 3FA9-1C2B-77D0"). MD5 because both databases compute it
+# (PostgreSQL's md5(); bot/store/database.py gives SQLite the same function), so the queue searches by
+# label in SQL; it is a name, not a secret. Two of 100,000 conversations share a label with a chance of
+# about 1 in 56,000 (the birthday bound, n^2 / 2^49); the old label, the id's last four letters or
+# digits, named "api:v10" and "api:iv10" both "Visitor IV10".
+LABEL_HEX_DIGITS = 12
+LABEL_GROUP = 4
+_LABEL_PATTERN = re.compile(r"^(?:visitor\s+)?((?:[0-9a-f]{4}-?){0,2}[0-9a-f]{4})$", re.IGNORECASE)
+
+
+def label_digest(conversation_id: str) -> str:
+    """The hex digits a visitor label shows: MD5 of the conversation id (UTF-8), upper case."""
+    digest = hashlib.md5(conversation_id.encode("utf-8"), usedforsecurity=False).hexdigest()
+    return digest[:LABEL_HEX_DIGITS].upper()
 
 
 def visitor_label(conversation_id: str) -> str:
-    """A stable, readable name for an anonymous visitor: "Visitor " and the conversation id's last four
-    letters or digits (LABEL_SEPARATORS left out), upper case (e.g. "Visitor 4F2A"); searchable in the
-    queue as "4f2a" or "Visitor 4F2A"."""
-    squeezed = conversation_id
-    for separator in LABEL_SEPARATORS:
-        squeezed = squeezed.replace(separator, "")
-    tail = squeezed[-4:].upper()
-    return f"Visitor {tail or '?'}"
+    """A stable, readable name for an anonymous visitor, different for every conversation (but for a chance
+    given above): "Visitor " and 12 hex digits of the conversation id's MD5 in groups of four (e.g.
+    "Visitor 3FA9-1C2B-77D0"); searchable in the queue as the whole label or its first 4 or more digits."""
+    digits = label_digest(conversation_id)
+    return "Visitor " + "-".join(digits[i:i + LABEL_GROUP] for i in range(0, LABEL_HEX_DIGITS, LABEL_GROUP))
 
 
 @dataclass(frozen=True)
@@ -61,7 +71,8 @@ class QueueQuery:
     """One page of the queue as asked for.
 
     ``view``: one of QUEUE_VIEWS; ``filter``: one of QUEUE_FILTERS; ``search``: a ticket number ("#12" or
-    "12"), words of a customer's name or e-mail, the anonymous visitor's label ("Visitor 4F2A"), or text
+    "12"), words of a customer's name or e-mail, the anonymous visitor's label ("Visitor 3FA9-1C2B-77D0", or
+    its first four digits or more), or text
     any visitor or agent wrote in the conversation (case-insensitive, at most MAX_SEARCH_CHARS);
     ``page`` from 1; ``per_page`` 1 to MAX_PER_PAGE. Raises ValueError on anything else.
     """
@@ -189,11 +200,9 @@ def _search_clause(search: str) -> Optional[ColumnElement]:
         clauses.append(Ticket.id == int(number.group(1)))
     label = _LABEL_PATTERN.fullmatch(term)
     if label:
-        # The visitor label's four characters are the conversation id's last letters or digits.
-        squeezed: Any = func.lower(Ticket.conversation_id)
-        for separator in LABEL_SEPARATORS:
-            squeezed = func.replace(squeezed, separator, "")
-        clauses.append(squeezed.like("%" + label.group(1).lower()))
+        # The label's digits begin the MD5 of the conversation id (visitor_label).
+        digits = label.group(1).replace("-", "").lower()
+        clauses.append(func.substr(func.md5(Ticket.conversation_id), 1, len(digits)) == digits)
     return or_(*clauses)
 
 

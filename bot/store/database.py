@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,11 @@ def store_errors(action: str) -> Iterator[None]:
         raise StoreUnavailableError(f"could not {action}: the database is unavailable") from error
 
 
+def _md5_hex(text: Optional[str]) -> Optional[str]:
+    """PostgreSQL's md5(text): the hex MD5 of the UTF-8 text (NULL for NULL)."""
+    return None if text is None else hashlib.md5(str(text).encode("utf-8"), usedforsecurity=False).hexdigest()
+
+
 def _configure_sqlite(engine: Engine) -> None:
     """Make a SQLite file safe to share between processes (action server, CLI, tests)."""
 
@@ -69,6 +75,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
+        # PostgreSQL's md5(text) (hex), which SQLite lacks: the agents' queue searches visitor labels with it.
+        dbapi_connection.create_function("md5", 1, _md5_hex, deterministic=True)
 
     @event.listens_for(engine, "begin")
     def on_begin(connection: Connection) -> None:

@@ -5,9 +5,16 @@ so a wrong confident answer is invisible unless the visitor says "not helpful".
 Leads review a sample: article answers (``messages.kind = 'article'``) to a
 question the visitor typed (not a suggestion button pressed), not yet
 reviewed, and not already marked "not helpful" by the visitor (those are in
-the missed messages already). The sample is a stable pseudo-random order of
-the answers' ids (the same page on every reload; deciding one brings the
-next), computed by the database on an indexed range.
+the missed messages already), with an article the knowledge base still has
+(an answer from a deleted article has nothing left to judge or fix).
+
+Each question-and-answer pair is sampled once: answers with the same
+article to the same words (case and outer spaces aside; a starter button's
+question, a common phrasing) are one item, shown by its newest answer, and
+a pair a lead has judged in any conversation is not offered again. The
+sample is a stable pseudo-random order of those answers' ids (the same
+page on every reload; deciding one brings the next), computed by the
+database.
 
 A "wrong" verdict makes the visitor's question a missed message
 (bot/lead/misses.py, source ``review``), with the article never proposed for it.
@@ -17,11 +24,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Dict, List, Optional
+from typing import Any, Collection, Dict, List, Optional
 
 from sqlalchemy import BigInteger, and_, cast, exists, false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import aliased
+from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
 from bot.protocol import MessageKind, Sender
@@ -69,8 +77,14 @@ class ReviewRecord:
     reviewed_at: datetime
 
 
-def _candidates(start: Optional[datetime], end: Optional[datetime]) -> Select:
-    """(answer, question) pairs of the period still to review: a select of both messages' columns."""
+def _question_key(question: Any) -> ColumnElement:
+    """The words of a question as pairs are told apart: case and outer spaces aside."""
+    return func.lower(func.trim(question.text))
+
+
+def _candidates(start: Optional[datetime], end: Optional[datetime], articles: Optional[Collection[str]]) -> Select:
+    """(answer, question) pairs of the period still to review, one row per answer: both messages' columns
+    and the pair's ``question_key``. ``articles``: the article ids the knowledge base has (None: any)."""
     answer, question, earlier = aliased(Message), aliased(Message), aliased(Message)
     question_id = (
         select(func.max(earlier.id))
@@ -78,35 +92,58 @@ def _candidates(start: Optional[datetime], end: Optional[datetime]) -> Select:
         .correlate(answer)
         .scalar_subquery()
     )
+    judged_question = aliased(Message)
+    # Judged already: this answer, or the same words answered with the same article anywhere.
     reviewed = exists().where(AnswerReview.answer_message_id == answer.id)
+    pair_reviewed = (
+        exists()
+        .where(AnswerReview.article_id == answer.article_id, judged_question.id == AnswerReview.question_message_id,
+               _question_key(judged_question) == _question_key(question))
+    )
     not_helpful = exists().where(
         Feedback.conversation_id == answer.conversation_id, Feedback.article_id == answer.article_id,
         Feedback.helpful == false(),
     )
+    known = [answer.article_id.in_(sorted(articles))] if articles is not None else []
     return (
         select(
             answer.id.label("answer_id"), question.id.label("question_id"), answer.conversation_id,
             question.text.label("question"), answer.article_id, answer.created_at,
+            _question_key(question).label("question_key"),
         )
         .join(question, question.id == question_id)
         .where(
             answer.kind == MessageKind.ARTICLE.value, answer.sender == Sender.BOT.value, answer.article_id.is_not(None),
-            *in_period(answer.created_at, start, end),
+            *known, *in_period(answer.created_at, start, end),
             question.sender == Sender.VISITOR.value, ~question.text.startswith(BUTTON_PREFIX),
-            ~reviewed, ~not_helpful,
+            ~reviewed, ~not_helpful, ~pair_reviewed,
         )
     )
 
 
-def review_sample(store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 10) -> List[ReviewItem]:
-    """Up to ``limit`` answers of the period to spot-check, in the sample's fixed order.
+def _pairs(start: Optional[datetime], end: Optional[datetime], articles: Optional[Collection[str]]) -> Select:
+    """One row per (question words, article) pair still to review: its newest answer's columns."""
+    candidates = _candidates(start, end, articles).subquery()
+    newest = (
+        select(func.max(candidates.c.answer_id))
+        .group_by(candidates.c.question_key, candidates.c.article_id)
+    )
+    return select(candidates).where(candidates.c.answer_id.in_(newest))
+
+
+def review_sample(
+    store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None, limit: int = 10,
+    articles: Optional[Collection[str]] = None,
+) -> List[ReviewItem]:
+    """Up to ``limit`` question-and-answer pairs of the period to spot-check, each once, in the sample's
+    fixed order. ``articles``: the ids the knowledge base has now (answers from others are left out).
 
     Raises ValueError for a bad period or limit, StoreUnavailableError.
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
     start, end = period_bounds(since, until)
-    pairs = _candidates(start, end).subquery()
+    pairs = _pairs(start, end, articles).subquery()
     shuffled = (cast(pairs.c.answer_id, BigInteger) * SHUFFLE_MULTIPLIER) % SHUFFLE_MODULUS
     query = select(pairs).order_by(shuffled, pairs.c.answer_id).limit(limit)
     with store_errors("read the answers to review"), store.session() as session:
@@ -116,10 +153,16 @@ def review_sample(store: Store, since: Optional[Moment] = None, until: Optional[
         ]
 
 
-def pending_reviews(store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None) -> int:
-    """How many answers of the period are still to review. Raises ValueError, StoreUnavailableError."""
+def pending_reviews(
+    store: Store, since: Optional[Moment] = None, until: Optional[Moment] = None,
+    articles: Optional[Collection[str]] = None,
+) -> int:
+    """How many question-and-answer pairs of the period are still to review (as review_sample counts them).
+
+    Raises ValueError, StoreUnavailableError.
+    """
     start, end = period_bounds(since, until)
-    pairs = _candidates(start, end).subquery()
+    pairs = _pairs(start, end, articles).subquery()
     with store_errors("count the answers to review"), store.session() as session:
         return int(session.scalar(select(func.count()).select_from(pairs)) or 0)
 

@@ -18,10 +18,11 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequence
 
+from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bot.store.customers import EMAIL_PATTERN, normalise_email
+from bot.store.customers import normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
 from bot.store.models import STAFF_ROLES, Staff, StaffSession
 
@@ -37,6 +38,8 @@ KEY_BYTES = 32
 # Bounds for parameters read back from the database: enough for any sane
 # future setting, small enough that a corrupt row cannot exhaust memory.
 MAX_SCRYPT_MEMORY = 1 << 30
+# RFC 5321's limit on a whole address (a forward-path of 256 less the angle brackets).
+MAX_EMAIL_CHARS = 254
 
 
 class StaffExistsError(StoreError):
@@ -45,6 +48,18 @@ class StaffExistsError(StoreError):
 
 class StaffNotFoundError(StoreError, LookupError):
     """No staff account has that e-mail."""
+
+
+class InvalidStaffEmailError(ValueError):
+    """The e-mail of a new staff account is not a valid address; the message says why."""
+
+
+class StaffChangeRefusedError(ValueError):
+    """The change to a staff account is not allowed; the message says why."""
+
+
+class LastLeadError(StaffChangeRefusedError):
+    """The change would leave the team without an enabled lead: nobody could manage the team or the console."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +149,22 @@ def _check_password(password: str) -> None:
         raise ValueError(f"a password needs at least {MIN_PASSWORD_CHARS} characters")
 
 
-def _checked_email(email: str) -> str:
+def checked_staff_email(email: str) -> str:
+    """``email`` as stored (trimmed, lower-cased) if it is a valid address; InvalidStaffEmailError otherwise.
+
+    The syntax is checked by email-validator (RFC 5322 and 6531, as mail
+    servers accept it), without DNS: staff may work at a domain this server
+    cannot look up.
+    """
     email = normalise_email(email)
-    if not EMAIL_PATTERN.match(email):
-        raise ValueError(f"not an e-mail address: {email!r}")
+    if not email:
+        raise InvalidStaffEmailError("the e-mail address is empty")
+    if len(email) > MAX_EMAIL_CHARS:
+        raise InvalidStaffEmailError(f"the e-mail address is {len(email)} characters; at most {MAX_EMAIL_CHARS}")
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise InvalidStaffEmailError(f"{email!r} is not a valid e-mail address: {error}") from None
     return email
 
 
@@ -152,11 +179,11 @@ def staff_record(row: Staff) -> StaffRecord:
 def add_staff(store: Store, email: str, name: str, role: str, password: str, now: datetime) -> StaffRecord:
     """Create a staff account (``role`` agent or lead); the e-mail is stored trimmed and lower-cased.
 
-    Raises ValueError on invalid input (a password needs at least 10
-    characters), StaffExistsError when the e-mail already has an account,
+    Raises ValueError on invalid input (InvalidStaffEmailError for an address
+    that is not one; a password needs at least 10 characters), StaffExistsError when the e-mail already has an account,
     StoreUnavailableError when the database cannot be written.
     """
-    email = _checked_email(email)
+    email = checked_staff_email(email)
     name = name.strip()
     if not name:
         raise ValueError(f"{email}: name is empty")
@@ -192,23 +219,41 @@ def get_staff(store: Store, email: str) -> Optional[StaffRecord]:
         return staff_record(row) if row is not None else None
 
 
-def _change_account(
-    store: Store, email: str, action: str, apply: Callable[[Staff], None], now: datetime,
+def change_account(
+    store: Store, email: str, action: str, apply: Callable[[Staff], Optional[str]], now: datetime,
     end_sessions: Optional[str] = None,
 ) -> StaffRecord:
-    """Lock the account of ``email``, apply the change and, when ``end_sessions`` names why, end every
-    session of it in the same transaction; the account. Raises StaffNotFoundError."""
+    """Lock the account of ``email``, apply the change and, when ``end_sessions`` (or ``apply``'s return
+    value) names why, end every session of it in the same transaction; the account.
+
+    The one rule every change of an account obeys, from the console and the
+    command line alike: the team keeps at least one enabled lead. Every enabled
+    lead's row is locked first (always in id order, so two changes cannot
+    deadlock), then the account's; a change that would leave no enabled lead
+    (demoting or disabling the last one; any future deletion must come here
+    too) raises LastLeadError and changes nothing, so two leads demoting each
+    other at once cannot lock everyone out. Raises StaffNotFoundError.
+    """
     email = normalise_email(email)
     with store_errors(action), store.session() as session, session.begin():
+        leads = session.scalars(
+            select(Staff.id).where(Staff.role == "lead", Staff.disabled.is_(False)).order_by(Staff.id).with_for_update()
+        ).all()
         row = session.scalars(select(Staff).where(Staff.email == email).with_for_update()).first()
         if row is None:
             raise StaffNotFoundError(f"no staff account for {email}")
-        apply(row)
-        if end_sessions:
+        reason = apply(row) or end_sessions
+        if row.id in leads and len(leads) == 1 and not (row.role == "lead" and not row.disabled):
+            # Raised inside the transaction: the change is rolled back.
+            raise LastLeadError(
+                f"{email} is the only enabled lead: make another account a lead first, "
+                "or nobody could manage the team"
+            )
+        if reason:
             session.execute(
                 update(StaffSession)
                 .where(StaffSession.staff_id == row.id, StaffSession.ended_at.is_(None))
-                .values(ended_at=now, end_reason=end_sessions)
+                .values(ended_at=now, end_reason=reason)
             )
         session.flush()
         return staff_record(row)
@@ -225,20 +270,23 @@ def set_password(store: Store, email: str, password: str, now: datetime) -> Staf
     def apply(row: Staff) -> None:
         row.password_hash = password_hash
 
-    record = _change_account(store, email, "set a staff password", apply, now, end_sessions="password changed")
+    record = change_account(store, email, "set a staff password", apply, now, end_sessions="password changed")
     logger.info("store: password of %s changed; its sessions ended", record.email)
     return record
 
 
 def set_role(store: Store, email: str, role: str, now: datetime) -> StaffRecord:
-    """Make the account an agent or a lead; its sessions end at once. Raises ValueError, StaffNotFoundError."""
+    """Make the account an agent or a lead; its sessions end at once.
+
+    Raises ValueError (LastLeadError: demoting the only enabled lead), StaffNotFoundError.
+    """
     if role not in STAFF_ROLES:
         raise ValueError(f"role {role!r} is not one of {', '.join(STAFF_ROLES)}")
 
     def apply(row: Staff) -> None:
         row.role = role
 
-    record = _change_account(store, email, "change a staff role", apply, now, end_sessions="role changed")
+    record = change_account(store, email, "change a staff role", apply, now, end_sessions="role changed")
     logger.info("store: %s is now %s; its sessions ended", record.email, role)
     return record
 
@@ -246,13 +294,13 @@ def set_role(store: Store, email: str, role: str, now: datetime) -> StaffRecord:
 def set_disabled(store: Store, email: str, disabled: bool, now: datetime) -> StaffRecord:
     """Disable (or re-enable) the account: a disabled account cannot sign in, and its sessions end at once.
 
-    Raises StaffNotFoundError.
+    Raises LastLeadError (disabling the only enabled lead), StaffNotFoundError.
     """
 
     def apply(row: Staff) -> None:
         row.disabled = disabled
 
-    record = _change_account(
+    record = change_account(
         store, email, "change a staff account", apply, now, end_sessions="account disabled" if disabled else None
     )
     logger.info("store: staff account %s %s", email, "disabled" if disabled else "enabled")
@@ -337,7 +385,7 @@ def set_totp(store: Store, email: str, secret: Optional[str], recovery_codes: Se
         row.recovery_codes = hashes if secret else None
         row.totp_last_step = None
 
-    return _change_account(store, email, "set a staff second factor", apply, now)
+    return change_account(store, email, "set a staff second factor", apply, now)
 
 
 def totp_secret(store: Store, staff_id: int) -> Optional[str]:
