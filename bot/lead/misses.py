@@ -149,15 +149,16 @@ def _not_helpful(start: Optional[datetime]) -> Select:
 def _kept_article(answer_id: ColumnElement) -> ColumnElement:
     """Whether message ``answer_id`` is an article answer the visitor did not mark "not helpful"."""
     answer = aliased(Message)
-    marked_no = exists().where(
-        Feedback.conversation_id == answer.conversation_id, Feedback.article_id == answer.article_id,
-        Feedback.helpful == false(),
+    # The conversation's "No"s, found by the conversation's index: with the article beside it in one
+    # EXISTS, SQLite (no statistics) walked every verdict of that article instead, 50 times slower.
+    marked_no = answer.article_id.in_(
+        select(Feedback.article_id).where(Feedback.conversation_id == answer.conversation_id, Feedback.helpful == false())
     )
     return exists().where(answer.id == answer_id, answer.kind == MessageKind.ARTICLE.value, ~marked_no)
 
 
 def _handoff(start: Optional[datetime]) -> Select:
-    first, last, reply, later, answered = (aliased(Message) for _ in range(5))
+    first, last, reply, answered = (aliased(Message) for _ in range(4))
     first_typed_id = (
         select(func.min(first.id))
         .where(first.conversation_id == Ticket.conversation_id, first.created_at <= Ticket.created_at, *_typed(first))
@@ -171,19 +172,13 @@ def _handoff(start: Optional[datetime]) -> Select:
         .correlate(Ticket)
         .scalar_subquery()
     )
-    # The bot's answer to the first typed message: its first answer after it, before the visitor's next message.
-    next_visitor_id = (
-        select(func.min(later.id))
-        .where(later.conversation_id == Ticket.conversation_id, later.sender == Sender.VISITOR.value,
-               later.id > first_typed_id)
-        .correlate(Ticket)
-        .scalar_subquery()
-    )
-    first_answer_id = (
+    # The bot's answer to the first typed message: the first message after it that is the visitor's or a
+    # bot answer (an article, a fallback). One index range from the first message on; a visitor message
+    # first means the bot never answered it (and is no article).
+    first_reply_id = (
         select(func.min(reply.id))
-        .where(reply.conversation_id == Ticket.conversation_id, reply.sender == Sender.BOT.value,
-               reply.kind.in_(ANSWER_TYPES), reply.id > first_typed_id,
-               (next_visitor_id.is_(None)) | (reply.id < next_visitor_id))
+        .where(reply.conversation_id == Ticket.conversation_id, reply.id > first_typed_id,
+               (reply.sender == Sender.VISITOR.value) | ((reply.sender == Sender.BOT.value) & reply.kind.in_(ANSWER_TYPES)))
         .correlate(Ticket)
         .scalar_subquery()
     )
@@ -196,7 +191,7 @@ def _handoff(start: Optional[datetime]) -> Select:
         .scalar_subquery()
     )
     as_designed = Ticket.reason.in_(DESIGNED_TICKET_REASONS) & (
-        (first_typed_id == opening_id) | _kept_article(first_answer_id) | _kept_article(last_answer_id)
+        (first_typed_id == opening_id) | _kept_article(first_reply_id) | _kept_article(last_answer_id)
     )
     return (
         select(
