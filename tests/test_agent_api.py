@@ -17,7 +17,7 @@ import pytest
 from bot.settings import PROJECT_ROOT, Settings
 from bot.store.agent_queue import visitor_label
 from bot.store.database import Store
-from bot.store.messages import record_message
+from bot.store.messages import conversation_messages, record_message
 from bot.store.staff import add_staff
 from bot.store.tickets import TicketRequest, get_ticket, open_ticket
 from tests.conversation import sign_in, start
@@ -723,5 +723,73 @@ def test_anonymous_visitors_of_different_conversations_never_share_a_label(inbox
                 assert [t["id"] for t in found] == [numbers[name]], (name, label)
         finally:
             await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_colleagues_ticket_is_taken_only_knowingly_and_a_late_resolve_is_refused(
+    inbox_settings: Settings, store: Store
+) -> None:
+    """Break test: sending a reply took a colleague's ticket with no Undo, and a Resolve started on a free
+    ticket went through after a colleague had claimed it during the undo time."""
+    add_staff(store, COLLEAGUE, "Omar", "agent", PASSWORD, NOW)
+    replied = ticket_for(store, "web:taken-by-reply", NOW + timedelta(minutes=2))
+    resolved = ticket_for(store, "web:resolved-late", NOW + timedelta(minutes=3))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        colleague = await start(inbox_settings.copy())
+        try:
+            headers = {"X-CSRF-Token": await sign_in(client, PASSWORD, AGENT)}
+            theirs = {"X-CSRF-Token": await sign_in(colleague, PASSWORD, COLLEAGUE)}
+            for number in (replied, resolved):
+                assert (await colleague.post(f"/agent/api/tickets/{number}/claim", headers=theirs)).status == 200
+
+            refused = await client.post(f"/agent/api/tickets/{replied}/reply", json={"text": "hi"}, headers=headers)
+            assert refused.status == 409 and COLLEAGUE in (await refused.json())["error"]
+            assert get_ticket(store, replied).assignee == COLLEAGUE  # nothing sent, nothing taken
+            assert not [m for m in conversation_messages(store, "web:taken-by-reply") if m.sender == "agent"]
+            taken = await client.post(f"/agent/api/tickets/{replied}/reply", json={"text": "hi", "take_over": True},
+                                      headers=headers)
+            assert taken.status == 200 and get_ticket(store, replied).assignee == AGENT
+
+            # Resolve as seen when it was nobody's: the colleague has it now, so it stays open.
+            late = await client.post(f"/agent/api/tickets/{resolved}/resolve", json={"assignee": None}, headers=headers)
+            assert late.status == 409 and COLLEAGUE in (await late.json())["error"]
+            assert get_ticket(store, resolved).status == "assigned"
+            # Resolving it knowing whose it is goes through.
+            knowing = await client.post(f"/agent/api/tickets/{resolved}/resolve", json={"assignee": COLLEAGUE},
+                                        headers=headers)
+            assert knowing.status == 200 and get_ticket(store, resolved).status == "resolved"
+        finally:
+            await client.close()
+            await colleague.close()
+
+    asyncio.run(run())
+
+
+def test_a_disabled_agents_claimed_tickets_go_back_to_the_queue(inbox_settings: Settings, store: Store) -> None:
+    """Break test: a disabled agent's claimed tickets alerted nobody when their visitors wrote."""
+    from bot.store.staff import set_disabled
+
+    add_staff(store, COLLEAGUE, "Omar", "agent", PASSWORD, NOW)
+    held = ticket_for(store, "web:held-by-omar", NOW + timedelta(minutes=2))
+
+    async def run() -> None:
+        client = await start(inbox_settings)
+        colleague = await start(inbox_settings.copy())
+        try:
+            headers = {"X-CSRF-Token": await sign_in(client, PASSWORD, AGENT)}
+            theirs = {"X-CSRF-Token": await sign_in(colleague, PASSWORD, COLLEAGUE)}
+            assert (await colleague.post(f"/agent/api/tickets/{held}/claim", headers=theirs)).status == 200
+            set_disabled(store, COLLEAGUE, True, NOW)
+            ticket = get_ticket(store, held)
+            assert ticket.assignee is None and ticket.status == "open"
+            unclaimed = await queue_json(client, filter="unclaimed")
+            assert held in [t["id"] for t in unclaimed["tickets"]]
+            assert (await client.post(f"/agent/api/tickets/{held}/claim", headers=headers)).status == 200
+        finally:
+            await client.close()
+            await colleague.close()
 
     asyncio.run(run())

@@ -952,6 +952,16 @@ def test_resolve_and_take_over_can_be_undone_and_the_inbox_works_from_the_keyboa
     time.sleep(6)
     taken = get_ticket(store, colleagues)
     assert taken is not None and taken.assignee == "omar@support.example"
+    # Sending on the colleague's ticket takes nothing as a side effect: Take over first, the text is kept.
+    reply = wait(agent).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="reply-text"]')))
+    reply.send_keys("I can help with the invoice")
+    click(agent, '[data-testid="reply-send"]')
+    text_appears(agent, '#dm-ticket-error', "press Take over first")
+    assert reply.get_attribute("value") == "I can help with the invoice"
+    taken = get_ticket(store, colleagues)
+    assert taken is not None and taken.assignee == "omar@support.example"
+    reply.clear()
+    agent.find_element(By.TAG_NAME, "body").click()
 
     # "a" goes to the saved replies and articles, "/" to the queue's search.
     agent.find_element(By.TAG_NAME, "body").send_keys("a")

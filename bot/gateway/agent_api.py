@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from datetime import datetime, timedelta
-from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional
+from typing import Any, AsyncIterator, Awaitable, Callable, Dict, List, Optional, Union
 
 import aiohttp_jinja2
 import socketio
@@ -27,7 +27,7 @@ from bot.gateway.staff_auth import (
     signed_in_staff,
 )
 from bot.handoff.handover import build_handover
-from bot.handoff.lifecycle import Agent
+from bot.handoff.lifecycle import UNCHECKED, Agent, Unchecked
 from bot.protocol import ClosedHow
 from bot.store.database import StoreError
 from bot.store.mail import OutgoingMailRecord, ticket_mail
@@ -228,22 +228,40 @@ async def claim_api(request: web.Request) -> web.Response:
 
 
 async def reply_api(request: web.Request) -> web.Response:
-    body = await json_body(request, '{"text": "..."}')
+    body = await json_body(request, '{"text": "...", "take_over": false}')
     text = body.get("text") if isinstance(body, dict) else None
+    take_over = body.get("take_over", False) if isinstance(body, dict) else False
+    if not isinstance(take_over, bool):
+        raise RequestError('"take_over" is true or false')
     if not isinstance(text, str):
         raise RequestError('send JSON: {"text": "..."} (text as a string)')
     text = clean_text(text).strip()
     if not text or len(text) > MAX_REPLY_CHARS:
         raise RequestError(f"a reply is 1 to {MAX_REPLY_CHARS} characters")
-    return await _act(request, "reply", lambda agent, ticket_id: request.app[DESK].reply(ticket_id, agent, text))
+    return await _act(request, "reply", lambda agent, ticket_id: request.app[DESK].reply(ticket_id, agent, text, take_over))
+
+
+async def _seen_assignee(request: web.Request) -> Union[Optional[str], Unchecked]:
+    """``{"assignee": "<e-mail>"|null}``, the assignee the agent saw when deciding; UNCHECKED without a body."""
+    body = await json_body(request, '{"assignee": "<e-mail>" or null}')
+    if not isinstance(body, dict) or "assignee" not in body:
+        return UNCHECKED
+    seen = body["assignee"]
+    if seen is not None and not isinstance(seen, str):
+        raise RequestError('"assignee" is an e-mail address or null')
+    return seen
 
 
 async def resolve_api(request: web.Request) -> web.Response:
-    return await _act(request, "resolve", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.RESOLVED))
+    """Resolve; with ``{"assignee": ...}`` only while the ticket is still that one's or the agent's (409)."""
+    seen = await _seen_assignee(request)
+    return await _act(request, "resolve", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.RESOLVED, seen))
 
 
 async def handback_api(request: web.Request) -> web.Response:
-    return await _act(request, "hand_back", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.HANDED_BACK))
+    """Hand back to the bot; ``{"assignee": ...}`` as for resolve."""
+    seen = await _seen_assignee(request)
+    return await _act(request, "hand_back", lambda agent, ticket_id: request.app[DESK].close(ticket_id, agent, ClosedHow.HANDED_BACK, seen))
 
 
 async def articles_api(request: web.Request) -> web.Response:

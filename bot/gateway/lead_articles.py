@@ -97,9 +97,14 @@ async def save_api(request: web.Request) -> web.Response:
     if preview:
         summary = f"Passes the knowledge-base check; would be written to {shown}."
     else:
-        summary = f"{'Created' if saved.created else 'Saved'} {shown}. " + (
-            "Retrain to use its title and phrasings (the answer is live now)." if saved.needs_retraining
-            else "The answer is live now: no retraining needed.")
+        if saved.created:
+            # A new article answers nobody until a retrained model that passed the checks knows it.
+            then = "Retrain and check to put it in front of visitors: until then the bot neither answers nor suggests it."
+        elif saved.needs_retraining:
+            then = "Retrain to use its title and phrasings (the answer is live now)."
+        else:
+            then = "The answer is live now: no retraining needed."
+        summary = f"{'Created' if saved.created else 'Saved'} {shown}. {then}"
         await audit_staff_action(request, staff, "article_edit", draft.id, created=saved.created)
     return web.json_response({
         "written": saved.written, "path": str(shown), "text": saved.text, "version": saved.version,

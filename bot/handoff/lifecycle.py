@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, Optional, Protocol, Sequence
+from typing import Any, Dict, List, Optional, Protocol, Sequence, Union
 
 from bot.handoff import texts
 from bot.handoff.messages import handoff_payload
@@ -34,6 +34,13 @@ from bot.store.tickets import TicketRecord, assign_ticket, close_ticket, record_
 QUEUE_CHANGED = "queue_changed"
 TICKET_MESSAGE = "ticket_message"
 
+
+
+class Unchecked:
+    """``close``'s default: the caller states no assignee it saw (the JSON API without one)."""
+
+
+UNCHECKED = Unchecked()
 
 class Delivery(Protocol):
     """Live delivery (the gateway's socket.io hub): to a conversation's open widgets, and to the agents."""
@@ -82,11 +89,12 @@ class TicketDesk:
         await self._deliver(change.ticket.conversation_id, [joined], ticket_id)
         return change.ticket
 
-    async def reply(self, ticket_id: int, agent: Agent, text: str) -> TicketRecord:
+    async def reply(self, ticket_id: int, agent: Agent, text: str, take_over: bool = True) -> TicketRecord:
         """The agent's message: stored with the ticket's change in one transaction, then sent live.
 
         An agent replying to a ticket someone else (or nobody) has takes it, and
-        the visitor is told who joined first. Raises TicketStateError when the
+        the visitor is told who joined first; without ``take_over``, a colleague's
+        ticket is not taken (ChangedHandsError). Raises TicketStateError when the
         ticket was resolved in the meantime: then nothing is stored or sent.
         """
         joined = widget_message(texts.agent_joined(agent.name), {"type": "agent_joined", "agent_name": agent.name, "ticket": ticket_id})
@@ -94,7 +102,7 @@ class TicketDesk:
         now = self.handoff.now()
         change = await asyncio.to_thread(
             record_agent_reply, self.store, ticket_id, agent.email, now,
-            _new(Sender.AGENT, said, agent.email), _new(Sender.SYSTEM, joined), self._mail_after(now),
+            _new(Sender.AGENT, said, agent.email), _new(Sender.SYSTEM, joined), self._mail_after(now), take_over,
         )
         sent = [joined, said] if len(change.messages) == 2 else [said]
         for message in sent:
@@ -102,11 +110,15 @@ class TicketDesk:
         await self.delivery.notify_agents(TICKET_MESSAGE, {"ticket": ticket_id})
         return change.ticket
 
-    async def close(self, ticket_id: int, agent: Agent, how: ClosedHow) -> TicketRecord:
+    async def close(
+        self, ticket_id: int, agent: Agent, how: ClosedHow, seen: Union[Optional[str], Unchecked] = UNCHECKED
+    ) -> TicketRecord:
         """Resolve the ticket or hand it back to the bot; the visitor is told and asked for a rating.
 
         From then on the gateway routes the conversation to the bot again (the
-        store says no ticket is open). Raises TicketNotFoundError, TicketStateError.
+        store says no ticket is open). ``seen``: the assignee the agent saw when
+        deciding (None: nobody); when given, a ticket a colleague took since is
+        not closed (ChangedHandsError). Raises TicketNotFoundError, TicketStateError.
         """
         said = texts.handed_back(agent.name) if how is ClosedHow.HANDED_BACK else texts.resolved(agent.name)
         notice = widget_message(said, {"type": "resolved", "how": how.value, "ticket": ticket_id})
@@ -117,6 +129,7 @@ class TicketDesk:
             [_new(Sender.SYSTEM, notice), _new(Sender.BOT, ask)],
             # Only a resolution is e-mailed: a conversation handed back to the bot needs nothing more.
             self._mail_after(now) if how is ClosedHow.RESOLVED else None,
+            None if isinstance(seen, Unchecked) else (agent.email, seen),
         )
         await self._deliver(change.ticket.conversation_id, [notice, ask], ticket_id)
         return change.ticket

@@ -21,10 +21,12 @@ from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Sequenc
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from bot.store.customers import normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
-from bot.store.models import STAFF_ROLES, Staff, StaffSession
+from bot.protocol import TicketStatus
+from bot.store.models import STAFF_ROLES, Staff, StaffSession, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
 
@@ -255,8 +257,23 @@ def change_account(
                 .where(StaffSession.staff_id == row.id, StaffSession.ended_at.is_(None))
                 .values(ended_at=now, end_reason=reason)
             )
+        if row.disabled:
+            _release_tickets(session, row.email, now)
         session.flush()
         return staff_record(row)
+
+
+def _release_tickets(session: Session, email: str, now: datetime) -> None:
+    """A disabled account's open tickets go back to the queue (unclaimed, event "released"): nobody
+    would answer them, and a claimed ticket alerts only its assignee."""
+    held = session.scalars(
+        select(Ticket).where(Ticket.assignee == email, Ticket.status == TicketStatus.ASSIGNED.value).with_for_update()
+    ).all()
+    for ticket in held:
+        ticket.assignee = None
+        ticket.status = TicketStatus.OPEN.value
+        session.add(TicketEvent(ticket_id=ticket.id, kind="released", actor="system", at=now,
+                                detail={"from": email, "why": "account disabled"}))
 
 
 def set_password(store: Store, email: str, password: str, now: datetime) -> StaffRecord:

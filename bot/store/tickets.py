@@ -39,6 +39,20 @@ class TicketStateError(StoreError):
     """The ticket is not in a state that allows this change (e.g. it is already resolved)."""
 
 
+class ChangedHandsError(TicketStateError):
+    """The ticket is a colleague's (``assignee``, an e-mail), and the agent did not knowingly act on it:
+    a reply that would take it without Take over's undo, or a resolution started when it was someone
+    else's (or nobody's). Nothing was stored or sent (409)."""
+
+    def __init__(self, ticket_id: int, assignee: str, what: str) -> None:
+        super().__init__(
+            f"ticket #{ticket_id} is claimed by {assignee}: {what} was not done; take it over first if it "
+            "should be yours"
+        )
+        self.ticket_id = ticket_id
+        self.assignee = assignee
+
+
 def _check_aware(name: str, value: datetime) -> None:
     if value.utcoffset() is None:
         raise ValueError(f"{name} must be timezone-aware, got {value!r}")
@@ -409,7 +423,7 @@ def assign_ticket(
 def record_agent_reply(
     store: Store, ticket_id: int, agent: str, now: datetime,
     reply: Optional[NewMessage] = None, joined: Optional[NewMessage] = None,
-    mail_after: Optional[datetime] = None,
+    mail_after: Optional[datetime] = None, take_over: bool = True,
 ) -> TicketChange:
     """The agent ``agent`` (an e-mail) replies: one transaction stores the reply (``reply``) and notes it.
 
@@ -417,13 +431,16 @@ def record_agent_reply(
     who replies (with ``joined``, e.g. "Maria joined", stored before the
     reply); the first reply's time is kept once. With ``mail_after``, a ticket with a contact
     address gets (in the same transaction) an e-mail due then, sent unless a widget shows the reply
-    first (bot/mail/outgoing.py). Raises TicketNotFoundError, or TicketStateError when the ticket is
+    first (bot/mail/outgoing.py). Without ``take_over`` a ticket a colleague has claimed is not taken:
+    ChangedHandsError. Raises TicketNotFoundError, or TicketStateError when the ticket is
     resolved, before anything is stored.
     """
     who = _agent_actor(agent)
 
     def apply(session: Session, row: Ticket) -> Sequence[NewMessage]:
         messages: List[NewMessage] = []
+        if not take_over and row.assignee not in (None, normalise_email(agent)):
+            raise ChangedHandsError(row.id, row.assignee, "the reply")
         if row.assignee != normalise_email(agent):
             _assign(session, row, agent, who, now)
             messages += [joined] if joined else []
@@ -441,15 +458,23 @@ def record_agent_reply(
 def close_ticket(
     store: Store, ticket_id: int, actor: str, now: datetime, how: ClosedHow = ClosedHow.RESOLVED,
     note: Optional[str] = None, notices: Sequence[NewMessage] = (), mail_after: Optional[datetime] = None,
+    seen: Optional[Tuple[str, Optional[str]]] = None,
 ) -> TicketChange:
     """Resolve the ticket, or hand the conversation back to the bot (``how``; event "resolved" or
     "handed_back"), storing ``notices`` in the same transaction (and, with ``mail_after``, an e-mail
     as for ``record_agent_reply``).
 
-    Raises TicketNotFoundError, or TicketStateError when already resolved.
+    ``seen``: (the agent's e-mail, the assignee the agent saw when deciding, None for nobody): the ticket
+    is closed only while it is still that one's or the agent's own, else ChangedHandsError (a colleague
+    took it meanwhile). Raises TicketNotFoundError, or TicketStateError when already resolved.
     """
 
     def apply(session: Session, row: Ticket) -> Sequence[NewMessage]:
+        if seen is not None and row.assignee is not None:
+            agent, saw = seen
+            if row.assignee not in (normalise_email(agent), normalise_email(saw) if saw else None):
+                raise ChangedHandsError(row.id, row.assignee, "handing it back" if how is ClosedHow.HANDED_BACK
+                                        else "resolving it")
         row.status = TicketStatus.RESOLVED.value
         row.resolved_at = now
         _event(session, row, how.value, actor, now, **({"note": note} if note else {}))

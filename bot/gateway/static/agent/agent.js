@@ -1187,7 +1187,7 @@
   }
 
   /** Carry out ``action`` on ticket ``forId`` (else the open one); true once done, false if refused or failed. */
-  async function act(action, forId) {
+  async function act(action, forId, body) {
     var id = forId || state.selectedId;
     // A waiting action (forId) goes even while another is under way: it must never be dropped.
     if (!id || (state.busy && !forId) || (!forId && !state.detail)) return false;
@@ -1196,7 +1196,7 @@
     renderActions();
     hideAlert(ui.ticketError);
     try {
-      var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/" + action, {});
+      var data = await api("POST", "/agent/api/tickets/" + encodeURIComponent(id) + "/" + action, body || {});
       done = true;
       if (state.selectedId === id && state.detail && data.ticket && typeof data.ticket === "object") {
         state.detail.ticket = Object.assign({}, state.detail.ticket, data.ticket);
@@ -1258,7 +1258,7 @@
   function commitPending() {
     var pending = stopPending();
     if (!pending) return Promise.resolve(true);
-    var sent = pending.action === "merge" ? mergeNow(pending) : act(pending.action, pending.id);
+    var sent = pending.action === "merge" ? mergeNow(pending) : act(pending.action, pending.id, pending.body);
     state.sendingPending = sent;
     return sent.then(function (done) {
       if (state.sendingPending === sent) state.sendingPending = null;
@@ -1292,7 +1292,11 @@
       return;
     }
     var id = String(ticket.id);
-    startPending({ id: id, action: action, number: ticket.number || "#" + id });
+    var pending = { id: id, action: action, number: ticket.number || "#" + id };
+    // Resolve and hand back name whose ticket the agent saw: if a colleague takes it during the undo
+    // time, the server refuses (409) instead of closing it under them.
+    if (action !== "claim") pending.body = { assignee: ticket.assignee || null };
+    startPending(pending);
   }
 
   ui.undo.addEventListener("click", undoPending);
@@ -1435,7 +1439,7 @@
     if (note) owner = "Only staff see notes.";
     else if (ticket && !closed) {
       if (!ticket.assignee) owner = "Sending claims this ticket.";
-      else if (!isMine(ticket)) owner = "Sending takes this ticket over from " + ticket.assignee + ".";
+      else if (!isMine(ticket)) owner = ticket.assignee + " has this ticket: Take over first (it has an Undo), then send.";
     }
     ui.replyOwner.textContent = owner;
     var raw = ui.replyText.value.length;
@@ -1508,6 +1512,11 @@
     }
     if (text.length > MAX_REPLY_CHARS) {
       showAlert(ui.ticketError, "A reply is at most " + MAX_REPLY_CHARS + " characters; this one has " + text.length + ".");
+      return;
+    }
+    if (ticket.assignee && !isMine(ticket)) {
+      // Taking a colleague's ticket goes through Take over and its undo, never as a side effect of sending.
+      showAlert(ui.ticketError, ticket.assignee + " has this ticket: press Take over first. Your text is kept.");
       return;
     }
     state.sending = true;
