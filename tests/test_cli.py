@@ -68,6 +68,11 @@ def test_staff_accounts_are_listed_disabled_enabled_and_their_passwords_changed(
                     "--password-stdin", stdin="first password here\n")
     assert added.returncode == 0, added.stderr
     assert "ann@lumio.example" in run_cli(env, "staff", "list").stdout
+    # A bad address is named before any password is asked for; with no terminal, a clear message, no traceback.
+    bad = run_cli(env, "staff", "add", "bad-email", "--role", "agent", "--name", "Bad")
+    assert bad.returncode == 2 and "not a valid e-mail address" in bad.stderr and "Traceback" not in bad.stderr
+    no_tty = run_cli(env, "staff", "add", "bo@lumio.example", "--role", "agent", "--name", "Bo")
+    assert no_tty.returncode == 2 and "--password-stdin" in no_tty.stderr and "Traceback" not in no_tty.stderr
     assert run_cli(env, "staff", "disable", "ann@lumio.example").returncode == 0
     assert "(disabled)" in run_cli(env, "staff", "list").stdout
     store = Store(env["DESKMATE_DATABASE_URL"])

@@ -113,6 +113,7 @@ def test_a_race_lost_to_another_process_is_reported_as_existing(store: Store, mo
         ("maria@support.example", "Maria", "admin", PASSWORD, "role"),
         ("maria", "Maria", "agent", PASSWORD, "e-mail"),
         ("maria@support.example", "  ", "agent", PASSWORD, "name"),
+        ("maria@support.example", "M" * 121, "agent", PASSWORD, "at most 120"),  # refused, never cut (break test)
     ],
 )
 def test_invalid_accounts_are_refused(store: Store, email: str, name: str, role: str, password: str, problem: str) -> None:

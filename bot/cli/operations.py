@@ -85,9 +85,12 @@ def _cli_actor() -> str:
 
 
 def _new_password(args: argparse.Namespace) -> str:
-    """The password from stdin (``--password-stdin``) or asked twice on the terminal; ValueError when they differ."""
+    """The password from stdin (``--password-stdin``) or asked twice on the terminal; ValueError when they
+    differ or there is no terminal to ask on."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\n")
+    if not sys.stdin.isatty():
+        raise ValueError("no terminal to ask for the password on: pipe it in with --password-stdin")
     password = getpass.getpass(f"Password for {args.email} (at least 10 characters): ")
     if getpass.getpass("Again: ") != password:
         raise ValueError("the passwords differ; nothing was changed")
@@ -97,9 +100,10 @@ def _new_password(args: argparse.Namespace) -> str:
 @with_store
 def cmd_staff_add(args: argparse.Namespace, store: Store) -> int:
     """Create a staff account; the password is read from the terminal (or stdin with --password-stdin)."""
-    from bot.store.staff import StaffExistsError, add_staff
+    from bot.store.staff import StaffExistsError, add_staff, checked_staff_email
 
     try:
+        checked_staff_email(args.email)  # before asking for a password that would be thrown away
         password = _new_password(args)
         staff = add_staff(
             store, args.email, args.name, args.role, password, datetime.now(timezone.utc),

@@ -45,7 +45,7 @@ async def add_account(request: web.Request) -> web.Response:
     form = await request.post()
     await check_csrf(request, form.get(CSRF_FIELD))
     email = str(form.get("email") or "").strip()[:320]
-    name = str(form.get("name") or "").strip()[:120]
+    name = str(form.get("name") or "").strip()
     role = str(form.get("role") or "")
     password = temporary_password()
     try:

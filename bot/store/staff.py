@@ -42,6 +42,7 @@ KEY_BYTES = 32
 MAX_SCRYPT_MEMORY = 1 << 30
 # RFC 5321's limit on a whole address (a forward-path of 256 less the angle brackets).
 MAX_EMAIL_CHARS = 254
+MAX_NAME_CHARS = 120  # a display name: shown to visitors, on one line of the queue
 
 
 class StaffExistsError(StoreError):
@@ -189,6 +190,9 @@ def add_staff(store: Store, email: str, name: str, role: str, password: str, now
     name = name.strip()
     if not name:
         raise ValueError(f"{email}: name is empty")
+    if len(name) > MAX_NAME_CHARS:
+        # Visitors see it ("<name> joined the conversation"): refused, never cut.
+        raise ValueError(f"the name is {len(name)} characters; at most {MAX_NAME_CHARS}")
     if role not in STAFF_ROLES:
         raise ValueError(f"{email}: role {role!r} is not one of {', '.join(STAFF_ROLES)}")
     _check_password(password)
