@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, List, Optional, Pattern, Tuple
 
-from bot.yaml_files import read_yaml
+from bot.yaml_files import read_yaml_mapping
 
 logger = logging.getLogger(__name__)
 
@@ -99,12 +99,7 @@ def load_product_scope(path: Path) -> ProductScope:
     """
     if not path.exists():
         return ProductScope()
-    raw = read_yaml(path, ProductScopeError, "the product scope")
-    if not isinstance(raw, dict):
-        raise ProductScopeError(f"{path}: expected 'own' and 'others'")
-    unknown = set(raw) - {"own", "others"}
-    if unknown:
-        raise ProductScopeError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    raw = read_yaml_mapping(path, ProductScopeError, "the product scope", ("own", "others"))
     own, others = _name_list(path, raw, "own"), _name_list(path, raw, "others")
     both = {n.lower() for n in own} & {n.lower() for n in others}
     if both:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-from bot.yaml_files import read_yaml
+from bot.yaml_files import read_yaml_mapping
 
 WELCOME_FILE = "welcome.yml"
 MAX_GREETING_CHARS = 300
@@ -31,12 +31,7 @@ class Welcome:
 
 def load_welcome(path: Path) -> Welcome:
     """Read and check the welcome file. Raises WelcomeError (unreadable, not YAML, or a rule broken)."""
-    raw = read_yaml(path, WelcomeError, "the chat's welcome")
-    if not isinstance(raw, dict):
-        raise WelcomeError(f"{path}: expected 'greeting' and 'starters'")
-    unknown = set(raw) - {"greeting", "starters"}
-    if unknown:
-        raise WelcomeError(f"{path}: unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    raw = read_yaml_mapping(path, WelcomeError, "the chat's welcome", ("greeting", "starters"))
     greeting = raw.get("greeting")
     if not isinstance(greeting, str) or not greeting.strip() or len(greeting) > MAX_GREETING_CHARS:
         raise WelcomeError(f"{path}: 'greeting' must be text of 1 to {MAX_GREETING_CHARS} characters")
