@@ -118,6 +118,26 @@ def test_an_alert_is_taken_by_one_gateway_at_a_time_and_dropped_once_its_ticket_
     assert claim_due_alerts(store, "gateway-a", T0 + 2 * lease, lease) == []  # answered: not sent any more
 
 
+def test_an_alerts_e_mail_is_queued_once_even_when_its_gateway_lost_the_lease_mid_send(store: Store) -> None:
+    # CI once mailed an alert twice: the test's clock jumped past gateway A's lease while A was queueing
+    # the e-mail, so B took the alert, still not noted as mailed, and queued it again.
+    from bot.store.oncall import PreparedMail, claim_due_alerts, note_alert, queue_alert_mail
+    from bot.store.models import OutgoingMail
+    from sqlalchemy import func, select
+
+    number = ticket(store, "c-2", "high", T0)
+    assert note_alert(store, number, 0, "due_soon", T0) is True
+    lease = timedelta(seconds=60)
+    [held_by_a] = claim_due_alerts(store, "gateway-a", T0, lease)
+    [held_by_b] = claim_due_alerts(store, "gateway-b", T0 + lease, lease)  # A paused past its lease
+    mail = [PreparedMail("oncall@example.org", f"Ticket #{number} is due soon", "...")]
+    assert queue_alert_mail(store, held_by_a.id, "gateway-a", mail, T0 + lease) is False  # no longer A's
+    assert queue_alert_mail(store, held_by_b.id, "gateway-b", mail, T0 + lease) is True
+    assert queue_alert_mail(store, held_by_b.id, "gateway-b", mail, T0 + lease) is False  # mailed already
+    with store.session() as session:
+        assert session.scalar(select(func.count()).select_from(OutgoingMail)) == 1
+
+
 # --- the promise at handoff (the action server's service, on the store) -----------------------------
 
 

@@ -34,11 +34,10 @@ from bot.handoff import texts
 from bot.handoff.policy import OnCall, SupportPolicy
 from bot.protocol import DueSoonPayload, Sender, WidgetMessage, stored_payload, widget_message
 from bot.store.database import Store
-from bot.store.mail import enqueue_prepared_mail
 from bot.store.messages import handoff_promise
 from bot.store.messages import NewMessage
 from bot.store.oncall import (
-    AlertRecord, alert_failed, alert_mailed, alert_posted, alert_sent, claim_due_alerts, note_alert,
+    AlertRecord, PreparedMail, alert_failed, alert_posted, alert_sent, claim_due_alerts, note_alert, queue_alert_mail,
 )
 from bot.store.presence import agents_online
 from bot.store.tickets import TicketRecord, claim_due_notice, unanswered_tickets
@@ -73,17 +72,20 @@ class AlertMail:
     text: str
 
 
-# Hands an alert's e-mail to the outbound mail (bot/mail); raises on failure (retried next round).
-MailAlert = Callable[[AlertMail, datetime], Awaitable[None]]
+# Queues an alert's e-mails with the outbound mail (bot/mail) for the gateway holding the alert: (alert id,
+# gateway id, the e-mail, now) -> whether they were queued now (False: mailed already, or the lease was
+# lost). Raises on failure (retried next round).
+MailAlert = Callable[[int, str, AlertMail, datetime], Awaitable[bool]]
 
 
 def outbound_mail(store: Store) -> MailAlert:
     """Alerts' e-mails through Deskmate's outbound mail (bot/mail: the SMTP relay, or var/outbox/ in the
-    demo, with its own retries): one prepared e-mail per address, queued for the next gateway to send."""
+    demo, with its own retries): one prepared e-mail per address, queued for the next gateway to send,
+    in the same transaction that notes the alert mailed (``queue_alert_mail``), so never twice."""
 
-    async def queue(mail: AlertMail, now: datetime) -> None:
-        for address in mail.to:
-            await asyncio.to_thread(enqueue_prepared_mail, store, address, mail.subject, mail.text, now)
+    async def queue(alert_id: int, gateway_id: str, mail: AlertMail, now: datetime) -> bool:
+        mails = [PreparedMail(address, mail.subject, mail.text) for address in mail.to]
+        return await asyncio.to_thread(queue_alert_mail, store, alert_id, gateway_id, mails, now)
 
     return queue
 
@@ -258,8 +260,9 @@ class OnCallWatch:
         if on_call.emails and alert.mailed_at is None:
             if self.mail is not None:
                 try:
-                    await self.mail(alert_mail(alert, on_call, self.policy), now)
-                    await asyncio.to_thread(alert_mailed, self.store, alert.id, now)
+                    if not await self.mail(alert.id, self.gateway_id, alert_mail(alert, on_call, self.policy), now):
+                        logger.info("on-call: alert for ticket #%s was mailed already or is no longer ours",
+                                    alert.ticket_id)
                 except Exception as error:  # noqa: BLE001 (any failure of the mail hand-over is retried)
                     errors.append(f"mail: {error.__class__.__name__}: {error}")
         if on_call.webhook and alert.posted_at is None:

@@ -78,25 +78,20 @@ def schedule_conversation_mail(session: Session, ticket: Ticket, due: datetime, 
     ))
 
 
-def enqueue_prepared_mail(
-    store: Store, to_address: str, subject: str, body_text: str, now: datetime,
+def prepared_mail_row(
+    to_address: str, subject: str, body_text: str, now: datetime,
     body_html: Optional[str] = None, ticket_id: Optional[int] = None,
-) -> OutgoingMailRecord:
-    """An e-mail written in full by the caller (e.g. an on-call alert), sent by the next gateway to look.
-
-    ``subject`` at most 300 characters. Raises ValueError (empty address or subject), StoreUnavailableError.
-    """
+) -> OutgoingMail:
+    """The pending row of a prepared e-mail, for a caller that adds it in its own transaction (so that
+    queueing it and recording that it was queued commit together). Raises ValueError (empty address or
+    subject)."""
     if not to_address.strip() or not subject.strip():
         raise ValueError("an e-mail needs an address and a subject")
-    with store_errors("queue an e-mail"), store.session() as session, session.begin():
-        row = OutgoingMail(
-            kind="prepared", ticket_id=ticket_id, to_address=to_address.strip(), subject=subject[:300],
-            body_text=body_text, body_html=body_html, status="pending", attempts=0, next_attempt_at=now,
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return _record(row)
+    return OutgoingMail(
+        kind="prepared", ticket_id=ticket_id, to_address=to_address.strip(), subject=subject[:300],
+        body_text=body_text, body_html=body_html, status="pending", attempts=0, next_attempt_at=now,
+        created_at=now,
+    )
 
 
 def claim_due_mail(store: Store, now: datetime, lease: timedelta, limit: int = 20) -> List[OutgoingMailRecord]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import List, Optional
+from typing import List, Optional, Sequence
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bot.protocol import TicketStatus
 from bot.store.database import Store, store_errors
+from bot.store.mail import prepared_mail_row
 from bot.store.models import OnCallAlert, Ticket
 
 ERROR_CHARS = 300
@@ -129,12 +130,32 @@ def _finish(store: Store, alert_id: int, gateway_id: str, action: str, **values:
     return bool(changed)
 
 
-def alert_mailed(store: Store, alert_id: int, now: datetime) -> None:
-    """The alert's e-mails were handed to the outbound mail (never again for this alert). Raises
-    StoreUnavailableError."""
-    with store_errors("note an alert's e-mails"), store.session() as session, session.begin():
-        session.execute(update(OnCallAlert).where(OnCallAlert.id == alert_id).values(mailed_at=now)
-                        .execution_options(synchronize_session=False))
+@dataclass(frozen=True)
+class PreparedMail:
+    """One e-mail of an alert: the address, the subject (at most 300 characters) and the plain text."""
+
+    to: str
+    subject: str
+    text: str
+
+
+def queue_alert_mail(store: Store, alert_id: int, gateway_id: str, mails: Sequence[PreparedMail], now: datetime) -> bool:
+    """Queue the alert's e-mails for the outbound mail and note it mailed, in one transaction, only while
+    gateway ``gateway_id`` holds the alert and nobody mailed it yet: a gateway whose lease ran out
+    mid-send (a pause, a slow store) can't queue the same alert twice. Whether this call queued them.
+    Raises ValueError (an empty address or subject), StoreUnavailableError."""
+    rows = [prepared_mail_row(mail.to, mail.subject, mail.text, now) for mail in mails]
+    with store_errors("queue an alert's e-mails"), store.session() as session, session.begin():
+        taken = session.execute(
+            update(OnCallAlert)
+            .where(OnCallAlert.id == alert_id, OnCallAlert.claimed_by == gateway_id, OnCallAlert.mailed_at.is_(None))
+            .values(mailed_at=now)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+        if taken != 1:
+            return False
+        session.add_all(rows)
+    return True
 
 
 def alert_posted(store: Store, alert_id: int, now: datetime) -> None:
