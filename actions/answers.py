@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.escalation import hand_off, low_confidence_turns, metadata
 from actions.runtime import answerer, handoff
 from bot.dialogue.answering import Answer, ParsedMessage, Rephrase, Suggest
-from bot.dialogue.messages import article_answer, decision_messages
+from bot.dialogue.messages import article_answer, decision_messages, out_of_scope_refusal
 from bot.handoff.rules import Signal, Situation, should_open_ticket
 from bot.protocol import RETRIEVAL_INTENT, trained_article_ids
 
@@ -93,5 +93,5 @@ class ActionOutOfScope(ActionAnswerFaq):
         text = str(tracker.latest_message.get("text") or "")
         if answerer().scope.current().names_own(text):
             return await super().run(dispatcher, tracker, domain)
-        dispatcher.utter_message(response="utter_out_of_scope")
+        dispatcher.utter_message(**out_of_scope_refusal())
         return []

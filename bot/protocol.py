@@ -51,12 +51,18 @@ class MessageKind(str, Enum):
     TICKETS = "tickets"
     EMAIL = "email"  # a visitor's e-mail reply, received into the conversation (bot/mail/inbound.py)
     CONTACT_SAVED = "contact_saved"  # the visitor left an e-mail address for the team's replies
+    OUT_OF_SCOPE = "out_of_scope"  # refused: the question is not about the service
+    OTHER_PRODUCT = "other_product"  # refused: the question is about another company's product (``product``)
 
 
 # Bot replies to a visitor question: an answer or a fallback (the reports' denominator).
 ANSWER_KINDS = (MessageKind.ARTICLE, MessageKind.SUGGESTIONS, MessageKind.REPHRASE)
 # Replies meaning the bot could not answer the message before them.
 FALLBACK_KINDS = (MessageKind.SUGGESTIONS, MessageKind.REPHRASE)
+# Replies refusing the message before them as outside what the bot covers (the leads check them:
+# a question about the service refused by mistake is otherwise invisible). Not answers: the reports'
+# figures and the misses' other sources leave them out.
+REFUSAL_KINDS = (MessageKind.OUT_OF_SCOPE, MessageKind.OTHER_PRODUCT)
 # Messages the widget shows as notices of the conversation, not as someone's words.
 SYSTEM_KINDS = (MessageKind.AGENT_JOINED, MessageKind.RESOLVED)
 
@@ -181,6 +187,20 @@ class HandoffPayload(_HandoffRequired, total=False):
     email_on_file: bool
 
 
+class OutOfScopePayload(TypedDict):
+    """The bot refused the question as not about the service (``utter_out_of_scope``)."""
+
+    type: Literal["out_of_scope"]
+
+
+class OtherProductPayload(TypedDict):
+    """The bot refused the question as about another company's product: ``product`` is the name as
+    kb/product_scope.yml lists it (never the visitor's text)."""
+
+    type: Literal["other_product"]
+    product: str
+
+
 class NoticePayload(TypedDict):
     type: Literal["notice", "busy"]
 
@@ -243,6 +263,7 @@ class TicketsPayload(TypedDict):
 Payload = Union[
     ArticlePayload, ChoicesPayload, HandoffPayload, NoticePayload, TicketNoticePayload, DueSoonPayload, AgentPayload,
     ResolvedPayload, RatingRequestPayload, RatingRecordedPayload, SubscriptionPayload, TicketsPayload,
+    OutOfScopePayload, OtherProductPayload,
 ]
 
 # Keys of a payload the store keeps for staff but the visitor never receives.

@@ -4,13 +4,16 @@ from __future__ import annotations
 import os
 import time
 from pathlib import Path
+from typing import Dict
 
 import pytest
 
 from bot.lead.article_edits import ArticleDraft, save_article
+from bot.lead.misses import collect_misses
 from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
+from bot.store.models import Message
 from tests.conversation import buttons, conversation_of, deskmate_payloads, new_sender, talk
 
 
@@ -155,3 +158,34 @@ def test_an_unrelated_ask_is_refused_unless_it_names_the_service(bot_settings: S
     # The same kind of ask naming Lumio is read as a question about Lumio: answered or offered articles.
     [replies] = talk(bot_settings, ["what's the weather like tomorrow, lumio"])
     assert refusal not in " ".join(r.get("text") or "" for r in replies)
+
+
+def test_a_refusal_is_stored_as_one_and_its_question_listed_for_the_leads(
+    bot_settings: Settings, bot_store: Store
+) -> None:
+    # What the visitor reads is unchanged (domain.yml); the payload only names the refusal for programs.
+    plain = ("Sorry, I can only help with questions about your subscription, your account and watching. "
+             "Is there something there I can do for you?")
+    disney = ("That sounds like a question about Disney Plus, and I can only help with Lumio: your subscription, "
+              "your account and watching. Is there something there I can do for you?")
+    asked: Dict[str, str] = {}  # question -> its conversation
+    for question, expected in (("what's the weather like tomorrow", ({"type": "out_of_scope"}, plain)),
+                               ("how do i cancel my disney plus subscription",
+                                ({"type": "other_product", "product": "Disney Plus"}, disney)),
+                               ("how do I cancel my gym membership", None)):
+        sender = new_sender()
+        [replies] = talk(bot_settings, [question], sender=sender)
+        [payload] = deskmate_payloads(replies)
+        if expected is None:  # the model reads it as out of scope, or the product list names the gym: either refuses
+            assert payload["type"] in ("out_of_scope", "other_product"), replies
+        else:
+            assert (payload, [r["text"] for r in replies]) == (expected[0], [expected[1]])
+        with bot_store.session() as session:
+            stored = [(m.sender, m.text, m.kind) for m in session.query(Message)
+                      .filter(Message.conversation_id == conversation_of(sender)).order_by(Message.id)]
+        assert stored == [("visitor", question, None), ("bot", replies[0]["text"], payload["type"])]
+        asked[question] = conversation_of(sender)
+    # Each question is in the leads' misses, under its own source.
+    missed = {m.conversation_id: m for m in collect_misses(bot_store) if m.conversation_id in asked.values()}
+    assert {question: missed[conversation].sources for question, conversation in asked.items()} == {
+        question: ("refused",) for question in asked}

@@ -994,3 +994,91 @@ def test_a_request_for_a_person_after_a_good_answer_is_no_miss_and_a_group_propo
         assert ids[EMAIL[0]] in {m["id"] for m in email_group["messages"]}
 
     with_client(lead_settings, body)
+
+
+REFUSED = {
+    # text -> the refusal's payload (as the gateway stores the bot's reply)
+    "how do I cancel my gym membership": deskmate("other_product", product="gym"),
+    "cancel my gym membership please": deskmate("other_product", product="gym"),
+    "what's the weather like tomorrow": deskmate("out_of_scope"),
+}
+
+
+def test_refused_questions_are_listed_apart_and_a_leads_decision_removes_them(
+    lead_settings: Settings, store: Store
+) -> None:
+    ids = plant_misses(store)
+    at = datetime(2026, 11, 6, 9, 0, tzinfo=timezone.utc)
+
+    def turn(conversation: str, *said: Tuple[str, str, dict]) -> int:
+        """The conversation's messages, a second apart; the id of its first."""
+        nonlocal at
+        first = 0
+        for sender, text, payload in said:
+            at += timedelta(seconds=1)
+            stored = record_message(store, conversation, sender, text, at, payload)
+            first = first or stored.id
+        return first
+
+    refused = {text: turn(f"web:refused-{n}", ("visitor", text, {"metadata": {}}), ("bot", "Sorry, I can only...", payload))
+               for n, (text, payload) in enumerate(REFUSED.items())}
+    weather = "what's the weather like tomorrow"
+    # Refused, then a person asked for: a miss of two sources, still listed with the refused ones.
+    insurance = turn("web:insurance", ("visitor", "can I pay my car insurance here", {"metadata": {}}),
+                     ("bot", "That sounds like...", deskmate("other_product", product="car insurance")),
+                     ("visitor", "let me talk to someone", {"metadata": {}}))
+    at += timedelta(seconds=1)
+    open_ticket(store, TicketRequest("web:insurance", "free", "normal", "requested", at + timedelta(hours=1)), at)
+    # Never listed: a button press that got a refusal, and a question answered with its article.
+    turn("web:button", ("visitor", '/faq{"article_id":"profiles"}', {"metadata": {}}),
+         ("bot", "Sorry...", deskmate("out_of_scope")))
+    turn("web:answered", ("visitor", "how do I reset my password", {"metadata": {}}),
+         ("bot", "To reset...", deskmate("article", article_id="password-reset")))
+    nlu_before = {path: path.read_text() for path in lead_settings.nlu_dir.rglob("*.yml")}
+
+    async def body(client: TestClient) -> None:
+        await sign_in(client, LEAD)
+        page = await (await client.get("/lead")).text()
+        csrf = csrf_of(page)
+        assert "Refused as outside what the bot covers" in page
+        assert "Check none of these is really about our service" in page
+        url = f"/lead/api/misses?since={SINCE}&until=2026-11-07"
+        data = await (await client.get(url)).json()
+        # The misses are as they were: the refused questions are in none of their groups.
+        assert [sorted(m["text"] for m in g["messages"]) for g in data["groups"]] == [sorted(GIFT_CARDS), sorted(EMAIL)]
+        assert not any(g["refused"] for g in data["groups"])
+        listed = {m["text"]: m for g in data["refused_groups"] for m in g["messages"]}
+        assert set(listed) == {*REFUSED, "can I pay my car insurance here"}
+        assert all(g["refused"] and g["suggested"] is None for g in data["refused_groups"])
+        # Nothing pre-selected, neither an article (the closest is the service's own cancel article) nor an action.
+        assert all(m["suggested"] is None for m in listed.values())
+        assert {text: listed[text]["sources"] for text in REFUSED} == {text: ["refused"] for text in REFUSED}
+        assert listed["can I pay my car insurance here"]["sources"] == ["handoff", "refused"]
+        gym = next(g for g in data["refused_groups"] if "how do I cancel my gym membership" in g["examples"])
+        assert gym["sources"] == {"refused": 2} and gym["count"] == 2
+        # The bot's refusal is stored with its kind: the conversation shows it.
+        conversation = await (await client.get(f"/lead/api/messages/{insurance}/conversation")).json()
+        assert [(m["sender"], m["kind"]) for m in conversation["messages"]] == [
+            ("visitor", None), ("bot", "other_product"), ("visitor", None)]
+
+        # A lead decides them like any miss: dismissed, added to an intent; decided ones leave the list.
+        dismissed = await client.post(
+            f"/lead/api/misses/{refused[weather]}", json={"action": "dismiss", "text": weather},
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert dismissed.status == 200, await dismissed.text()
+        gym_messages = [{"id": m["id"], "text": m["text"]} for m in gym["messages"]]
+        added = await client.post("/lead/api/misses/decide", json={
+            "action": "intent", "target": "out_of_scope", "messages": gym_messages}, headers={"X-CSRF-Token": csrf})
+        assert (await added.json())["decided"] == 2
+        left = await (await client.get(url)).json()
+        assert {m["text"] for g in left["refused_groups"] for m in g["messages"]} == {"can I pay my car insurance here"}
+        assert [sorted(m["text"] for m in g["messages"]) for g in left["groups"]] == [sorted(GIFT_CARDS), sorted(EMAIL)]
+
+    with_client(lead_settings, body)
+    changed = [path for path in lead_settings.nlu_dir.rglob("*.yml") if path.read_text() != nlu_before[path]]
+    assert len(changed) == 1
+    added_lines = set(changed[0].read_text().splitlines()) - set(nlu_before[changed[0]].splitlines())
+    assert added_lines == {"    - how do I cancel my gym membership", "    - cancel my gym membership please"}
+    assert decision_for(store, refused[weather]).action == "dismiss"
+    assert decision_for(store, ids[EMAIL[0]]) is None  # the misses beside them were left alone

@@ -242,6 +242,24 @@ def test_a_group_counts_its_sources_and_the_articles_the_bot_offered(search: Art
     assert set(group.examples) == set(texts)
 
 
+def test_refused_messages_are_grouped_apart_after_the_others_and_nothing_is_proposed_for_them(
+    search: ArticleSearch
+) -> None:
+    # The same words, once refused: never in one group with the miss the bot was unsure of.
+    misses = [
+        Miss(1, "a", "how do I cancel my subscription", DAY1, ("low_confidence",), ("cancel-subscription",)),
+        Miss(2, "b", "how do I cancel my subscription", DAY1, ("refused",), ()),
+        Miss(3, "c", "how do I cancel my subscription please", DAY1, ("handoff", "refused"), ()),
+    ]
+    unsure, refused = group_misses(misses, search)  # the refused group comes last, though bigger
+    assert (unsure.message_ids, unsure.refused, unsure.suggested) == ((1,), False, "cancel-subscription")
+    assert (set(refused.message_ids), refused.refused) == ({2, 3}, True)
+    assert refused.sources == {"handoff": 1, "refused": 2}
+    # The closest article is proposed for neither refused message: it is the look-alike the refusal was about.
+    assert refused.search_guesses[0].article_id == "cancel-subscription"
+    assert (refused.confident, refused.suggested) == ({}, None)
+
+
 def test_no_message_makes_no_group_and_one_message_one_group(search: ArticleSearch) -> None:
     assert group_misses([], search) == []
     [group] = group_misses([Miss(7, "a", "do you have podcasts", DAY1, ("handoff",), ())], search)
@@ -407,6 +425,24 @@ def test_since_and_until_bound_the_period(store: Store, history: Dict[str, Messa
     assert [m.message_id for m in exact] == [history["both"].id, history["not_helpful"].id]
     with pytest.raises(ValueError):
         collect_misses(store, since=date(2026, 11, 4), until=date(2026, 11, 3))
+
+
+def test_a_question_the_bot_refused_is_missed_under_its_own_source(store: Store) -> None:
+    h = History(store, DAY1)
+    gym = h.say("web:gym", "visitor", "how do I cancel my gym membership")
+    h.say("web:gym", "bot", "That sounds like...", payload("other_product", product="gym"))
+    weather = h.say("web:weather", "visitor", "what's the weather like tomorrow")
+    h.say("web:weather", "bot", "Sorry, I can only...", payload("out_of_scope"))
+    # Not missed: a button press that was refused; a refusal stored before this release (no payload).
+    h.say("web:button", "visitor", "/out_of_scope")
+    h.say("web:button", "bot", "Sorry, I can only...", payload("out_of_scope"))
+    h.say("web:old", "visitor", "who won the match")
+    h.say("web:old", "bot", "Sorry, I can only...", {"quick_replies": [], "metadata": {}})
+    found = collect_misses(store)
+    assert [(m.message_id, m.sources, m.guesses, m.refused) for m in found] == [
+        (weather.id, ("refused",), (), True), (gym.id, ("refused",), (), True)]
+    record_decision(store, gym.id, "dismiss", None, gym.text, LEAD, DAY2)
+    assert [m.message_id for m in collect_misses(store)] == [weather.id]
 
 
 def test_a_decided_message_leaves_the_misses(store: Store, history: Dict[str, MessageRecord]) -> None:

@@ -3,7 +3,8 @@
 Wording lives in domain.yml responses; this module adds what is dynamic:
 article answers served from kb/, buttons, and the machine-readable
 ``deskmate`` payload (bot.protocol) that names the article each answer came
-from, the articles offered, and what the model guessed when it was unsure.
+from, the articles offered, what the model guessed when it was unsure, and
+a refusal as one (the leads check what the bot refused).
 """
 from __future__ import annotations
 
@@ -12,7 +13,16 @@ from typing import Any, Dict, Iterable, List, Literal, Optional
 from bot.dialogue.answering import Answer, Decision, OtherProduct, Rephrase, Suggest, Unreadable
 from bot.dialogue.input_check import InputProblem
 from bot.kb.articles import Article
-from bot.protocol import PAYLOAD_KEY, ArticlePayload, Button, ChoicesPayload, Guesses, intent_payload
+from bot.protocol import (
+    PAYLOAD_KEY,
+    ArticlePayload,
+    Button,
+    ChoicesPayload,
+    Guesses,
+    OtherProductPayload,
+    OutOfScopePayload,
+    intent_payload,
+)
 
 Message = Dict[str, Any]
 
@@ -78,6 +88,19 @@ def suggestion_messages(
     return [message]
 
 
+def out_of_scope_refusal() -> Message:
+    """``utter_out_of_scope`` (its wording unchanged), named machine-readably: ``{"type": "out_of_scope"}``."""
+    payload: OutOfScopePayload = {"type": "out_of_scope"}
+    return {"response": "utter_out_of_scope", "json_message": {PAYLOAD_KEY: payload}}
+
+
+def other_product_refusal(product: str) -> Message:
+    """``utter_other_product`` naming ``product`` (the name as kb/product_scope.yml writes it, never the
+    visitor's own text), and ``{"type": "other_product", "product": product}``."""
+    payload: OtherProductPayload = {"type": "other_product", "product": product}
+    return {"response": "utter_other_product", "product": product, "json_message": {PAYLOAD_KEY: payload}}
+
+
 def decision_messages(decision: Decision, max_chars: int, guesses: Optional[Guesses] = None) -> List[Message]:
     """The messages that carry out ``decision`` (``guesses`` are kept on a fallback reply)."""
     if isinstance(decision, Answer):
@@ -89,6 +112,5 @@ def decision_messages(decision: Decision, max_chars: int, guesses: Optional[Gues
     if isinstance(decision, Unreadable):
         return [{"response": UNREADABLE_RESPONSES[decision.problem], "max_chars": max_chars}]
     if isinstance(decision, OtherProduct):
-        # The name as kb/product_scope.yml writes it, never the visitor's own text.
-        return [{"response": "utter_other_product", "product": decision.name}]
+        return [other_product_refusal(decision.name)]
     raise TypeError(f"unknown decision {decision!r}")

@@ -64,7 +64,7 @@ def group_view(group: MissGroup, misses: Dict[int, Miss], titles: Dict[str, str]
             "suggested": group.confident.get(miss.message_id),
         })
     return {"count": group.count, "examples": list(group.examples), "sources": group.sources,
-            "guesses": guesses, "suggested": group.suggested, "messages": messages}
+            "guesses": guesses, "suggested": group.suggested, "refused": group.refused, "messages": messages}
 
 
 def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str, Any]:
@@ -79,10 +79,14 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
     # The gateway's knowledge base (re-read when kb/ changes), not a parse of every article per request.
     articles = choices_of(request.app[ANSWERER].kb.all())
     titles = dict(articles)
+    views = [group_view(g, by_id, titles, settings.suggest_min_score) for g in groups]
     return {
         "since": since.isoformat(), "until": until.isoformat(),
         "messages": len(misses), "capped": len(misses) >= limit,
-        "groups": [group_view(g, by_id, titles, settings.suggest_min_score) for g in groups],
+        # What the bot refused as outside what it covers is its own list: most were rightly refused,
+        # so they are no topic the knowledge base lacks until a lead says so.
+        "groups": [view for view in views if not view["refused"]],
+        "refused_groups": [view for view in views if view["refused"]],
         "articles": [{"id": article_id, "title": title} for article_id, title in articles],
         "intents": intent_choices(settings.nlu_dir),
         "new_articles": [decision_view(d) for d in new_article_requests(store)],
@@ -90,7 +94,13 @@ def _misses_payload(request: web.Request, since: date, until: date) -> Dict[str,
 
 
 async def misses_api(request: web.Request) -> web.Response:
-    """What the knowledge base lacks in the period: undecided misses grouped by similarity, biggest first."""
+    """What the knowledge base lacks in the period: undecided misses grouped by similarity, biggest first.
+
+    Answers ``{since, until, messages, capped, groups, refused_groups, articles, intents, new_articles}``:
+    ``groups`` the misses, ``refused_groups`` (grouped apart, same shape, ``refused`` true) the messages the
+    bot refused as outside what it covers; each group ``{count, examples, sources, guesses, suggested,
+    refused, messages: [{id, conversation_id, text, created_at, sources, guesses, rejected, suggested}]}``.
+    """
     await require_lead(request, api=True)
     since, until = report_range(request)
     return web.json_response(await asyncio.to_thread(_misses_payload, request, since, until))

@@ -28,6 +28,16 @@ when it is the confident guess for every message in the group (its action
 applies to all ticked messages). Anything less is left for the lead to
 choose: a wrong pre-selection costs more than an empty one.
 
+Refused messages (the bot said the question is outside what it covers,
+source ``refused``) are grouped apart from the rest and never mixed with
+them: most were rightly refused, so they are no topic the knowledge base
+lacks until a lead says so. Nothing is proposed for them: the search matches
+the words every company shares, so their closest article is the look-alike
+the refusal was right about (15 other companies' questions tried, "cancel my
+gym membership", "reset hulu password"...: each closest to the service's own
+cancel, password, refund... article, at 0.08-0.24, below the search-alone bar
+today; this keeps it unproposed when an article's phrasings grow closer).
+
 Clustering is quadratic in time and memory (an n x n distance matrix):
 keep n bounded (``Settings.miss_group_limit``). Measured on a 2-core machine
 under load: 1,000 messages about 0.4 s, 2,000 about 0.9 s, 5,000 about 3 s
@@ -74,7 +84,9 @@ class MissGroup:
     offered on these messages, with how many messages, most first;
     ``confident``: message id -> the article confidently proposed for it (only
     the messages that have one); ``suggested``: the article proposed for the
-    whole group (the confident guess for every one of its messages), or None.
+    whole group (the confident guess for every one of its messages), or None;
+    ``refused``: the group holds messages the bot refused as outside what it
+    covers (and only those).
     """
 
     count: int
@@ -86,6 +98,7 @@ class MissGroup:
     latest_at: datetime
     confident: Dict[int, str] = field(default_factory=dict)
     suggested: Optional[str] = None
+    refused: bool = False
 
 
 def confident_article(scores: np.ndarray, article_ids: Sequence[str], miss: Miss) -> Optional[str]:
@@ -96,7 +109,7 @@ def confident_article(scores: np.ndarray, article_ids: Sequence[str], miss: Miss
     best = article_ids[order[0]]
     top = float(scores[order[0]])
     runner_up = float(scores[order[1]]) if len(order) > 1 else 0.0
-    if best in miss.rejected:
+    if best in miss.rejected or miss.refused:
         return None
     if miss.guesses:
         return best if miss.guesses[0] == best and top >= AGREED_SIMILARITY else None
@@ -131,7 +144,8 @@ def group_misses(
     misses: Sequence[Miss], search: ArticleSearch, distance_threshold: Optional[float] = None,
     examples: int = 5, guesses: int = 3,
 ) -> List[MissGroup]:
-    """``misses`` in groups of similar texts, the largest first (then the most recent).
+    """``misses`` in groups of similar texts, the largest first (then the most recent); the groups of
+    refused messages (``Miss.refused``) are made apart and come after the others.
 
     ``distance_threshold`` defaults to ``Settings.miss_group_distance``.
     """
@@ -142,7 +156,16 @@ def group_misses(
 
         distance_threshold = get_settings().miss_group_distance
     vectors = search.vectorise([m.text for m in misses])
-    labels = cluster_labels(vectors.texts, distance_threshold)
+    # Refused messages are clustered on their own: a wrongly refused question must not disappear into
+    # a group of questions the bot was merely unsure of (nor turn one of those into a refusal).
+    refused = np.array([m.refused for m in misses], dtype=bool)
+    labels = np.zeros(len(misses), dtype=int)
+    next_label = 0
+    for part in (np.flatnonzero(~refused), np.flatnonzero(refused)):
+        if len(part):
+            part_labels = cluster_labels(vectors.texts[part], distance_threshold)
+            labels[part] = part_labels + next_label
+            next_label += int(part_labels.max()) + 1
     articles = search.articles
     article_ids = [a.id for a in articles]
     per_message = vectors.texts @ vectors.articles.T
@@ -186,6 +209,7 @@ def group_misses(
             latest_at=group[0].created_at,
             confident=confident,
             suggested=suggested,
+            refused=bool(refused[members[0]]),
         ))
-    groups.sort(key=lambda g: (-g.count, -g.latest_at.timestamp(), g.message_ids[0]))
+    groups.sort(key=lambda g: (g.refused, -g.count, -g.latest_at.timestamp(), g.message_ids[0]))
     return groups

@@ -1,6 +1,6 @@
 """The visitor messages the bot missed, found by the database: the leads' "what the knowledge base lacks".
 
-Three sources, each one SQL query over the store, joined into one statement:
+Five sources, each one SQL query over the store, joined into one statement:
 
 - ``low_confidence``: the bot's reply (the next message in the conversation)
   offered suggestions or asked to rephrase (guesses: the articles it suggested),
@@ -22,6 +22,13 @@ Three sources, each one SQL query over the store, joined into one statement:
 - ``review``: a lead spot-checked the bot's confident answer to it and marked
   it wrong (bot/store/reviews.py); the article is never proposed for it.
 
+- ``refused``: the bot's reply (the next message) refused it as outside what
+  the bot covers (``out_of_scope``, ``other_product``). Most are right to be
+  refused; one that is really about the service would otherwise be seen by
+  nobody (no fallback, no ticket, no verdict). The console shows these apart
+  (bot.lead.grouping): they are no topic the knowledge base lacks until a lead
+  says so.
+
 Button presses are stored as the button's payload ("/faq{...}", "/request_human")
 and are not the visitor's words: they never count. Nor do messages a lead already
 decided (bot/store/inbox.py). Only the newest ``limit`` messages reach Python.
@@ -37,14 +44,17 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.selectable import Select
 
-from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, MessageKind, Sender, TicketReason, values
+from bot.protocol import ANSWER_KINDS, FALLBACK_KINDS, REFUSAL_KINDS, MessageKind, Sender, TicketReason, values
 from bot.store.database import Store, store_errors
 from bot.store.models import Feedback, InboxDecision, Message, Ticket
 from bot.store.period import Moment, in_period, period_bounds
 from bot.store.reviews import wrong_answer_reviews
 
-MISS_SOURCES = ("low_confidence", "not_helpful", "handoff", "review")
+REFUSED_SOURCE = "refused"
+MISS_SOURCES = ("low_confidence", "not_helpful", "handoff", "review", REFUSED_SOURCE)
 FALLBACK_TYPES = values(FALLBACK_KINDS)
+# Replies refusing the message as outside what the bot covers: the ``refused`` source.
+REFUSAL_TYPES = values(REFUSAL_KINDS)
 # Tickets that say nothing of the knowledge base: the bot never saw the message.
 IGNORED_TICKET_REASONS = values([TicketReason.BOT_UNAVAILABLE])
 # Handed over as designed when the message that opened the ticket is the first:
@@ -76,6 +86,11 @@ class Miss:
     guesses: Tuple[str, ...]
     rejected: Tuple[str, ...] = ()
 
+    @property
+    def refused(self) -> bool:
+        """Whether the bot refused it as outside what it covers (source ``refused``)."""
+        return REFUSED_SOURCE in self.sources
+
 
 def _deskmate(message: Any, key: str) -> ColumnElement:
     """``payload.metadata.deskmate.<key>`` of a message, as JSON (portable: SQLite and PostgreSQL)."""
@@ -91,9 +106,10 @@ def _typed(message: Any) -> List[ColumnElement]:
     ]
 
 
-def _low_confidence(start: Optional[datetime]) -> Select:
+def _replied_with(kinds: Tuple[str, ...], source: str, start: Optional[datetime]) -> Select:
+    """The messages the bot replied to with a message of one of ``kinds``, as ``source``."""
     bot, earlier = aliased(Message), aliased(Message)
-    # From each fallback reply to the message just before it: the visitor's
+    # From each such reply to the message just before it: the visitor's
     # message it answered (the gateway stores a turn's replies right after it).
     # Driven by the replies, by the (conversation_id, id) index: a join ON a
     # correlated subquery had both planners compare every pair of messages.
@@ -105,13 +121,22 @@ def _low_confidence(start: Optional[datetime]) -> Select:
     )
     return (
         select(
-            previous_id.label("message_id"), literal("low_confidence", String).label("source"),
+            previous_id.label("message_id"), literal(source, String).label("source"),
             bot.id.label("bot_message_id"), cast(null(), String).label("article_id"),
         )
         # ``kind`` is the stored reply type (indexed with created_at): no JSON parsing.
         # A reply comes after its message: older replies cannot answer one in the period.
-        .where(bot.kind.in_(FALLBACK_TYPES), bot.sender == Sender.BOT.value, *in_period(bot.created_at, start, None))
+        .where(bot.kind.in_(kinds), bot.sender == Sender.BOT.value, *in_period(bot.created_at, start, None))
     )
+
+
+def _low_confidence(start: Optional[datetime]) -> Select:
+    return _replied_with(FALLBACK_TYPES, "low_confidence", start)
+
+
+def _refused(start: Optional[datetime]) -> Select:
+    # The refusal offers no articles: its payload has no ``article_ids``, so the message gets no guesses.
+    return _replied_with(REFUSAL_TYPES, REFUSED_SOURCE, start)
 
 
 def _not_helpful(start: Optional[datetime]) -> Select:
@@ -247,7 +272,8 @@ def collect_misses(
     # the period is checked once, on those ids only (primary-key lookups: a
     # join per source made the planners hash every message of the period).
     hits = union_all(
-        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start), _reviewed_wrong(start)
+        _low_confidence(start), _unsure_handoff(start), _not_helpful(start), _handoff(start), _reviewed_wrong(start),
+        _refused(start),
     ).cte("hits")
     decided = exists().where(InboxDecision.message_id == Message.id)
     chosen = (

@@ -12,6 +12,7 @@
     not_helpful: "not helpful",
     handoff: "handed off",
     review: "marked wrong in a spot-check",
+    refused: "refused as outside what the bot covers",
   };
   var ACTIONS = [
     { value: "article", label: "Add as a phrasing of article\u2026" },
@@ -422,7 +423,20 @@
         data.groups.forEach(function (group, index) {
           groups.appendChild(renderGroup(group, index));
         });
-        show($("dm-misses-empty"), !data.groups.length);
+        // Refused questions are their own list (most were rightly refused), never mixed into the misses.
+        var refused = $("dm-refused-groups");
+        var refusedGroups = data.refused_groups || [];
+        refused.textContent = "";
+        refusedGroups.forEach(function (group, index) {
+          refused.appendChild(renderGroup(group, index));
+        });
+        // "Every question was answered" is only true when nothing was refused either.
+        var empty = $("dm-misses-empty");
+        empty.textContent = refusedGroups.length
+          ? "Nothing to review here in this period; the questions the bot refused are below."
+          : "Nothing to review in this period: every question was answered with confidence.";
+        show(empty, !data.groups.length);
+        show($("dm-refused-empty"), !refusedGroups.length);
         if (data.capped) {
           var note = $("dm-misses-error");
           note.className = "dm-alert dm-alert-info";
