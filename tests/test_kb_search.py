@@ -1,21 +1,17 @@
-"""KB search finds the closest articles by the words, lemmatised, by their letters, and by meaning (the sentence encoder)."""
+"""KB search finds the closest articles by meaning of the words, lemmatised."""
 from __future__ import annotations
 
 import pytest
 
 from bot.kb.articles import load_articles
 from bot.kb.search import ArticleSearch
-from bot.nlu.sentence_encoder import shared_encoder
 from bot.nlu.spacy_pipeline import load_pipeline
 from bot.settings import Settings
 
 
 @pytest.fixture(scope="module")
 def search(project_settings: Settings) -> ArticleSearch:
-    # As the bot builds it (bot.dialogue.answering.Answerer.article_search).
-    return ArticleSearch(
-        load_articles(project_settings.kb_dir), load_pipeline(project_settings.spacy_model_dir), shared_encoder()
-    )
+    return ArticleSearch(load_articles(project_settings.kb_dir), load_pipeline(project_settings.spacy_model_dir))
 
 
 @pytest.mark.parametrize(
@@ -44,18 +40,3 @@ def test_gibberish_finds_nothing_close(search: ArticleSearch, project_settings: 
 
 def test_typos_still_find_the_article(search: ArticleSearch) -> None:
     assert search.search("cancelation of my subscribtion", limit=1)[0].article.id == "cancel-subscription"
-
-
-@pytest.mark.parametrize(
-    "query, article",
-    [
-        # Few or no words in common with the article's phrasings: the sentence encoder's view finds them.
-        ("my money got taken two times", "double-charge"),
-        ("the show froze and keeps spinning", "buffering"),
-    ],
-)
-def test_a_question_in_other_words_is_close_to_its_article(
-    search: ArticleSearch, project_settings: Settings, query: str, article: str
-) -> None:
-    [best] = search.search(query, limit=1, min_score=project_settings.suggest_min_score)
-    assert best.article.id == article

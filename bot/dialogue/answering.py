@@ -20,7 +20,6 @@ from bot.kb.articles import Article
 from bot.kb.library import KnowledgeBase
 from bot.kb.product_scope import PRODUCT_SCOPE_FILE, ProductScopeFile
 from bot.kb.search import ArticleSearch, SearchHit
-from bot.nlu.sentence_encoder import shared_encoder
 from bot.nlu.spacy_pipeline import load_pipeline
 from bot.protocol import (
     ARTICLE_ENTITY,
@@ -210,7 +209,7 @@ class Answerer:
             if search is None:
                 nlp = load_pipeline(self.settings.spacy_model_dir)
                 articles = [a for a in self.kb.all() if answerable is None or a.id in answerable]
-                search = ArticleSearch(articles, nlp, shared_encoder())
+                search = ArticleSearch(articles, nlp)
                 # Indexes of older kb/ versions are never asked for again.
                 self._searches = {k: v for k, v in self._searches.items() if k[0] == version}
                 self._searches[key] = search

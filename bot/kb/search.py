@@ -1,17 +1,12 @@
-"""Find the articles closest to a message: TF-IDF over lemmas and over character n-grams, and a
-sentence encoder's similarity to the article's phrasings.
+"""Find the articles closest to a message: TF-IDF over lemmas and over character n-grams.
 
-Views of the same text, averaged: word lemmas (with bigrams) catch the
-words, character 3-5-grams within words catch typos and word forms the
-lemmatizer misses ("cancelation", "subscribtion"), and, when an encoder is
-given, the pretrained sentence encoder (bot/nlu/sentence_encoder.py) catches
-the same question in other words ("where do I stop it" for cancelling): the
-cosine of the message with the closest of the article's title and phrasings,
-below 0 taken as 0. Each is a similarity in 0..1, so their mean is too, and
-one threshold (``suggest_min_score``) says what counts as close. The search
-serves the answer gate (fused with the response selector) and the
-suggestions offered when the bot is not sure. Measured on the dev sets:
-README, "Tuning" and "Evaluation".
+Two views of the same text, averaged: word lemmas (with bigrams) catch the
+meaning, character 3-5-grams within words catch typos and word forms the
+lemmatizer misses ("cancelation", "subscribtion"). Each is a cosine
+similarity in 0..1, so their mean is too, and one threshold
+(``suggest_min_score``) says what counts as close. The search serves the
+answer gate (fused with the response selector) and the suggestions offered
+when the bot is not sure. Measured on the dev set: README, "Tuning".
 """
 from __future__ import annotations
 
@@ -26,7 +21,6 @@ from spacy.language import Language
 from spacy.tokens import Doc
 
 from bot.kb.articles import Article
-from bot.nlu.sentence_encoder import SentenceEncoder
 
 
 @dataclass(frozen=True)
@@ -86,14 +80,9 @@ class TextVectors:
 class ArticleSearch:
     """Word and character TF-IDF indexes over articles, built once per knowledge-base version."""
 
-    def __init__(self, articles: Sequence[Article], nlp: Language, encoder: Optional[SentenceEncoder] = None) -> None:
+    def __init__(self, articles: Sequence[Article], nlp: Language) -> None:
         self._articles = list(articles)
         self._nlp = nlp
-        self._encoder = encoder
-        # The encoder's view: each article's title and phrasings as unit vectors, and whose each row is.
-        phrasings = [(i, text) for i, a in enumerate(self._articles) for text in (a.title, *a.questions) if text.strip()]
-        self._phrasing_owner = np.array([i for i, _ in phrasings], dtype=np.int64)
-        self._phrasing_vectors = encoder.encode([text for _, text in phrasings]) if encoder is not None else None
         documents = [article_document(a) for a in self._articles]
         self._vectorizers = [
             TfidfVectorizer(analyzer=lemma_analyzer(nlp), sublinear_tf=True),
@@ -108,8 +97,6 @@ class ArticleSearch:
         if not self._articles or not query.strip():
             return []
         views = [linear_kernel(v.transform([query]), m)[0] for v, m in zip(self._vectorizers, self._matrices)]
-        if self._encoder is not None and self._phrasing_vectors is not None:
-            views.append(self._closest_phrasing(query))
         scores = sum(views) / len(views)
         ranked = sorted(range(len(scores)), key=lambda i: scores[i], reverse=True)
         return [
@@ -117,14 +104,6 @@ class ArticleSearch:
             for i in ranked[:limit]
             if scores[i] > 0 and scores[i] >= min_score
         ]
-
-    def _closest_phrasing(self, query: str) -> np.ndarray:
-        """Per article, the encoder's cosine of ``query`` with its closest phrasing, in 0..1."""
-        assert self._encoder is not None and self._phrasing_vectors is not None
-        similarities = self._phrasing_vectors @ self._encoder.encode([query])[0]
-        closest = np.zeros(len(self._articles), dtype=np.float64)
-        np.maximum.at(closest, self._phrasing_owner, similarities.astype(np.float64))
-        return closest
 
     @property
     def articles(self) -> List[Article]:
