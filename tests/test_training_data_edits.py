@@ -23,7 +23,7 @@ from bot.lead.training_edits import (
     UnknownTargetError,
     UnsafeExampleError,
 )
-from bot.settings import PROJECT_ROOT
+from bot.settings import PROJECT_ROOT, Settings
 
 # Text a visitor may well type that YAML or Rasa treat specially.
 AWKWARD_TEXTS = [
@@ -241,6 +241,16 @@ def test_an_unknown_article_is_refused_naming_the_known_ones(tmp_path: Path) -> 
 
     assert "no-such-article" in str(raised.value)
     assert "other-one, other-two, sample" in str(raised.value)
+
+
+def test_an_unknown_article_among_many_is_refused_naming_the_closest_not_every_one(project_settings: Settings) -> None:
+    # A lead reads this message: the demo's 40-odd ids would bury the one meant.
+    with pytest.raises(UnknownTargetError) as raised:
+        add_article_question(project_settings.kb_dir, "cancel-subscriptoin", "anything")
+
+    message = str(raised.value)
+    assert "'cancel-subscription'" in message and "reload the page" in message
+    assert "double-charge" not in message  # not the whole list
 
 
 def test_empty_or_over_long_text_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

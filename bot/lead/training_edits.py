@@ -10,6 +10,7 @@ atomically.
 """
 from __future__ import annotations
 
+import difflib
 import fcntl
 import io
 import os
@@ -113,10 +114,22 @@ def refuse_duplicate(text: str, existing: Iterable[Tuple[str, str]]) -> None:
             raise DuplicateExampleError(f"'{text}' is already there as '{other}' ({where})")
 
 
+# Up to this many known names are listed in full; beyond, only the closest ones (a lead reads the message).
+LISTED_TARGETS = 12
+
+
 def unknown_target(kind: str, name: str, known: Sequence[str]) -> UnknownTargetError:
-    """The error for an unknown article or intent, naming the known ones."""
-    listed = ", ".join(sorted(known)) or "none"
-    return UnknownTargetError(f"no {kind} '{name}'; known {kind}s: {listed}")
+    """The error for an unknown article or intent: naming the known ones when there are at most
+    ``LISTED_TARGETS``, else the (up to 3) closest by spelling (``difflib``) and how many others exist."""
+    names = sorted(known)
+    if len(names) <= LISTED_TARGETS:
+        return UnknownTargetError(f"no {kind} '{name}'; known {kind}s: {', '.join(names) or 'none'}")
+    close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+    hint = f"did you mean {' or '.join(repr(c) for c in close)}? " if close else ""
+    return UnknownTargetError(
+        f"no {kind} '{name}'; {hint}{len(names)} {kind}s exist (it may have been renamed or deleted: "
+        "reload the page for the current list)"
+    )
 
 
 @contextmanager
