@@ -18,6 +18,7 @@ from typing import Callable, Iterator, List, Tuple
 
 import pytest
 
+from bot.kb.articles import load_articles
 from bot.launcher import BotProcesses, StartupError
 from bot.mail.addresses import chat_link_token
 from bot.settings import PROJECT_ROOT, Settings
@@ -465,6 +466,13 @@ def test_a_lead_spot_checks_a_confident_answer_and_a_wrong_one_becomes_a_miss(
     )
     review = review_of(bot_store, answer_id)
     assert review is not None and (review.verdict, review.reviewed_by) == ("wrong", lead_email)
+    # The miss names the article judged wrong by its title, as the lead knows it, not by its id.
+    title = next(a.title for a in load_articles(PROJECT_ROOT / "kb") if a.id == review.article_id)
+    wait(lead).until(
+        lambda d: any(words in " ".join(e.text.split()) and f"judged wrong: {title}" in e.text
+                      for e in d.find_elements(By.CSS_SELECTOR, '[data-testid="miss-groups"] li.dm-miss')),
+        f"the miss {words!r} never named {title!r} as judged wrong",
+    )
 
 
 def test_a_lead_edits_an_article_with_a_preview_and_a_new_one_is_checked_first(
@@ -1110,6 +1118,31 @@ def test_the_online_mark_follows_the_visitor_and_a_reopened_request_drops_its_ol
     text_appears(visitor, '[data-testid="dm-stars-reopened"]', "reopened")
     assert not visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-star"]')
 
+
+
+def test_j_and_k_go_on_across_the_pages_of_the_queue(
+    browser: Callable[..., WebDriver], inbox_gateway: Tuple[str, Store]
+) -> None:
+    """j on a page's last ticket opens the next page's first; k on its first goes back (stop 21's break test)."""
+    base, store = inbox_gateway
+    for i in range(26):  # with what earlier tests left open, at least two pages of 25
+        plant_ticket(store, _hex_conversation(300 + i), f"paging question {i}", 300 + i)
+    agent = browser(1280, 900)
+    inbox_sign_in(agent, base, "sam@support.example")
+    wait(agent).until(lambda d: len(rows(d)) == 25)
+    last = rows(agent)[-1]
+    # A label cut short in the narrow queue is there whole on hover.
+    for name in agent.find_elements(By.CSS_SELECTOR, '[data-testid="queue-row"] .dm-row-customer')[:3]:
+        assert name.get_attribute("title") == name.get_attribute("textContent") != ""
+    agent.get(f"{base}/agent#ticket-{last}")
+    wait(agent).until(lambda d: d.find_element(
+        By.CSS_SELECTOR, f'[data-testid="queue-row"][data-ticket="{last}"]').get_attribute("aria-current") == "true")
+    agent.find_element(By.TAG_NAME, "body").send_keys("j")
+    text_appears(agent, '[data-testid="page-info"]', "Page 2 of")
+    wait(agent).until(lambda d: d.current_url.endswith(f"#ticket-{rows(d)[0]}"), "j did not open page 2's first ticket")
+    agent.find_element(By.TAG_NAME, "body").send_keys("k")
+    text_appears(agent, '[data-testid="page-info"]', "Page 1 of")
+    wait(agent).until(lambda d: d.current_url.endswith(f"#ticket-{last}"), "k did not go back to page 1's last ticket")
 
 
 def test_a_refusal_repeated_to_a_visitor_is_shown_once(

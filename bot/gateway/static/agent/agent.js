@@ -124,6 +124,7 @@
     picker: { open: false, active: -1, matches: [] },
     // Which page of the queue is shown (the server filters, searches and pages).
     query: { view: "open", filter: "all", q: "", page: 1 },
+    selectAfterLoad: null, // "first" or "last": the row j or k opens once the next page has loaded
     filterCounts: {},
     pages: 1,
     total: 0,
@@ -419,6 +420,15 @@
       }
       hideAlert(ui.queueError);
       renderQueue();
+      if (state.selectAfterLoad) {
+        var rows = ui.queueList.querySelectorAll('[data-testid="queue-row"]');
+        var row = rows.length ? rows[state.selectAfterLoad === "first" ? 0 : rows.length - 1] : null;
+        state.selectAfterLoad = null;
+        if (row) {
+          selectTicket(row.getAttribute("data-ticket"));
+          row.scrollIntoView({ block: "nearest" });
+        }
+      }
       takeAttention(Array.isArray(data.attention) ? data.attention : []);
     } catch (error) {
       if (error.status === 401) return;
@@ -583,7 +593,12 @@
           })
           : null,
         high ? el("span", { className: "dm-badge dm-badge-priority", text: "Priority" }) : null,
-        el("span", { className: "dm-row-customer", text: ticket.customer_label || ticket.customer_name || "Visitor" }),
+        // Cut with an ellipsis in a narrow queue (1280 px beside a Priority badge): the whole label on hover.
+        el("span", {
+          className: "dm-row-customer",
+          text: ticket.customer_label || ticket.customer_name || "Visitor",
+          attrs: { title: ticket.customer_label || ticket.customer_name || "Visitor" },
+        }),
         el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
       el("span", { className: "dm-row-line dm-row-meta" }, [
@@ -1375,6 +1390,18 @@
       return r.getAttribute("data-ticket");
     });
     var at = ids.indexOf(state.selectedId);
+    // Past the page's last (or before its first) ticket: on to the next (previous) page, whose first (last)
+    // ticket opens once it has loaded.
+    if (at === ids.length - 1 && step > 0 && state.query.page < state.pages) {
+      state.selectAfterLoad = "first";
+      setQuery({ page: state.query.page + 1 });
+      return;
+    }
+    if (at === 0 && step < 0 && state.query.page > 1) {
+      state.selectAfterLoad = "last";
+      setQuery({ page: state.query.page - 1 });
+      return;
+    }
     var next = at < 0 ? (step > 0 ? 0 : ids.length - 1) : Math.min(ids.length - 1, Math.max(0, at + step));
     selectTicket(ids[next]);
     rows[next].scrollIntoView({ block: "nearest" });

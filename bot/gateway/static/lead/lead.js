@@ -40,6 +40,14 @@
   };
   var choices = { articles: [], intents: [] };
 
+  // An article's title for display ("Cancel your subscription"), its id when kb/ no longer has it.
+  function articleTitle(id) {
+    for (var i = 0; i < choices.articles.length; i++) {
+      if (choices.articles[i].id === id) return choices.articles[i].title;
+    }
+    return id;
+  }
+
   function el(tag, className, text) {
     var node = document.createElement(tag);
     if (className) node.className = className;
@@ -389,7 +397,10 @@
       var meta = message.created_at.slice(0, 16).replace("T", " ") + " UTC \u00b7 " + message.sources.map(function (s) {
         return SOURCES[s] || s;
       }).join(", ");
-      if (message.rejected && message.rejected.length) meta += " \u00b7 marked not helpful: " + message.rejected.join(", ");
+      if (message.rejected && message.rejected.length) {
+        // The visitor's "No" or a lead's spot-check "Wrong": named by title, as the lead knows the articles.
+        meta += " \u00b7 answered with, and judged wrong: " + message.rejected.map(articleTitle).join(", ");
+      }
       row.appendChild(el("p", "dm-small dm-muted", meta));
       row.appendChild(decisionForm(message, row));
       list.appendChild(row);
