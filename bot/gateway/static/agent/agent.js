@@ -173,6 +173,11 @@
     return value === null || value === undefined ? "" : String(value);
   }
 
+  /** What the inbox calls a ticket's visitor: their stable label, else their name, else "Visitor". */
+  function customerName(ticket) {
+    return ticket.customer_label || ticket.customer_name || "Visitor";
+  }
+
   function cap(value) {
     var s = str(value).replace(/_/g, " ");
     return s ? s.charAt(0).toUpperCase() + s.slice(1) : "";
@@ -596,8 +601,8 @@
         // Cut with an ellipsis in a narrow queue (1280 px beside a Priority badge): the whole label on hover.
         el("span", {
           className: "dm-row-customer",
-          text: ticket.customer_label || ticket.customer_name || "Visitor",
-          attrs: { title: ticket.customer_label || ticket.customer_name || "Visitor" },
+          text: customerName(ticket),
+          attrs: { title: customerName(ticket) },
         }),
         el("span", { className: "dm-row-sla", text: sla.text, attrs: { "data-sla": sla.state, "data-testid": "queue-row-sla" } }),
       ]),
@@ -846,7 +851,7 @@
     var customer = handover.customer && typeof handover.customer === "object" ? handover.customer : { anonymous: true };
     clear(ui.customer);
     if (customer.anonymous) {
-      fact(ui.customer, "Name", ticket.customer_label || ticket.customer_name || "Visitor");
+      fact(ui.customer, "Name", customerName(ticket));
       fact(ui.customer, "Signed in", signedInWords(str(handover.identity)));
       fact(ui.customer, "Plan", ticket.plan ? cap(ticket.plan) : "");
     } else {
