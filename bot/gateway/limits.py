@@ -1,4 +1,4 @@
-"""Rate limits at the gateway's doors, with the ``limits`` library (moving windows; Redis or memory).
+"""Rate limits at the gateway's doors, with the ``limits`` library (fixed windows; Redis or memory).
 
 Defaults near Chatwoot's widget limits: 30 new conversations per client
 address a minute, 60 messages per conversation and 60 per client address a
@@ -7,6 +7,16 @@ so every gateway process shares them, else in this process. A message over a
 limit is refused before it is stored (nothing accepted is ever dropped), and
 the caller says how long to wait. If Redis is unreachable the limits are not
 enforced (logged): rate limiting must never silence the bot.
+
+Fixed windows, as Rack::Attack's throttles that Chatwoot's limits use: a
+window starts at a key's first hit and lasts the limit's period. A visitor
+may thus send up to twice the limit across a window's end, which is fine for
+limits that only stop floods. Moving windows were dropped for their cost:
+with ``limits`` 2.4 (the newest that fits beside Rasa 3.6's ``packaging<21``)
+the memory storage re-scans every hit of the last period, on up to a hundred
+timer passes a second. At 60 messages/s with the default limits that cost
+3.2 ms of CPU per message against 0.8 ms for fixed windows (bench/README.md,
+"Cost of a message"); it grows with the traffic.
 """
 from __future__ import annotations
 
@@ -17,7 +27,7 @@ from typing import Optional
 
 from limits import RateLimitItem, parse
 from limits.storage import storage_from_string
-from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import FixedWindowRateLimiter
 
 from bot.settings import Settings
 
@@ -39,7 +49,7 @@ class RateLimits:
 
     def __init__(self, settings: Settings) -> None:
         self._storage = storage_from_string(settings.redis_url or "memory://")
-        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._limiter = FixedWindowRateLimiter(self._storage)
         self._new_conversations = parse(settings.rate_new_conversations)
         self._per_conversation = parse(settings.rate_messages_per_conversation)
         self._per_address = parse(settings.rate_messages_per_ip)
