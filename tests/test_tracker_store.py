@@ -10,6 +10,8 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, Event, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.utils.endpoints import EndpointConfig
+from sqlalchemy import event as sa_event
+from sqlalchemy import text
 
 from bot.launcher import tracker_store_config
 from bot.rasa_plugins.tracker_cache import CachedSQLTrackerStore
@@ -108,3 +110,55 @@ def test_the_memory_keeps_at_most_cache_events_events(database_url: str) -> None
     for sender in ("a", "b", "c"):
         asyncio.run(store.retrieve(sender))
     assert isinstance(store, CachedSQLTrackerStore) and (store.hits, store.misses) == (2, 1)
+
+
+def stored_rows(store: TrackerStore, sender: str) -> int:
+    assert isinstance(store, SQLTrackerStore)
+    with store.engine.connect() as connection:
+        return int(connection.execute(text("SELECT COUNT(*) FROM events WHERE sender_id = :s"), {"s": sender}).scalar())
+
+
+def distinct_rows(store: TrackerStore, sender: str) -> int:
+    assert isinstance(store, SQLTrackerStore)
+    with store.engine.connect() as connection:
+        return int(connection.execute(
+            text("SELECT COUNT(*) FROM (SELECT DISTINCT timestamp, data FROM events WHERE sender_id = :s) AS d"), {"s": sender}
+        ).scalar())
+
+
+def test_a_tracker_from_memory_is_saved_without_counting_its_stored_events_and_each_event_once(database_url: str) -> None:
+    store = store_for(database_url)
+    assert isinstance(store, CachedSQLTrackerStore)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-7", session("hi"), DOMAIN.slots)))
+    statements: List[str] = []
+    sa_event.listen(store.engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: statements.append(statement))
+    handed_out = asyncio.run(store.retrieve("visitor-7"))
+    handed_out.update(ActionExecuted("utter_greet"))
+    handed_out.update(UserUttered("and my card was declined"))
+    asyncio.run(store.save(handed_out))
+    assert store.hits == 1 and not [s for s in statements if "count(" in s.lower()]
+    # Each event once: Rasa's count leaves out the action_session_start before the session's start, so
+    # counting would store the last stored event again (an action_listen twice per conversation, before).
+    assert stored_rows(store, "visitor-7") == len(handed_out.events) == distinct_rows(store, "visitor-7")
+    assert as_rasa_reads_it(database_url, "visitor-7") == handed_out.current_state()
+    # The turn in which the session expired: the new session's events are stored after the old ones, once.
+    again = asyncio.run(store.retrieve("visitor-7"))
+    for new_event in session("back after a day"):
+        again.update(new_event)
+    asyncio.run(store.save(again))
+    assert stored_rows(store, "visitor-7") == len(again.events) == distinct_rows(store, "visitor-7")
+    assert as_rasa_reads_it(database_url, "visitor-7")["latest_message"]["text"] == "back after a day"
+
+
+def test_a_tracker_read_again_before_its_save_is_saved_by_rasas_count(database_url: str) -> None:
+    store = store_for(database_url)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-8", session("hi"), DOMAIN.slots)))
+    handed_out = asyncio.run(store.retrieve("visitor-8"))
+    # Another read of the conversation (Rasa's tracker API) comes between, from the database.
+    read_between = asyncio.run(store.retrieve("visitor-8"))
+    read_between.update(UserUttered("written by the read in between"))
+    asyncio.run(store.save(read_between))
+    handed_out.update(UserUttered("then the first one's turn"))
+    asyncio.run(store.save(handed_out))
+    # Without the memory's count, Rasa's own rule decides: both new messages stored, nothing twice.
+    assert stored_rows(store, "visitor-8") == len(session("hi")) + 2 == distinct_rows(store, "visitor-8")
