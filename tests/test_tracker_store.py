@@ -150,7 +150,7 @@ def test_a_tracker_from_memory_is_saved_without_counting_its_stored_events_and_e
     assert as_rasa_reads_it(database_url, "visitor-7")["latest_message"]["text"] == "back after a day"
 
 
-def test_a_tracker_read_again_before_its_save_is_saved_by_rasas_count(database_url: str) -> None:
+def test_a_tracker_read_again_before_its_save_stores_each_new_event_once(database_url: str) -> None:
     store = store_for(database_url)
     asyncio.run(store.save(DialogueStateTracker.from_events("visitor-8", session("hi"), DOMAIN.slots)))
     handed_out = asyncio.run(store.retrieve("visitor-8"))
@@ -160,5 +160,15 @@ def test_a_tracker_read_again_before_its_save_is_saved_by_rasas_count(database_u
     asyncio.run(store.save(read_between))
     handed_out.update(UserUttered("then the first one's turn"))
     asyncio.run(store.save(handed_out))
-    # Without the memory's count, Rasa's own rule decides: both new messages stored, nothing twice.
+    # The first tracker's own new event is stored after the other's: both new messages once, nothing twice.
     assert stored_rows(store, "visitor-8") == len(session("hi")) + 2 == distinct_rows(store, "visitor-8")
+
+
+def test_a_read_of_the_tracker_api_during_a_turn_does_not_make_its_save_store_an_event_twice(database_url: str) -> None:
+    store = store_for(database_url)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-9", session("hi"), DOMAIN.slots)))
+    in_the_turn = asyncio.run(store.retrieve("visitor-9"))
+    asyncio.run(store.retrieve("visitor-9"))  # e.g. GET /conversations/visitor-9/tracker, never saved
+    in_the_turn.update(UserUttered("my card was declined"))
+    asyncio.run(store.save(in_the_turn))
+    assert stored_rows(store, "visitor-9") == len(in_the_turn.events) == distinct_rows(store, "visitor-9")

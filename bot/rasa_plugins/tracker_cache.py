@@ -13,16 +13,19 @@ does. The database stays the record; the cache only skips re-reading it.
 
 An entry is handed out once (the processor mutates the tracker it gets), and
 put back by ``save``; a tracker that was read and not saved is read from the
-database next time. Saving a tracker handed out from memory also skips Rasa's
-count of the session's stored events (a query over the whole session, 7% of
-a Rasa server's time under load, growing with the conversation): the entry
-already says how many of its events the database holds, and Rasa's lock
-keeps one message of a conversation in the processor at a time, so nobody
-stored more since (bench/README.md, "Cost of a message"). Rasa's count would
-also be wrong for such a tracker: it leaves out the ``action_session_start``
-stored just before the session's start, which a tracker kept from its first
-save still holds, so the last stored event was stored again. Trackers that span a session start are not kept, so a
+database next time. Trackers that span a session start are not kept, so a
 cached tracker always holds what Rasa's own read would (the latest session).
+
+Saving a tracker handed out from memory skips Rasa's count of the session's
+stored events (a query over the whole session, 7% of a Rasa server's time
+under load, growing with the conversation): the entry already says how many
+of its events the database holds, and Rasa's lock keeps one message of a
+conversation in the processor at a time, so nobody stored more since. The
+tracker object itself is recognised, so a read in between (Rasa's tracker
+API) changes nothing. Rasa's count was also wrong for such a tracker: it
+leaves out the ``action_session_start`` stored just before the session's
+start, which a tracker kept since its first save still holds, so the last
+stored event was stored twice (bench/README.md, "Cost of a message").
 
 Used through endpoints.yml (``type: bot.rasa_plugins.tracker_cache.CachedSQLTrackerStore``,
 written by bot/launcher.py) with Rasa's SQL settings plus ``cache_events``: the
@@ -36,7 +39,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Text
+from typing import Any, Dict, Iterator, Optional, Text, Tuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -45,7 +48,7 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 
 DEFAULT_CACHE_EVENTS = 50_000
-MAX_STORED_MARKS = 10_000
+MAX_HANDED_OUT = 1_000
 
 
 @dataclass
@@ -69,8 +72,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_events = max(0, int(cache_events))
         self._cache: "OrderedDict[str, _Entry]" = OrderedDict()
         self._events_kept = 0
-        # Conversations handed out from memory: how many of the tracker's events the database holds.
-        self._stored_events: Dict[Text, int] = {}
+        # Trackers handed out from memory and not saved yet, with how many of their events the database holds.
+        self._handed_out: Dict[Text, Tuple[DialogueStateTracker, int]] = {}
         self.hits = 0
         self.misses = 0
 
@@ -93,13 +96,12 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         database's newest event is the one this server saved last, else read and replayed from the
         database. Raises what ``SQLTrackerStore.retrieve`` raises (SQLAlchemy errors)."""
         entry = self._forget(sender_id)
-        self._stored_events.pop(sender_id, None)
         if entry is not None and self._still_current(entry, sender_id):
             self.hits += 1
-            if len(self._stored_events) >= MAX_STORED_MARKS:
-                # Marks left by reads never saved (the tracker API); without one, Rasa's count is used.
-                self._stored_events.clear()
-            self._stored_events[sender_id] = entry.number_of_events
+            if len(self._handed_out) >= MAX_HANDED_OUT:
+                # Left by reads never saved (Rasa's tracker API); a tracker not found here is saved by Rasa's count.
+                self._handed_out.clear()
+            self._handed_out[sender_id] = (entry.tracker, entry.number_of_events)
             return entry.tracker
         self.misses += 1
         return await super().retrieve(sender_id)
@@ -111,7 +113,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         try:
             await super().save(tracker)
         finally:
-            self._stored_events.pop(tracker.sender_id, None)
+            handed_out = self._handed_out.get(tracker.sender_id)
+            if handed_out is not None and handed_out[0] is tracker:
+                del self._handed_out[tracker.sender_id]
         if not 0 < len(tracker.events) <= self.cache_events or not _one_session(tracker):
             return
         self._cache[tracker.sender_id] = _Entry(
@@ -124,10 +128,10 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     def _additional_events(self, session: Any, tracker: DialogueStateTracker) -> Iterator:
         """The tracker's events not yet in the database (Rasa's contract): for a tracker handed out from
         memory, those after the ones it held when it was saved; else Rasa's count query."""
-        stored = self._stored_events.get(tracker.sender_id)
-        if stored is None or stored > len(tracker.events):
+        handed_out = self._handed_out.get(tracker.sender_id)
+        if handed_out is None or handed_out[0] is not tracker or handed_out[1] > len(tracker.events):
             return super()._additional_events(session, tracker)
-        return itertools.islice(tracker.events, stored, len(tracker.events))
+        return itertools.islice(tracker.events, handed_out[1], len(tracker.events))
 
     def _forget(self, sender_id: Text) -> Optional[_Entry]:
         entry = self._cache.pop(sender_id, None)
