@@ -39,7 +39,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Text, Tuple
+from typing import Any, Dict, Iterator, Optional, Text
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -72,8 +72,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_events = max(0, int(cache_events))
         self._cache: "OrderedDict[str, _Entry]" = OrderedDict()
         self._events_kept = 0
-        # Trackers handed out from memory and not saved yet, with how many of their events the database holds.
-        self._handed_out: Dict[Text, Tuple[DialogueStateTracker, int]] = {}
+        # Entries handed out from memory and not saved yet (their tracker, and how many of its events are stored).
+        self._handed_out: Dict[Text, _Entry] = {}
         self.hits = 0
         self.misses = 0
 
@@ -101,7 +101,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             if len(self._handed_out) >= MAX_HANDED_OUT:
                 # Left by reads never saved (Rasa's tracker API); a tracker not found here is saved by Rasa's count.
                 self._handed_out.clear()
-            self._handed_out[sender_id] = (entry.tracker, entry.number_of_events)
+            self._handed_out[sender_id] = entry
             return entry.tracker
         self.misses += 1
         return await super().retrieve(sender_id)
@@ -114,7 +114,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             await super().save(tracker)
         finally:
             handed_out = self._handed_out.get(tracker.sender_id)
-            if handed_out is not None and handed_out[0] is tracker:
+            if handed_out is not None and handed_out.tracker is tracker:
                 del self._handed_out[tracker.sender_id]
         if not 0 < len(tracker.events) <= self.cache_events or not _one_session(tracker):
             return
@@ -129,9 +129,9 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         """The tracker's events not yet in the database (Rasa's contract): for a tracker handed out from
         memory, those after the ones it held when it was saved; else Rasa's count query."""
         handed_out = self._handed_out.get(tracker.sender_id)
-        if handed_out is None or handed_out[0] is not tracker or handed_out[1] > len(tracker.events):
+        if handed_out is None or handed_out.tracker is not tracker or handed_out.number_of_events > len(tracker.events):
             return super()._additional_events(session, tracker)
-        return itertools.islice(tracker.events, handed_out[1], len(tracker.events))
+        return itertools.islice(tracker.events, handed_out.number_of_events, len(tracker.events))
 
     def _forget(self, sender_id: Text) -> Optional[_Entry]:
         entry = self._cache.pop(sender_id, None)
