@@ -150,6 +150,34 @@ def test_a_tracker_from_memory_is_saved_without_counting_its_stored_events_and_e
     assert as_rasa_reads_it(database_url, "visitor-7")["latest_message"]["text"] == "back after a day"
 
 
+def test_a_save_remembers_the_newest_event_id_from_its_own_insert_and_the_next_read_is_still_from_memory(
+    database_url: str,
+) -> None:
+    store = store_for(database_url)
+    assert isinstance(store, CachedSQLTrackerStore)
+    asyncio.run(store.save(DialogueStateTracker.from_events("visitor-11", session("hi"), DOMAIN.slots)))
+    statements: List[str] = []
+    sa_event.listen(store.engine, "before_cursor_execute", lambda _c, _k, statement, *_rest: statements.append(statement))
+    for turn in ("my card was declined", "and now?"):
+        tracker = asyncio.run(store.retrieve("visitor-11"))
+        tracker.update(ActionExecuted("action_listen"))
+        tracker.update(UserUttered(turn))
+        statements.clear()
+        asyncio.run(store.save(tracker))
+        # Only inserts: neither Rasa's count nor a look-up of the newest id after them.
+        assert [s.split()[0].upper() for s in statements] and all(s.split()[0].upper() == "INSERT" for s in statements)
+    # A save with nothing new, then another server's write: the remembered id still tells them apart.
+    asyncio.run(store.save(asyncio.run(store.retrieve("visitor-11"))))
+    asyncio.run(store.save(asyncio.run(store.retrieve("visitor-11"))))
+    assert (store.hits, store.misses) == (4, 0)
+    other = store_for(database_url, cache_events=0)
+    written = asyncio.run(other.retrieve("visitor-11"))
+    written.update(UserUttered("from the other server"))
+    asyncio.run(other.save(written))
+    assert asyncio.run(store.retrieve("visitor-11")).latest_message.text == "from the other server"
+    assert store.misses == 1
+
+
 def test_a_tracker_read_again_before_its_save_stores_each_new_event_once(database_url: str) -> None:
     store = store_for(database_url)
     asyncio.run(store.save(DialogueStateTracker.from_events("visitor-8", session("hi"), DOMAIN.slots)))

@@ -32,14 +32,15 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_client import answers
-from bot.rasa_plugins import action_validation
+from bot.rasa_plugins import action_call, action_validation
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Loaded by the Rasa server (credentials.yml), so this is where the Rasa process gets its
-# cheaper check of the action server's answers.
+# cheaper check of the action server's answers and its shorter calls to it.
 action_validation.install()
+action_call.install()
 
 
 async def actions_answer(request: Request, timeout_seconds: float = 2.0) -> bool:

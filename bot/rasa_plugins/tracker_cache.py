@@ -27,6 +27,11 @@ leaves out the ``action_session_start`` stored just before the session's
 start, which a tracker kept since its first save still holds, so the last
 stored event was stored twice (bench/README.md, "Cost of a message").
 
+The newest event id an entry remembers comes from the save itself (the ids the
+database gave the rows just inserted, seen by an SQLAlchemy ``after_insert``
+listener), not from one more query after it (6% of a Rasa server's time under
+load, bench/README.md, "Cost of a message").
+
 Used through endpoints.yml (``type: bot.rasa_plugins.tracker_cache.CachedSQLTrackerStore``,
 written by bot/launcher.py) with Rasa's SQL settings plus ``cache_events``: the
 events kept per server in all, least recently saved conversations dropped first
@@ -39,7 +44,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Text
+from typing import Any, Dict, Iterator, Optional, Text, Tuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -49,6 +54,17 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 DEFAULT_CACHE_EVENTS = 50_000
 MAX_HANDED_OUT = 1_000
+
+# (id of the engine, sender id) -> the highest event id inserted for it; filled by ``_note_insert``
+# for every SQLTrackerStore in the process and taken by the store that did the insert.
+_inserted_ids: Dict[Tuple[int, Text], int] = {}
+
+
+@sa.event.listens_for(SQLTrackerStore.SQLEvent, "after_insert")
+def _note_insert(mapper: Any, connection: Any, target: Any) -> None:
+    key = (id(connection.engine), target.sender_id)
+    if target.id is not None and target.id > _inserted_ids.get(key, -1):
+        _inserted_ids[key] = target.id
 
 
 @dataclass
@@ -110,17 +126,27 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         """Store the tracker's new events (``SQLTrackerStore.save``), then keep the tracker for the next
         read. Raises what ``SQLTrackerStore.save`` raises; nothing is kept when it does."""
         self._forget(tracker.sender_id)
+        inserted_key = (id(self.engine), tracker.sender_id)
+        _inserted_ids.pop(inserted_key, None)
+        handed_out = self._handed_out.get(tracker.sender_id)
+        if handed_out is not None and handed_out.tracker is not tracker:
+            handed_out = None
         try:
             await super().save(tracker)
         finally:
-            handed_out = self._handed_out.get(tracker.sender_id)
-            if handed_out is not None and handed_out.tracker is tracker:
+            if handed_out is not None:
                 del self._handed_out[tracker.sender_id]
+        inserted = _inserted_ids.pop(inserted_key, None)
         if not 0 < len(tracker.events) <= self.cache_events or not _one_session(tracker):
             return
-        self._cache[tracker.sender_id] = _Entry(
-            tracker, len(tracker.events), self._latest_event_id(tracker.sender_id), self.domain
-        )
+        latest: Optional[int]
+        if inserted is not None:
+            latest = inserted
+        elif handed_out is not None and handed_out.number_of_events == len(tracker.events):
+            latest = handed_out.latest_event_id  # nothing new was stored
+        else:
+            latest = self._latest_event_id(tracker.sender_id)
+        self._cache[tracker.sender_id] = _Entry(tracker, len(tracker.events), latest, self.domain)
         self._events_kept += len(tracker.events)
         while self._events_kept > self.cache_events:
             self._forget(next(iter(self._cache)))
