@@ -178,6 +178,17 @@ def test_a_save_remembers_the_newest_event_id_from_its_own_insert_and_the_next_r
     assert store.misses == 1
 
 
+def test_rasas_own_store_beside_the_cached_one_leaves_no_inserted_ids_behind(database_url: str) -> None:
+    from bot.rasa_plugins import tracker_cache
+
+    store_for(database_url)  # the listener is in place
+    plain = store_for(database_url, cache_events=0)
+    assert not isinstance(plain, CachedSQLTrackerStore)
+    before = dict(tracker_cache._inserted_ids)
+    asyncio.run(plain.save(DialogueStateTracker.from_events("visitor-12", session("hi"), DOMAIN.slots)))
+    assert tracker_cache._inserted_ids == before
+
+
 def test_a_tracker_read_again_before_its_save_stores_each_new_event_once(database_url: str) -> None:
     store = store_for(database_url)
     asyncio.run(store.save(DialogueStateTracker.from_events("visitor-8", session("hi"), DOMAIN.slots)))

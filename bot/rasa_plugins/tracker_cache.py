@@ -44,7 +44,7 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, Optional, Text, Tuple
+from typing import Any, Dict, Iterator, Optional, Set, Text, Tuple
 
 import sqlalchemy as sa
 from rasa.core.tracker_store import SQLTrackerStore
@@ -56,14 +56,19 @@ DEFAULT_CACHE_EVENTS = 50_000
 MAX_HANDED_OUT = 1_000
 
 # (id of the engine, sender id) -> the highest event id inserted for it; filled by ``_note_insert``
-# for every SQLTrackerStore in the process and taken by the store that did the insert.
+# for the engines of this module's stores only (Rasa's own store beside them takes nothing out)
+# and taken by the store that did the insert.
 _inserted_ids: Dict[Tuple[int, Text], int] = {}
+_watched_engines: Set[int] = set()
 
 
 @sa.event.listens_for(SQLTrackerStore.SQLEvent, "after_insert")
 def _note_insert(mapper: Any, connection: Any, target: Any) -> None:
-    key = (id(connection.engine), target.sender_id)
-    if target.id is not None and target.id > _inserted_ids.get(key, -1):
+    engine = id(connection.engine)
+    if engine not in _watched_engines or target.id is None:
+        return
+    key = (engine, target.sender_id)
+    if target.id > _inserted_ids.get(key, -1):
         _inserted_ids[key] = target.id
 
 
@@ -92,6 +97,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._handed_out: Dict[Text, _Entry] = {}
         self.hits = 0
         self.misses = 0
+        _watched_engines.add(id(self.engine))
         self._latest_event_id_query = sa.select(sa.func.max(self.SQLEvent.id)).where(
             self.SQLEvent.sender_id == sa.bindparam("sender_id")
         )
