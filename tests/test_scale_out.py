@@ -144,6 +144,54 @@ def test_a_conversations_messages_are_answered_in_the_order_they_arrived_whichev
     assert all(turn for turn in turns), "every message got an answer"
 
 
+def test_a_visitors_tabs_on_two_gateways_both_get_each_answer_and_a_lone_tab_costs_redis_no_publish(
+    fleet: Dict[str, Any], redis_url: str
+) -> None:
+    """Each answer is emitted on the visitor's own gateway alone, unless another gateway holds a tab of the
+    conversation too: then it goes through Redis, and both tabs show it."""
+    import json
+
+    from redis.asyncio import Redis
+
+    async def body() -> None:
+        redis = Redis.from_url(redis_url)
+        listener = redis.pubsub()
+        await listener.subscribe("socketio")  # socket.io's Redis manager's channel
+        lone, tab_a, tab_b = Widget(fleet["a"]), Widget(fleet["a"]), Widget(fleet["b"])
+        try:
+            alone = await lone.open()
+            await lone.say(QUESTIONS[0])
+            answer = (await lone.next("bot_uttered", timeout=60))["metadata"]["deskmate"]
+            assert answer.get("article_id") == ANSWERS[0], answer
+
+            shared = await tab_a.open()
+            assert await tab_b.open(shared) == shared
+            await tab_a.say(QUESTIONS[1])
+            on_a = (await tab_a.next("bot_uttered", timeout=60))["metadata"]["deskmate"]
+            on_b = (await tab_b.next("bot_uttered", timeout=60))["metadata"]["deskmate"]
+            assert on_a.get("article_id") == on_b.get("article_id") == ANSWERS[1], (on_a, on_b)
+
+            rooms = []
+            quiet = 0  # get_message also answers None for the subscription's own confirmation
+            while quiet < 3:
+                message = await listener.get_message(ignore_subscribe_messages=True, timeout=0.5)
+                if message is None:
+                    quiet += 1
+                    continue
+                published = json.loads(message["data"])
+                if published.get("event") == "bot_uttered":
+                    rooms.append(published.get("room"))
+            assert shared in rooms, "the answer to the conversation with a tab on each gateway went through Redis"
+            assert alone not in rooms, "the answer to a tab alone on its gateway was emitted there, not published"
+        finally:
+            for widget in (lone, tab_a, tab_b):
+                await widget.close()
+            await listener.close()
+            await redis.close()
+
+    asyncio.run(body())
+
+
 def test_a_rasa_server_killed_mid_run_loses_no_message_and_silences_nobody(fleet: Dict[str, Any]) -> None:
     bot, store = fleet["bot"], fleet["store"]
     questions = list(QUESTIONS)

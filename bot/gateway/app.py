@@ -126,7 +126,7 @@ async def services(app: web.Application) -> AsyncIterator[None]:
     handoff = HandoffService(
         store, settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file), app[CLOCK]
     )
-    hub = Hub(app[SIO])
+    hub = Hub(app[SIO], app[VISITORS])
     desk = TicketDesk(handoff, hub, timedelta(seconds=settings.mail_delay_seconds))
     limits = RateLimits(settings)
     # A conversation's lock outlives the longest turn: the bot's timeout, with room for the store.

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Dict, Optional, Set
+from typing import Any, Dict, FrozenSet, Optional, Set
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,22 @@ class VisitorPresence:
     def here(self, conversation_id: str) -> bool:
         """Whether a socket of ``conversation_id`` is connected to this gateway."""
         return bool(self._sockets.get(conversation_id))
+
+    async def gateways_of(self, conversation_id: str) -> Optional[FrozenSet[str]]:
+        """The ids of the gateways that hold, or lately held, a socket of ``conversation_id``: this one's
+        own knowledge alone without Redis; with Redis, every entry of the conversation's hash, lapsed or
+        not (a lapsed one costs at most a needless publish). None when Redis cannot be reached."""
+        if self._redis is None:
+            return frozenset({self.gateway_id}) if self.here(conversation_id) else frozenset()
+        from redis.exceptions import RedisError
+
+        try:
+            fields = await self._redis.hkeys(KEY_PREFIX + conversation_id)
+        except (RedisError, OSError) as error:
+            logger.warning("gateway: which gateways hold a visitor could not be read from Redis: %s", error)
+            return None
+        held = frozenset(f.decode() if isinstance(f, bytes) else str(f) for f in fields)
+        return held | {self.gateway_id} if self.here(conversation_id) else held
 
     async def online(self, conversation_id: str) -> Optional[bool]:
         """True when a widget of ``conversation_id`` is connected to any gateway, False when none is;
