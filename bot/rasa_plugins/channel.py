@@ -32,15 +32,16 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.rasa_client import answers
-from bot.rasa_plugins import action_call, action_validation
+from bot.rasa_plugins import action_call, action_connections, action_validation
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 # Loaded by the Rasa server (credentials.yml), so this is where the Rasa process gets its
-# cheaper check of the action server's answers and its shorter calls to it.
+# cheaper check of the action server's answers and its shorter calls to it, over kept connections.
 action_validation.install()
 action_call.install()
+action_connections.install()
 
 
 async def actions_answer(request: Request, timeout_seconds: float = 2.0) -> bool:
@@ -81,6 +82,10 @@ class DeskmateInput(RestInput):
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         webhook = Blueprint("deskmate_webhook", __name__)
+
+        @webhook.listener("after_server_stop")
+        async def close_action_connections(*_: Any) -> None:
+            await action_connections.close_sessions()
         # The launcher hands the Rasa server DESKMATE_RASA_TOKEN; else the one generated into var/.
         expected = f"Bearer {Settings().resolved_rasa_token()}"
 
