@@ -193,13 +193,15 @@ class BotProcesses:
         self._spawn(
             name,
             [
-                rasa_executable(),
+                # Rasa's own command line, with the API token read from the environment, not from argv,
+                # which every user of the host can read (bot/rasa_plugins/rasa_run.py).
+                sys.executable,
+                "-m",
+                "bot.rasa_plugins.rasa_run",
                 "run",
                 "--model",
                 str(model),
                 "--enable-api",
-                # One argument: a generated token may start with "-", which argparse would take for an option.
-                f"--auth-token={self.settings.resolved_rasa_token()}",
                 "--interface",
                 LOOPBACK,
                 "--port",
@@ -209,7 +211,7 @@ class BotProcesses:
                 "--endpoints",
                 str(endpoints),
             ],
-            # The deskmate channel checks callers against this (the same token as the HTTP API).
+            # The HTTP API's token, which the deskmate channel also checks callers against.
             {"DESKMATE_RASA_TOKEN": self.settings.resolved_rasa_token()},
         )
         self.health[name] = f"http://{LOOPBACK}:{port}/"

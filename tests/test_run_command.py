@@ -60,6 +60,7 @@ def test_the_launcher_starts_every_server_again_when_one_dies_and_stops_them_all
         "DESKMATE_RASA_URL": f"http://127.0.0.1:{rasa_port}",
         "DESKMATE_ACTION_PORT": str(action_port),
         "DESKMATE_GATEWAY_PORT": str(gateway_port),
+        "DESKMATE_RASA_TOKEN": "-Tok" + os.urandom(8).hex(),
     }
     launcher = subprocess.Popen(
         [sys.executable, "-m", "bot", "run", "--no-train"], cwd=PROJECT_ROOT, env=env,
@@ -82,6 +83,11 @@ def test_the_launcher_starts_every_server_again_when_one_dies_and_stops_them_all
     try:
         said("Deskmate is running", 400)
         said(f"Open the demo:     {gateway}/", 5)
+
+        # Rasa's API token is in no command line (any user of the host can read those), yet guards the API.
+        assert pids_running(f"--port {rasa_port}") and pids_running(env["DESKMATE_RASA_TOKEN"]) == []
+        rasa = f"http://127.0.0.1:{rasa_port}/status"
+        assert not http_ok(rasa) and http_ok(f"{rasa}?token={env['DESKMATE_RASA_TOKEN']}")
 
         # The action server dies: started again, the rest untouched.
         [action_pid] = pids_running(f"-m bot actions --port {action_port}")
@@ -122,17 +128,28 @@ def test_make_run_starts_a_rasa_server_per_core_at_most_two() -> None:
     assert default_rasa_url(2) == default_rasa_url(16) == "http://127.0.0.1:5005,http://127.0.0.1:5006"
 
 
-def test_a_rasa_token_that_starts_with_a_dash_reaches_rasa_whole(tmp_path: Path) -> None:
+def test_a_rasa_token_that_starts_with_a_dash_reaches_rasa_whole_and_never_its_command_line(tmp_path: Path) -> None:
     from rasa.__main__ import create_argument_parser
 
     from bot.launcher import BotProcesses
+    from bot.rasa_plugins.rasa_run import TokenError, rasa_arguments
     from bot.settings import Settings
 
     started: List[List[str]] = []
+    environments: List[Dict[str, str]] = []
     bot = BotProcesses(Settings(rasa_token="-Yx3_generated", var_dir=tmp_path), rasa_port=free_port(),
                        action_port=free_port())
-    bot._spawn = lambda name, command, env: started.append(command)  # type: ignore[method-assign]
+    bot._spawn = lambda name, command, env: (started.append(command), environments.append(env))  # type: ignore
     bot.start_rasa(tmp_path / "model.tar.gz")
-    # Rasa's own command-line parser reads the command the launcher would run.
-    parsed = create_argument_parser().parse_args(started[0][1:])
+    command = started[0]
+    assert command[1:3] == ["-m", "bot.rasa_plugins.rasa_run"]
+    assert not any("Yx3_generated" in argument for argument in command)
+    # Rasa's own command-line parser reads what the wrapper hands Rasa in that process.
+    parsed = create_argument_parser().parse_args(rasa_arguments(command[3:], environments[0]))
     assert parsed.auth_token == "-Yx3_generated"
+    for refused in ([*command[3:], "--auth-token", "x"], command[3:]):
+        try:
+            rasa_arguments(refused, {} if refused == command[3:] else environments[0])
+        except TokenError:
+            continue
+        raise AssertionError(f"not refused: {refused}")
