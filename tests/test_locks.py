@@ -75,3 +75,63 @@ def test_a_gateway_that_died_holding_a_conversation_blocks_it_only_until_its_tic
     finally:
         sync.delete(KEY_PREFIX + conversation)
         sync.close()
+
+
+HOLDER = """
+import asyncio, sys
+from bot.gateway.locks import ConversationLocks
+
+async def main() -> None:
+    locks = ConversationLocks(sys.argv[1], hold_seconds=150)
+    async with locks.hold(sys.argv[2]):
+        print("holding", flush=True)
+        await asyncio.sleep(3600)  # a turn waiting for a bot that does not answer
+
+asyncio.run(main())
+"""
+
+
+def test_a_gateway_killed_while_holding_a_conversation_blocks_it_for_seconds_not_for_the_longest_turn(
+    redis_url: str,
+) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from bot.gateway.locks import WAITING_TTL_SECONDS
+    from bot.settings import PROJECT_ROOT
+
+    conversation = new_sender()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, redis_url, conversation], cwd=PROJECT_ROOT,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+        time.sleep(WAITING_TTL_SECONDS + 3)  # alive longer than a ticket's key lives: the holder refreshes it
+
+        async def next_turn(timeout: float) -> List[str]:
+            locks, log = ConversationLocks(redis_url, hold_seconds=150), []
+            try:
+                await asyncio.wait_for(turn(locks, conversation, "next", log, 0), timeout=timeout)
+            finally:
+                await locks.close()
+            return log
+
+        with pytest.raises(asyncio.TimeoutError):
+            asyncio.run(next_turn(2))  # a living holder keeps its turn
+        os.kill(holder.pid, signal.SIGKILL)  # the gateway dies mid-turn
+        holder.wait()
+        started = time.monotonic()
+        assert asyncio.run(next_turn(WAITING_TTL_SECONDS + 10)) == ["next starts", "next ends"]
+        # Timed outside too: a cancelled Redis call can keep wait_for from timing out. Before, the dead
+        # holder's key lived hold_seconds (150 s here), and so did the block.
+        assert time.monotonic() - started < WAITING_TTL_SECONDS + 10
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        import redis
+
+        sync = redis.Redis.from_url(redis_url)
+        sync.delete(KEY_PREFIX + conversation)
+        sync.close()

@@ -6,10 +6,14 @@ queue per conversation in Redis. A message takes a ticket at arrival
 (``RPUSH`` is atomic, so arrivals at different gateways are ordered by when
 they reached Redis) and goes ahead when its ticket is at the head. A plain
 Redis lock would not do: its waiters poll, and a later message on another
-gateway could overtake an earlier one. Each ticket is backed by a key with
-an expiry that its gateway keeps fresh while it waits and holds; a gateway
-that dies leaves a ticket whose key expires, and the next waiter drops it,
-so a killed gateway blocks a conversation for at most ``hold_seconds``.
+gateway could overtake an earlier one. Each ticket is backed by a key that
+lives ``WAITING_TTL_SECONDS`` unless its gateway refreshes it, which it does
+every ``REFRESH_SECONDS`` while the ticket waits and while it holds the turn
+(for at most ``hold_seconds``: a turn that hangs longer is let go); a
+gateway that dies leaves a ticket whose key expires, and the next waiter
+drops it, so a killed gateway blocks a conversation for about 10 s, not for
+the longest a turn may take (a break-it test found a killed gateway
+silencing its conversation for the whole 150 s of the old fixed expiry).
 
 A conversation's messages are thus stored in order and handed to the bot one
 at a time, while other conversations go on in parallel.
@@ -30,7 +34,8 @@ logger = logging.getLogger(__name__)
 KEY_PREFIX = "deskmate:conversation-queue:"
 ALIVE_PREFIX = "deskmate:conversation-ticket:"
 POLL_SECONDS = 0.02  # how often a waiting ticket looks at the head of its queue
-WAITING_TTL_SECONDS = 10  # a waiting ticket's key lives this long unless refreshed (every few polls)
+WAITING_TTL_SECONDS = 10  # a ticket's key lives this long unless its gateway refreshes it
+REFRESH_SECONDS = 2.0  # how often a gateway refreshes the key of a ticket it holds
 
 
 @dataclass
@@ -40,8 +45,9 @@ class _Slot:
 
 
 class ConversationLocks:
-    """Per-conversation mutual exclusion in arrival order; ``hold_seconds`` bounds how long a dead
-    holder blocks the others (it must outlast the longest turn: the bot's time-out and the store's)."""
+    """Per-conversation mutual exclusion in arrival order. ``hold_seconds`` (s) bounds how long one turn
+    may hold a conversation across gateways (it must outlast the longest turn: the bot's time-out and the
+    store's); a gateway that died holding or waiting blocks the others for about WAITING_TTL_SECONDS."""
 
     def __init__(self, redis_url: str = "", hold_seconds: float = 60.0) -> None:
         self._local: Dict[str, _Slot] = {}
@@ -98,11 +104,26 @@ class ConversationLocks:
         except BaseException:  # cancelled while waiting: give up the place in the queue
             await asyncio.shield(self._leave(queue, ticket, alive))
             raise
+        keeper = asyncio.create_task(self._keep_alive(alive))
         try:
             yield
         finally:
+            keeper.cancel()
             # Shielded: a cancelled turn must still let the next message go.
             await asyncio.shield(self._leave(queue, ticket, alive))
+
+    async def _keep_alive(self, alive: str) -> None:
+        """Refresh a held ticket's key every REFRESH_SECONDS for at most ``hold_seconds`` (then a hung turn
+        is let go: the key expires and the next waiter goes ahead)."""
+        from redis.exceptions import RedisError
+
+        deadline = asyncio.get_running_loop().time() + self._hold_seconds
+        while asyncio.get_running_loop().time() + REFRESH_SECONDS < deadline:
+            await asyncio.sleep(REFRESH_SECONDS)
+            try:
+                await self._redis.set(alive, 1, ex=WAITING_TTL_SECONDS)
+            except (RedisError, OSError):  # Redis is away: the turn goes on; waiters may go ahead after the TTL
+                logger.warning("gateway: could not refresh a conversation's turn in Redis")
 
     async def _wait_turn(self, queue: str, ticket: str, alive: str) -> None:
         redis = self._redis
@@ -127,7 +148,7 @@ class ConversationLocks:
                 if await redis.lpos(queue, ticket) is None:
                     await redis.rpush(queue, ticket)
             await asyncio.sleep(POLL_SECONDS)
-        await redis.expire(alive, int(self._hold_seconds))
+        await redis.set(alive, 1, ex=WAITING_TTL_SECONDS)  # from now on refreshed by _keep_alive
 
     async def _leave(self, queue: str, ticket: str, alive: str) -> None:
         from redis.exceptions import RedisError
