@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from datetime import datetime
 from typing import Any, Dict, List
 
@@ -24,7 +25,7 @@ from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
 from bot.store.tickets import assign_ticket, tickets_for_conversation
 from tests.conftest import free_port
-from tests.conversation import Widget, sign_in, start
+from tests.conversation import Widget, sign_in, start, until
 from tests.socket_client import socket_client
 
 QUESTIONS = [  # phrasings of the articles themselves: the answer is certain, so its order shows
@@ -357,9 +358,47 @@ def test_over_the_rate_limits_visitors_are_told_to_slow_down_and_nothing_accepte
             assert any("faster than I can read" in m["text"] for m in said)
             stored = [m.text for m in conversation_messages(bot_store, first.session_id) if m.sender == "visitor"]
             assert stored == ["one", "two", "three"]
-            for widget in (first, second, third):
+            # "four", refused by its conversation's limit, did not use up the address's: 5 a minute, 3 used.
+            for text in ("a", "b", "c"):
+                await second.say(text)
+            said = await replies_until_quiet(second, 2.0)
+            assert any("faster than I can read" in m["text"] for m in said)
+            assert [m.text for m in conversation_messages(bot_store, second.session_id) if m.sender == "visitor"] == [
+                "a", "b"]
+            # An id of the widget's own making that names no stored conversation is a new conversation too.
+            forged = Widget(base)
+            await forged.connect()
+            await forged.sio.emit("session_request", {"session_id": uuid.uuid4().hex})
+            notice = await forged.next("deskmate_notice")
+            assert "Too many new conversations" in notice["text"]
+            # A known conversation still comes back (a reload, a second tab).
+            again = Widget(base)
+            assert await again.open(first.session_id) == first.session_id
+            for widget in (first, second, third, forged, again):
                 await widget.close()
         finally:
+            await client.close()
+
+    run(body())
+
+
+def test_a_burst_from_a_widget_on_long_polling_arrives_whole(gateway_settings: Settings, bot_store: Store) -> None:
+    async def body() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            # Long-polling, where websockets are blocked: what the widget queued goes in one POST.
+            await widget.sio.connect(widget.base_url, transports=["polling"])
+            await widget.sio.emit("session_request", {"session_id": None})
+            conversation = await widget.next("session_confirm")
+            for number in range(20):  # before the first POST went: one payload of 20 packets
+                await widget.sio.emit("user_uttered", {"message": f"hello {number}", "session_id": conversation})
+            await until(lambda: len([m for m in conversation_messages(bot_store, conversation)
+                                     if m.sender == "visitor"]) == 20, "all 20 messages stored", timeout=60)
+            stored = [m.text for m in conversation_messages(bot_store, conversation) if m.sender == "visitor"]
+            assert stored == [f"hello {number}" for number in range(20)]
+        finally:
+            await widget.close()
             await client.close()
 
     run(body())

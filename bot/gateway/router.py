@@ -55,7 +55,8 @@ from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachable
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
 from bot.store.owners import claim_conversation
-from bot.store.messages import MessageRecord, NewMessage, conversation_messages, offered_payloads, record_messages
+from bot.store.messages import (MessageRecord, NewMessage, conversation_exists, conversation_messages, offered_payloads,
+                                 record_messages)
 from bot.store.reads import Unread, mark_seen, unread
 from bot.store.tickets import TicketRecord, close_ticket, get_ticket, record_visitor_message, waiting_outage_tickets
 from bot.store.unanswered import unanswered_conversations, unanswered_messages
@@ -169,6 +170,10 @@ class ConversationRouter:
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
         return await asyncio.to_thread(conversation_messages, self.store, conversation_id)
+
+    async def known(self, conversation_id: str) -> bool:
+        """Whether the conversation has a stored message. Raises StoreError."""
+        return await asyncio.to_thread(conversation_exists, self.store, conversation_id)
 
     async def unread(self, conversation_id: str) -> Unread:
         """What came to the visitor after the newest message a widget of the conversation showed (the

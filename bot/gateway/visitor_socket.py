@@ -162,14 +162,23 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             linked = conversation_of_link_token(app[SETTINGS].resolved_mail_secret(), resume, app[CLOCK]())
             if linked is None or linked != requested:
                 requested, link_refused = None, True
+        known = False
         if isinstance(requested, str) and SESSION_ID.match(requested):
-            conversation = requested
-        else:
+            try:
+                known = await app[ROUTER].known(requested)
+            except StoreError:
+                known = True  # the store is away: the history read below says so; a returning widget is let in
+        if not known:
+            # A new conversation, also under an id of the widget's own making that names nothing stored
+            # (else choosing ids would get around the limit).
             try:
                 app[LIMITS].new_conversation(str(session.get(ADDRESS_KEY, "unknown")))
             except RateLimitedError as refused:
                 await sio.emit(NOTICE_EVENT, {"text": str(refused), "retry_after": refused.retry_after}, room=sid)
                 return
+        if isinstance(requested, str) and SESSION_ID.match(requested):
+            conversation = requested
+        else:
             conversation = uuid.uuid4().hex
         await sio.save_session(sid, {**session, CONVERSATION_KEY: conversation})
         await sio.enter_room(sid, conversation)

@@ -184,6 +184,14 @@ def conversation_messages(
         return [message_record(row) for row in session.scalars(query)]
 
 
+def conversation_exists(store: Store, conversation_id: str) -> bool:
+    """Whether any message of ``conversation_id`` is stored (one indexed lookup).
+    Raises StoreUnavailableError when the database cannot be read."""
+    query = select(Message.id).where(Message.conversation_id == conversation_id).limit(1)
+    with store_errors("look up a conversation"), store.session() as session:
+        return session.scalars(query).first() is not None
+
+
 def get_message(store: Store, message_id: int) -> Optional[MessageRecord]:
     """Message ``message_id``, or None. Raises StoreUnavailableError when the database cannot be read."""
     with store_errors("read a message"), store.session() as session:
