@@ -22,6 +22,7 @@ import socketio
 from aiohttp import web
 from aiohttp_session import setup as setup_sessions
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
+from engineio.payload import Payload
 
 from bot.clock import Clock, clock_for
 from bot.dialogue.answering import Answerer
@@ -60,6 +61,7 @@ logger = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "deskmate_staff"
 RESUME_WAIT_SECONDS = 600  # how long a starting gateway waits for a whole bot before answering what was left
+MAX_PACKETS_PER_POST = 1000  # engine.io's default is 16; the POST's size cap (1 MB) bounds the work anyway
 RETURN_CHECK_SECONDS = 5.0  # how often a gateway looks for conversations an outage handed to the team
 
 # Pages the gateway serves render only its own scripts and styles.
@@ -292,6 +294,11 @@ def make_app(settings: Settings, clock: Optional[Clock] = None) -> web.Applicati
     allowed = settings.origins()
     # Several gateways: socket.io's emits to a room go through Redis to every gateway's sockets.
     manager = socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None
+    # A long-polling widget sends what it queued in one POST; engine.io refuses a POST of more than 16
+    # packets outright (Payload.max_decode_packets), so a burst typed or pasted while a POST was in flight
+    # was lost without a word (found by a break-it test). The POST's size stays capped below (1 MB), and
+    # the rate limits answer a flood message by message.
+    Payload.max_decode_packets = MAX_PACKETS_PER_POST
     sio = socketio.AsyncServer(
         client_manager=manager,
         # Packets up to 1 MB are read, so that an over-long message gets an answer, not a closed socket.
