@@ -106,6 +106,54 @@ def test_a_visitor_reaches_only_their_own_conversation(gateway_settings: Setting
     asyncio.run(run())
 
 
+def test_a_signed_in_customers_conversation_is_shown_only_to_that_customer_or_their_e_mailed_link(
+    gateway_settings: Settings,
+) -> None:
+    from datetime import timedelta
+
+    from bot.identity import issue_token
+    from bot.mail.addresses import chat_link_token
+
+    token = issue_token(gateway_settings.resolved_identity_secret(), "premium@demo.example")
+    other = issue_token(gateway_settings.resolved_identity_secret(), "standard@demo.example")
+
+    async def reopen(base: str, request: dict) -> tuple:
+        widget = Widget(base)
+        await widget.connect()
+        await widget.sio.emit("session_request", request)
+        confirmed = await widget.next("session_confirm")
+        first = await widget.next("deskmate_history" if confirmed == request["session_id"] else "bot_uttered")
+        await widget.close()
+        return confirmed, first
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        base = str(client.make_url("/"))
+        customer = Widget(base)
+        try:
+            conversation = await customer.open()
+            await customer.sio.emit("user_uttered", {"message": "which plan am i on", "session_id": conversation,
+                                                     "metadata": {"user_token": token}})
+            await customer.next("bot_uttered", timeout=60)
+            # The id alone (read off an old e-mail, say) opens a new conversation, with no history.
+            for request in ({"session_id": conversation},
+                            {"session_id": conversation, "metadata": {"user_token": other}}):
+                confirmed, notice = await reopen(base, request)
+                assert confirmed != conversation and "signed-in customer" in notice["text"]
+            # The customer, signed in, gets it back; so does a link Deskmate e-mailed, while it is valid.
+            link = chat_link_token(gateway_settings.resolved_mail_secret(), conversation, BOT_CLOCK + timedelta(days=1))
+            for request in ({"session_id": conversation, "metadata": {"user_token": token}},
+                            {"session_id": conversation, "resume": link}):
+                confirmed, history = await reopen(base, request)
+                assert confirmed == conversation
+                assert "which plan am i on" in [m["text"] for m in history["messages"]]
+        finally:
+            await customer.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
 def test_only_signed_in_staff_reach_the_inbox(gateway_settings: Settings) -> None:
     async def run() -> None:
         client = await start(gateway_settings)

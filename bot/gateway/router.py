@@ -54,7 +54,7 @@ from bot.gateway.limits import RateLimitedError
 from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachableError
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
-from bot.store.owners import claim_conversation
+from bot.store.owners import claim_conversation, conversation_owner
 from bot.store.messages import (MessageRecord, NewMessage, conversation_exists, conversation_messages, offered_payloads,
                                  record_messages)
 from bot.store.reads import Unread, mark_seen, unread
@@ -170,6 +170,13 @@ class ConversationRouter:
     async def history(self, conversation_id: str) -> List[MessageRecord]:
         """Everything said in a conversation, oldest first."""
         return await asyncio.to_thread(conversation_messages, self.store, conversation_id)
+
+    async def owner(self, conversation_id: str) -> Optional[str]:
+        """The conversation's owner (bot/store/owners.py), or None before its first message. Raises StoreError."""
+        known = self._owners.get(conversation_id)
+        if known is None:
+            known = await asyncio.to_thread(conversation_owner, self.store, conversation_id)
+        return known
 
     async def known(self, conversation_id: str) -> bool:
         """Whether the conversation has a stored message. Raises StoreError."""

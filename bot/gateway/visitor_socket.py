@@ -42,7 +42,7 @@ from bot.handoff import texts
 from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
 from bot.protocol import WIDGET_SESSION_ID, widget_message
 from bot.store.database import StoreError
-from bot.store.owners import owner_of
+from bot.store.owners import ANONYMOUS_OWNER, owner_of
 from bot.store.tickets import open_ticket_for_conversation
 
 logger = logging.getLogger(__name__)
@@ -63,6 +63,10 @@ LINK_REFUSED = (
     "The team's replies are in your e-mail, and you can ask here again."
 )
 NOT_YOUR_CONVERSATION = "That conversation belongs to someone else, so I've started a new one for you."
+SIGN_IN_TO_SEE = (
+    "That conversation belongs to a signed-in customer, so this is a new one. "
+    "Sign in on the website to see it again."
+)
 
 
 UNREADABLE_EVENT = "deskmate_unreadable"
@@ -156,18 +160,27 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         session = await sio.get_session(sid)
         requested = data.get("session_id") if isinstance(data, dict) else None
         resume = data.get("resume") if isinstance(data, dict) else None
-        link_refused = False
+        link_refused = linked = False
         if resume is not None:
             # Opened from an e-mail's link: only a link Deskmate signed, not yet expired, for this conversation.
-            linked = conversation_of_link_token(app[SETTINGS].resolved_mail_secret(), resume, app[CLOCK]())
-            if linked is None or linked != requested:
+            linked_to = conversation_of_link_token(app[SETTINGS].resolved_mail_secret(), resume, app[CLOCK]())
+            if linked_to is None or linked_to != requested:
                 requested, link_refused = None, True
-        known = False
+            else:
+                linked = True
+        known = owner_refused = False
         if isinstance(requested, str) and SESSION_ID.match(requested):
             try:
                 known = await app[ROUTER].known(requested)
+                owner = await app[ROUTER].owner(requested) if known else None
             except StoreError:
-                known = True  # the store is away: the history read below says so; a returning widget is let in
+                known, owner = True, None  # the store is away: the history read below says so
+            if owner is not None and owner != ANONYMOUS_OWNER and not linked:
+                # A signed-in customer's conversation shows its history only to that customer (or to a
+                # link Deskmate e-mailed them): the id alone, e.g. read off an old e-mail's link, is not enough.
+                presented = owner_of(app[HANDOFF].identity(_metadata(data) if isinstance(data, dict) else {}).customer_key)
+                if presented != owner:
+                    requested, known, owner_refused = None, False, True
         if not known:
             # A new conversation, also under an id of the widget's own making that names nothing stored
             # (else choosing ids would get around the limit).
@@ -187,6 +200,8 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             await presence_changed(conversation, True)
         if link_refused:
             await tell(sid, LINK_REFUSED)
+        elif owner_refused:
+            await tell(sid, SIGN_IN_TO_SEE)
         try:
             history = await app[ROUTER].history(conversation)
             unread = await app[ROUTER].unread(conversation) if history else None

@@ -22,6 +22,15 @@ def owner_of(customer_key: Optional[str]) -> str:
     return "customer:" + hashlib.sha256(customer_key.encode("utf-8")).hexdigest()[:64]
 
 
+def conversation_owner(store: Store, conversation_id: str) -> Optional[str]:
+    """The conversation's recorded owner ("anonymous" or "customer:<hash>"), or None before its first
+    message. Raises StoreUnavailableError."""
+    query = select(ConversationOwner.owner).where(ConversationOwner.conversation_id == conversation_id)
+    with store_errors("read a conversation's owner"), store.session() as session:
+        owner = session.scalar(query)
+    return None if owner is None else str(owner)
+
+
 def claim_conversation(store: Store, conversation_id: str, owner: str, now: datetime) -> str:
     """The conversation's owner: ``owner`` when it had none yet (it is recorded), else the one it has.
 

@@ -628,10 +628,18 @@
     window.addEventListener('pagehide', () => { if (socket) socket.disconnect(); });
     window.addEventListener('pageshow', (event) => { if (event.persisted && socket && !socket.connected) socket.connect(); });
 
-    // On every (re)connect: ask for the stored conversation again.
+    // On every (re)connect: ask for the stored conversation again. A signed-in customer's conversation
+    // is shown only to that customer (or to a link e-mailed to them), so the request says who this is.
+    function sessionRequest() {
+      const request = { session_id: sessionId };
+      if (resumeToken) request.resume = resumeToken;
+      if (userToken) request.metadata = { user_token: userToken };
+      return request;
+    }
+
     socket.on('connect', () => {
       ready = false;
-      socket.emit('session_request', resumeToken ? { session_id: sessionId, resume: resumeToken } : { session_id: sessionId });
+      socket.emit('session_request', sessionRequest());
     });
 
     socket.on('session_confirm', (data) => {
@@ -673,7 +681,7 @@
       const text = data && typeof data.text === 'string' ? data.text : 'The chat is busy. Please try again shortly.';
       const wait = data && Number.isFinite(data.retry_after) ? Math.max(1, data.retry_after) : 30;
       setConnection(text);
-      setTimeout(() => { if (socket.connected && !ready) socket.emit('session_request', { session_id: sessionId }); }, wait * 1000);
+      setTimeout(() => { if (socket.connected && !ready) socket.emit('session_request', sessionRequest()); }, wait * 1000);
     });
 
     socket.on('bot_uttered', (msg) => {
