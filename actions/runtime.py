@@ -8,6 +8,7 @@ from bot.clock import clock_for
 from bot.dialogue.answering import Answerer
 from bot.handoff.policy import SupportPolicy
 from bot.handoff.service import HandoffService
+from bot.identity import BOT_AUDIENCE
 from bot.settings import get_settings
 from bot.store.database import Store
 
@@ -33,4 +34,6 @@ def handoff() -> HandoffService:
     return HandoffService(
         store(), settings.resolved_identity_secret(), SupportPolicy.load(settings.support_policy_file),
         clock_for(settings.fixed_now),
+        # The gateway's own tokens for the bot (bot/identity.py), besides the website's (direct callers).
+        token_audiences=(BOT_AUDIENCE,),
     )

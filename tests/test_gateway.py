@@ -12,7 +12,7 @@ from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
 from bot.store.tickets import tickets_for_conversation
 from tests.conftest import AGENT_PASSWORD, BOT_CLOCK
-from tests.conversation import Widget, post_message, sign_in, start
+from tests.conversation import Widget, new_sender, post_message, sign_in, start
 from tests.socket_client import socket_client
 
 def test_the_json_api_needs_its_token(gateway_settings: Settings) -> None:
@@ -284,6 +284,44 @@ def test_a_verified_token_travels_to_the_bot_and_a_forged_one_does_not(gateway_s
                 })
                 handoff = [m["metadata"]["deskmate"] for m in (await response.json())["messages"] if m["metadata"]]
                 assert handoff[0]["type"] == "handoff" and handoff[0]["priority"] == priority
+        finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_rasas_tracker_keeps_no_token_that_opens_a_visitor_session(gateway_settings: Settings) -> None:
+    import aiohttp
+    import jwt
+
+    from bot.identity import issue_token
+
+    website_token = issue_token(gateway_settings.resolved_identity_secret(), "premium@demo.example")
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        headers = {"Authorization": f"Bearer {gateway_settings.resolved_api_token()}"}
+        sender = f"tracker-{new_sender()}"
+        try:
+            response = await client.post("/api/messages", headers=headers, json={
+                "sender": sender, "message": "a real person please", "metadata": {"user_token": website_token}})
+            assert response.status == 200
+            # What Rasa's tracker store keeps of the message's metadata (read through Rasa's own API).
+            rasa = gateway_settings.rasa_urls()[0]
+            async with aiohttp.ClientSession() as http:
+                async with http.get(f"{rasa}/conversations/api:{sender}/tracker",
+                                    params={"token": gateway_settings.resolved_rasa_token()}) as answer:
+                    events = (await answer.json())["events"]
+            kept = [e["metadata"]["user_token"] for e in events if e["event"] == "user" and "user_token" in e.get("metadata", {})]
+            assert kept and website_token not in kept
+            claims = jwt.decode(kept[-1], options={"verify_signature": False})
+            assert claims["aud"] == "deskmate-bot" and claims["sub"] == "premium@demo.example"
+            assert claims["exp"] - claims["iat"] <= 15 * 60
+            # Lifted from the tracker store, it names nobody to the gateway: a stranger stays anonymous.
+            response = await client.post("/api/messages", headers=headers, json={
+                "sender": f"thief-{new_sender()}", "message": "a real person please", "metadata": {"user_token": kept[-1]}})
+            handoff = [m["metadata"]["deskmate"] for m in (await response.json())["messages"] if m["metadata"]]
+            assert handoff[0]["type"] == "handoff" and handoff[0]["priority"] == "normal"
         finally:
             await client.close()
 

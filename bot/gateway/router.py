@@ -33,7 +33,6 @@ from bot.gateway.limits import RateLimits
 from bot.gateway.locks import ConversationLocks
 from bot.handoff import texts
 from bot.handoff.lifecycle import QUEUE_CHANGED, TICKET_MESSAGE, TicketDesk
-from bot.identity import TOKEN_METADATA_KEY
 from bot.protocol import (
     ClosedHow,
     MessageKind,
@@ -358,9 +357,9 @@ class ConversationRouter:
         long; one that hangs for ``bot_timeout_seconds`` is down. An empty
         answer becomes a request to rephrase.
         """
-        # Only a token that verifies travels on; the actions check it again and look the customer up.
-        verified = not self.handoff.identity(metadata).anonymous
-        forwarded = {TOKEN_METADATA_KEY: metadata[TOKEN_METADATA_KEY]} if verified else {}
+        # Only a verified identity travels on, as a short-lived token of the gateway's own for the bot (Rasa's
+        # tracker store keeps it: it opens no visitor session); the actions check it and look the customer up.
+        forwarded = self.handoff.bot_metadata(metadata)
         said = await self._for_bot(conversation_id, text)
         notice = asyncio.create_task(self._busy_notice(conversation_id))
         try:

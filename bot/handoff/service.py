@@ -11,12 +11,12 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Collection, Dict, List, Mapping, Optional
 
 from bot.clock import Clock
 from bot.handoff.handover import opening_facts
 from bot.handoff.policy import FALLBACK_PLAN, PlanPolicy, SupportPolicy
-from bot.identity import Identity, identity_from_metadata
+from bot.identity import TOKEN_METADATA_KEY, Identity, bot_token, identity_from_metadata
 from bot.protocol import TicketReason
 from bot.store.customers import CustomerRecord, find_customer
 from bot.store.database import Store, StoreError
@@ -79,11 +79,15 @@ class TicketOutcome:
 class HandoffService:
     """Identity, tickets and the support policy for one process; the store and the clock are injected."""
 
-    def __init__(self, store: Store, identity_secret: str, policy: SupportPolicy, clock: Clock) -> None:
+    def __init__(self, store: Store, identity_secret: str, policy: SupportPolicy, clock: Clock,
+                 token_audiences: Collection[str] = ()) -> None:
+        """``token_audiences``: the audiences of tokens taken besides the website's own (the actions take
+        the gateway's BOT_AUDIENCE tokens; the gateway takes none)."""
         self.store = store
         self.policy = policy
         self._secret = identity_secret
         self._clock = clock
+        self._audiences = tuple(token_audiences)
 
     def now(self) -> datetime:
         """The service's clock (real time, or the one a test or demo injected)."""
@@ -91,7 +95,13 @@ class HandoffService:
 
     def identity(self, metadata: Optional[Mapping[str, Any]]) -> Identity:
         """Whether a message's token verifies (no database lookup)."""
-        return identity_from_metadata(self._secret, metadata)
+        return identity_from_metadata(self._secret, metadata, self._audiences)
+
+    def bot_metadata(self, metadata: Optional[Mapping[str, Any]]) -> Dict[str, Any]:
+        """What of a visitor's metadata goes on to the bot: for a token that verifies, a token of the
+        gateway's own for the same customer (bot/identity.py, ``bot_token``); else nothing."""
+        token = bot_token(self._secret, self.identity(metadata))
+        return {} if token is None else {TOKEN_METADATA_KEY: token}
 
     def visitor(self, metadata: Optional[Mapping[str, Any]]) -> Visitor:
         """The visitor a message's metadata names; anonymous unless its token verifies and the customer exists."""
