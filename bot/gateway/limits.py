@@ -55,10 +55,10 @@ class RateLimits:
         self._per_conversation = parse(settings.rate_messages_per_conversation)
         self._per_address = parse(settings.rate_messages_per_ip)
 
-    def _hit(self, limit: RateLimitItem, *keys: str) -> Optional[int]:
-        """None when allowed (and counted), else the seconds to wait."""
+    def _hit(self, limit: RateLimitItem, *keys: str, count: bool = True) -> Optional[int]:
+        """None when allowed (and, with ``count``, counted), else the seconds to wait."""
         try:
-            if self._limiter.hit(limit, *keys):
+            if (self._limiter.hit if count else self._limiter.test)(limit, *keys):
                 return None
             reset_at, _remaining = self._limiter.get_window_stats(limit, *keys)
         except Exception as error:  # noqa: BLE001 (Redis down: serve, and say so in the log)
@@ -74,17 +74,6 @@ class RateLimits:
                 f"Too many new conversations from your connection. Please wait {wait} s and try again.", wait
             )
 
-    def _over(self, limit: RateLimitItem, *keys: str) -> Optional[int]:
-        """The seconds to wait when ``keys`` already used up ``limit`` (nothing counted), else None."""
-        try:
-            if self._limiter.test(limit, *keys):
-                return None
-            reset_at, _remaining = self._limiter.get_window_stats(limit, *keys)
-        except Exception as error:  # noqa: BLE001 (as in _hit)
-            logger.error("rate limits: not enforced, their storage failed: %s", error)
-            return None
-        return max(1, math.ceil(reset_at - time.time()))
-
     def message(self, conversation_id: str, address: Optional[str]) -> None:
         """Count a message of ``conversation_id`` (and of ``address``, for widget visitors); raises RateLimitedError.
 
@@ -92,7 +81,7 @@ class RateLimits:
         does not use up its address's, and a refusal by the address's limit does not use up the
         conversation's (a break-it test saw a visitor held back for a minute by messages never accepted).
         """
-        wait = self._over(self._per_conversation, "conversation", conversation_id)
+        wait = self._hit(self._per_conversation, "conversation", conversation_id, count=False)
         if wait is None and address is not None:
             wait = self._hit(self._per_address, "address", address)
         if wait is None:
