@@ -25,6 +25,10 @@ RETRIEVAL_INTENT = "faq"
 # in hex, made by the gateway (bot/gateway/visitor_socket.py), never chosen by
 # the visitor. Only such conversations have a chat an e-mail link can reopen.
 WIDGET_SESSION_ID = re.compile(r"^[0-9a-f]{32}$")
+# The id a widget gives each message it sends (``client_id``: 128 random bits in hex). A widget whose
+# gateway went away before saying ``deskmate_received`` sends the message again with the same id;
+# the store keeps one (bot/store/messages.py).
+CLIENT_MESSAGE_ID = re.compile(r"^[0-9a-f]{32}$")
 # The entity a button press names its article with: ``/faq{"article_id": "..."}``.
 ARTICLE_ENTITY = "article_id"
 

@@ -9,6 +9,8 @@ import functools
 import http.server
 import os
 import shutil
+import signal
+import socket
 import threading
 import time
 import uuid
@@ -17,6 +19,7 @@ from pathlib import Path
 from typing import Callable, Iterator, List, Tuple
 
 import pytest
+from sqlalchemy import select
 
 from bot.kb.articles import load_articles
 from bot.launcher import BotProcesses, StartupError
@@ -25,6 +28,7 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.inbox import decision_for
 from bot.store.messages import conversation_messages, record_message
+from bot.store.models import Message
 from bot.store.reads import read_up_to
 from bot.store.retrain_jobs import finish, start_job
 from bot.store.reviews import review_of
@@ -626,6 +630,74 @@ def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_cha
 
 
 # ---- Issue 14, the agents' working day: a gateway over its own store and no bot (the inbox needs none) ----
+
+def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_once(
+    browser: Callable[..., WebDriver], tmp_path_factory: pytest.TempPathFactory, project_settings: Settings,
+    running_bot: BotProcesses,
+) -> None:
+    """The widget keeps what it sent until the gateway says it was received: a message still waiting
+    for its turn (the one before it is with a bot that does not answer) when its gateway is SIGKILLed
+    goes out again once the widget reconnects to the restarted gateway (now with a bot that answers),
+    and is stored once; the one the killed gateway stored is answered, once."""
+    from bot.store.database import migrate
+
+    folder = tmp_path_factory.mktemp("killed-gateway")
+    url = f"sqlite:///{folder / 'store.db'}"
+    migrate(url)
+    store = Store(url)
+    silent_bot = socket.socket()  # takes connections and never answers
+    silent_bot.bind(("127.0.0.1", 0))
+    silent_bot.listen(64)
+    processes = BotProcesses(project_settings, rasa_port=free_port(), action_port=free_port(), log_dir=folder / "logs",
+                             extra_env={"DESKMATE_DATABASE_URL": url})
+    try:
+        # No resume at start-up: it would wait on the silent bot, holding the conversation.
+        processes.start_gateway("127.0.0.1", free_port(), env={
+            "DESKMATE_RASA_URL": f"http://127.0.0.1:{silent_bot.getsockname()[1]}",
+            "DESKMATE_RESUME_WINDOW_MINUTES": "0"})
+        processes.wait_ready(120)
+        visitor = browser()
+        visitor.get(processes.gateway_url + "/")
+        click(visitor, '[data-testid="dm-bubble"]')
+        wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
+
+        def visitor_texts() -> List[str]:
+            with store.session() as session:
+                rows = session.scalars(select(Message).where(Message.sender == "visitor").order_by(Message.id))
+                return [row.text for row in rows]
+
+        visitor_says(visitor, "my payment failed")
+        wait(visitor).until(lambda d: visitor_texts() == ["my payment failed"], "the first message was never stored")
+        visitor_says(visitor, "and now the app says my account is on hold")
+        time.sleep(1.5)  # it reached the gateway and waits there for the first one's turn
+        assert visitor_texts() == ["my payment failed"]
+        os.killpg(processes.processes["gateway"].pid, signal.SIGKILL)
+        processes.processes["gateway"].wait()
+        command, env = processes.commands["gateway"]
+        processes.commands["gateway"] = (command, {**env, "DESKMATE_RASA_URL": running_bot.rasa_url})
+        processes.restart("gateway")
+        processes.wait_ready(120)
+        wait(visitor, 60).until(
+            lambda d: visitor_texts() == ["my payment failed", "and now the app says my account is on hold"],
+            f"the waiting message was not stored once after the restart: {visitor_texts()}")
+        time.sleep(2)  # nothing else arrives (e.g. a second copy)
+        assert visitor_texts() == ["my payment failed", "and now the app says my account is on hold"]
+        bubbles = [e.text for e in visitor.find_elements(By.CSS_SELECTOR, '[data-testid="dm-message"][data-from="visitor"]')]
+        assert sum("account is on hold" in b for b in bubbles) == 1, bubbles
+
+        def senders() -> List[str]:
+            with store.session() as session:
+                return list(session.scalars(select(Message.sender).order_by(Message.id)))
+
+        # Each question answered, in order (the first by the restarted gateway, as it was sent again).
+        wait(visitor, 60).until(lambda d: senders()[-1] == "bot", f"the second question was not answered: {senders()}")
+        second = senders().index("visitor", 1)
+        assert "bot" in senders()[1:second], senders()
+    finally:
+        processes.stop()
+        silent_bot.close()
+        store.dispose()
+
 
 def _hex_conversation(n: int) -> str:
     return f"{n:04x}" * 8  # a widget's conversation id: 32 hex digits

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import List
 
 import pytest
 import socketio
@@ -10,7 +11,7 @@ from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
 from bot.store.messages import conversation_messages
-from bot.store.tickets import tickets_for_conversation
+from bot.store.tickets import record_visitor_message, tickets_for_conversation
 from tests.conftest import AGENT_PASSWORD, BOT_CLOCK
 from tests.conversation import Widget, new_sender, post_message, sign_in, start
 from tests.socket_client import socket_client
@@ -78,6 +79,62 @@ def test_widget_session_gets_answers_and_its_history_after_a_reload(gateway_sett
             assert [m["from"] for m in history["messages"]][:2] == ["visitor", "bot"]
             await reloaded.close()
         finally:
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_message_sent_again_is_stored_once_and_one_its_stopped_gateway_never_answered_is_answered(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    """The widget sends a message again, with the same client_id, when its connection dropped before
+    ``deskmate_received`` (its gateway may have stopped after storing it, or before)."""
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        try:
+            conversation = await widget.open()
+
+            async def send(text: str, client_id: str) -> List[str]:
+                """Send; the replies and receipts up to this message's deskmate_received, by name."""
+                await widget.sio.emit("user_uttered", {"message": text, "session_id": conversation,
+                                                       "client_id": client_id})
+                events: List[str] = []
+                while True:
+                    event, data = await asyncio.wait_for(widget.received.get(), 30)
+                    if event not in ("bot_uttered", "deskmate_received"):
+                        continue  # e.g. the history sent on opening
+                    events.append(event)
+                    if event == "deskmate_received":
+                        assert data == {"client_id": client_id}
+                        return events
+
+            def visitor_texts() -> List[str]:
+                return [m.text for m in conversation_messages(bot_store, conversation) if m.sender == "visitor"]
+
+            first = "a1" * 16
+            assert set(await send("how do i turn on subtitles", first)) == {"bot_uttered", "deskmate_received"}
+            # Sent again (the widget did not hear it was received): neither stored nor answered twice.
+            assert await send("how do i turn on subtitles", first) == ["deskmate_received"]
+            assert visitor_texts() == ["how do i turn on subtitles"]
+            # A gateway stored this one and stopped before answering; the widget sends it again.
+            stranded = "b2" * 16
+            record_visitor_message(bot_store, conversation, "how do i cancel my subscription", BOT_CLOCK, stranded)
+            assert set(await send("how do i cancel my subscription", stranded)) == {"bot_uttered", "deskmate_received"}
+            stored = conversation_messages(bot_store, conversation)
+            assert [m.text for m in stored if m.sender == "visitor"] == [
+                "how do i turn on subtitles", "how do i cancel my subscription"]
+            after = stored[[m.text for m in stored].index("how do i cancel my subscription") + 1:]
+            assert [m.sender for m in after] and all(m.sender == "bot" for m in after)
+            assert any(((m.payload or {}).get("metadata") or {}).get("deskmate", {}).get("article_id")
+                       == "cancel-subscription" for m in after)
+            # Not the widget's id format: taken as a message without one (stored, answered, no receipt).
+            await widget.sio.emit("user_uttered", {"message": "thanks", "session_id": conversation,
+                                                   "client_id": "<script>"})
+            assert await widget.next("bot_uttered")
+            assert visitor_texts()[-1] == "thanks"
+        finally:
+            await widget.close()
             await client.close()
 
     asyncio.run(run())

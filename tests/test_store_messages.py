@@ -28,7 +28,7 @@ from bot.store.messages import (
 )
 from bot.store.models import Message, Ticket
 from bot.store.staff import add_staff, authenticate
-from bot.store.tickets import get_ticket, queue
+from bot.store.tickets import AlreadyStoredError, get_ticket, queue, record_visitor_message
 
 NOW = datetime(2026, 11, 18, 10, 0, tzinfo=timezone.utc)
 PAYLOAD = {
@@ -160,6 +160,24 @@ def test_invalid_input_is_refused_before_reaching_the_database(
 def test_the_database_refuses_an_unknown_sender_even_when_code_skips_the_check(store: Store) -> None:
     with store.session() as session:
         session.add(Message(conversation_id="c", sender="robot", text="hi", created_at=NOW))
+        with pytest.raises(IntegrityError):
+            session.commit()
+
+
+def test_a_visitor_message_sent_again_with_its_client_id_is_stored_once_per_conversation(store: Store) -> None:
+    client_id = "0f" * 16
+    record_visitor_message(store, "c", "hi", NOW, client_id)
+    with pytest.raises(AlreadyStoredError):
+        record_visitor_message(store, "c", "hi", NOW + timedelta(seconds=5), client_id)
+    record_visitor_message(store, "other", "hi", NOW, client_id)  # ids are the widget's: per conversation
+    record_visitor_message(store, "c", "hi", NOW)  # without an id: nothing to compare
+    assert [m.text for m in conversation_messages(store, "c")] == ["hi", "hi"]
+    with pytest.raises(ValueError):
+        record_visitor_message(store, "c", "hi", NOW, "not-hex")
+    # Two gateways at once: the unique index refuses the second copy even when the code's check is skipped.
+    with store.session() as session:
+        session.add(Message(conversation_id="c", sender="visitor", text="hi", created_at=NOW,
+                            client_message_id=client_id))
         with pytest.raises(IntegrityError):
             session.commit()
 

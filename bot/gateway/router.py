@@ -57,7 +57,8 @@ from bot.store.owners import claim_conversation, conversation_owner
 from bot.store.messages import (MessageRecord, NewMessage, conversation_exists, conversation_messages, offered_payloads,
                                  record_messages)
 from bot.store.reads import Unread, mark_seen, unread
-from bot.store.tickets import TicketRecord, close_ticket, get_ticket, record_visitor_message, waiting_outage_tickets
+from bot.store.tickets import (AlreadyStoredError, TicketRecord, close_ticket, get_ticket, record_visitor_message,
+                               waiting_outage_tickets)
 from bot.store.unanswered import unanswered_conversations, unanswered_messages
 
 logger = logging.getLogger(__name__)
@@ -193,7 +194,7 @@ class ConversationRouter:
 
     async def visitor_message(
         self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None,
-        owner: Optional[str] = None,
+        owner: Optional[str] = None, client_message_id: Optional[str] = None,
     ) -> List[WidgetMessage]:
         """Take one visitor message: count it against the limits, clean it, store it, route it.
 
@@ -208,6 +209,10 @@ class ConversationRouter:
         widget's messages: bot/store/owners.py), the conversation must belong
         to it: checked under the conversation's lock, so a burst keeps its
         order; raises NotYourConversationError before anything is stored.
+        ``client_message_id`` (the widget's id for the message): a message
+        sent again that the conversation already holds is not stored twice;
+        what the conversation still owes an answer (a gateway stopped mid-turn)
+        is answered instead, and else nothing (no replies).
         """
         self.limits.message(conversation_id, address)
         server = self.bot.ring(conversation_id)[0].base_url
@@ -221,7 +226,8 @@ class ConversationRouter:
                 if owner is not None:
                     await self._check_owner(conversation_id, owner)
                 try:
-                    replies = [for_visitor(reply) for reply in await self._route(conversation_id, text, metadata)]
+                    routed = await self._route(conversation_id, text, metadata, client_message_id)
+                    replies = [for_visitor(reply) for reply in routed]
                 finally:
                     # Answered: no longer waiting, even while the replies go out (the visitor may send the next).
                     self._waiting[server] -= 1
@@ -233,9 +239,15 @@ class ConversationRouter:
                 self._waiting[server] -= 1
         return replies
 
-    async def _route(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
+    async def _route(
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], client_message_id: Optional[str] = None
+    ) -> List[WidgetMessage]:
         now = self.handoff.now()
-        ticket = await asyncio.to_thread(record_visitor_message, self.store, conversation_id, text, now)
+        try:
+            ticket = await asyncio.to_thread(
+                record_visitor_message, self.store, conversation_id, text, now, client_message_id)
+        except AlreadyStoredError:
+            return await self._answer_owed(conversation_id, metadata)
         if ticket is not None:
             back = await self._back_from_outage(conversation_id, ticket, metadata)
             if back is not None:
@@ -255,6 +267,14 @@ class ConversationRouter:
         await self._store(conversation_id, replies)
         if any(kind_of(reply) is MessageKind.HANDOFF for reply in replies):
             await self.hub.notify_agents(QUEUE_CHANGED, {})
+        return replies
+
+    async def _answer_owed(self, conversation_id: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
+        """The bot's answers (stored) to the visitor messages stored but never answered (none while the
+        team has the conversation), oldest first; called under the conversation's lock."""
+        replies: List[WidgetMessage] = []
+        for message in await asyncio.to_thread(unanswered_messages, self.store, conversation_id):
+            replies.extend(await self._answer(conversation_id, message.text, metadata))
         return replies
 
     async def resume(self, since: datetime, limit: int = 500) -> int:

@@ -14,6 +14,10 @@ is refused for now, and may send ``deskmate_rating`` and
 is read) and ``deskmate_contact`` (``{"session_id", "email"}``: where to
 e-mail the team's replies, answered by the event's ack). A ``session_request``
 may carry ``resume`` (an e-mail link's signed token for that conversation).
+A ``user_uttered`` may carry ``client_id`` (32 hex digits, the widget's id
+for it): once the gateway has dealt with it, the socket gets
+``deskmate_received`` (``{"client_id"}``); a widget that reconnects first
+sends it again, and a message the conversation holds is not stored twice.
 A conversation belongs to the identity of its first message; a message with
 another gets ``deskmate_restart`` (``{"text", "message"}``): the widget starts
 a conversation of its own and sends the message there. Anything malformed gets a plain answer to
@@ -40,7 +44,7 @@ from bot.gateway.router import NotYourConversationError, visitor_view
 from bot.gateway.visitor_presence import VISITOR_PRESENCE_EVENT
 from bot.handoff import texts
 from bot.mail.addresses import ContactEmailError, checked_contact_email, conversation_of_link_token
-from bot.protocol import WIDGET_SESSION_ID, widget_message
+from bot.protocol import CLIENT_MESSAGE_ID, WIDGET_SESSION_ID, widget_message
 from bot.store.database import StoreError
 from bot.store.owners import ANONYMOUS_OWNER, owner_of
 from bot.store.tickets import open_ticket_for_conversation
@@ -58,6 +62,7 @@ MIN_SEEN_INTERVAL_SECONDS = 0.4
 WELCOME_EVENT = "deskmate_welcome"
 CONTACT_EVENT = "deskmate_contact"
 RESTART_EVENT = "deskmate_restart"
+RECEIVED_EVENT = "deskmate_received"
 LINK_REFUSED = (
     "That chat link has expired or isn't valid, so this is a new conversation. "
     "The team's replies are in your e-mail, and you can ask here again."
@@ -263,21 +268,33 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             return
         address = (await sio.get_session(sid)).get(ADDRESS_KEY)
         metadata = _metadata(data)
+        client_id = data.get("client_id")
+        client_id = client_id if isinstance(client_id, str) and CLIENT_MESSAGE_ID.match(client_id) else None
         # A conversation belongs to the identity of its first message (bot/store/owners.py).
         owner = owner_of(app[HANDOFF].identity(metadata).customer_key)
+        restart = notice = None
         try:
             # The replies go to every open widget of the conversation, this one included.
-            await app[ROUTER].visitor_message(conversation, data["message"], metadata, address=address, owner=owner)
+            await app[ROUTER].visitor_message(conversation, data["message"], metadata, address=address, owner=owner,
+                                              client_message_id=client_id)
         except NotYourConversationError:
             # A link opened someone else's conversation, or the sign-in changed: nothing was stored; the
             # widget starts a conversation of its own and sends the message there.
             logger.warning("gateway: a message was refused: it came with another identity than its conversation's")
-            await sio.emit(RESTART_EVENT, {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}, room=sid)
+            restart = {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}
         except RateLimitedError as refused:
-            await tell(sid, str(refused))
+            notice = str(refused)
         except StoreError:
             logger.error("gateway: a visitor message could not be stored; the visitor was asked to send it again")
-            await tell(sid, texts.NOT_RECEIVED)
+            notice = texts.NOT_RECEIVED
+        if client_id is not None:
+            # Dealt with (stored and answered, or refused with a reason the visitor is told): the widget
+            # stops keeping it to send again. Before the restart, so that it is not sent twice.
+            await sio.emit(RECEIVED_EVENT, {"client_id": client_id}, room=sid)
+        if restart is not None:
+            await sio.emit(RESTART_EVENT, restart, room=sid)
+        elif notice is not None:
+            await tell(sid, notice)
 
     @sio.on("deskmate_rating")
     async def rating(sid: str, data: Any = None, *_: Any) -> None:

@@ -54,6 +54,8 @@ MESSAGE_SENDERS = values(Sender)
 # messages.kind and messages.article_id (migration 0005).
 MESSAGE_KIND_CHARS = 20
 MESSAGE_ARTICLE_ID_CHARS = 100
+# messages.client_message_id (migration 0014): bot.protocol.CLIENT_MESSAGE_ID.
+CLIENT_MESSAGE_ID_CHARS = 32
 STAFF_ROLES = ("agent", "lead")
 
 
@@ -267,6 +269,13 @@ class Message(Base):
             "ix_messages_kind_created_at", "kind", "created_at", "sender", "conversation_id", "article_id",
             sqlite_where=text("kind IS NOT NULL"), postgresql_where=text("kind IS NOT NULL"),
         ),
+        # A widget sends a message again when its gateway went away before saying it was received
+        # (migration 0014): stored once per conversation, whichever gateway got it.
+        Index(
+            "uq_messages_conversation_id_client_message_id", "conversation_id", "client_message_id", unique=True,
+            sqlite_where=text("client_message_id IS NOT NULL"),
+            postgresql_where=text("client_message_id IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -281,6 +290,8 @@ class Message(Base):
     # filled by the store on every write (bot.store.messages.payload_columns) and by migration 0005.
     kind = Column(String(MESSAGE_KIND_CHARS), nullable=True)
     article_id = Column(String(MESSAGE_ARTICLE_ID_CHARS), nullable=True)
+    # The widget's own id for a visitor message (32 hex digits), else NULL.
+    client_message_id = Column(String(CLIENT_MESSAGE_ID_CHARS), nullable=True)
 
     def __repr__(self) -> str:
         return f"Message({self.id}, {self.conversation_id!r}, {self.sender!r})"

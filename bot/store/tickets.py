@@ -18,12 +18,12 @@ from sqlalchemy import case, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from bot.protocol import ClosedHow, Sender, TicketReason, TicketStatus, values
+from bot.protocol import CLIENT_MESSAGE_ID, ClosedHow, Sender, TicketReason, TicketStatus, values
 from bot.store.customers import normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
 from bot.store.mail import schedule_conversation_mail
 from bot.store.messages import MessageRecord, NewMessage, message_record, new_message_row
-from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Ticket, TicketEvent
+from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Message, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
 
@@ -191,17 +191,41 @@ def _open_row(session: Session, conversation_id: str) -> Optional[Ticket]:
     return session.scalars(query).first()
 
 
-def record_visitor_message(store: Store, conversation_id: str, text: str, now: datetime) -> Optional[TicketRecord]:
+class AlreadyStoredError(StoreError):
+    """The widget sent a message again (same ``client_id``) that the conversation already holds."""
+
+
+def record_visitor_message(
+    store: Store, conversation_id: str, text: str, now: datetime, client_message_id: Optional[str] = None
+) -> Optional[TicketRecord]:
     """Store a visitor's message and, in the same transaction, read the conversation's open ticket.
 
     The gateway's hot path: the message is stored before it is routed, and
     the open ticket decides where it goes, in one database round trip.
+    ``client_message_id``: the widget's id for it (bot.protocol.CLIENT_MESSAGE_ID);
+    raises AlreadyStoredError (nothing stored) when the conversation already
+    holds a message with that id, e.g. sent again after its gateway stopped.
+    Raises ValueError on bad input, StoreUnavailableError.
     """
+    if client_message_id is not None and not CLIENT_MESSAGE_ID.match(client_message_id):
+        raise ValueError("client_message_id must be 32 hex digits")
     row = new_message_row(conversation_id, Sender.VISITOR.value, text, now)
-    with store_errors("record a visitor message"), store.session() as session, session.begin():
-        session.add(row)
-        ticket = _open_row(session, conversation_id)
-        return ticket_record(ticket) if ticket is not None else None
+    row.client_message_id = client_message_id
+    try:
+        with store_errors("record a visitor message"), store.session() as session, session.begin():
+            if client_message_id is not None and session.scalar(
+                select(Message.id).where(Message.conversation_id == conversation_id,
+                                         Message.client_message_id == client_message_id)
+            ) is not None:
+                raise AlreadyStoredError(f"conversation {conversation_id} already holds this message")
+            session.add(row)
+            ticket = _open_row(session, conversation_id)
+            return ticket_record(ticket) if ticket is not None else None
+    except StoreIntegrityError as error:
+        if client_message_id is None:
+            raise
+        # Another gateway stored the same message in between (the unique index said so).
+        raise AlreadyStoredError(f"conversation {conversation_id} already holds this message") from error
 
 
 def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> Ticket:

@@ -77,6 +77,9 @@
   let everConnected = false;
   const outbox = []; // {event, data, node} waiting for a confirmed session, in order
   let sentSinceConfirm = []; // {message, node}: kept visible if the history was read before they were stored
+  // Messages sent but not yet received (deskmate_received): if the connection drops first (its gateway
+  // may have stopped), they go out again on the next connection, with the same client_id.
+  const unconfirmed = [];
   let ticket = null; // {id, agent} while a ticket is open (the bot is quiet then)
   let resumeToken = null; // an e-mail link's signed token, sent with the next session_request
   let typingTimer = null;
@@ -484,6 +487,7 @@
   // Everything goes through the outbox, so messages typed while disconnected
   // (or before the session is confirmed) leave in order once it is.
   function enqueue(event, data, node) {
+    if (event === 'user_uttered') data = Object.assign({ client_id: newClientId() }, data);
     outbox.push({ event, data, node });
     if (node) node.classList.add('dm-msg--pending');
     flush();
@@ -499,8 +503,16 @@
         showTyping();
       }
       socket.emit(item.event, payload);
+      if (item.event === 'user_uttered') unconfirmed.push(item);
       if (item.node) item.node.classList.remove('dm-msg--pending');
     }
+  }
+
+  // 128 random bits in hex: the gateway stores a message sent twice with the same id once.
+  function newClientId() {
+    const bytes = new Uint8Array(16);
+    window.crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
   }
 
   // `message` goes to the bot; `shown` is the visitor's bubble (a quick reply's title).
@@ -639,6 +651,9 @@
 
     socket.on('connect', () => {
       ready = false;
+      // What the last connection sent but never heard was received goes first, in order.
+      unconfirmed.forEach((item) => { if (item.node) item.node.classList.add('dm-msg--pending'); });
+      outbox.unshift(...unconfirmed.splice(0));
       socket.emit('session_request', sessionRequest());
     });
 
@@ -682,6 +697,12 @@
       const wait = data && Number.isFinite(data.retry_after) ? Math.max(1, data.retry_after) : 30;
       setConnection(text);
       setTimeout(() => { if (socket.connected && !ready) socket.emit('session_request', sessionRequest()); }, wait * 1000);
+    });
+
+    socket.on('deskmate_received', (data) => {
+      const id = data && data.client_id;
+      const at = unconfirmed.findIndex((item) => item.data.client_id === id);
+      if (at !== -1) unconfirmed.splice(at, 1);
     });
 
     socket.on('bot_uttered', (msg) => {
@@ -785,6 +806,7 @@
     store.set(SESSION_KEY, null);
     store.set(IDENTITY_KEY, identityOf(userToken));
     outbox.length = 0;
+    unconfirmed.length = 0;
     sentSinceConfirm = [];
     ticket = null;
     thankedLocally = false;
