@@ -100,7 +100,8 @@ async def post_message(client: TestClient, settings: Settings, sender: str, text
 class Widget:
     """A socket.io client speaking the widget's side of the protocol."""
 
-    EVENTS = ("session_confirm", "bot_uttered", "deskmate_history", "deskmate_notice", "deskmate_received")
+    EVENTS = ("session_confirm", "bot_uttered", "deskmate_history", "deskmate_notice", "deskmate_received",
+              "deskmate_visitor_message")
 
     def __init__(self, base_url: str, headers: Optional[Mapping[str, str]] = None) -> None:
         self.base_url = base_url

@@ -293,6 +293,18 @@ def test_the_widget_fits_a_phone_and_keeps_the_conversation_across_a_reload(
     phone.refresh()
     click(phone, '[data-testid="dm-bubble"]')
     text_appears(phone, '[data-testid="dm-message"][data-from="visitor"]', "can i pay with paypal")
+    # A second tab of the same conversation shows what the first one asks, then the answer.
+    first = phone.current_window_handle
+    phone.switch_to.new_window("tab")
+    phone.get(gateway_url + "/")
+    click(phone, '[data-testid="dm-bubble"]')
+    text_appears(phone, '[data-testid="dm-message"][data-from="visitor"]', "can i pay with paypal")
+    second = phone.current_window_handle
+    phone.switch_to.window(first)
+    visitor_says(phone, "how do i turn on subtitles")
+    phone.switch_to.window(second)
+    text_appears(phone, '[data-testid="dm-message"][data-from="visitor"]', "how do i turn on subtitles")
+    text_appears(phone, '[data-testid="dm-message"][data-from="bot"]', "ubtitle")
 
 
 def test_the_stock_rasa_webchat_widget_talks_to_deskmate(

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import List
+from typing import Any, List, Tuple
 
 import pytest
 import socketio
@@ -135,6 +135,38 @@ def test_a_message_sent_again_is_stored_once_and_one_its_stopped_gateway_never_a
             assert visitor_texts()[-1] == "thanks"
         finally:
             await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
+def test_a_second_tab_of_the_conversation_sees_the_visitors_question_before_its_answer(
+    gateway_settings: Settings
+) -> None:
+    async def run() -> None:
+        client = await start(gateway_settings)
+        base = str(client.make_url("/"))
+        writer, other = Widget(base), Widget(base)
+        try:
+            conversation = await writer.open()
+            await other.open(conversation)
+            await writer.say("how do i turn on subtitles")
+
+            async def events_until_answer(widget: Widget) -> List[Tuple[str, Any]]:
+                seen: List[Tuple[str, Any]] = []
+                while not seen or seen[-1][0] != "bot_uttered":
+                    event, data = await asyncio.wait_for(widget.received.get(), 30)
+                    if event in ("bot_uttered", "deskmate_visitor_message"):
+                        seen.append((event, data))
+                return seen
+
+            assert (await events_until_answer(other))[0] == (
+                "deskmate_visitor_message", {"text": "how do i turn on subtitles"})
+            # The tab that wrote it shows it already: it gets the answer alone.
+            assert [event for event, _ in await events_until_answer(writer)] == ["bot_uttered"]
+        finally:
+            await writer.close()
+            await other.close()
             await client.close()
 
     asyncio.run(run())

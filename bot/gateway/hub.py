@@ -17,7 +17,7 @@ the message is either in that history or sent through Redis.
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import socketio
 
@@ -25,6 +25,7 @@ from bot.gateway.visitor_presence import VisitorPresence
 from bot.protocol import WidgetMessage, for_visitor
 
 BOT_MESSAGE_EVENT = "bot_uttered"  # Rasa's socketio channel's name for it
+VISITOR_ECHO_EVENT = "deskmate_visitor_message"
 AGENT_NAMESPACE = "/agent"
 AGENTS_ROOM = "agents"
 
@@ -44,14 +45,24 @@ class Hub:
         With several gateways it goes through Redis only when another gateway holds, or may hold, a
         socket of the conversation (or Redis cannot say); otherwise it is emitted on this gateway alone.
         """
-        data = for_visitor(message)
+        await self._to_conversation(BOT_MESSAGE_EVENT, for_visitor(message), conversation_id)
+
+    async def echo_visitor_message(self, conversation_id: str, text: str, sender_sid: str) -> None:
+        """A visitor's message (as stored) to the conversation's other open widgets, another tab or
+        device, so that each shows the question its answer is for: ``VISITOR_ECHO_EVENT``
+        ``{"text"}``, never to the socket ``sender_sid`` that sent it."""
+        await self._to_conversation(VISITOR_ECHO_EVENT, {"text": text}, conversation_id, skip_sid=sender_sid)
+
+    async def _to_conversation(
+        self, event: str, data: Mapping[str, Any], conversation_id: str, skip_sid: Optional[str] = None
+    ) -> None:
         presence = self.presence
         if presence is not None and presence.several_gateways:
             holders = await presence.gateways_of(conversation_id)
             if holders is not None and holders <= {presence.gateway_id}:
-                await self.sio.emit(BOT_MESSAGE_EVENT, data, room=conversation_id, ignore_queue=True)
+                await self.sio.emit(event, data, room=conversation_id, skip_sid=skip_sid, ignore_queue=True)
                 return
-        await self.sio.emit(BOT_MESSAGE_EVENT, data, room=conversation_id)
+        await self.sio.emit(event, data, room=conversation_id, skip_sid=skip_sid)
 
     async def notify_agents(self, event: str, data: Dict[str, Any]) -> None:
         """Tell every signed-in agent that something changed (they fetch what they show)."""

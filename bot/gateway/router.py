@@ -194,7 +194,7 @@ class ConversationRouter:
 
     async def visitor_message(
         self, conversation_id: str, text: str, metadata: Mapping[str, Any], address: Optional[str] = None,
-        owner: Optional[str] = None, client_message_id: Optional[str] = None,
+        owner: Optional[str] = None, client_message_id: Optional[str] = None, sender_sid: Optional[str] = None,
     ) -> List[WidgetMessage]:
         """Take one visitor message: count it against the limits, clean it, store it, route it.
 
@@ -212,7 +212,9 @@ class ConversationRouter:
         ``client_message_id`` (the widget's id for the message): a message
         sent again that the conversation already holds is not stored twice;
         what the conversation still owes an answer (a gateway stopped mid-turn)
-        is answered instead, and else nothing (no replies).
+        is answered instead, and else nothing (no replies). ``sender_sid``: the
+        widget socket it came from; once stored, the conversation's other open
+        widgets get it (``Hub.echo_visitor_message``).
         """
         self.limits.message(conversation_id, address)
         server = self.bot.ring(conversation_id)[0].base_url
@@ -226,7 +228,7 @@ class ConversationRouter:
                 if owner is not None:
                     await self._check_owner(conversation_id, owner)
                 try:
-                    routed = await self._route(conversation_id, text, metadata, client_message_id)
+                    routed = await self._route(conversation_id, text, metadata, client_message_id, sender_sid)
                     replies = [for_visitor(reply) for reply in routed]
                 finally:
                     # Answered: no longer waiting, even while the replies go out (the visitor may send the next).
@@ -240,7 +242,8 @@ class ConversationRouter:
         return replies
 
     async def _route(
-        self, conversation_id: str, text: str, metadata: Mapping[str, Any], client_message_id: Optional[str] = None
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], client_message_id: Optional[str] = None,
+        sender_sid: Optional[str] = None,
     ) -> List[WidgetMessage]:
         now = self.handoff.now()
         try:
@@ -248,6 +251,8 @@ class ConversationRouter:
                 record_visitor_message, self.store, conversation_id, text, now, client_message_id)
         except AlreadyStoredError:
             return await self._answer_owed(conversation_id, metadata)
+        if sender_sid is not None:
+            await self.hub.echo_visitor_message(conversation_id, text, sender_sid)
         if ticket is not None:
             back = await self._back_from_outage(conversation_id, ticket, metadata)
             if back is not None:

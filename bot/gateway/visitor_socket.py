@@ -18,6 +18,8 @@ A ``user_uttered`` may carry ``client_id`` (32 hex digits, the widget's id
 for it): once the gateway has dealt with it, the socket gets
 ``deskmate_received`` (``{"client_id"}``); a widget that reconnects first
 sends it again, and a message the conversation holds is not stored twice.
+The conversation's other open widgets (another tab) get each stored visitor
+message as ``deskmate_visitor_message`` (``{"text"}``).
 A conversation belongs to the identity of its first message; a message with
 another gets ``deskmate_restart`` (``{"text", "message"}``): the widget starts
 a conversation of its own and sends the message there. Anything malformed gets a plain answer to
@@ -276,7 +278,7 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         try:
             # The replies go to every open widget of the conversation, this one included.
             await app[ROUTER].visitor_message(conversation, data["message"], metadata, address=address, owner=owner,
-                                              client_message_id=client_id)
+                                              client_message_id=client_id, sender_sid=sid)
         except NotYourConversationError:
             # A link opened someone else's conversation, or the sign-in changed: nothing was stored; the
             # widget starts a conversation of its own and sends the message there.

@@ -699,6 +699,15 @@
       setTimeout(() => { if (socket.connected && !ready) socket.emit('session_request', sessionRequest()); }, wait * 1000);
     });
 
+    // What the visitor wrote in another tab or on another device, so this one shows the question too.
+    socket.on('deskmate_visitor_message', (data) => {
+      const text = data && typeof data.text === 'string' ? data.text : '';
+      if (!text) return;
+      retireQuickReplies();
+      addMessage('visitor', titles.get(text) || text);
+      showTyping();
+    });
+
     socket.on('deskmate_received', (data) => {
       const id = data && data.client_id;
       const at = unconfirmed.findIndex((item) => item.data.client_id === id);
