@@ -106,7 +106,7 @@ def test_a_message_sent_again_is_stored_once_and_one_its_stopped_gateway_never_a
                         continue  # e.g. the history sent on opening
                     events.append(event)
                     if event == "deskmate_received":
-                        assert data == {"client_id": client_id}
+                        assert data == {"client_id": client_id.lower()}
                         return events
 
             def visitor_texts() -> List[str]:
@@ -128,6 +128,18 @@ def test_a_message_sent_again_is_stored_once_and_one_its_stopped_gateway_never_a
             assert [m.sender for m in after] and all(m.sender == "bot" for m in after)
             assert any(((m.payload or {}).get("metadata") or {}).get("deskmate", {}).get("article_id")
                        == "cancel-subscription" for m in after)
+            # Stranded again, and the conversation went on before the widget sent it again: still answered.
+            late = "c3" * 16
+            record_visitor_message(bot_store, conversation, "how do i reset my password", BOT_CLOCK, late)
+            assert set(await send("can i pay with paypal", "d4" * 16)) == {"bot_uttered", "deskmate_received"}
+            assert set(await send("how do i reset my password", late)) == {"bot_uttered", "deskmate_received"}
+            assert visitor_texts().count("how do i reset my password") == 1
+            assert conversation_messages(bot_store, conversation)[-1].sender == "bot"
+            # Upper-case hex is the same id.
+            assert await send("how do i turn on subtitles", first.upper()) == ["deskmate_received"]
+            # A message naming another conversation is refused, and said to be dealt with (not kept to send again).
+            await widget.sio.emit("user_uttered", {"message": "hi", "session_id": "e5" * 16, "client_id": "f6" * 16})
+            assert await widget.next("deskmate_received") == {"client_id": "f6" * 16}
             # Not the widget's id format: taken as a message without one (stored, answered, no receipt).
             await widget.sio.emit("user_uttered", {"message": "thanks", "session_id": conversation,
                                                    "client_id": "<script>"})

@@ -352,8 +352,10 @@ def test_over_the_rate_limits_visitors_are_told_to_slow_down_and_nothing_accepte
             await third.sio.emit("session_request", {"session_id": None})
             notice = await third.next("deskmate_notice")
             assert "Too many new conversations" in notice["text"] and notice["retry_after"] >= 1
-            for text in ("one", "two", "three", "four"):
-                await first.say(text)
+            sent_with = {text: f"{number:032x}" for number, text in enumerate(("one", "two", "three", "four"))}
+            for text, client_id in sent_with.items():
+                await first.sio.emit("user_uttered", {"message": text, "session_id": first.session_id,
+                                                      "client_id": client_id})
             said = await replies_until_quiet(first, 2.0)
             assert any("faster than I can read" in m["text"] for m in said)
             stored = [m.text for m in conversation_messages(bot_store, first.session_id) if m.sender == "visitor"]
@@ -374,6 +376,14 @@ def test_over_the_rate_limits_visitors_are_told_to_slow_down_and_nothing_accepte
             # A known conversation still comes back (a reload, a second tab).
             again = Widget(base)
             assert await again.open(first.session_id) == first.session_id
+            # Over the limit, a message sent again that had arrived is only acknowledged: "send it again"
+            # would make the visitor type a copy. One that had not arrived is refused, as before.
+            for text in ("one", "four"):
+                await again.sio.emit("user_uttered", {"message": text, "session_id": first.session_id,
+                                                      "client_id": sent_with[text]})
+                assert await again.next("deskmate_received") == {"client_id": sent_with[text]}
+            said = await replies_until_quiet(again, 2.0)
+            assert sum("faster than I can read" in m["text"] for m in said) == 1
             for widget in (first, second, third, forged, again):
                 await widget.close()
         finally:

@@ -54,12 +54,12 @@ from bot.rasa_client import BotTimeoutError, BotUnavailableError, BotUnreachable
 from bot.rasa_servers import RasaServers
 from bot.store.database import Store
 from bot.store.owners import claim_conversation, conversation_owner
-from bot.store.messages import (MessageRecord, NewMessage, conversation_exists, conversation_messages, offered_payloads,
-                                 record_messages)
+from bot.store.messages import (MessageRecord, NewMessage, conversation_exists, conversation_messages,
+                                 holds_client_message, offered_payloads, record_messages)
 from bot.store.reads import Unread, mark_seen, unread
 from bot.store.tickets import (AlreadyStoredError, TicketRecord, close_ticket, get_ticket, record_visitor_message,
                                waiting_outage_tickets)
-from bot.store.unanswered import unanswered_conversations, unanswered_messages
+from bot.store.unanswered import unanswered_conversations, unanswered_messages, unanswered_sent_again
 
 logger = logging.getLogger(__name__)
 
@@ -182,6 +182,11 @@ class ConversationRouter:
         """Whether the conversation has a stored message. Raises StoreError."""
         return await asyncio.to_thread(conversation_exists, self.store, conversation_id)
 
+    async def holds(self, conversation_id: str, client_message_id: str) -> bool:
+        """Whether the conversation holds the message the widget sent with ``client_message_id``.
+        Raises StoreError."""
+        return await asyncio.to_thread(holds_client_message, self.store, conversation_id, client_message_id)
+
     async def unread(self, conversation_id: str) -> Unread:
         """What came to the visitor after the newest message a widget of the conversation showed (the
         chat button's badge). Raises StoreError."""
@@ -250,7 +255,7 @@ class ConversationRouter:
             ticket = await asyncio.to_thread(
                 record_visitor_message, self.store, conversation_id, text, now, client_message_id)
         except AlreadyStoredError:
-            return await self._answer_owed(conversation_id, metadata)
+            return await self._answer_owed(conversation_id, metadata, client_message_id)
         if sender_sid is not None:
             await self.hub.echo_visitor_message(conversation_id, text, sender_sid)
         if ticket is not None:
@@ -274,11 +279,19 @@ class ConversationRouter:
             await self.hub.notify_agents(QUEUE_CHANGED, {})
         return replies
 
-    async def _answer_owed(self, conversation_id: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
-        """The bot's answers (stored) to the visitor messages stored but never answered (none while the
-        team has the conversation), oldest first; called under the conversation's lock."""
+    async def _answer_owed(
+        self, conversation_id: str, metadata: Mapping[str, Any], client_message_id: Optional[str]
+    ) -> List[WidgetMessage]:
+        """The bot's answers (stored) to a message sent again that nothing answered (its gateway stopped
+        mid-turn; the conversation may have gone on since) and to the visitor messages after the last
+        reply (none while the team has the conversation), oldest first; called under the lock."""
+        owed = await asyncio.to_thread(unanswered_messages, self.store, conversation_id)
+        if client_message_id is not None:
+            again = await asyncio.to_thread(unanswered_sent_again, self.store, conversation_id, client_message_id)
+            if again is not None and all(message.id != again.id for message in owed):
+                owed.insert(0, again)
         replies: List[WidgetMessage] = []
-        for message in await asyncio.to_thread(unanswered_messages, self.store, conversation_id):
+        for message in owed:
             replies.extend(await self._answer(conversation_id, message.text, metadata))
         return replies
 

@@ -257,21 +257,31 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
         except StoreError:
             logger.error("gateway: what a visitor has read could not be recorded")  # the badge may come back
 
+    async def received(sid: str, client_id: Optional[str]) -> None:
+        """Tell the widget a message it sent with ``client_id`` was dealt with (stored and answered, or
+        refused with a reason it was told): it stops keeping it to send again."""
+        if client_id is not None:
+            await sio.emit(RECEIVED_EVENT, {"client_id": client_id}, room=sid)
+
     @sio.on("user_uttered")
     async def user_uttered(sid: str, data: Any = None, *_: Any) -> None:
+        raw_id = data.get("client_id") if isinstance(data, dict) else None
+        # Upper-case hex is the same id (a UUID's hex often is); anything else: a message without one.
+        client_id = raw_id.lower() if isinstance(raw_id, str) and CLIENT_MESSAGE_ID.match(raw_id.lower()) else None
         conversation = await conversation_of(sid, data)
         if conversation is None:
+            await received(sid, client_id)
             return
         if not isinstance(data, dict) or not isinstance(data.get("message"), str):
             await tell(sid, texts.TEXT_ONLY)
+            await received(sid, client_id)
             return
         if len(data["message"]) > MAX_MESSAGE_CHARS:
             await tell(sid, TOO_BIG)  # not accepted: the JSON API's 64 kB body limit, in characters
+            await received(sid, client_id)
             return
         address = (await sio.get_session(sid)).get(ADDRESS_KEY)
         metadata = _metadata(data)
-        client_id = data.get("client_id")
-        client_id = client_id if isinstance(client_id, str) and CLIENT_MESSAGE_ID.match(client_id) else None
         # A conversation belongs to the identity of its first message (bot/store/owners.py).
         owner = owner_of(app[HANDOFF].identity(metadata).customer_key)
         restart = notice = None
@@ -286,17 +296,23 @@ def register_visitor_events(sio: socketio.AsyncServer, app: web.Application) -> 
             restart = {"text": NOT_YOUR_CONVERSATION, "message": data["message"]}
         except RateLimitedError as refused:
             notice = str(refused)
+            if client_id is not None and await _holds(conversation, client_id):
+                notice = None  # sent again, and it had arrived: "send it again" would only make a copy
         except StoreError:
             logger.error("gateway: a visitor message could not be stored; the visitor was asked to send it again")
             notice = texts.NOT_RECEIVED
-        if client_id is not None:
-            # Dealt with (stored and answered, or refused with a reason the visitor is told): the widget
-            # stops keeping it to send again. Before the restart, so that it is not sent twice.
-            await sio.emit(RECEIVED_EVENT, {"client_id": client_id}, room=sid)
+        # Before the restart, so that the widget does not send the message twice.
+        await received(sid, client_id)
         if restart is not None:
             await sio.emit(RESTART_EVENT, restart, room=sid)
         elif notice is not None:
             await tell(sid, notice)
+
+    async def _holds(conversation: str, client_id: str) -> bool:
+        try:
+            return await app[ROUTER].holds(conversation, client_id)
+        except StoreError:
+            return False
 
     @sio.on("deskmate_rating")
     async def rating(sid: str, data: Any = None, *_: Any) -> None:

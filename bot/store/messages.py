@@ -192,6 +192,15 @@ def conversation_exists(store: Store, conversation_id: str) -> bool:
         return session.scalars(query).first() is not None
 
 
+def holds_client_message(store: Store, conversation_id: str, client_message_id: str) -> bool:
+    """Whether ``conversation_id`` holds the visitor message the widget sent with ``client_message_id``
+    (one indexed lookup). Raises StoreUnavailableError when the database cannot be read."""
+    query = select(Message.id).where(Message.conversation_id == conversation_id,
+                                     Message.client_message_id == client_message_id).limit(1)
+    with store_errors("look up a message sent again"), store.session() as session:
+        return session.scalars(query).first() is not None
+
+
 def get_message(store: Store, message_id: int) -> Optional[MessageRecord]:
     """Message ``message_id``, or None. Raises StoreUnavailableError when the database cannot be read."""
     with store_errors("read a message"), store.session() as session:

@@ -8,7 +8,7 @@ gateway looks for these when it starts (``ConversationRouter.resume``).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, List
+from typing import Any, List, Optional
 
 from sqlalchemy import func, select
 from sqlalchemy.sql.expression import Exists
@@ -65,3 +65,19 @@ def unanswered_messages(store: Store, conversation_id: str, limit: int = 20) -> 
         if session.scalar(select(_has_open_ticket(conversation_id))):
             return []
         return [message_record(row) for row in reversed(list(session.scalars(query)))]
+
+
+def unanswered_sent_again(store: Store, conversation_id: str, client_message_id: str) -> Optional[MessageRecord]:
+    """The visitor message with the widget's ``client_message_id`` when nothing answered it: no bot,
+    agent or system message came after it before the visitor's next message (replies follow their
+    message under the conversation's lock), and no ticket is open; else None. Raises StoreUnavailableError."""
+    with store_errors("read a message sent again"), store.session() as session:
+        row = session.scalars(select(Message).where(Message.conversation_id == conversation_id,
+                                                    Message.client_message_id == client_message_id)).first()
+        if row is None or session.scalar(select(_has_open_ticket(conversation_id))):
+            return None
+        following = session.scalars(
+            select(Message.sender).where(Message.conversation_id == conversation_id, Message.id > row.id)
+            .order_by(Message.id).limit(1)
+        ).first()
+        return message_record(row) if following in (None, Sender.VISITOR.value) else None
