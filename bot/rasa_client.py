@@ -96,10 +96,19 @@ class RasaClient:
             raise BotUnavailableError(f"the bot at {self.base_url} did not answer {what}: {error.__class__.__name__}") from error
 
     async def send(
-        self, sender: str, text: str, metadata: Optional[Mapping[str, Any]] = None, channel: str = DESKMATE_CHANNEL
+        self, sender: str, text: str, metadata: Optional[Mapping[str, Any]] = None, channel: str = DESKMATE_CHANNEL,
+        message_id: Optional[str] = None, retry: bool = False,
     ) -> List[RasaReply]:
-        """The bot's replies to one message of conversation ``sender`` through ``channel``."""
-        body = {"sender": sender, "message": text, "metadata": dict(metadata or {})}
+        """The bot's replies to one message of conversation ``sender`` through ``channel``.
+
+        ``message_id``: the message's id in Rasa's tracker (Rasa makes one when None). With ``retry``
+        (Deskmate's channel only), a message the tracker already holds under that id is not processed
+        again: the replies it got then come back (a gateway stopped before it stored them).
+        """
+        body: Dict[str, Any] = {"sender": sender, "message": text, "metadata": dict(metadata or {})}
+        if message_id is not None:
+            body["message_id"] = message_id
+            body["retry"] = retry
         replies = await self._json("POST", f"/webhooks/{channel}/webhook", body)
         return [cast(RasaReply, reply) for reply in replies if isinstance(reply, dict)] if isinstance(replies, list) else []
 

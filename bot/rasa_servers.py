@@ -51,7 +51,8 @@ class RasaServers:
         return self.clients[start:] + self.clients[:start]
 
     async def send(
-        self, sender: str, text: str, metadata: Optional[Mapping[str, Any]] = None, channel: str = DESKMATE_CHANNEL
+        self, sender: str, text: str, metadata: Optional[Mapping[str, Any]] = None, channel: str = DESKMATE_CHANNEL,
+        message_id: Optional[str] = None, retry: bool = False,
     ) -> List[RasaReply]:
         """The bot's replies to one message of conversation ``sender``, from its server or, when that one
         cannot be reached, the next that can. Raises BotUnreachableError when none can be reached, and
@@ -59,7 +60,7 @@ class RasaServers:
         error: Optional[BotUnreachableError] = None
         for client in self.ring(sender):
             try:
-                return await client.send(sender, text, metadata, channel)
+                return await client.send(sender, text, metadata, channel, message_id=message_id, retry=retry)
             except BotUnreachableError as unreachable:
                 error = unreachable
         assert error is not None

@@ -152,6 +152,47 @@ def test_a_message_sent_again_is_stored_once_and_one_its_stopped_gateway_never_a
     asyncio.run(run())
 
 
+def test_a_message_the_bot_saw_before_its_gateway_stopped_is_not_processed_twice(
+    gateway_settings: Settings, bot_store: Store
+) -> None:
+    """A gateway stored a message, Rasa processed it, and the gateway stopped before storing the answer.
+    Sent again by the widget, the message is answered from Rasa's tracker: the dialogue sees it once
+    (else, e.g., one unclear message counts as two unsure turns and opens a ticket)."""
+    import aiohttp
+
+    async def run() -> None:
+        client = await start(gateway_settings)
+        widget = Widget(str(client.make_url("/")))
+        rasa = gateway_settings.rasa_urls()[0]
+        client_id = "7e" * 16
+        try:
+            conversation = await widget.open()
+            record_visitor_message(bot_store, conversation, "how do i cancel my subscription", BOT_CLOCK, client_id)
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{rasa}/webhooks/deskmate/webhook", json={
+                    "sender": conversation, "message": "how do i cancel my subscription", "message_id": client_id},
+                        headers={"Authorization": f"Bearer {gateway_settings.resolved_rasa_token()}"}) as first:
+                    assert first.status == 200
+                    first_replies = await first.json()
+                await widget.sio.emit("user_uttered", {"message": "how do i cancel my subscription",
+                                                       "session_id": conversation, "client_id": client_id})
+                answer = await widget.next("bot_uttered")
+                await widget.next("deskmate_received")
+                async with http.get(f"{rasa}/conversations/{conversation}/tracker",
+                                    params={"token": gateway_settings.resolved_rasa_token()}) as tracker:
+                    events = (await tracker.json())["events"]
+            assert [e.get("message_id") for e in events if e["event"] == "user"] == [client_id]
+            assert answer["text"] == first_replies[0]["text"]
+            assert answer["metadata"]["deskmate"]["article_id"] == "cancel-subscription"
+            stored = conversation_messages(bot_store, conversation)
+            assert [m.sender for m in stored][0] == "visitor" and {m.sender for m in stored[1:]} == {"bot"}
+        finally:
+            await widget.close()
+            await client.close()
+
+    asyncio.run(run())
+
+
 def test_a_second_tab_of_the_conversation_sees_the_visitors_question_before_its_answer(
     gateway_settings: Settings
 ) -> None:

@@ -266,11 +266,15 @@ class ConversationRouter:
             acknowledged = self.desk.acknowledgement(ticket)
             await self._store(conversation_id, acknowledged)
             return acknowledged
-        return await self._answer(conversation_id, text, metadata)
+        return await self._answer(conversation_id, text, metadata, message_id=client_message_id)
 
-    async def _answer(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> List[WidgetMessage]:
-        """The bot's answer to a stored message (or, when it is down, the ticket's notice), stored."""
-        replies = await self._ask_bot(conversation_id, text, metadata)
+    async def _answer(
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], message_id: Optional[str] = None,
+        retry: bool = False,
+    ) -> List[WidgetMessage]:
+        """The bot's answer to a stored message (or, when it is down, the ticket's notice), stored
+        (``message_id``, ``retry``: as for ``_ask_bot``)."""
+        replies = await self._ask_bot(conversation_id, text, metadata, message_id, retry)
         if replies is None:
             visitor = await asyncio.to_thread(self.handoff.visitor, metadata)
             replies = await asyncio.to_thread(self.desk.bot_unreachable, conversation_id, visitor)
@@ -292,7 +296,8 @@ class ConversationRouter:
                 owed.insert(0, again)
         replies: List[WidgetMessage] = []
         for message in owed:
-            replies.extend(await self._answer(conversation_id, message.text, metadata))
+            replies.extend(await self._answer(conversation_id, message.text, metadata,
+                                              message_id=message.client_message_id, retry=True))
         return replies
 
     async def resume(self, since: datetime, limit: int = 500) -> int:
@@ -309,7 +314,8 @@ class ConversationRouter:
         for conversation_id in await asyncio.to_thread(unanswered_conversations, self.store, since, limit):
             async with self.locks.hold(conversation_id):
                 for message in await asyncio.to_thread(unanswered_messages, self.store, conversation_id):
-                    for reply in await self._answer(conversation_id, message.text, {}):
+                    for reply in await self._answer(conversation_id, message.text, {},
+                                                    message_id=message.client_message_id, retry=True):
                         await self.hub.send_to_visitor(conversation_id, for_visitor(reply))
                     answered += 1
         return answered
@@ -385,8 +391,15 @@ class ConversationRouter:
         await self._store(conversation_id, answers)
         return [notice, *answers]
 
-    async def _ask_bot(self, conversation_id: str, text: str, metadata: Mapping[str, Any]) -> Optional[List[WidgetMessage]]:
+    async def _ask_bot(
+        self, conversation_id: str, text: str, metadata: Mapping[str, Any], message_id: Optional[str] = None,
+        retry: bool = False,
+    ) -> Optional[List[WidgetMessage]]:
         """The bot's replies; None when it is down (a person must follow up).
+
+        ``message_id`` (the widget's id) names the message in Rasa's tracker;
+        with ``retry`` (a message a stopped gateway may have sent already), a
+        message the tracker holds is not processed again: its replies come back.
 
         Busy is not down: after ``busy_notice_seconds`` the visitor is told "one
         moment" and the answer still comes. A bot that cannot be reached is
@@ -403,7 +416,8 @@ class ConversationRouter:
         try:
             while True:
                 try:
-                    replies = from_rasa(list(await self.bot.send(conversation_id, said, forwarded)))
+                    replies = from_rasa(list(await self.bot.send(conversation_id, said, forwarded,
+                                                                 message_id=message_id, retry=retry)))
                     self._failing_since = None
                     break
                 except BotTimeoutError as error:

@@ -17,16 +17,23 @@ so the gateway knows the bot is in trouble; an empty list means the bot had
 nothing to say. ``GET /webhooks/deskmate/`` is 200 only while the action
 server answers too (503 otherwise): the gateway hands a conversation back
 after an outage only to a whole bot.
+
+A message may carry ``message_id`` (the id of its user event in the tracker)
+and ``retry``: a gateway sending again a message whose first gateway stopped
+mid-turn gets the replies the tracker already holds for it, and the
+dialogue does not see the message twice.
 """
 from __future__ import annotations
 
 import logging
 import secrets
 from asyncio import CancelledError
-from typing import Any, Awaitable, Callable, Dict, Text
+import re
+from typing import Any, Awaitable, Callable, Dict, List, Optional, Text
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage
 from rasa.core.channels.rest import RestInput
+from rasa.shared.core.events import BotUttered, UserUttered
 from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
@@ -73,6 +80,30 @@ class WholeMessageCollector(CollectingOutputChannel):
         )
 
 
+# The gateway's ids for messages (the widget's client_id): short, plain characters.
+MESSAGE_ID = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
+
+
+async def replies_already_given(request: Request, sender: Text, message_id: Text) -> Optional[List[Dict[Text, Any]]]:
+    """The bot messages the tracker holds in answer to user message ``message_id`` (each as the dispatcher
+    sent it: text, buttons, custom ...), or None when the tracker has no such message. Read under the
+    conversation's lock, so a first attempt still running is finished first."""
+    agent = request.app.ctx.agent
+    async with agent.lock_store.lock(sender):
+        tracker = await agent.tracker_store.retrieve(sender)
+    if tracker is None:
+        return None
+    found, said = False, []
+    for event in tracker.events:
+        if isinstance(event, UserUttered):
+            if found:
+                break
+            found = event.message_id == message_id
+        elif found and isinstance(event, BotUttered):
+            said.append({"text": event.text, **(event.data or {})})
+    return said if found else None
+
+
 class DeskmateInput(RestInput):
     """``POST /webhooks/deskmate/webhook`` with ``{sender, message, metadata}``; answers the whole messages."""
 
@@ -101,12 +132,24 @@ class DeskmateInput(RestInput):
             if not secrets.compare_digest(request.headers.get("Authorization", ""), expected):
                 return response.json({"error": "send the Rasa server's token: Authorization: Bearer TOKEN"}, status=401)
             collector = WholeMessageCollector()
+            sender = await self._extract_sender(request)
+            message_id = request.json.get("message_id")
+            message_id = message_id if isinstance(message_id, str) and MESSAGE_ID.match(message_id) else None
+            if message_id is not None and request.json.get("retry") is True and isinstance(sender, str):
+                # Sent again by a gateway (the one that sent it first stopped before storing the answer):
+                # processed once, or the dialogue would count it twice (e.g. two unsure turns, a handoff).
+                given = await replies_already_given(request, sender, message_id)
+                if given is not None:
+                    for reply in given:
+                        await collector.send_response(sender, reply)
+                    return response.json(collector.messages)
             message = UserMessage(
                 self._extract_message(request),
                 collector,
-                await self._extract_sender(request),
+                sender,
                 input_channel=self.name(),
                 metadata=self.get_metadata(request),
+                message_id=message_id,
             )
             try:
                 await on_new_message(message)

@@ -37,6 +37,8 @@ class MessageRecord:
     text: str
     payload: Optional[Dict[str, Any]]
     created_at: datetime
+    # The widget's id for a visitor message (bot.protocol.CLIENT_MESSAGE_ID), else None.
+    client_message_id: Optional[str] = None
 
 
 def message_record(row: Message) -> MessageRecord:
@@ -49,6 +51,7 @@ def message_record(row: Message) -> MessageRecord:
         text=row.text,
         payload=json.loads(json.dumps(row.payload)) if row.payload is not None else None,
         created_at=row.created_at,
+        client_message_id=row.client_message_id,
     )
 
 
