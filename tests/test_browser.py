@@ -645,12 +645,13 @@ def test_an_anonymous_visitor_leaves_an_email_and_an_emails_link_reopens_the_cha
 
 def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_once(
     browser: Callable[..., WebDriver], tmp_path_factory: pytest.TempPathFactory, project_settings: Settings,
-    running_bot: BotProcesses,
+    running_bot: BotProcesses, partner_site: Tuple[str, Path],
 ) -> None:
     """The widget keeps what it sent until the gateway says it was received: a message still waiting
     for its turn (the one before it is with a bot that does not answer) when its gateway is SIGKILLed
     goes out again once the widget reconnects to the restarted gateway (now with a bot that answers),
-    and is stored once; the one the killed gateway stored is answered, once."""
+    and is stored once; the one the killed gateway stored is answered, once. What is typed while the
+    gateway is down survives a reload of the page (a partner site's, which stays up meanwhile)."""
     from bot.store.database import migrate
 
     folder = tmp_path_factory.mktemp("killed-gateway")
@@ -664,12 +665,16 @@ def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_o
                              extra_env={"DESKMATE_DATABASE_URL": url})
     try:
         # No resume at start-up: it would wait on the silent bot, holding the conversation.
+        site, folder = partner_site
         processes.start_gateway("127.0.0.1", free_port(), env={
             "DESKMATE_RASA_URL": f"http://127.0.0.1:{silent_bot.getsockname()[1]}",
-            "DESKMATE_RESUME_WINDOW_MINUTES": "0"})
+            "DESKMATE_RESUME_WINDOW_MINUTES": "0", "DESKMATE_ALLOWED_ORIGINS": site})
         processes.wait_ready(120)
+        (folder / "shop.html").write_text(
+            f'<!doctype html><html><head><title>Shop</title></head><body><h1>Shop</h1>'
+            f'<script src="{processes.gateway_url}/widget/widget.js" defer></script></body></html>')
         visitor = browser()
-        visitor.get(processes.gateway_url + "/")
+        visitor.get(f"{site}/shop.html")
         click(visitor, '[data-testid="dm-bubble"]')
         wait(visitor).until(EC.element_to_be_clickable((By.CSS_SELECTOR, '[data-testid="dm-input"]')))
 
@@ -705,6 +710,21 @@ def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_o
         wait(visitor, 60).until(lambda d: senders()[-1] == "bot", f"the second question was not answered: {senders()}")
         second = senders().index("visitor", 1)
         assert "bot" in senders()[1:second], senders()
+
+        # Typed while the gateway is down, then the page reloaded (the widget cannot load meanwhile)
+        # and reloaded again once the gateway is back: sent then, once.
+        os.killpg(processes.processes["gateway"].pid, signal.SIGKILL)
+        processes.processes["gateway"].wait()
+        text_appears(visitor, '.dm-connection', "Reconnecting")
+        visitor_says(visitor, "can i pay with paypal")
+        visitor.refresh()
+        processes.restart("gateway")
+        processes.wait_ready(120)
+        visitor.refresh()
+        wait(visitor, 60).until(lambda d: visitor_texts()[-1:] == ["can i pay with paypal"],
+                                f"the message typed while the gateway was down was lost: {visitor_texts()}")
+        time.sleep(2)
+        assert visitor_texts().count("can i pay with paypal") == 1
     finally:
         processes.stop()
         silent_bot.close()

@@ -186,7 +186,8 @@ def test_rasa_killed_then_back_no_message_lost_and_unclaimed_conversations_retur
             for widget in (alone, helped):
                 await widget.open()
                 await widget.say("how do i turn on subtitles")
-                assert payloads(await said(widget))[0]["article_id"] == "subtitles-audio"
+                # (On a loaded machine a "one moment" notice may come first.)
+                assert "subtitles-audio" in [p.get("article_id") for p in payloads(await said(widget))]
             kill(bot, "rasa")
             for widget in (alone, helped):
                 await widget.say("where can i find my invoices")

@@ -18,6 +18,7 @@
   // otherwise read this file as windows-1252.
   const SESSION_KEY = 'deskmate.session';
   const IDENTITY_KEY = 'deskmate.identity';
+  const UNSENT_KEY = 'deskmate.unsent'; // typed, not yet received: kept across a reload
   const TYPING_TIMEOUT_MS = 15000;
   const SEEN_INTERVAL_MS = 500;
   const MAX_CHARS = 1000; // the gateway answers longer messages with a request to shorten
@@ -486,11 +487,37 @@
   // ---- Sending ---------------------------------------------------------------
   // Everything goes through the outbox, so messages typed while disconnected
   // (or before the session is confirmed) leave in order once it is.
-  function enqueue(event, data, node) {
+  function enqueue(event, data, node, shown) {
     if (event === 'user_uttered') data = Object.assign({ client_id: newClientId() }, data);
-    outbox.push({ event, data, node });
+    outbox.push({ event, data, node, shown });
     if (node) node.classList.add('dm-msg--pending');
     flush();
+    saveUnsent();
+  }
+
+  // What the visitor typed that the gateway has not said it received, for this conversation and
+  // visitor: a reload (or a closed tab) while the connection is down does not lose it.
+  function saveUnsent() {
+    const messages = unconfirmed.concat(outbox).filter((item) => item.event === 'user_uttered')
+      .map((item) => ({ message: item.data.message, client_id: item.data.client_id, shown: item.shown }));
+    store.set(UNSENT_KEY, messages.length
+      ? JSON.stringify({ session: sessionId, identity: identityOf(userToken), messages }) : null);
+  }
+
+  function restoreUnsent() {
+    let kept = null;
+    try { kept = JSON.parse(store.get(UNSENT_KEY) || 'null'); } catch (e) { kept = null; }
+    if (!kept || kept.session !== sessionId || kept.identity !== identityOf(userToken) || !Array.isArray(kept.messages)) {
+      store.set(UNSENT_KEY, null);
+      return;
+    }
+    kept.messages.forEach((m) => {
+      if (!m || typeof m.message !== 'string' || typeof m.client_id !== 'string') return;
+      const shown = typeof m.shown === 'string' ? m.shown : m.message;
+      const node = addMessage('visitor', shown);
+      node.classList.add('dm-msg--pending');
+      outbox.push({ event: 'user_uttered', data: { message: m.message, client_id: m.client_id }, node, shown });
+    });
   }
 
   function flush() {
@@ -519,7 +546,7 @@
   function sendMessage(message, shown) {
     retireQuickReplies();
     const node = addMessage('visitor', shown);
-    enqueue('user_uttered', { message }, node);
+    enqueue('user_uttered', { message }, node, shown);
   }
 
   form.addEventListener('submit', (event) => {
@@ -676,6 +703,7 @@
       sentSinceConfirm = [];
       setConnection(null);
       flush();
+      saveUnsent(); // now kept under the confirmed conversation
     });
 
     // A new conversation: the greeting and starter questions a support lead chose (kb/welcome.yml).
@@ -712,6 +740,7 @@
       const id = data && data.client_id;
       const at = unconfirmed.findIndex((item) => item.data.client_id === id);
       if (at !== -1) unconfirmed.splice(at, 1);
+      saveUnsent();
     });
 
     socket.on('bot_uttered', (msg) => {
@@ -788,6 +817,7 @@
 
   function start() {
     resumeFromLink();
+    restoreUnsent();
     const css = el('link', { rel: 'stylesheet', href: asset('/widget/widget.css') });
     css.addEventListener('load', mount);
     css.addEventListener('error', mount);
@@ -816,6 +846,7 @@
     store.set(IDENTITY_KEY, identityOf(userToken));
     outbox.length = 0;
     unconfirmed.length = 0;
+    store.set(UNSENT_KEY, null);
     sentSinceConfirm = [];
     ticket = null;
     thankedLocally = false;
