@@ -23,7 +23,7 @@ from bot.store.customers import normalise_email
 from bot.store.database import Store, StoreError, StoreIntegrityError, store_errors
 from bot.store.mail import schedule_conversation_mail
 from bot.store.messages import MessageRecord, NewMessage, message_record, new_message_row
-from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Message, Ticket, TicketEvent
+from bot.store.models import TICKET_PRIORITIES, TICKET_STATUSES, Ticket, TicketEvent
 
 logger = logging.getLogger(__name__)
 
@@ -211,21 +211,17 @@ def record_visitor_message(
         raise ValueError("client_message_id must be 32 hex digits")
     row = new_message_row(conversation_id, Sender.VISITOR.value, text, now)
     row.client_message_id = client_message_id
-    try:
-        with store_errors("record a visitor message"), store.session() as session, session.begin():
-            if client_message_id is not None and session.scalar(
-                select(Message.id).where(Message.conversation_id == conversation_id,
-                                         Message.client_message_id == client_message_id)
-            ) is not None:
-                raise AlreadyStoredError(f"conversation {conversation_id} already holds this message")
-            session.add(row)
-            ticket = _open_row(session, conversation_id)
-            return ticket_record(ticket) if ticket is not None else None
-    except StoreIntegrityError as error:
-        if client_message_id is None:
-            raise
-        # Another gateway stored the same message in between (the unique index said so).
-        raise AlreadyStoredError(f"conversation {conversation_id} already holds this message") from error
+    with store_errors("record a visitor message"), store.session() as session:
+        try:
+            with session.begin():
+                session.add(row)
+                session.flush()  # the insert, where the unique index refuses a copy: no lookup first
+                ticket = _open_row(session, conversation_id)
+                return ticket_record(ticket) if ticket is not None else None
+        except IntegrityError as error:
+            if client_message_id is None:
+                raise
+            raise AlreadyStoredError(f"conversation {conversation_id} already holds this message") from error
 
 
 def _insert_ticket(session: Session, request: TicketRequest, now: datetime) -> Ticket:
