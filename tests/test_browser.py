@@ -21,6 +21,7 @@ from typing import Callable, Iterator, List, Tuple
 import pytest
 from sqlalchemy import select
 
+from bot.identity import issue_token
 from bot.kb.articles import load_articles
 from bot.launcher import BotProcesses, StartupError
 from bot.mail.addresses import chat_link_token
@@ -28,7 +29,7 @@ from bot.settings import PROJECT_ROOT, Settings
 from bot.store.database import Store
 from bot.store.inbox import decision_for
 from bot.store.messages import conversation_messages, record_message
-from bot.store.models import Message
+from bot.store.models import ConversationOwner, Message
 from bot.store.reads import read_up_to
 from bot.store.retrain_jobs import finish, start_job
 from bot.store.reviews import review_of
@@ -725,10 +726,46 @@ def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_o
                                 f"the message typed while the gateway was down was lost: {visitor_texts()}")
         time.sleep(2)
         assert visitor_texts().count("can i pay with paypal") == 1
+
+        # Typed while the gateway is down, then the visitor signs in (a new conversation): the message
+        # goes out in the signed-in conversation once the gateway is back, once, and is answered there.
+        if not visitor.find_element(By.CSS_SELECTOR, '[data-testid="dm-input"]').is_displayed():
+            click(visitor, '[data-testid="dm-bubble"]')
+        os.killpg(processes.processes["gateway"].pid, signal.SIGKILL)
+        processes.processes["gateway"].wait()
+        text_appears(visitor, '.dm-connection', "Reconnecting")
+        visitor_says(visitor, "is there a student discount")
+        token = issue_token(Settings(var_dir=PROJECT_ROOT / "var").resolved_identity_secret(), "signs-in@nowhere.example")
+        visitor.execute_script("window.Deskmate.setUserToken(arguments[0])", token)
+        assert "is there a student discount" in visitor.find_element(By.CSS_SELECTOR, '.dm-log').text
+        processes.restart("gateway")
+        processes.wait_ready(120)
+
+        def rows_of(text: str) -> List[Tuple[str, str]]:
+            with store.session() as session:
+                found = session.execute(select(Message.conversation_id, ConversationOwner.owner).join(
+                    ConversationOwner, ConversationOwner.conversation_id == Message.conversation_id, isouter=True,
+                ).where(Message.sender == "visitor", Message.text == text))
+                return [(conversation, owner or "") for conversation, owner in found]
+
+        wait(visitor, 60).until(lambda d: rows_of("is there a student discount"),
+                                f"the message typed before signing in was lost: {visitor_texts()}")
+        time.sleep(2)
+        [(signed_in, owner)] = rows_of("is there a student discount")
+        assert owner.startswith("customer:"), owner
+        assert signed_in not in {conversation for conversation, _ in rows_of("can i pay with paypal")}
+        wait(visitor, 60).until(lambda d: store_senders(store, signed_in)[-1:] == ["bot"],
+                                "the carried message was not answered")
     finally:
         processes.stop()
         silent_bot.close()
         store.dispose()
+
+
+def store_senders(store: Store, conversation: str) -> List[str]:
+    with store.session() as session:
+        return list(session.scalars(select(Message.sender).where(Message.conversation_id == conversation)
+                                    .order_by(Message.id)))
 
 
 def _hex_conversation(n: int) -> str:

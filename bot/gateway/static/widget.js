@@ -830,12 +830,21 @@
 
   // ---- Public API ------------------------------------------------------------
   // A new conversation (new session) as the visitor the token names, or anonymous for null.
+  // Signing in from an anonymous chat carries what the visitor typed that the gateway has not said it
+  // received (typed while the connection was down) into the new conversation, so it is not lost. A
+  // sign-out or a switch to another visitor does not: on a shared computer it may be someone else's.
   function setUserToken(token) {
     if (token !== null && token !== undefined && typeof token !== 'string') {
       throw new TypeError('Deskmate.setUserToken expects a token string or null');
     }
+    const carried = !userToken && token
+      ? unconfirmed.concat(outbox).filter((item) => item.event === 'user_uttered')
+        .map((item) => ({ message: item.data.message, shown: item.shown || item.data.message }))
+      : [];
     userToken = token || null;
     resetConversation();
+    // New ids: the old conversation may hold some of them, the new one holds none.
+    carried.forEach((item) => enqueue('user_uttered', { message: item.message }, addMessage('visitor', item.shown), item.shown));
   }
 
   // Forget the conversation (and what was waiting to go out): the next session is a new one.
