@@ -19,7 +19,9 @@ from bot.store.feedback import record_feedback
 
 logger = logging.getLogger(__name__)
 
-HELPFUL_INTENTS = {"feedback_helpful", "affirm"}
+HELPFUL_INTENTS = {"feedback_helpful", "affirm", "thank"}
+# Thanks for an answer is a verdict as well (issue 15: "cheers, that sorted it"), and is thanked back.
+THANKS_INTENTS = {"thank"}
 
 
 class ActionRecordFeedback(Action):
@@ -34,7 +36,9 @@ class ActionRecordFeedback(Action):
     ) -> List[Dict[Text, Any]]:
         service = answerer()
         people = handoff()
-        helpful = (tracker.get_intent_of_latest_message() or "") in HELPFUL_INTENTS
+        intent = tracker.get_intent_of_latest_message() or ""
+        helpful = intent in HELPFUL_INTENTS
+        thanks = intent in THANKS_INTENTS
         article_id: Optional[str] = next(tracker.get_latest_entity_values("article_id"), None) or tracker.get_slot(
             "last_article"
         )
@@ -46,11 +50,12 @@ class ActionRecordFeedback(Action):
             if verdict is None:
                 # No answer of that article in this conversation (a typed or forged verdict):
                 # nothing is recorded, and a plain yes or no gets a plain answer.
-                dispatcher.utter_message(response="utter_ok" if helpful else "utter_deny_ack")
+                plain = "utter_you_are_welcome" if thanks else "utter_ok" if helpful else "utter_deny_ack"
+                dispatcher.utter_message(response=plain)
                 return [SlotSet("awaiting_feedback", False)]
 
         if helpful:
-            dispatcher.utter_message(response="utter_glad_it_helped")
+            dispatcher.utter_message(response="utter_welcome_glad_it_helped" if thanks else "utter_glad_it_helped")
             return [SlotSet("awaiting_feedback", False)]
 
         visitor = await asyncio.to_thread(people.visitor, metadata(tracker))

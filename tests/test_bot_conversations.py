@@ -35,6 +35,23 @@ def test_yes_to_was_this_helpful_is_recorded_in_the_store(bot_settings: Settings
     assert [(r.article_id, r.helpful) for r in rows] == [(article, True)]
 
 
+def test_thanks_for_an_answer_is_recorded_as_helpful_and_thanked_back_once(bot_settings: Settings, bot_store: Store) -> None:
+    sender = new_sender()
+    first, second, third = talk(bot_settings, ["how do i turn on subtitles", "cheers, that sorted it", "thanks"], sender=sender)
+    article = deskmate_payloads(first)[0]["article_id"]
+    assert "welcome" in second[0]["text"] and "helped" in second[0]["text"]
+    assert "welcome" in third[0]["text"]  # the answer's verdict is in: later thanks are only thanks
+    rows = feedback_for(bot_store, conversation_of(sender))
+    assert [(r.article_id, r.helpful) for r in rows] == [(article, True)]
+
+
+def test_thanks_with_no_answer_before_it_records_nothing(bot_settings: Settings, bot_store: Store) -> None:
+    sender = new_sender()
+    [replies] = talk(bot_settings, ["thank you"], sender=sender)
+    assert "welcome" in replies[0]["text"]
+    assert feedback_for(bot_store, conversation_of(sender)) == []
+
+
 def test_not_helpful_is_recorded_and_offers_related_articles_and_a_person(bot_settings: Settings, bot_store: Store) -> None:
     sender = new_sender()
     answer, _ = talk(bot_settings, ["where can i find my invoices", '/feedback_not_helpful{"article_id":"invoices"}'], sender=sender)
