@@ -45,6 +45,16 @@ def test_thanks_for_an_answer_is_recorded_as_helpful_and_thanked_back_once(bot_s
     assert [(r.article_id, r.helpful) for r in rows] == [(article, True)]
 
 
+def test_sarcastic_or_resigned_thanks_for_an_answer_is_not_helpful(bot_settings: Settings, bot_store: Store) -> None:
+    for text in ("gee, thanks for absolutely nothing", "fine, thanks anyway"):
+        sender = new_sender()
+        first, second = talk(bot_settings, ["how do i turn on subtitles", text], sender=sender)
+        article = deskmate_payloads(first)[0]["article_id"]
+        assert "glad" not in second[0]["text"], text
+        rows = feedback_for(bot_store, conversation_of(sender))
+        assert [(r.article_id, r.helpful) for r in rows] == [(article, False)], text
+
+
 def test_thanks_with_no_answer_before_it_records_nothing(bot_settings: Settings, bot_store: Store) -> None:
     sender = new_sender()
     [replies] = talk(bot_settings, ["thank you"], sender=sender)
