@@ -735,8 +735,12 @@ def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_o
         processes.processes["gateway"].wait()
         text_appears(visitor, '.dm-connection', "Reconnecting")
         visitor_says(visitor, "is there a student discount")
-        token = issue_token(Settings(var_dir=PROJECT_ROOT / "var").resolved_identity_secret(), "signs-in@nowhere.example")
+        secret = Settings(var_dir=PROJECT_ROOT / "var").resolved_identity_secret()
+        token = issue_token(secret, "signs-in@nowhere.example")
         visitor.execute_script("window.Deskmate.setUserToken(arguments[0])", token)
+        # The page signs in again (a refreshed token for the same visitor): same conversation, nothing lost.
+        visitor.execute_script("window.Deskmate.setUserToken(arguments[0])",
+                               issue_token(secret, "signs-in@nowhere.example", ttl=timedelta(hours=11)))
         assert "is there a student discount" in visitor.find_element(By.CSS_SELECTOR, '.dm-log').text
         processes.restart("gateway")
         processes.wait_ready(120)
@@ -756,6 +760,21 @@ def test_a_message_waiting_when_its_gateway_is_killed_is_sent_again_and_stored_o
         assert signed_in not in {conversation for conversation, _ in rows_of("can i pay with paypal")}
         wait(visitor, 60).until(lambda d: store_senders(store, signed_in)[-1:] == ["bot"],
                                 "the carried message was not answered")
+
+        # Signed out, then, over a live connection, a message sent and a sign-in at once (before its
+        # receipt): the message reaches the anonymous conversation it was sent in, and only that one.
+        visitor.execute_script("window.Deskmate.setUserToken(null)")
+        wait(visitor).until(lambda d: d.execute_script("return localStorage.getItem('deskmate.session')")
+                            not in (None, signed_in), "no anonymous conversation after the sign-out")
+        wait(visitor).until(lambda d: not d.find_element(By.CSS_SELECTOR, '.dm-connection').is_displayed())
+        visitor.execute_script(
+            "const box = document.querySelector('[data-testid=\"dm-input\"]'); box.value = arguments[1];"
+            " box.form.requestSubmit(); window.Deskmate.setUserToken(arguments[0]);",
+            token, "what does the premium plan cost")
+        wait(visitor, 60).until(lambda d: rows_of("what does the premium plan cost"), "the message sent at sign-in was lost")
+        time.sleep(3)
+        [(anonymous, owner)] = rows_of("what does the premium plan cost")
+        assert owner == "anonymous" and anonymous != signed_in
     finally:
         processes.stop()
         silent_bot.close()

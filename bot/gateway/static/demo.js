@@ -47,16 +47,20 @@
     remember(null);
   }
 
+  let chattingAs = select.value; // who the chat is with now: the switch goes back to it when a change fails
+
   select.addEventListener('change', async () => {
     const email = select.value;
     status.textContent = '';
     if (!window.Deskmate) {
+      select.value = chattingAs;
       status.textContent = 'The chat has not loaded yet.';
       return;
     }
     if (!email) {
       remember(null);
       window.Deskmate.setUserToken(null);
+      chattingAs = email;
       status.textContent = 'Chatting anonymously.';
       return;
     }
@@ -66,10 +70,13 @@
       if (!response.ok || typeof body.token !== 'string') throw new Error(body.error || 'HTTP ' + response.status);
       remember({ email, token: body.token, exp: expiry(body.token) });
       window.Deskmate.setUserToken(body.token);
+      chattingAs = email;
       status.textContent = 'Chatting as ' + select.options[select.selectedIndex].text + ': a new conversation.';
       window.Deskmate.open();
     } catch (error) {
-      status.textContent = 'Could not sign in as that customer (' + error.message + ').';
+      // Still chatting as before (the gateway may be down): the switch must not say otherwise.
+      select.value = chattingAs;
+      status.textContent = 'Could not sign in as that customer (' + error.message + '). Still chatting as before; try again in a moment.';
     }
   });
 })();

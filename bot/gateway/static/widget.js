@@ -829,19 +829,31 @@
   }
 
   // ---- Public API ------------------------------------------------------------
-  // A new conversation (new session) as the visitor the token names, or anonymous for null.
-  // Signing in from an anonymous chat carries what the visitor typed that the gateway has not said it
-  // received (typed while the connection was down) into the new conversation, so it is not lost. A
-  // sign-out or a switch to another visitor does not: on a shared computer it may be someone else's.
+  // A new conversation (new session) as the visitor the token names, or anonymous for null; a new
+  // token for the visitor already signed in (a refresh, or a page that signs in on every load) keeps
+  // the conversation. Signing in from an anonymous chat carries what the gateway has not received into
+  // the new conversation, so it is not lost: what waits to go out, and, when the connection is down,
+  // what went out without a receipt (its gateway may have stopped before storing it). Over a live
+  // connection a sent message reaches the old conversation (the socket closes after it is written), so
+  // it is not carried: that would store it twice. A sign-out or a switch to another visitor carries
+  // nothing: on a shared computer it may be someone else's.
   function setUserToken(token) {
     if (token !== null && token !== undefined && typeof token !== 'string') {
       throw new TypeError('Deskmate.setUserToken expects a token string or null');
     }
-    const carried = !userToken && token
-      ? unconfirmed.concat(outbox).filter((item) => item.event === 'user_uttered')
+    const next = token || null;
+    const identity = identityOf(next);
+    if (identity === identityOf(userToken) && identity !== '?') {
+      userToken = next;
+      saveUnsent();
+      return;
+    }
+    const pending = socket && socket.connected ? outbox : unconfirmed.concat(outbox);
+    const carried = !userToken && next
+      ? pending.filter((item) => item.event === 'user_uttered')
         .map((item) => ({ message: item.data.message, shown: item.shown || item.data.message }))
       : [];
-    userToken = token || null;
+    userToken = next;
     resetConversation();
     // New ids: the old conversation may hold some of them, the new one holds none.
     carried.forEach((item) => enqueue('user_uttered', { message: item.message }, addMessage('visitor', item.shown), item.shown));
