@@ -835,7 +835,14 @@ def plant_ticket(store: Store, conversation: str, text: str, minutes_due: int, p
 
 
 def rows(driver: WebDriver) -> List[str]:
-    return [r.get_attribute("data-ticket") or "" for r in driver.find_elements(By.CSS_SELECTOR, '[data-testid="queue-row"]')]
+    """The queue's ticket ids, top first; read again if the live inbox re-rendered a row meanwhile."""
+    for _ in range(20):
+        try:
+            return [r.get_attribute("data-ticket") or ""
+                    for r in driver.find_elements(By.CSS_SELECTOR, '[data-testid="queue-row"]')]
+        except StaleElementReferenceException:
+            time.sleep(0.1)
+    raise AssertionError("the queue kept re-rendering for 2 s")
 
 
 def test_the_inbox_marks_unread_tickets_alerts_when_asked_and_pages_filters_and_searches(
