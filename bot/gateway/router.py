@@ -379,16 +379,19 @@ class ConversationRouter:
         notice = widget_message(
             texts.bot_back(ticket.number), {"type": "resolved", "how": ClosedHow.HANDED_BACK.value, "ticket": ticket.id}
         )
+        # The notice and the answers go in the ticket's closing transaction: a reader never sees the
+        # conversation back with the bot and its held questions unanswered.
+        stored = [NewMessage(Sender.SYSTEM.value, notice["text"], stored_payload(notice))]
+        stored += [NewMessage(Sender.BOT.value, answer["text"], stored_payload(answer)) for answer in answers]
         try:
             await asyncio.to_thread(
                 close_ticket, self.store, ticket.id, "bot", self.handoff.now(), ClosedHow.HANDED_BACK,
-                "the bot answered again", [NewMessage(Sender.SYSTEM.value, notice["text"], stored_payload(notice))],
+                "the bot answered again", stored,
             )
         except Exception:  # noqa: BLE001 (an agent took or closed it meanwhile: the team keeps it)
             logger.info("gateway: ticket %s changed meanwhile; it stays with the team", ticket.number)
             return None
         await self.hub.notify_agents(QUEUE_CHANGED, {"ticket": ticket.id})
-        await self._store(conversation_id, answers)
         return [notice, *answers]
 
     async def _ask_bot(

@@ -481,8 +481,9 @@ def close_ticket(
     seen: Optional[Tuple[str, Optional[str]]] = None,
 ) -> TicketChange:
     """Resolve the ticket, or hand the conversation back to the bot (``how``; event "resolved" or
-    "handed_back"), storing ``notices`` in the same transaction (and, with ``mail_after``, an e-mail
-    as for ``record_agent_reply``).
+    "handed_back"), storing ``notices`` in the same transaction, in order (any sender: a hand-back stores
+    its notice and the bot's answers to the held questions) (and, with ``mail_after``, an e-mail as for
+    ``record_agent_reply``).
 
     ``seen``: (the agent's e-mail, the assignee the agent saw when deciding, None for nobody): the ticket
     is closed only while it is still that one's or the agent's own, else ChangedHandsError (a colleague
