@@ -14,7 +14,7 @@ from bot.settings import Settings
 from bot.store.database import Store
 from bot.store.feedback import feedback_for
 from bot.store.models import Message
-from tests.conversation import buttons, conversation_of, deskmate_payloads, new_sender, talk
+from tests.conversation import buttons, conversation_of, deskmate_payloads, handoff_of, new_sender, talk
 
 
 def test_a_clear_question_gets_its_article_tagged_with_its_id_then_was_this_helpful(bot_settings: Settings) -> None:
@@ -53,6 +53,25 @@ def test_sarcastic_or_resigned_thanks_for_an_answer_is_not_helpful(bot_settings:
         assert "glad" not in second[0]["text"], text
         rows = feedback_for(bot_store, conversation_of(sender))
         assert [(r.article_id, r.helpful) for r in rows] == [(article, False)], text
+
+
+def test_thanks_in_another_language_for_an_answer_is_its_helpful_verdict(bot_settings: Settings, bot_store: Store) -> None:
+    for text in ("danke dir!", "gracias por la ayuda"):
+        sender = new_sender()
+        first, second = talk(bot_settings, ["how do i turn on subtitles", text], sender=sender)
+        article = deskmate_payloads(first)[0]["article_id"]
+        assert "welcome" in second[0]["text"], text  # not "please rephrase"
+        rows = feedback_for(bot_store, conversation_of(sender))
+        assert [(r.article_id, r.helpful) for r in rows] == [(article, True)], text
+
+
+def test_asking_when_a_person_is_around_gets_the_support_hours_not_a_ticket(bot_settings: Settings) -> None:
+    for text in ("could somebody from the team chat with me on a sunday?", "from what time in the morning can i reach a human"):
+        [replies] = talk(bot_settings, [text])
+        assert [p.get("article_id") for p in deskmate_payloads(replies)][:1] == ["support-hours"], text
+        assert handoff_of(replies) is None, text
+    [replies] = talk(bot_settings, ["can somebody from the team chat with me now please"])
+    assert handoff_of(replies), "a person asked for now is still a person"
 
 
 def test_thanks_with_no_answer_before_it_records_nothing(bot_settings: Settings, bot_store: Store) -> None:
