@@ -55,14 +55,15 @@ def test_sarcastic_or_resigned_thanks_for_an_answer_is_not_helpful(bot_settings:
         assert [(r.article_id, r.helpful) for r in rows] == [(article, False)], text
 
 
-def test_thanks_in_another_language_for_an_answer_is_its_helpful_verdict(bot_settings: Settings, bot_store: Store) -> None:
-    for text in ("danke dir!", "gracias por la ayuda"):
+def test_thanks_in_another_language_after_an_answer_is_no_helpful_verdict(bot_settings: Settings, bot_store: Store) -> None:
+    # The bot reads English: "thanks for nothing" in another language must not count as helpful
+    # (a break-it pass found 32 of 35 such counted when thanks in other languages were trained as thanks).
+    for text in ("danke für nichts", "gracias por nada, inútil"):
         sender = new_sender()
         first, second = talk(bot_settings, ["how do i turn on subtitles", text], sender=sender)
-        article = deskmate_payloads(first)[0]["article_id"]
-        assert "welcome" in second[0]["text"], text  # not "please rephrase"
-        rows = feedback_for(bot_store, conversation_of(sender))
-        assert [(r.article_id, r.helpful) for r in rows] == [(article, True)], text
+        assert deskmate_payloads(first)[0]["article_id"]
+        assert "glad" not in second[0]["text"], text
+        assert True not in [r.helpful for r in feedback_for(bot_store, conversation_of(sender))], text
 
 
 def test_asking_when_a_person_is_around_gets_the_support_hours_not_a_ticket(bot_settings: Settings) -> None:
