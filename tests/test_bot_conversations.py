@@ -75,6 +75,18 @@ def test_asking_when_a_person_is_around_gets_the_support_hours_not_a_ticket(bot_
     assert handoff_of(replies), "a person asked for now is still a person"
 
 
+def test_ok_that_goes_on_to_ask_for_a_person_after_an_answer_is_the_request_not_a_verdict(
+    bot_settings: Settings, bot_store: Store,
+) -> None:
+    # helper-29's case, and one of ours; both were "affirm" at 0.95-0.98 before, so a helpful verdict and no person.
+    for text in ("ok but I need one right now", "yeah ok but i want a person"):
+        sender = new_sender()
+        first, second = talk(bot_settings, ["how do i turn on subtitles", text], sender=sender)
+        assert deskmate_payloads(first)[0]["article_id"]
+        assert handoff_of(second), text
+        assert True not in [r.helpful for r in feedback_for(bot_store, conversation_of(sender))], text
+
+
 def test_thanks_with_no_answer_before_it_records_nothing(bot_settings: Settings, bot_store: Store) -> None:
     sender = new_sender()
     [replies] = talk(bot_settings, ["thank you"], sender=sender)
