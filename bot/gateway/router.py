@@ -25,7 +25,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Dict, List, Mapping, Optional, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from bot.dialogue.input_check import clean_text
 from bot.gateway.hub import Hub
@@ -131,6 +131,11 @@ def as_words(text: str) -> str:
     words = text.strip().lstrip(COMMAND_PREFIX).strip()
     # A text of slashes alone stays a symbol (never an empty message, never a command).
     return words or text.strip().replace(COMMAND_PREFIX, "\u2215")
+
+
+def bot_rows(replies: Sequence[WidgetMessage]) -> List[NewMessage]:
+    """The bot's replies as the rows that store them, in order (sender "bot", payload as the widget got it)."""
+    return [NewMessage(Sender.BOT.value, reply["text"], stored_payload(reply)) for reply in replies]
 
 
 class ConversationRouter:
@@ -382,7 +387,7 @@ class ConversationRouter:
         # The notice and the answers go in the ticket's closing transaction: a reader never sees the
         # conversation back with the bot and its held questions unanswered.
         stored = [NewMessage(Sender.SYSTEM.value, notice["text"], stored_payload(notice))]
-        stored += [NewMessage(Sender.BOT.value, answer["text"], stored_payload(answer)) for answer in answers]
+        stored += bot_rows(answers)
         try:
             await asyncio.to_thread(
                 close_ticket, self.store, ticket.id, "bot", self.handoff.now(), ClosedHow.HANDED_BACK,
@@ -469,5 +474,4 @@ class ConversationRouter:
         """The bot's messages of one turn, in one transaction."""
         if not replies:
             return
-        rows = [NewMessage(Sender.BOT.value, reply["text"], stored_payload(reply)) for reply in replies]
-        await asyncio.to_thread(record_messages, self.store, conversation_id, rows, self.handoff.now())
+        await asyncio.to_thread(record_messages, self.store, conversation_id, bot_rows(replies), self.handoff.now())
